@@ -1,0 +1,37 @@
+"""Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s bench``."""
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (examples and docs code blocks included) with branch coverage."""
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest", "--cov=triomas", "--cov-report=term:skip-covered", *session.posargs
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style with ruff, including the ASYNC rules."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "src", "tests", "examples", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "examples", "benchmarks")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Type-check the package with ``mypy --strict``."""
+    session.install("-e", ".", "mypy>=1.10")
+    session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks side by side with their baselines; prints JSON lines."""
+    session.install("-e", ".[bench]")
+    session.run("python", "benchmarks/run.py", *session.posargs)

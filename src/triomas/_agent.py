@@ -1,0 +1,231 @@
+"""``Agent``: the base class users subclass."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from ._envelope import Envelope
+from ._handlers import ClassInfo
+from ._ref import AgentRef
+from ._timers import TimerHandle
+
+if TYPE_CHECKING:
+    from ._cell import Cell
+    from ._clock import Clock
+    from ._container import Container
+
+Recipient = AgentRef | str | type
+
+
+class Agent:
+    """An actor: one mailbox, one message at a time, a lifecycle.
+
+    Subclass it and declare handlers with ``@on(MessageType)``. The runtime calls
+    ``setup()`` once per incarnation before any message, then ``update()`` once
+    and again whenever messages are waiting (or an alarm is due, or
+    ``keep_awake`` is set), and ``teardown()`` always at the end. Each of them may
+    be a plain or an ``async`` method.
+
+    Spawn agents with ``container.spawn(cls, *args, **kwargs)``; the arguments go to
+    ``__init__``, which may already use ``self.name``, ``self.clock`` and the rest.
+    """
+
+    keep_awake: bool = False
+    """When true, ``update()`` runs every round (virtual) or continuously (live)."""
+
+    _triomas_info: ClassInfo
+    _cell: Cell
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._triomas_info = ClassInfo(cls, Agent.update)
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    def setup(self) -> Awaitable[None] | None:
+        """Called once per incarnation, before any message."""
+        return None
+
+    def update(self) -> Awaitable[None] | None:
+        """Handle waiting messages; the default dispatches each to its ``@on`` handler.
+
+        Override it for MASlite's style: ``while self.messages: env = self.receive()``.
+        """
+        return self._cell.dispatch_all()
+
+    def teardown(self) -> Awaitable[None] | None:
+        """Called once when the incarnation ends, whatever the reason."""
+        return None
+
+    # ---- identity and time ---------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The agent's name, unique in its container and stable across restarts."""
+        return self._cell.name
+
+    @property
+    def ref(self) -> AgentRef:
+        """A reference others can send to."""
+        return self._cell.ref
+
+    @property
+    def container(self) -> Container:
+        """The container this agent lives in."""
+        return self._cell.container
+
+    @property
+    def clock(self) -> Clock:
+        """The clock of the container: real, virtual or external time."""
+        return self._cell.container.clock
+
+    @property
+    def random(self) -> random.Random:
+        """A ``random.Random`` seeded from the run's seed and the agent's name."""
+        return self._cell.rng()
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep in clock time. The agent handles no other user message meanwhile."""
+        if seconds < 0:
+            raise ValueError("cannot sleep for a negative time")
+        engine = self._cell.engine
+        await engine.sleep_until(engine.now() + seconds)
+
+    async def sleep_until(self, when: float) -> None:
+        """Sleep until clock time ``when``."""
+        await self._cell.engine.sleep_until(when)
+
+    # ---- the mailbox, MASlite style ------------------------------------------------------
+
+    @property
+    def messages(self) -> deque[Envelope]:
+        """The waiting messages, oldest first; test it for truth, take with :meth:`receive`."""
+        return self._cell.mailbox
+
+    def receive(self) -> Envelope | None:
+        """Take the oldest waiting message, or None if there is none."""
+        mailbox = self._cell.mailbox
+        return mailbox.popleft() if mailbox else None
+
+    # ---- messaging -----------------------------------------------------------------------
+
+    def send(
+        self,
+        to: Recipient,
+        msg: Any,
+        *,
+        topic: str | None = None,
+        direct: bool = False,
+        performative: str | None = None,
+        conversation_id: str | None = None,
+        in_reply_to: str | None = None,
+        reply_by: float | None = None,
+    ) -> None:
+        """Send ``msg`` and return at once (a tell); it never blocks.
+
+        ``to`` is a reference, an address, an agent name, or a class or group name
+        (then every member gets it). What cannot be delivered becomes a
+        :class:`DeadLetter` event. ``direct=True`` skips the sender's trackers.
+        """
+        self._cell.container._send(
+            self._cell,
+            to,
+            msg,
+            topic,
+            direct,
+            performative,
+            conversation_id,
+            None,
+            in_reply_to,
+            reply_by,
+        )
+
+    async def ask(
+        self,
+        to: Recipient,
+        msg: Any,
+        *,
+        timeout: float | None = 5.0,
+        performative: str | None = None,
+        conversation_id: str | None = None,
+    ) -> Any:
+        """Send ``msg`` and wait for the reply (the handler's return value).
+
+        Raises :exc:`AskTimeout` after ``timeout`` seconds of clock time, or
+        :exc:`CalleeDown` at once if the callee does not exist, stops, or crashes
+        in the handler. The agent handles no other user message while it waits.
+        """
+        return await self._cell.container._ask(
+            self._cell, to, msg, math.inf if timeout is None else timeout,
+            performative, conversation_id,
+        )
+
+    def reply(self, request: Envelope, value: Any) -> None:
+        """Answer an ask by hand (from a custom ``update()``); later replies are dropped."""
+        self._cell.container._reply(request, value)
+
+    def publish(self, msg: Any, *, topic: str | type | None = None) -> None:
+        """Send ``msg`` to every subscriber of ``topic`` (default: the class name)."""
+        self._cell.container._publish(self._cell, msg, topic)
+
+    def subscribe(
+        self,
+        *,
+        topic: str | type | None = None,
+        sender: AgentRef | str | None = None,
+        receiver: str | None = None,
+    ) -> None:
+        """Subscribe to a topic, track a sender's messages, or join a receiver group."""
+        self._cell.container._subscriptions.change(self._cell, topic, sender, receiver, add=True)
+
+    def unsubscribe(
+        self,
+        *,
+        topic: str | type | None = None,
+        sender: AgentRef | str | None = None,
+        receiver: str | None = None,
+    ) -> None:
+        """Undo :meth:`subscribe`; with no argument, drop every subscription."""
+        subs = self._cell.container._subscriptions
+        if topic is None and sender is None and receiver is None:
+            subs.drop(self._cell)
+        else:
+            subs.change(self._cell, topic, sender, receiver, add=False)
+
+    # ---- alarms and tasks ----------------------------------------------------------------
+
+    def set_alarm(
+        self,
+        msg: Any,
+        *,
+        at: float | None = None,
+        after: float | None = None,
+        topic: str | None = None,
+        ignore_if_idle: bool = False,
+    ) -> TimerHandle:
+        """Deliver ``msg`` to this agent at clock time ``at`` or ``after`` seconds.
+
+        Alarms due at the same time arrive in the order they were set. With
+        ``ignore_if_idle=True`` the alarm does not keep ``run_until_idle`` waiting,
+        and is dropped when the run goes idle.
+        """
+        if (at is None) == (after is None):
+            raise TypeError("set_alarm needs exactly one of at= or after=")
+        return self._cell.set_alarm(msg, at, after, topic, ignore_if_idle)
+
+    def clear_alarms(self, *, topic: str | None = None, msg_type: type | None = None) -> int:
+        """Cancel pending alarms (all, or those matching topic / message type)."""
+        return self._cell.clear_alarms(topic, msg_type)
+
+    def start_task(self, fn: Callable[..., Awaitable[object]], *args: Any) -> None:
+        """Run ``fn(*args)`` beside the mailbox; it ends with the agent, and its crash is the agent's."""
+        self._cell.start_task(fn, args)
+
+    def stop(self) -> None:
+        """Stop after the current message: teardown runs, queued messages become dead letters."""
+        self._cell.request_stop(None)
+Agent._triomas_info = ClassInfo(Agent, Agent.update)

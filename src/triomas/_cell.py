@@ -1,0 +1,400 @@
+"""The cell: one agent's mailbox, lifecycle and dispatch, the same in both schedulers.
+
+The scheduler-specific parts (how an activation runs, how a wait parks) live in
+the engines (``_live.py``, ``_virtual.py``); the cell calls them through
+``self.engine``.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ._envelope import Envelope
+from ._errors import AgentStateError, CalleeDown
+from ._events import ExitReason, Failure, Normal, Shutdown
+from ._future import Future
+from ._handlers import ClassInfo, Handler
+from ._ref import AgentRef
+from ._timers import TimerHandle
+
+if TYPE_CHECKING:
+    from ._agent import Agent
+    from ._container import Container
+
+log = logging.getLogger("triomas")
+
+
+class RunState(enum.Enum):
+    """Whether an activation (a task working the mailbox) exists."""
+
+    IDLE = enum.auto()
+    ACTIVE = enum.auto()
+    PARKED = enum.auto()
+
+
+class Life(enum.Enum):
+    """Where the incarnation is in its lifecycle."""
+
+    NEW = enum.auto()
+    RUNNING = enum.auto()
+    STOPPING = enum.auto()
+    STOPPED = enum.auto()
+
+
+class Engine(Protocol):
+    """What a cell needs from its scheduler (live or virtual)."""
+
+    virtual: bool
+
+    def now(self) -> float: ...
+    def deliver(self, cell: Cell, env: Envelope) -> None: ...
+    def activate(self, cell: Cell) -> None: ...
+    async def idle(self, cell: Cell) -> bool: ...
+    async def after_batch(self, cell: Cell) -> bool: ...
+    async def sleep_until(self, when: float) -> None: ...
+    async def wait(self, fut: Future, deadline: float) -> bool: ...
+    def call_at(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle: ...
+    def start_task(self, cell: Cell, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]) -> None: ...
+    def interrupt(self, cell: Cell) -> None: ...
+    def cancel_tasks(self, cell: Cell) -> None: ...
+    async def shielded(self, thunk: Callable[[], Awaitable[None] | None], deadline: float) -> None: ...
+
+
+async def _maybe_await(result: Awaitable[None] | None) -> None:
+    if result is not None:
+        await result
+
+
+class Cell:
+    """The runtime side of one agent."""
+
+    __slots__ = (
+        "agent",
+        "alarms",
+        "container",
+        "engine",
+        "exit_reason",
+        "first_update",
+        "info",
+        "life",
+        "mailbox",
+        "main_task",
+        "name",
+        "parked_task",
+        "ref",
+        "run_state",
+        "scope",
+        "seed",
+        "setup_started",
+        "shutdown",
+        "stop_waiters",
+        "tasks",
+        "_rng",
+    )
+
+    def __init__(
+        self,
+        container: Container,
+        cls: type[Agent],
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        shutdown: float,
+    ) -> None:
+        self.container = container
+        self.engine: Engine = container._engine
+        self.name = name
+        self.ref = AgentRef(container.address, name, cell=self)
+        self.info: ClassInfo = cls._triomas_info
+        self.mailbox: deque[Envelope] = deque()
+        self.life = Life.NEW
+        self.run_state = RunState.IDLE
+        self.exit_reason: ExitReason | None = None
+        self.setup_started = False
+        self.first_update = False
+        self.alarms: dict[TimerHandle, Envelope] | None = None
+        self.tasks: set[Any] = set()
+        self.main_task: Any = None
+        self.parked_task: Any = None
+        self.scope: Any = None
+        self.shutdown = shutdown
+        self.stop_waiters: list[Future] = []
+        self.seed = f"{container.seed}/{name}"
+        self._rng: random.Random | None = None
+        agent = cls.__new__(cls)
+        agent._cell = self
+        self.agent = agent
+        agent.__init__(*args, **kwargs)
+
+    def rng(self) -> random.Random:
+        """The agent's random generator, made on first use (it costs 2.5 KB)."""
+        if self._rng is None:
+            self._rng = random.Random(self.seed)
+        return self._rng
+
+    @property
+    def alive(self) -> bool:
+        """Whether the incarnation has not stopped."""
+        return self.life is not Life.STOPPED
+
+    # ---- arrival -------------------------------------------------------------------------
+
+    def accept(self, env: Envelope) -> None:
+        """Put ``env`` in the mailbox and make sure an activation will see it."""
+        if self.life is Life.STOPPED or self.exit_reason is not None:
+            self.container._undeliverable(env, self)
+            return
+        self.mailbox.append(env)
+        if self.run_state is not RunState.ACTIVE:
+            self.engine.activate(self)
+
+    def has_work(self) -> bool:
+        """Whether an activation would have something to do right now."""
+        return bool(
+            self.exit_reason is not None
+            or self.life is Life.NEW
+            or self.first_update
+            or self.mailbox
+            or self.agent.keep_awake
+        )
+
+    # ---- the activation ------------------------------------------------------------------
+
+    async def activation(self) -> None:
+        """Work the mailbox until it is empty (or the agent stops); shared by both modes."""
+        engine = self.engine
+        container = self.container
+        agent = self.agent
+        try:
+            if self.life is Life.NEW:
+                if self.exit_reason is None:
+                    self.life = Life.RUNNING
+                    self.setup_started = True
+                    container._trace_event(self.name, "setup", "")
+                    await _maybe_await(agent.setup())
+                    container._agent_started(self)
+                    self.first_update = True
+            while self.exit_reason is None:
+                if container.paused:
+                    container._park(self)
+                    return
+                if self.first_update or self.mailbox or agent.keep_awake:
+                    self.first_update = False
+                    await self._update()
+                    if not await engine.after_batch(self):
+                        return
+                elif not await engine.idle(self):
+                    return
+        except Exception as exc:
+            self.crash(exc)
+        await self.finish()
+
+    async def _update(self) -> None:
+        if self.info.custom_update:
+            self.container._trace_event(self.name, "update", "")
+            await _maybe_await(self.agent.update())
+        else:
+            await self.dispatch_all()
+
+    async def dispatch_all(self) -> None:
+        """The default ``update()``: hand each waiting message to its handler."""
+        mailbox = self.mailbox
+        info = self.info
+        count = len(mailbox)
+        while count and mailbox and self.exit_reason is None:
+            count -= 1
+            env = mailbox.popleft()
+            handler = info.lookup(type(env.body))
+            if handler is None:
+                self.container._no_handler(self, env)
+            elif handler.concurrent:
+                self.container._trace_recv(self, env)
+                self.engine.start_task(self, self._run_concurrent, (handler, env))
+            elif handler.is_async:
+                self.container._trace_recv(self, env)
+                try:
+                    if handler.wants_envelope:
+                        result = await handler.func(self.agent, env.body, env)
+                    else:
+                        result = await handler.func(self.agent, env.body)
+                except Exception as exc:
+                    self.crash(exc, env)
+                    return
+                if env.reply_with is not None:
+                    self.container._reply(env, result)
+            elif not self.handle_sync(env, handler):
+                return
+
+    def handle_sync(self, env: Envelope, handler: Handler) -> bool:
+        """Run a plain handler on ``env``; False if it crashed the agent."""
+        self.container._trace_recv(self, env)
+        try:
+            if handler.wants_envelope:
+                result = handler.func(self.agent, env.body, env)
+            else:
+                result = handler.func(self.agent, env.body)
+        except Exception as exc:
+            self.crash(exc, env)
+            return False
+        if env.reply_with is not None:
+            self.container._reply(env, result)
+        return True
+
+    def run_step(self) -> None:
+        """One virtual-time step without a coroutine, for agents whose code is all sync."""
+        self.run_state = RunState.IDLE
+        if self.exit_reason is not None or self.life is not Life.RUNNING:
+            self.engine.activate(self)
+            return
+        container = self.container
+        if container.paused:
+            container._park(self)
+            return
+        self.first_update = False
+        if self.info.custom_update:
+            container._trace_event(self.name, "update", "")
+            try:
+                self.agent.update()
+            except Exception as exc:
+                self.crash(exc)
+        else:
+            mailbox = self.mailbox
+            lookup = self.info.lookup
+            while mailbox and self.exit_reason is None:
+                env = mailbox.popleft()
+                handler = lookup(type(env.body))
+                if handler is None:
+                    container._no_handler(self, env)
+                elif not self.handle_sync(env, handler):
+                    break
+        if self.exit_reason is not None or self.agent.keep_awake:
+            self.engine.activate(self)
+
+    async def _run_concurrent(self, handler: Handler, env: Envelope) -> None:
+        try:
+            if handler.wants_envelope:
+                result = handler.func(self.agent, env.body, env)
+            else:
+                result = handler.func(self.agent, env.body)
+            if handler.is_async:
+                result = await result
+        except Exception as exc:
+            self.crash(exc, env, interrupt=True)
+            return
+        if env.reply_with is not None:
+            self.container._reply(env, result)
+
+    async def run_extra(self, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]) -> None:
+        """Body of a task started beside the mailbox; its exception crashes the agent."""
+        try:
+            await fn(*args)
+        except Exception as exc:
+            self.crash(exc, interrupt=True)
+
+    # ---- ending --------------------------------------------------------------------------
+
+    def crash(
+        self, exc: BaseException, env: Envelope | None = None, *, interrupt: bool = False
+    ) -> None:
+        """The incarnation failed with ``exc`` (``env``: the message being handled).
+
+        ``interrupt`` is for crashes outside the main activation: it is cancelled
+        (or started) so that it ends the incarnation.
+        """
+        if env is not None and env.reply_with is not None:
+            error = CalleeDown(self.name, Failure(exc))
+            error.__cause__ = exc
+            self.container._reply_error(env, error)
+        if self.exit_reason is None:
+            self.exit_reason = Failure(exc)
+            log.error(
+                "agent %s crashed: %s: %s", self.ref.address, type(exc).__name__, exc,
+                exc_info=(type(exc), exc, exc.__traceback__),
+            )
+            if interrupt:
+                self.engine.interrupt(self)
+
+    def request_stop(self, reason: ExitReason | None) -> None:
+        """Ask the agent to stop after its current message (``None``: it stops itself)."""
+        if self.exit_reason is not None or self.life is Life.STOPPED:
+            return
+        self.exit_reason = Normal() if reason is None else reason
+        if self.run_state is not RunState.ACTIVE:
+            self.engine.activate(self)
+
+    async def finish(self) -> None:
+        """End the incarnation: tasks, alarms, teardown, mailbox, registry, events."""
+        if self.life in (Life.STOPPING, Life.STOPPED):
+            return
+        reason = self.exit_reason
+        if reason is None:
+            reason = self.exit_reason = Shutdown("cancelled")
+        self.life = Life.STOPPING
+        self.engine.cancel_tasks(self)
+        self.clear_alarms(None, None)
+        if self.setup_started:
+            try:
+                await self.engine.shielded(self.agent.teardown, self.engine.now() + self.shutdown)
+            except Exception:
+                log.exception("teardown of agent %s raised", self.ref.address)
+        self.life = Life.STOPPED
+        self.container._agent_stopped(self, reason)
+        waiters, self.stop_waiters = self.stop_waiters, []
+        for fut in waiters:
+            fut.set_result(None)
+
+    # ---- alarms and tasks ----------------------------------------------------------------
+
+    def set_alarm(
+        self, msg: Any, at: float | None, after: float | None, topic: str | None, ignore: bool
+    ) -> TimerHandle:
+        """Schedule ``msg`` to arrive in this agent's own mailbox."""
+        engine = self.engine
+        now = engine.now()
+        when = at if at is not None else now + (after or 0.0)
+        env = Envelope(msg, self.ref, self.ref, topic or type(msg).__name__, sent_at=now)
+        if self.alarms is None:
+            self.alarms = {}
+        alarms = self.alarms
+
+        def fire() -> None:
+            alarms.pop(handle, None)
+            engine.deliver(self, env)
+
+        handle = engine.call_at(when, fire, not ignore)
+        alarms[handle] = env
+        return handle
+
+    def clear_alarms(self, topic: str | None, msg_type: type | None) -> int:
+        """Cancel the matching pending alarms; how many there were."""
+        alarms = self.alarms
+        if not alarms:
+            return 0
+        doomed = [
+            handle
+            for handle, env in alarms.items()
+            if (topic is None or env.topic == topic)
+            and (msg_type is None or isinstance(env.body, msg_type))
+        ]
+        for handle in doomed:
+            del alarms[handle]
+            handle.cancel()
+        return len(doomed)
+
+    def drop_idle_alarms(self) -> None:
+        """Forget the ``ignore_if_idle`` alarms: the run they were waiting on went idle."""
+        if self.alarms:
+            for handle in [h for h in self.alarms if not h.blocking]:
+                del self.alarms[handle]
+                handle.cancel()
+
+    def start_task(self, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]) -> None:
+        """Start ``fn(*args)`` beside the mailbox."""
+        if self.life is not Life.RUNNING or self.exit_reason is not None:
+            raise AgentStateError(f"agent {self.name} is not running; it cannot start tasks")
+        self.engine.start_task(self, self.run_extra, (fn, args))

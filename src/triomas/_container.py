@@ -1,0 +1,572 @@
+"""Containers: the agent registry, local routing, topics, run control."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Literal, TypeVar, final
+
+import attrs
+import trio
+
+from ._agent import Agent, Recipient
+from ._cell import Cell, Life
+from ._clock import Clock, RealClock, _SimClock
+from ._envelope import Envelope
+from ._errors import AgentStateError, AskTimeout, CalleeDown, NameTaken, NoHandler
+from ._events import (
+    AgentStarted,
+    AgentStopped,
+    DeadLetter,
+    DeadLetterReason,
+    ExitReason,
+    NoProc,
+    Shutdown,
+    SystemEvent,
+    TraceRecord,
+)
+from ._future import Future
+from ._live import LiveEngine
+from ._ref import AgentRef, is_address
+from ._run import run_defaults
+from ._subscriptions import Subscriptions, topic_name
+from ._virtual import VirtualEngine
+
+log = logging.getLogger("triomas")
+
+A = TypeVar("A", bound=Agent)
+
+_SYSTEM_EVENTS = (DeadLetter, AgentStarted, AgentStopped)
+
+
+@final
+@attrs.frozen
+class RunReport:
+    """How a :meth:`Container.run` ended: why, at what clock time, after how many rounds."""
+
+    reason: Literal["idle", "seconds", "iterations", "stopped"]
+    time: float
+    rounds: int
+
+
+@final
+class Container:
+    """A home for agents: names, routing, topics, and run control.
+
+    Open one with :func:`open_container`. Local delivery passes message objects by
+    reference. Delivery is at-most-once and FIFO per sender→receiver pair; what
+    cannot be delivered becomes a :class:`DeadLetter` event.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        clock: Clock,
+        seed: int | str,
+        trace: Callable[[TraceRecord], object] | None,
+        nursery: trio.Nursery,
+    ) -> None:
+        self.address = address
+        self.clock = clock
+        self.seed = seed
+        self.paused = False
+        self.dead_letter_counts: collections.Counter[DeadLetterReason] = collections.Counter()
+        self._trace = trace
+        self._cells: dict[str, Cell] = {}
+        self._classes: dict[str, dict[Cell, None]] = {}
+        self._counters: dict[str, int] = {}
+        self._subscriptions = Subscriptions()
+        self._parked: dict[Cell, None] = {}
+        self._replies: dict[str, Future] = {}
+        self._next_id = 0
+        self._join_waiters: list[Future] = []
+        self._event_callbacks: list[Callable[[SystemEvent], object]] = []
+        self._closed = False
+        self._engine: LiveEngine | VirtualEngine
+        if isinstance(clock, _SimClock):
+            self._engine = VirtualEngine(self, clock.scheduler())
+        elif isinstance(clock, RealClock):
+            self._engine = LiveEngine(self, nursery, clock.origin)
+        else:
+            raise TypeError(f"unsupported clock {clock!r}")
+
+    def __repr__(self) -> str:
+        return f"<Container {self.address} with {len(self._cells)} agents>"
+
+    # ---- agents --------------------------------------------------------------------------
+
+    async def spawn(
+        self,
+        cls: type[A],
+        *args: Any,
+        name: str | None = None,
+        shutdown: float = 5.0,
+        **kwargs: Any,
+    ) -> AgentRef:
+        """Create an agent of ``cls`` and return its reference at once.
+
+        ``args`` and ``kwargs`` go to ``cls.__init__``. ``setup()`` runs as the
+        agent's first step; messages sent meanwhile wait for it. Unnamed agents are
+        called ``ClassName-N`` in spawn order. ``shutdown`` bounds, in clock
+        seconds, how long a graceful stop may take before the agent is cancelled.
+        """
+        if self._closed:
+            raise AgentStateError(f"container {self.address} is closed")
+        if not (isinstance(cls, type) and issubclass(cls, Agent)):
+            raise TypeError(f"spawn needs an Agent subclass, not {cls!r}")
+        if not shutdown >= 0:
+            raise ValueError("shutdown must be a non-negative number of seconds")
+        name = self._claim_name(cls, name)
+        cell = Cell(self, cls, name, args, kwargs, shutdown)
+        self._cells[name] = cell
+        self._classes.setdefault(cls.__name__, {})[cell] = None
+        self._trace_event(name, "spawn", cls.__qualname__)
+        self._engine.activate(cell)
+        return cell.ref
+
+    def _claim_name(self, cls: type, name: str | None) -> str:
+        if name is not None:
+            if not name or "/" in name:
+                raise ValueError(f"agent name {name!r} must be non-empty and contain no '/'")
+            if name in self._cells:
+                raise NameTaken(f"an agent named {name!r} already lives in {self.address}")
+            return name
+        n = self._counters.get(cls.__name__, 0)
+        while True:
+            n += 1
+            candidate = f"{cls.__name__}-{n}"
+            if candidate not in self._cells:
+                self._counters[cls.__name__] = n
+                return candidate
+
+    def lookup(self, name: str) -> AgentRef | None:
+        """The reference of the live agent called ``name``, if any."""
+        cell = self._cells.get(name)
+        return cell.ref if cell is not None else None
+
+    def agents(self) -> list[AgentRef]:
+        """References of the live agents, in spawn order."""
+        return [cell.ref for cell in self._cells.values()]
+
+    def agent(self, ref: AgentRef | str) -> Agent:
+        """The agent object behind a local reference or name (for tests and tools)."""
+        cell = self._cells.get(ref.name if isinstance(ref, AgentRef) else ref)
+        if cell is None:
+            raise LookupError(f"no live agent {ref} in {self.address}")
+        return cell.agent
+
+    async def remove(self, to: AgentRef | str, *, timeout: float | None = None) -> None:
+        """Stop one agent and wait until its teardown has run.
+
+        It finishes its current message first; after ``timeout`` clock seconds
+        (default: its ``shutdown``) its work is cancelled.
+        """
+        cell = self._single(to)
+        if cell is not None:
+            await self._stop_cell(cell, Shutdown("removed"), timeout)
+
+    async def stop(self) -> None:
+        """Stop every agent, one by one in reverse spawn order."""
+        while self._cells:
+            cell = next(reversed(self._cells.values()))
+            await self._stop_cell(cell, Shutdown("container stopped"), None)
+
+    async def _stop_cell(self, cell: Cell, reason: ExitReason, timeout: float | None) -> None:
+        if cell.life is Life.STOPPED:
+            return
+        engine = self._engine
+        done = Future()
+        cell.stop_waiters.append(done)
+        cell.request_stop(reason)
+        grace = cell.shutdown if timeout is None else timeout
+        if not await engine.wait(done, engine.now() + grace):
+            engine.interrupt(cell)
+            await engine.wait(done, math.inf)
+
+    async def join(self) -> None:
+        """Wait until every agent has stopped (in virtual time, this runs the simulation)."""
+        while self._cells:
+            fut = Future()
+            self._join_waiters.append(fut)
+            await self._engine.wait(fut, math.inf)
+
+    # ---- messaging from outside the agents -----------------------------------------------
+
+    def send(self, to: Recipient, msg: Any, *, topic: str | None = None) -> None:
+        """Send ``msg`` from outside any agent (the envelope's sender is None)."""
+        self._send(None, to, msg, topic, False, None, None, None, None, None)
+
+    async def ask(self, to: Recipient, msg: Any, *, timeout: float | None = 5.0) -> Any:
+        """Ask from outside any agent; see :meth:`Agent.ask`."""
+        return await self._ask(None, to, msg, math.inf if timeout is None else timeout, None, None)
+
+    def publish(self, msg: Any, *, topic: str | type | None = None) -> None:
+        """Publish from outside any agent; see :meth:`Agent.publish`."""
+        self._publish(None, msg, topic)
+
+    def on_event(self, callback: Callable[[SystemEvent], object]) -> Callable[[], None]:
+        """Call ``callback(event)`` for every system event; returns the unsubscriber.
+
+        Agents can get the same events as messages: ``self.subscribe(topic=DeadLetter)``.
+        """
+        self._event_callbacks.append(callback)
+        return lambda: self._event_callbacks.remove(callback)
+
+    # ---- run control ---------------------------------------------------------------------
+
+    @property
+    def virtual(self) -> bool:
+        """Whether this container runs in virtual time."""
+        return self._engine.virtual
+
+    @property
+    def round(self) -> int:
+        """Delivery rounds done so far (virtual time; always 0 in real time)."""
+        engine = self._engine
+        return engine.sim.rounds if isinstance(engine, VirtualEngine) else 0
+
+    def pause(self) -> None:
+        """Hold message processing; messages and alarms queue up until :meth:`resume`."""
+        self.paused = True
+
+    def resume(self) -> None:
+        """Let the agents run again."""
+        self.paused = False
+        parked, self._parked = self._parked, {}
+        for cell in parked:
+            self._engine.activate(cell)
+
+    def _park(self, cell: Cell) -> None:
+        self._parked[cell] = None
+
+    async def run_until_idle(self) -> RunReport:
+        """Run until quiescent: no message waiting, no blocking alarm pending, all agents waiting."""
+        return await self.run(until_idle=True)
+
+    async def run(
+        self,
+        *,
+        seconds: float | None = None,
+        iterations: int | None = None,
+        until_idle: bool = False,
+    ) -> RunReport:
+        """Let the container run until a limit is reached, and report which.
+
+        ``seconds`` of clock time, ``iterations`` delivery rounds (virtual time
+        only), quiescence if ``until_idle``; with no limit, until every agent has
+        stopped. A paused container is resumed. When the run goes idle, alarms set
+        with ``ignore_if_idle=True`` are dropped. In virtual time nothing happens
+        between calls that wait on the simulation; in real time agents go on.
+        """
+        self.resume()
+        engine = self._engine
+        start = engine.now()
+        if isinstance(engine, VirtualEngine):
+            sim = engine.sim
+            first_round = sim.rounds
+            reached = Future()
+            timer = (
+                sim.call_at(start + seconds, lambda: reached.set_result(None), True)
+                if seconds is not None
+                else None
+            )
+            target = math.inf if iterations is None else first_round + iterations
+            no_limit = seconds is None and iterations is None and not until_idle
+            try:
+                went_idle = await sim.drive(
+                    lambda: reached.done or sim.rounds >= target or (no_limit and not self._cells),
+                    until_idle=until_idle,
+                )
+            finally:
+                if timer is not None:
+                    timer.cancel()
+            rounds = sim.rounds - first_round
+            reason: Literal["idle", "seconds", "iterations", "stopped"]
+            if reached.done:
+                reason = "seconds"
+            elif sim.rounds >= target:
+                reason = "iterations"
+            elif went_idle:
+                reason = "idle"
+            else:
+                reason = "stopped"
+        else:
+            if iterations is not None:
+                raise ValueError(
+                    "iterations= counts delivery rounds, which exist only in virtual time"
+                )
+            rounds = 0
+            reason = "seconds"
+            with trio.move_on_after(math.inf if seconds is None else seconds):
+                if until_idle:
+                    await engine.wait_idle()
+                    reason = "idle"
+                else:
+                    await self.join()
+                    reason = "stopped"
+        if reason == "idle":
+            for cell in self._cells.values():
+                cell.drop_idle_alarms()
+        return RunReport(reason, engine.now(), rounds)
+
+    # ---- routing -------------------------------------------------------------------------
+
+    def _resolve(self, to: Recipient) -> Cell | list[Cell] | None:
+        if isinstance(to, AgentRef):
+            cell = to._cell
+            if cell is not None and cell.life is not Life.STOPPED:
+                return cell
+            return self._cells.get(to.name) if to.container == self.address else None
+        if isinstance(to, type):
+            to = to.__name__
+        if is_address(to):
+            return self._resolve(AgentRef.parse(to))
+        cell = self._cells.get(to)
+        if cell is not None:
+            return cell
+        members = self._classes.get(to)
+        extra = self._subscriptions.receivers.get(to)
+        if extra:
+            members = {**members, **extra} if members else extra
+        return list(members) if members else None
+
+    def _single(self, to: Recipient) -> Cell | None:
+        target = self._resolve(to)
+        if isinstance(target, list):
+            if len(target) != 1:
+                raise ValueError(f"{to!r} names {len(target)} agents; this needs exactly one")
+            return target[0]
+        return target
+
+    def _send(
+        self,
+        sender: Cell | None,
+        to: Recipient,
+        body: Any,
+        topic: str | None,
+        direct: bool,
+        performative: str | None,
+        conversation_id: str | None,
+        reply_with: str | None,
+        in_reply_to: str | None,
+        reply_by: float | None,
+    ) -> None:
+        engine = self._engine
+        if type(to) is AgentRef:
+            receiver: AgentRef | str = to
+            cell = to._cell
+            target: Cell | list[Cell] | None = (
+                cell if cell is not None and cell.life is not Life.STOPPED else self._resolve(to)
+            )
+        else:
+            receiver = to.__name__ if isinstance(to, type) else str(to)
+            target = self._resolve(to)
+        env = Envelope(
+            body,
+            None if sender is None else sender.ref,
+            receiver,
+            topic or type(body).__name__,
+            performative,
+            conversation_id,
+            reply_with,
+            in_reply_to,
+            reply_by,
+            engine.now(),
+        )
+        if target is None:
+            reason = (
+                DeadLetterReason.UNREACHABLE
+                if isinstance(to, AgentRef) and to.container != self.address
+                else DeadLetterReason.UNKNOWN_RECIPIENT
+            )
+            self._dead(env, reason, NoProc())
+        elif type(target) is list:
+            for member in target:
+                engine.deliver(member, env)
+        else:
+            engine.deliver(target, env)  # type: ignore[arg-type]
+        if not direct and sender is not None and self._subscriptions.trackers:
+            trackers = self._subscriptions.trackers.get(sender.name)
+            if trackers:
+                copy = env if reply_with is None else attrs.evolve(env, reply_with=None)
+                for tracker in trackers:
+                    engine.deliver(tracker, copy)
+
+    def _publish(self, sender: Cell | None, body: Any, topic: str | type | None) -> None:
+        name = type(body).__name__ if topic is None else topic_name(topic)
+        engine = self._engine
+        env = Envelope(body, None if sender is None else sender.ref, None, name, sent_at=engine.now())
+        subscribers = self._subscriptions.topics.get(name)
+        if subscribers:
+            for cell in subscribers:
+                engine.deliver(cell, env)
+        else:
+            self._dead(env, DeadLetterReason.NO_SUBSCRIBERS, None)
+        if sender is not None and self._subscriptions.trackers:
+            trackers = self._subscriptions.trackers.get(sender.name)
+            if trackers:
+                for tracker in trackers:
+                    engine.deliver(tracker, env)
+
+    async def _ask(
+        self,
+        sender: Cell | None,
+        to: Recipient,
+        body: Any,
+        timeout: float,
+        performative: str | None,
+        conversation_id: str | None,
+    ) -> Any:
+        if not timeout >= 0:
+            raise ValueError("timeout must be a non-negative number of seconds, or None")
+        self._next_id += 1
+        rid = f"{self._next_id}"
+        fut = Future()
+        self._replies[rid] = fut
+        engine = self._engine
+        try:
+            self._send(sender, to, body, None, False, performative, conversation_id, rid, None, None)
+            if await engine.wait(fut, engine.now() + timeout):
+                return fut.result()
+            raise AskTimeout(f"no reply from {to} within {timeout} s to {body!r}")
+        finally:
+            self._replies.pop(rid, None)
+
+    def _reply(self, request: Envelope, value: Any) -> None:
+        fut = self._reply_slot(request)
+        if fut is not None:
+            fut.set_result(value)
+
+    def _reply_error(self, request: Envelope, error: BaseException) -> None:
+        fut = self._reply_slot(request)
+        if fut is not None:
+            fut.set_error(error)
+
+    def _reply_slot(self, request: Envelope) -> Future | None:
+        rid = request.reply_with
+        if rid is None:
+            return None
+        fut = self._replies.pop(rid, None)
+        if fut is None and (request.sender is None or request.sender.container == self.address):
+            return None  # the caller stopped waiting (timeout or crash); the reply is late
+        return fut
+
+    # ---- dead letters and events ---------------------------------------------------------
+
+    def _dead(self, env: Envelope, reason: DeadLetterReason, down: ExitReason | None) -> None:
+        """Report ``env`` as undeliverable; a waiting asker is failed at once."""
+        if isinstance(env.body, _SYSTEM_EVENTS):
+            return  # events are best effort: never a dead letter about a dead letter
+        if env.reply_with is not None:
+            error: BaseException
+            if reason is DeadLetterReason.NO_HANDLER:
+                error = NoHandler(f"{env.receiver} has no handler for {type(env.body).__name__}")
+            else:
+                error = CalleeDown(str(env.receiver), down if down is not None else NoProc())
+            self._reply_error(env, error)
+        self.dead_letter_counts[reason] += 1
+        self._trace_event(
+            env.receiver.name if isinstance(env.receiver, AgentRef) else str(env.receiver),
+            "dead",
+            f"{reason}: {env.body!r}",
+        )
+        self._emit(DeadLetter(env.body, env.sender, env.receiver, reason))
+
+    def _undeliverable(self, env: Envelope, cell: Cell) -> None:
+        self._dead(env, DeadLetterReason.RECIPIENT_STOPPED, cell.exit_reason)
+
+    def _no_handler(self, cell: Cell, env: Envelope) -> None:
+        self._dead(env, DeadLetterReason.NO_HANDLER, None)
+
+    def _emit(self, event: SystemEvent) -> None:
+        for callback in list(self._event_callbacks):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event callback %r raised", callback)
+        subscribers = self._subscriptions.topics.get(type(event).__name__)
+        if subscribers:
+            env = Envelope(event, None, None, type(event).__name__, sent_at=self._engine.now())
+            for cell in subscribers:
+                self._engine.deliver(cell, env)
+
+    def _agent_started(self, cell: Cell) -> None:
+        self._emit(AgentStarted(cell.ref))
+
+    def _agent_stopped(self, cell: Cell, reason: ExitReason) -> None:
+        if self._cells.get(cell.name) is cell:
+            del self._cells[cell.name]
+        members = self._classes.get(type(cell.agent).__name__)
+        if members is not None:
+            members.pop(cell, None)
+            if not members:
+                del self._classes[type(cell.agent).__name__]
+        self._subscriptions.drop(cell)
+        self._parked.pop(cell, None)
+        leftovers = list(cell.mailbox)
+        cell.mailbox.clear()
+        for env in leftovers:
+            self._dead(env, DeadLetterReason.RECIPIENT_STOPPED, reason)
+        self._trace_event(cell.name, "stop", str(reason))
+        self._emit(AgentStopped(cell.ref, reason))
+        if not self._cells:
+            waiters, self._join_waiters = self._join_waiters, []
+            for fut in waiters:
+                fut.set_result(None)
+
+    def _trace_event(self, agent: str, event: str, payload: str) -> None:
+        if self._trace is not None:
+            self._trace(TraceRecord(self._engine.now(), agent, event, payload))
+
+    def _trace_recv(self, cell: Cell, env: Envelope) -> None:
+        if self._trace is not None:
+            sender = "-" if env.sender is None else env.sender.name
+            self._trace(TraceRecord(self._engine.now(), cell.name, "recv", f"{sender} -> {env.body!r}"))
+
+
+@asynccontextmanager
+async def open_container(
+    address: str | None = None,
+    *,
+    clock: Clock | None = None,
+    seed: int | str | None = None,
+    trace: Callable[[TraceRecord], object] | None = None,
+) -> AsyncIterator[Container]:
+    """Open a container; on exit its agents are stopped in reverse spawn order.
+
+    ``address`` is None or ``local://name`` for an in-process container (TCP and
+    unix transports come with the network layer). ``clock`` and ``seed`` default to
+    those given to :func:`triomas.run` (else a real clock and a fresh seed).
+    ``trace`` receives a :class:`TraceRecord` for every step worth recording.
+    """
+    defaults = run_defaults()
+    defaults.containers += 1
+    if address is None:
+        address = f"local://c{defaults.containers}"
+    elif not address.startswith("local://") or len(address) == len("local://"):
+        raise ValueError(
+            f"{address!r}: only local://name containers exist so far "
+            "(tcp:// and unix:// arrive with the network layer)"
+        )
+    body_error: BaseException | None = None
+    async with trio.open_nursery() as nursery:
+        container = Container(
+            address,
+            clock if clock is not None else defaults.clock,
+            seed if seed is not None else defaults.seed,
+            trace,
+            nursery,
+        )
+        try:
+            yield container
+        except BaseException as exc:
+            body_error = exc
+        with trio.CancelScope(shield=True):
+            await container.stop()
+        container._closed = True
+        nursery.cancel_scope.cancel()
+    if body_error is not None:
+        raise body_error

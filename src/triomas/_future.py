@@ -1,0 +1,53 @@
+"""A one-shot result slot that one waiter is woken from."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, final
+
+
+@final
+class Future:
+    """Holds a value or an error, set once; calls its waiter callback when set.
+
+    The waiter is set by whichever scheduler parks a task on the future; it is
+    cleared when the task stops waiting, so a late result wakes nobody.
+    """
+
+    __slots__ = ("_error", "_value", "done", "waiter")
+
+    def __init__(self) -> None:
+        self.done = False
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self.waiter: Callable[[], object] | None = None
+
+    def set_result(self, value: Any) -> bool:
+        """Store ``value``; False (and no effect) if the future is already done."""
+        if self.done:
+            return False
+        self.done = True
+        self._value = value
+        self._wake()
+        return True
+
+    def set_error(self, error: BaseException) -> bool:
+        """Store ``error`` to be raised by :meth:`result`; False if already done."""
+        if self.done:
+            return False
+        self.done = True
+        self._error = error
+        self._wake()
+        return True
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            waiter()
+
+    def result(self) -> Any:
+        """The stored value, or raise the stored error."""
+        if self._error is not None:
+            raise self._error
+        return self._value

@@ -1,0 +1,99 @@
+"""``@on`` and the per-class handler table built when an agent class is defined."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar, final
+
+import attrs
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_MARK = "__triomas_on__"
+
+
+def on(msg_type: type, *, concurrent: bool = False) -> Callable[[F], F]:
+    """Declare a method the handler for messages of ``msg_type`` (and its subclasses).
+
+    The handler may be sync or async; it receives the message, and the
+    :class:`Envelope` too if it declares a second parameter. Its return value is
+    the reply when the message came by ``ask``. One message is handled at a time;
+    ``concurrent=True`` runs this handler beside the mailbox instead, in a task
+    supervised with the agent.
+    """
+    if not isinstance(msg_type, type):
+        raise TypeError(f"@on needs a message class, not {msg_type!r}")
+
+    def mark(fn: F) -> F:
+        marks: list[tuple[type, bool]] = list(getattr(fn, _MARK, ()))
+        marks.append((msg_type, concurrent))
+        setattr(fn, _MARK, tuple(marks))
+        return fn
+
+    return mark
+
+
+@final
+@attrs.frozen(slots=True)
+class Handler:
+    """How to call one handler."""
+
+    func: Callable[..., Any]
+    is_async: bool
+    wants_envelope: bool
+    concurrent: bool
+
+
+def _positional_count(fn: Callable[..., Any]) -> int:
+    params = inspect.signature(fn).parameters.values()
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(1 for p in params if p.kind in kinds)
+
+
+@final
+class ClassInfo:
+    """What the runtime needs to know about one ``Agent`` subclass, computed once."""
+
+    __slots__ = ("custom_update", "handlers", "misses", "sync_ok")
+
+    def __init__(self, cls: type, base_update: Callable[..., Any]) -> None:
+        marked: dict[str, tuple[tuple[type, bool], ...]] = {}
+        for klass in reversed(cls.__mro__):
+            for attr, value in vars(klass).items():
+                marks = getattr(value, _MARK, None)
+                if marks is not None:
+                    marked[attr] = marks
+        self.handlers: dict[type, Handler] = {}
+        for attr, marks in marked.items():
+            func = getattr(cls, attr)
+            arity = _positional_count(func)
+            if arity not in (2, 3):
+                raise TypeError(
+                    f"handler {cls.__qualname__}.{attr} must take (self, message) or "
+                    f"(self, message, envelope)"
+                )
+            for msg_type, concurrent in marks:
+                self.handlers[msg_type] = Handler(
+                    func, inspect.iscoroutinefunction(func), arity == 3, concurrent
+                )
+        self.misses: set[type] = set()
+        update = cls.update  # type: ignore[attr-defined]
+        self.custom_update = update is not base_update
+        if self.custom_update:
+            self.sync_ok = not inspect.iscoroutinefunction(update)
+        else:
+            self.sync_ok = all(not h.is_async and not h.concurrent for h in self.handlers.values())
+
+    def lookup(self, msg_type: type) -> Handler | None:
+        """The handler for ``msg_type``, falling back along its MRO (cached)."""
+        handler = self.handlers.get(msg_type)
+        if handler is not None or msg_type in self.misses:
+            return handler
+        for base in msg_type.__mro__[1:]:
+            handler = self.handlers.get(base)
+            if handler is not None:
+                self.handlers[msg_type] = handler
+                return handler
+        self.misses.add(msg_type)
+        return None

@@ -1,0 +1,204 @@
+"""The live engine: agents as trio tasks in real time, with no checkpoint per message.
+
+A message to an idle agent starts one task (or wakes a parked one) that drains the
+mailbox in batches. A drained agent parks its task if the warm pool has room, so a
+busy conversation costs one reschedule per hop rather than a task spawn, and
+otherwise lets the task end, so an idle agent costs memory only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, final
+
+import trio
+
+from ._cell import Cell, Life, RunState
+from ._envelope import Envelope
+from ._future import Future
+from ._timers import LiveTimers, TimerHandle
+
+if TYPE_CHECKING:
+    from ._container import Container
+
+WARM_POOL = 64
+"""How many drained agents per container keep a parked task."""
+
+
+@final
+class LiveEngine:
+    """Runs one container's agents as trio tasks in its nursery."""
+
+    virtual = False
+
+    def __init__(self, container: Container, nursery: trio.Nursery, origin: float) -> None:
+        self.container = container
+        self.nursery = nursery
+        self.origin = origin
+        self.timers = LiveTimers(origin)
+        self.timers.queue.on_retire = self._check_idle
+        self.busy = 0
+        self.parked = 0
+        self._idle_waiters: list[Future] = []
+        nursery.start_soon(self.timers.run, name="triomas-container-timers")
+
+    def now(self) -> float:
+        """Seconds of clock time."""
+        return trio.current_time() - self.origin
+
+    def deliver(self, cell: Cell, env: Envelope) -> None:
+        """Live delivery is immediate."""
+        cell.accept(env)
+
+    def activate(self, cell: Cell) -> None:
+        """Start or wake the cell's activation."""
+        state = cell.run_state
+        if state is RunState.ACTIVE:
+            return
+        if cell.exit_reason is None and cell.life is Life.RUNNING and self.container.paused:
+            self.container._park(cell)
+            return
+        self.busy += 1
+        cell.run_state = RunState.ACTIVE
+        if state is RunState.PARKED:
+            self.parked -= 1
+            task, cell.parked_task = cell.parked_task, None
+            trio.lowlevel.reschedule(task)
+        else:
+            self.nursery.start_soon(self._main, cell)
+
+    async def _main(self, cell: Cell) -> None:
+        scope = cell.scope = trio.CancelScope()
+        try:
+            try:
+                with scope:
+                    await cell.activation()
+            except trio.Cancelled:
+                with trio.CancelScope(shield=True):
+                    await cell.finish()
+                raise
+            if scope.cancelled_caught:
+                await cell.finish()
+        finally:
+            cell.scope = None
+            cell.run_state = RunState.IDLE
+            self.busy -= 1
+            self._check_idle()
+            if cell.life is Life.RUNNING and cell.has_work() and not self.container.paused:
+                self.activate(cell)
+
+    async def idle(self, cell: Cell) -> bool:
+        """Park the drained cell's task if the warm pool has room; False: let it end."""
+        if self.parked >= WARM_POOL:
+            return False
+        cell.run_state = RunState.PARKED
+        cell.parked_task = trio.lowlevel.current_task()
+        self.parked += 1
+        self.busy -= 1
+        self._check_idle()
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            cell.parked_task = None
+            cell.run_state = RunState.ACTIVE
+            self.parked -= 1
+            self.busy += 1
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+        return True
+
+    async def after_batch(self, cell: Cell) -> bool:
+        """Yield to other tasks between batches, unless the agent is out of work anyway."""
+        if cell.mailbox or cell.agent.keep_awake:
+            await trio.lowlevel.checkpoint()
+        return True
+
+    async def sleep_until(self, when: float) -> None:
+        """A trio sleep until clock time ``when``."""
+        await trio.sleep_until(self.origin + when)
+
+    async def wait(self, fut: Future, deadline: float) -> bool:
+        """Park the current task until ``fut`` is done or clock time ``deadline``."""
+        if fut.done:
+            await trio.lowlevel.checkpoint()
+            return True
+        task = trio.lowlevel.current_task()
+        fut.waiter = lambda: trio.lowlevel.reschedule(task)
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            fut.waiter = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        with trio.move_on_at(self.origin + deadline):
+            await trio.lowlevel.wait_task_rescheduled(abort)
+        return fut.done
+
+    def call_at(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle:
+        """A timer of this container, at clock time ``when``."""
+        return self.timers.call_at(when, callback, blocking)
+
+    def start_task(
+        self, cell: Cell, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]
+    ) -> None:
+        """Run ``fn(*args)`` as a task belonging to ``cell``."""
+        self.busy += 1
+        self.nursery.start_soon(self._extra, cell, fn, args)
+
+    async def _extra(
+        self, cell: Cell, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]
+    ) -> None:
+        try:
+            with trio.CancelScope() as scope:
+                if cell.life is not Life.RUNNING:
+                    return
+                cell.tasks.add(scope)
+                try:
+                    await fn(*args)
+                finally:
+                    cell.tasks.discard(scope)
+        finally:
+            self.busy -= 1
+            self._check_idle()
+
+    def interrupt(self, cell: Cell) -> None:
+        """Cancel what the main activation is doing, or start one, so the cell ends."""
+        if cell.life is not Life.RUNNING and cell.life is not Life.NEW:
+            return
+        if cell.run_state is RunState.ACTIVE:
+            if cell.scope is not None:
+                cell.scope.cancel()
+        else:
+            self.activate(cell)
+
+    def cancel_tasks(self, cell: Cell) -> None:
+        """Cancel the cell's extra tasks."""
+        for scope in cell.tasks:
+            scope.cancel()
+
+    async def shielded(self, thunk: Callable[[], Awaitable[None] | None], deadline: float) -> None:
+        """Run ``thunk`` shielded from outside cancellation, but not past ``deadline``."""
+        with trio.CancelScope(shield=True, deadline=self.origin + deadline):
+            result = thunk()
+            if result is not None:
+                await result
+
+    # ---- quiescence ----------------------------------------------------------------------
+
+    def is_idle(self) -> bool:
+        """No agent is working and no blocking timer is pending."""
+        return self.busy == 0 and self.timers.queue.blocking == 0
+
+    def _check_idle(self) -> None:
+        if self._idle_waiters and self.is_idle():
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for fut in waiters:
+                fut.set_result(None)
+
+    async def wait_idle(self) -> None:
+        """Return once the container is quiescent."""
+        while not self.is_idle():
+            fut = Future()
+            self._idle_waiters.append(fut)
+            await self.wait(fut, math.inf)
+        await trio.lowlevel.checkpoint()

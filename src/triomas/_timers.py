@@ -1,0 +1,147 @@
+"""Timer handles, the timer heap both schedulers use, and the real-time timer task."""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+from collections.abc import Callable
+from typing import final
+
+import attrs
+import trio
+
+log = logging.getLogger("triomas")
+
+
+@final
+@attrs.define(eq=False, slots=True)
+class TimerHandle:
+    """A scheduled call; :meth:`cancel` it to stop it from happening.
+
+    ``blocking`` timers keep ``run_until_idle`` waiting; non-blocking ones do not
+    (alarms set with ``ignore_if_idle=True``).
+    """
+
+    when: float
+    callback: Callable[[], object] = attrs.field(repr=False)
+    blocking: bool = True
+    _queue: TimerQueue | None = attrs.field(default=None, repr=False, alias="queue")
+    _pending: bool = attrs.field(default=True, alias="pending")
+
+    @property
+    def pending(self) -> bool:
+        """Whether the call is still to happen (neither fired nor cancelled)."""
+        return self._pending
+
+    def cancel(self) -> bool:
+        """Cancel the call; True if it was still pending."""
+        if not self._pending:
+            return False
+        self._pending = False
+        queue = self._queue
+        if queue is not None:
+            queue._retire(self)
+        return True
+
+
+@final
+class TimerQueue:
+    """A heap of timers ordered by (time, insertion order); cancellation is lazy."""
+
+    __slots__ = ("_heap", "_seq", "blocking", "on_retire")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, TimerHandle]] = []
+        self._seq = 0
+        self.blocking = 0
+        self.on_retire: Callable[[], object] | None = None
+
+    def push(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle:
+        """Schedule ``callback`` at clock time ``when``."""
+        if math.isnan(when):
+            raise ValueError("a timer cannot be set at NaN")
+        handle = TimerHandle(when, callback, blocking, queue=self)
+        self._seq += 1
+        heapq.heappush(self._heap, (when, self._seq, handle))
+        if blocking:
+            self.blocking += 1
+        return handle
+
+    def _retire(self, handle: TimerHandle) -> None:
+        if handle.blocking:
+            self.blocking -= 1
+            if self.on_retire is not None:
+                self.on_retire()
+
+    def next_when(self) -> float | None:
+        """The time of the earliest pending timer, or None."""
+        heap = self._heap
+        while heap and not heap[0][2].pending:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def pop_due(self, now: float) -> list[TimerHandle]:
+        """Remove and return the pending timers due at or before ``now``, in order."""
+        heap = self._heap
+        due = []
+        while heap and heap[0][0] <= now:
+            handle = heapq.heappop(heap)[2]
+            if handle.pending:
+                handle._pending = False
+                due.append(handle)
+        return due
+
+    def fire(self, handle: TimerHandle) -> None:
+        """Run one popped timer's callback; an exception is logged, never raised."""
+        try:
+            handle.callback()
+        except Exception:
+            log.exception("timer callback %r raised", handle.callback)
+        finally:
+            self._retire(handle)
+
+    def drop_non_blocking(self) -> int:
+        """Cancel every pending non-blocking timer; returns how many."""
+        dropped = 0
+        for _, _, handle in self._heap:
+            if handle.pending and not handle.blocking:
+                handle.cancel()
+                dropped += 1
+        return dropped
+
+
+@final
+class LiveTimers:
+    """Runs a :class:`TimerQueue` against trio's clock in one task.
+
+    ``origin`` is the trio time that clock time 0 stands for. The task sleeps in a
+    cancel scope whose deadline is moved forward when an earlier timer arrives.
+    """
+
+    __slots__ = ("_scope", "origin", "queue")
+
+    def __init__(self, origin: float) -> None:
+        self.origin = origin
+        self.queue = TimerQueue()
+        self._scope: trio.CancelScope | None = None
+
+    def call_at(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle:
+        """Schedule ``callback`` at clock time ``when``."""
+        handle = self.queue.push(when, callback, blocking)
+        scope = self._scope
+        if scope is not None and self.origin + when < scope.deadline:
+            scope.deadline = self.origin + when
+        return handle
+
+    async def run(self) -> None:
+        """Fire timers as they fall due, forever."""
+        queue = self.queue
+        while True:
+            for handle in queue.pop_due(trio.current_time() - self.origin):
+                queue.fire(handle)
+            nxt = queue.next_when()
+            deadline = math.inf if nxt is None else self.origin + nxt
+            with trio.CancelScope(deadline=deadline) as self._scope:
+                await trio.sleep_forever()
+            self._scope = None

@@ -1,0 +1,126 @@
+"""The virtual engine: one container's agents on the shared simulation scheduler."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, final
+
+from ._cell import Cell, Life, RunState
+from ._envelope import Envelope
+from ._future import Future
+from ._sim import Cancel, SimScheduler, VTask
+from ._timers import TimerHandle
+
+if TYPE_CHECKING:
+    from ._container import Container
+
+
+@final
+class VirtualEngine:
+    """Adapts the cells of one container to a :class:`SimScheduler`.
+
+    An activation is a plain call of :meth:`Cell.run_step` when every handler of
+    the agent is synchronous, and a virtual task otherwise.
+    """
+
+    virtual = True
+
+    def __init__(self, container: Container, scheduler: SimScheduler) -> None:
+        self.container = container
+        self.sim = scheduler
+
+    def now(self) -> float:
+        """Virtual time."""
+        return self.sim.now
+
+    def deliver(self, cell: Cell, env: Envelope) -> None:
+        """Deliver when the current round ends."""
+        self.sim.deliver(cell, env)
+
+    def activate(self, cell: Cell) -> None:
+        """Schedule an activation of the cell for the next round."""
+        if cell.run_state is not RunState.IDLE:
+            return
+        if cell.exit_reason is None and cell.life is Life.RUNNING and self.container.paused:
+            self.container._park(cell)
+            return
+        cell.run_state = RunState.ACTIVE
+        if cell.exit_reason is None and cell.life is Life.RUNNING and cell.info.sync_ok:
+            self.sim.schedule(cell)
+        else:
+            cell.main_task = self.sim.spawn(self._main(cell), lambda: self._exited(cell))
+
+    async def _main(self, cell: Cell) -> None:
+        try:
+            await cell.activation()
+        except Cancel:
+            await cell.finish()
+
+    def _exited(self, cell: Cell) -> None:
+        cell.main_task = None
+        cell.run_state = RunState.IDLE
+        if cell.life is Life.RUNNING and cell.has_work():
+            self.activate(cell)
+
+    async def idle(self, cell: Cell) -> bool:
+        """An activation out of work ends; the next delivery starts a new one."""
+        return False
+
+    async def after_batch(self, cell: Cell) -> bool:
+        """Go on within this step, except that ``keep_awake`` agents wait for the next round."""
+        return not cell.agent.keep_awake
+
+    async def sleep_until(self, when: float) -> None:
+        """Sleep in virtual time."""
+        await self.sim.sleep_until(when)
+
+    async def wait(self, fut: Future, deadline: float) -> bool:
+        """Wait for ``fut`` until virtual ``deadline``."""
+        return await self.sim.wait(fut, deadline)
+
+    def call_at(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle:
+        """A virtual timer."""
+        return self.sim.call_at(when, callback, blocking)
+
+    def start_task(
+        self, cell: Cell, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]
+    ) -> None:
+        """Run ``fn(*args)`` as a virtual task belonging to ``cell``."""
+        task: VTask | None = None
+
+        def done() -> None:
+            cell.tasks.discard(task)
+
+        task = self.sim.spawn(self._extra(fn, args), done)
+        cell.tasks.add(task)
+
+    async def _extra(self, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]) -> None:
+        await fn(*args)
+
+    def interrupt(self, cell: Cell) -> None:
+        """Cancel the main activation's current wait, or start one, so the cell ends."""
+        if cell.life is not Life.RUNNING and cell.life is not Life.NEW:
+            return
+        if cell.main_task is not None:
+            self.sim.cancel(cell.main_task)
+        else:
+            self.activate(cell)
+
+    def cancel_tasks(self, cell: Cell) -> None:
+        """Cancel the cell's extra tasks."""
+        for task in list(cell.tasks):
+            self.sim.cancel(task)
+
+    async def shielded(self, thunk: Callable[[], Awaitable[None] | None], deadline: float) -> None:
+        """Run ``thunk`` (nothing cancels from outside in virtual time)."""
+        result = thunk()
+        if result is not None:
+            await result
+
+    def is_idle(self) -> bool:
+        """Virtual quiescence is decided by the scheduler while it runs."""
+        return False
+
+    async def wait_idle(self) -> None:
+        """Run the simulation until it is quiescent."""
+        await self.sim.drive(lambda: False, until_idle=True)
