@@ -77,6 +77,7 @@ class Cell:
         "agent",
         "alarms",
         "container",
+        "current",
         "engine",
         "exit_reason",
         "first_update",
@@ -117,6 +118,7 @@ class Cell:
         self.exit_reason: ExitReason | None = None
         self.setup_started = False
         self.first_update = False
+        self.current: Envelope | None = None
         self.alarms: dict[TimerHandle, Envelope] | None = None
         self.tasks: set[Any] = set()
         self.main_task: Any = None
@@ -217,14 +219,17 @@ class Cell:
                 self.engine.start_task(self, self._run_concurrent, (handler, env))
             elif handler.is_async:
                 self.container._trace_recv(self, env)
+                self.current = env
                 try:
                     if handler.wants_envelope:
                         result = await handler.func(self.agent, env.body, env)
                     else:
                         result = await handler.func(self.agent, env.body)
                 except Exception as exc:
+                    self.current = None
                     self.crash(exc, env)
                     return
+                self.current = None
                 if env.reply_with is not None:
                     self.container._reply(env, result)
             elif not self.handle_sync(env, handler):
@@ -276,6 +281,7 @@ class Cell:
             self.engine.activate(self)
 
     async def _run_concurrent(self, handler: Handler, env: Envelope) -> None:
+        finished = False
         try:
             if handler.wants_envelope:
                 result = handler.func(self.agent, env.body, env)
@@ -283,9 +289,16 @@ class Cell:
                 result = handler.func(self.agent, env.body)
             if handler.is_async:
                 result = await result
+            finished = True
         except Exception as exc:
+            finished = True
             self.crash(exc, env, interrupt=True)
             return
+        finally:
+            if not finished and env.reply_with is not None:
+                # cancelled with the incarnation: the caller learns at once
+                reason = self.exit_reason if self.exit_reason is not None else Shutdown()
+                self.container._reply_error(env, CalleeDown(self.name, reason))
         if env.reply_with is not None:
             self.container._reply(env, result)
 
@@ -335,6 +348,10 @@ class Cell:
         if reason is None:
             reason = self.exit_reason = Shutdown("cancelled")
         self.life = Life.STOPPING
+        current, self.current = self.current, None
+        if current is not None and current.reply_with is not None:
+            # the handler of this request was cancelled: its caller learns at once
+            self.container._reply_error(current, CalleeDown(self.name, reason))
         self.engine.cancel_tasks(self)
         self.clear_alarms(None, None)
         if self.setup_started:

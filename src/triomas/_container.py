@@ -353,6 +353,7 @@ class Container:
         reply_with: str | None,
         in_reply_to: str | None,
         reply_by: float | None,
+        single: bool = False,
     ) -> None:
         engine = self._engine
         if type(to) is AgentRef:
@@ -364,6 +365,8 @@ class Container:
         else:
             receiver = to.__name__ if isinstance(to, type) else str(to)
             target = self._resolve(to)
+            if single and type(target) is list and len(target) != 1:
+                raise ValueError(f"{to!r} names {len(target)} agents; this needs exactly one")
         env = Envelope(
             body,
             None if sender is None else sender.ref,
@@ -428,7 +431,9 @@ class Container:
         self._replies[rid] = fut
         engine = self._engine
         try:
-            self._send(sender, to, body, None, False, performative, conversation_id, rid, None, None)
+            self._send(
+                sender, to, body, None, False, performative, conversation_id, rid, None, None, True
+            )
             if await engine.wait(fut, engine.now() + timeout):
                 return fut.result()
             raise AskTimeout(f"no reply from {to} within {timeout} s to {body!r}")

@@ -25,6 +25,7 @@ from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, Protocol, final
 
 import trio
+import trio.testing
 
 from ._errors import VirtualTimeError
 from ._future import Future
@@ -124,6 +125,7 @@ class VTask:
 
 class _State(enum.Enum):
     PROGRESS = enum.auto()
+    SETTLE = enum.auto()
     IDLE = enum.auto()
     REAL_WAIT = enum.auto()
 
@@ -166,6 +168,7 @@ class SimScheduler:
         self._dirty = False
         self._real_anchor = 0.0
         self._virt_anchor = 0.0
+        self._settled = False
 
     # ---- what agents and containers call -------------------------------------------------
 
@@ -325,12 +328,23 @@ class SimScheduler:
                 continue
             if state is _State.PROGRESS:
                 await trio.lowlevel.checkpoint()
+            elif state is _State.SETTLE:
+                await self._settle()
             elif state is _State.IDLE:
                 await self._wait_poke(math.inf)
                 self._anchor()
             else:
                 await self._wait_poke(real_deadline)
                 self._catch_up()
+
+    async def _settle(self) -> None:
+        # Before the clock jumps or the run is declared idle, let every other trio task
+        # run until it blocks: an outside task that was just started must get its
+        # inputs in at the current time, whatever order trio picks. A task that never
+        # blocks (a busy live container in the same run) only delays this a little.
+        with trio.move_on_after(0.01):
+            await trio.testing.wait_all_tasks_blocked()
+        self._settled = True
 
     async def _wait_poke(self, deadline: float) -> None:
         if self._dirty:
@@ -364,9 +378,12 @@ class SimScheduler:
                 self._flush()
             if self._next:
                 self._round()
+                self._settled = False
                 if self._check(idle=False):
                     return _State.PROGRESS, 0.0
                 continue
+            if not self._settled:
+                return _State.SETTLE, 0.0
             when = self.timers.next_when()
             horizon = self.horizon()
             if when is None or self.timers.blocking == 0 or when > horizon:
@@ -379,6 +396,7 @@ class SimScheduler:
                 if trio.current_time() < real_target:
                     return _State.REAL_WAIT, real_target
             self.now = when
+            self._settled = False
             for handle in self.timers.pop_due(when):
                 self.timers.fire(handle)
             if self._check(idle=False):

@@ -1,0 +1,33 @@
+"""The message classes every implementation sends (peers get the same objects)."""
+
+from __future__ import annotations
+
+from triomas import message
+
+
+@message
+class Ping:
+    """An ask: the reply is ``n + 1``."""
+
+    n: int
+
+
+@message
+class Ball:
+    """A tell bounced between two agents; ``n`` counts the hops so far."""
+
+    n: int
+
+
+@message
+class Item:
+    """One message of the fan-out."""
+
+    n: int
+
+
+@message
+class Go:
+    """Starts the sender of a fan-out, or the asker of a round-trip loop."""
+
+    n: int

@@ -1,0 +1,583 @@
+"""triomas benchmarks, side by side with raw trio baselines and the peers (MASlite, Pykka).
+
+Usage::
+
+    python benchmarks/run.py            # the full run (about 1.5 minutes on 2 cores)
+    python benchmarks/run.py --quick    # smaller sizes, fewer repetitions (~20 s)
+    python benchmarks/run.py --only live_pingpong,virtual_pingpong
+    python benchmarks/run.py --profile virtual_pingpong/triomas   # cProfile one repetition
+
+Output: one JSON object per line on stdout. First a ``meta`` line (machine and
+settings), then one line per workload and implementation (best repetition, with
+the median and every repetition), then one ``target`` line per target with the
+ratio measured in this run and whether the target is met. See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import json
+import os
+import platform
+import pstats
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import _baselines as base
+import _peers as peers
+import _triomas_bench as tm
+from _harness import Reporter, Workload, measure, stderr
+
+
+@dataclass(frozen=True)
+class Sizes:
+    reps: int
+    heavy_reps: int
+    spawn_reps: int
+    round_trips: int
+    deque_messages: int
+    fan_receivers: int
+    fan_per_receiver: int
+    pykka_round_trips: int
+    pykka_fan_receivers: int
+    pykka_fan_per_receiver: int
+    hops: int
+    many_agents: int
+    many_hops: int
+    spawn_agents: int
+
+
+FULL = Sizes(
+    reps=5,
+    heavy_reps=2,
+    spawn_reps=3,
+    round_trips=20_000,
+    deque_messages=1_000_000,
+    fan_receivers=1000,
+    fan_per_receiver=100,
+    pykka_round_trips=5_000,
+    pykka_fan_receivers=1000,
+    pykka_fan_per_receiver=100,
+    hops=200_000,
+    many_agents=1000,
+    many_hops=10,
+    spawn_agents=100_000,
+)
+
+QUICK = Sizes(
+    reps=2,
+    heavy_reps=1,
+    spawn_reps=1,
+    round_trips=5_000,
+    deque_messages=200_000,
+    fan_receivers=1000,
+    fan_per_receiver=20,
+    pykka_round_trips=1_000,
+    pykka_fan_receivers=200,
+    pykka_fan_per_receiver=50,
+    hops=50_000,
+    many_agents=1000,
+    many_hops=10,
+    spawn_agents=20_000,
+)
+
+SPAWN_TARGET_AGENTS = 100_000
+
+
+def groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
+    """Every benchmark: its repetitions and its implementations, run side by side."""
+    rt = s.round_trips
+    rt_unit = "round_trips_per_s"
+    fan = {"receivers": s.fan_receivers, "per_receiver": s.fan_per_receiver}
+    pykka_fan = {"receivers": s.pykka_fan_receivers, "per_receiver": s.pykka_fan_per_receiver}
+    live_pingpong = [
+        Workload(
+            "live_pingpong",
+            "trio-channel",
+            rt_unit,
+            partial(base.trio_pingpong, rt, float("inf")),
+            {"round_trips": rt, "buffer": "inf"},
+        ),
+        Workload(
+            "live_pingpong",
+            "trio-channel-unbuffered",
+            rt_unit,
+            partial(base.trio_pingpong, rt, 0),
+            {"round_trips": rt, "buffer": 0},
+        ),
+        Workload(
+            "live_pingpong",
+            "triomas-ask",
+            rt_unit,
+            partial(tm.live_ask, rt),
+            {"round_trips": rt, "how": "agent asks agent in its setup"},
+        ),
+        Workload(
+            "live_pingpong",
+            "triomas-ask-outside",
+            rt_unit,
+            partial(tm.live_ask_outside, rt),
+            {"round_trips": rt, "how": "await container.ask() from trio code"},
+        ),
+        Workload(
+            "live_pingpong",
+            "triomas-tell",
+            rt_unit,
+            partial(_half, tm.live_tell_pingpong, 2 * rt),
+            {"round_trips": rt, "how": "two agents bounce a Ball with send()"},
+        ),
+    ]
+    pykka_rows = []
+    if peers.HAVE_PYKKA:
+        live_pingpong.append(
+            Workload(
+                "live_pingpong",
+                "pykka-ask",
+                rt_unit,
+                partial(peers.pykka_ask, s.pykka_round_trips),
+                {"round_trips": s.pykka_round_trips, "how": "actor asks actor (threads)"},
+            )
+        )
+        pykka_rows.append(
+            Workload(
+                "live_fanout",
+                "pykka",
+                "msgs_per_s",
+                partial(peers.pykka_fanout, s.pykka_fan_receivers, s.pykka_fan_per_receiver),
+                pykka_fan,
+            )
+        )
+    live_fanout = [
+        Workload(
+            "live_fanout",
+            "trio-tasks",
+            "msgs_per_s",
+            partial(base.trio_fanout, s.fan_receivers, s.fan_per_receiver),
+            fan,
+        ),
+        Workload(
+            "live_fanout",
+            "triomas",
+            "msgs_per_s",
+            partial(tm.fanout, s.fan_receivers, s.fan_per_receiver, False),
+            fan,
+        ),
+    ]
+    batch_fanout = [
+        Workload(
+            "batch_fanout",
+            "triomas-virtual",
+            "msgs_per_s",
+            partial(tm.fanout, s.fan_receivers, s.fan_per_receiver, True),
+            fan,
+        )
+    ]
+    if peers.HAVE_MASLITE:
+        batch_fanout.append(
+            Workload(
+                "batch_fanout",
+                "maslite",
+                "msgs_per_s",
+                partial(peers.maslite_fanout, s.fan_receivers, s.fan_per_receiver),
+                fan,
+            )
+        )
+    hops = {"hops": s.hops}
+    virtual_pingpong = [
+        Workload(
+            "virtual_pingpong",
+            "triomas",
+            "msgs_per_s",
+            partial(tm.virtual_pingpong, s.hops),
+            {**hops, "how": "@on handlers (sync), VirtualClock"},
+        ),
+        Workload(
+            "virtual_pingpong",
+            "triomas-update",
+            "msgs_per_s",
+            partial(tm.virtual_pingpong_update, s.hops),
+            {**hops, "how": "custom sync update() draining self.messages, VirtualClock"},
+        ),
+    ]
+    if peers.HAVE_MASLITE:
+        virtual_pingpong.append(
+            Workload(
+                "virtual_pingpong",
+                "maslite",
+                "msgs_per_s",
+                partial(peers.maslite_pingpong, s.hops),
+                {**hops, "how": "Scheduler(real_time=False).run(pause_if_idle=True)"},
+            )
+        )
+    many = [
+        Workload(
+            "virtual_1000x10",
+            "triomas",
+            "msgs_per_s",
+            partial(tm.virtual_many_pairs, s.many_agents, s.many_hops),
+            {
+                "agents": s.many_agents,
+                "hops_per_agent": s.many_hops,
+                "timed": "open container + spawn + run_until_idle + close",
+            },
+        )
+    ]
+    dispatch = [
+        Workload(
+            "dispatch_floor",
+            "deque",
+            "msgs_per_s",
+            partial(base.deque_dispatch, s.deque_messages),
+            {"how": "make msg, append, popleft, handler dict lookup, call"},
+        ),
+        Workload(
+            "dispatch_floor",
+            "deque-batched",
+            "msgs_per_s",
+            partial(base.deque_dispatch_batched, s.deque_messages),
+            {"how": "the same, 100 appends then drain"},
+        ),
+    ]
+    return {
+        "live_pingpong": (s.reps, live_pingpong),
+        "dispatch_floor": (s.reps, dispatch),
+        "live_fanout": (s.reps, live_fanout),
+        "live_fanout_pykka": (s.heavy_reps, pykka_rows),
+        "batch_fanout": (s.reps, batch_fanout),
+        "virtual_pingpong": (s.reps, virtual_pingpong),
+        "virtual_1000x10": (s.reps, many),
+    }
+
+
+def _half(fn: Callable[[int], Any], hops: int) -> Any:
+    """Count a two-hop bounce as one round trip."""
+    sample = fn(hops)
+    sample.ops //= 2
+    return sample
+
+
+# ---- spawn (in subprocesses) ------------------------------------------------------------
+
+
+def spawn_once(
+    agents: int, mode: str, *, use_gc: bool = True, close: bool = False
+) -> dict[str, Any]:
+    script = Path(__file__).resolve().with_name("_spawn.py")
+    cmd = [sys.executable, str(script), str(agents), mode]
+    if not use_gc:
+        cmd.append("--no-gc")
+    if close:
+        cmd.append("--close")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[1:])} failed: {proc.stderr.strip()[-500:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run_spawn(reporter: Reporter, s: Sizes, full: bool) -> None:
+    n = s.spawn_agents
+    scale = SPAWN_TARGET_AGENTS / n
+    for mode in ("live", "virtual"):
+        impl = f"triomas-{mode}"
+        try:
+            runs = [
+                spawn_once(n, mode, close=(mode == "live" and i == 0)) for i in range(s.spawn_reps)
+            ]
+        except Exception as exc:
+            reporter.error("spawn_100k", impl, exc)
+            continue
+        best = min(runs, key=lambda r: r["seconds"])
+        rss = [r["rss_per_agent_bytes"] for r in runs if r["rss_per_agent_bytes"] is not None]
+        row: dict[str, Any] = {
+            "bench": "spawn_100k",
+            "impl": impl,
+            "unit": "seconds",
+            "agents": n,
+            "seconds": round(best["seconds"], 4),
+            "seconds_per_100k": round(best["seconds"] * scale, 4),
+            "spawn_calls_s": round(best["spawn_calls_s"], 4),
+            "agents_per_s": round(n / best["seconds"]),
+            "rss_per_agent_bytes": round(min(rss)) if rss else None,
+            "gc_objects_per_agent": round(best["gc_objects_per_agent"], 2),
+            "stat": f"best of {len(runs)}, a fresh process each; rss: lowest",
+            "timed": "first spawn() until run_until_idle() returns (every setup done)",
+            "reps_seconds": [round(r["seconds"], 4) for r in runs],
+            "reps_rss_per_agent_bytes": [round(x) for x in rss],
+        }
+        reporter.record("spawn_100k", impl, row)
+        closes = [r["close_s"] for r in runs if "close_s" in r]
+        if closes:
+            reporter.record(
+                "container_close",
+                impl,
+                {
+                    "bench": "container_close",
+                    "impl": impl,
+                    "unit": "seconds",
+                    "agents": n,
+                    "seconds": round(closes[0], 4),
+                    "stat": "one run",
+                    "timed": "leaving open_container() with every agent idle (stops them all)",
+                },
+            )
+        if full:
+            try:
+                nogc = spawn_once(n, mode, use_gc=False)
+            except Exception as exc:
+                reporter.error("spawn_100k", f"{impl}-gc-off", exc)
+                continue
+            reporter.record(
+                "spawn_100k",
+                f"{impl}-gc-off",
+                {
+                    "bench": "spawn_100k",
+                    "impl": f"{impl}-gc-off",
+                    "unit": "seconds",
+                    "agents": n,
+                    "seconds": round(nogc["seconds"], 4),
+                    "spawn_calls_s": round(nogc["spawn_calls_s"], 4),
+                    "stat": "one run, diagnostic: the cyclic GC disabled while spawning",
+                },
+            )
+
+
+# ---- targets ----------------------------------------------------------------------------
+
+
+def _ratio_target(
+    reporter: Reporter, name: str, bench: str, num: str, den: str, required: float
+) -> None:
+    a, b = reporter.rate(bench, num), reporter.rate(bench, den)
+    row: dict[str, Any] = {"target": name, "bench": bench, "required": f">= {required}"}
+    if a is None or b is None:
+        row.update(measured_ratio=None, met=None, note="a workload is missing or failed")
+    else:
+        ratio = a / b
+        row.update(
+            measured_ratio=round(ratio, 3),
+            met=ratio >= required,
+            numerator={"impl": num, "ops_per_s": round(a)},
+            denominator={"impl": den, "ops_per_s": round(b)},
+        )
+    reporter.target(row)
+
+
+def _limit_target(
+    reporter: Reporter,
+    name: str,
+    bench: str,
+    impl: str,
+    key: str,
+    value: float | None,
+    op: str,
+    limit: float,
+    note: str | None = None,
+) -> None:
+    row: dict[str, Any] = {
+        "target": name,
+        "bench": bench,
+        "impl": impl,
+        "required": f"{op} {limit}",
+    }
+    if value is None:
+        row.update(measured=None, met=None, note="the workload is missing or failed")
+    else:
+        met: bool | None = value >= limit if op == ">=" else value < limit
+        if note:
+            row["note"] = note
+            met = None
+        shown = round(value) if abs(value) >= 1000 else round(value, 4)
+        row.update({"measured": shown, "measured_key": key, "met": met})
+    reporter.target(row)
+
+
+def report_targets(reporter: Reporter, s: Sizes) -> None:
+    _ratio_target(
+        reporter,
+        "live ask round trips >= 1.5 x trio channel ping-pong",
+        "live_pingpong",
+        "triomas-ask",
+        "trio-channel",
+        1.5,
+    )
+    _ratio_target(
+        reporter,
+        "live tell fan-out >= 3 x trio tasks with memory channels",
+        "live_fanout",
+        "triomas",
+        "trio-tasks",
+        3.0,
+    )
+    _ratio_target(
+        reporter,
+        "virtual ping-pong >= MASlite",
+        "virtual_pingpong",
+        "triomas",
+        "maslite",
+        1.0,
+    )
+    _limit_target(
+        reporter,
+        "S1 gate: virtual ping-pong >= 300k msg/s",
+        "virtual_pingpong",
+        "triomas",
+        "ops_per_s",
+        reporter.rate("virtual_pingpong", "triomas"),
+        ">=",
+        300_000,
+    )
+    scaled = None
+    if s.spawn_agents != SPAWN_TARGET_AGENTS:
+        scaled = (
+            f"not judged: {s.spawn_agents} agents, time scaled linearly to 100k, which "
+            "underestimates (garbage collection grows faster than linearly); run the full size"
+        )
+    for mode in ("live", "virtual"):
+        row = reporter.rows.get(("spawn_100k", f"triomas-{mode}"))
+        _limit_target(
+            reporter,
+            f"spawn 100k agents ({mode}) < 1 s",
+            "spawn_100k",
+            f"triomas-{mode}",
+            "seconds_per_100k",
+            None if row is None else row["seconds_per_100k"],
+            "<",
+            1.0,
+            scaled,
+        )
+        _limit_target(
+            reporter,
+            f"spawn 100k agents ({mode}) < 3 KB (3000 bytes) RSS per agent",
+            "spawn_100k",
+            f"triomas-{mode}",
+            "rss_per_agent_bytes",
+            None if row is None else row["rss_per_agent_bytes"],
+            "<",
+            3000,
+        )
+    many = reporter.outcomes.get(("virtual_1000x10", "triomas"))
+    _limit_target(
+        reporter,
+        "scenarios gate: 1000 agents x 10 ping-pong hops (virtual) well under 1 s",
+        "virtual_1000x10",
+        "triomas",
+        "seconds",
+        None if many is None else many.row["seconds"],
+        "<",
+        1.0,
+    )
+
+
+# ---- main -------------------------------------------------------------------------------
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _source_state() -> str | None:
+    """The commit the benchmarked ``src/`` comes from, and whether it has local changes."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return f"{head}{' + uncommitted changes in src/' if dirty else ''}"
+
+
+def meta(quick: bool, s: Sizes) -> dict[str, Any]:
+    return {
+        "meta": "triomas benchmarks",
+        "mode": "quick" if quick else "full",
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "triomas_source": _source_state(),
+        "versions": {
+            d: _version(d) for d in ("triomas", "trio", "attrs", "maslite", "pykka", "psutil")
+        },
+        "gc": "enabled during timing; collected before each repetition",
+        "stat": "best repetition by throughput (median also given), after one warm-up",
+        "reps": s.reps,
+    }
+
+
+def profile(target: str, s: Sizes) -> None:
+    bench, _, impl = target.partition("/")
+    for _, workloads in groups(s).values():
+        for w in workloads:
+            if w.bench == bench and (not impl or w.impl == impl):
+                w.run()  # warm up
+                gc.collect()
+                prof = cProfile.Profile()
+                prof.enable()
+                sample = w.run()
+                prof.disable()
+                stderr(f"== {w.bench}/{w.impl}: {sample.rate:,.0f} ops/s under the profiler")
+                stats = pstats.Stats(prof, stream=sys.stderr)
+                stats.sort_stats("tottime").print_stats(25)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repetitions")
+    parser.add_argument("--only", help="comma-separated benchmark names (see docs/performance.md)")
+    parser.add_argument("--reps", type=int, help="repetitions per workload (override)")
+    parser.add_argument(
+        "--profile", metavar="BENCH[/IMPL]", help="cProfile one repetition; report on stderr"
+    )
+    parser.add_argument(
+        "--fail-on-miss", action="store_true", help="exit with status 2 if a target is missed"
+    )
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    if args.reps:
+        sizes = Sizes(**{**sizes.__dict__, "reps": args.reps, "heavy_reps": args.reps})
+    if args.profile:
+        profile(args.profile, sizes)
+        return 0
+    only = set(args.only.split(",")) if args.only else None
+    reporter = Reporter()
+    reporter.emit(meta(args.quick, sizes))
+    for name, (reps, workloads) in groups(sizes).items():
+        bench = workloads[0].bench if workloads else name
+        if workloads and (only is None or bench in only):
+            measure(reporter, workloads, reps)
+    if only is None or "spawn_100k" in only:
+        run_spawn(reporter, sizes, full=not args.quick)
+    if only is None:
+        report_targets(reporter, sizes)
+    if reporter.errors:
+        return 1
+    if args.fail_on_miss and any(met is not True for met in reporter.met):
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

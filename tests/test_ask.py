@@ -1,0 +1,167 @@
+"""ask: replies, exact virtual timeouts, crashes and unknown callees fail at once."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+import triomas
+from triomas import Agent, AskTimeout, CalleeDown, Failure, NoHandler, NoProc, message, on
+
+
+@message
+class Ping:
+    n: int
+
+
+@message
+class Boom:
+    text: str
+
+
+@message
+class Silent:
+    pass
+
+
+@message
+class Unhandled:
+    pass
+
+
+class Server(Agent):
+    @on(Ping)
+    async def ping(self, msg: Ping) -> int:
+        return msg.n + 1
+
+    @on(Boom)
+    def boom(self, msg: Boom) -> None:
+        raise ValueError(msg.text)
+
+    @on(Silent)
+    async def silent(self, msg: Silent) -> None:
+        await self.sleep(100)
+
+
+class Client(Agent):
+    def __init__(self, server: triomas.AgentRef, outcome: list[object]) -> None:
+        self.server = server
+        self.outcome = outcome
+
+    async def setup(self) -> None:
+        for msg, timeout in ((Ping(1), 5.0), (Boom("bad"), 5.0), (Silent(), 2.0)):
+            started = self.clock.now()
+            try:
+                result: object = await self.ask(self.server, msg, timeout=timeout)
+            except Exception as exc:
+                result = exc
+            self.outcome.append((self.clock.now() - started, result))
+
+
+async def test_ask_reply_and_crash_from_inside_an_agent(vc: triomas.Container) -> None:
+    outcome: list[object] = []
+    server = await vc.spawn(Server)
+    await vc.spawn(Client, server, outcome)
+    await vc.run_until_idle()
+    assert outcome[0] == (0.0, 2)
+    elapsed, error = outcome[1]  # type: ignore[misc]
+    assert elapsed == 0.0
+    assert isinstance(error, CalleeDown)
+    assert isinstance(error.reason, Failure)
+    assert isinstance(error.__cause__, ValueError)
+    assert "ValueError: bad" in str(error)
+    # the server crashed, so the third ask finds nobody at once
+    elapsed, error = outcome[2]  # type: ignore[misc]
+    assert elapsed == 0.0
+    assert isinstance(error, CalleeDown)
+    assert error.reason == NoProc()
+
+
+async def test_ask_times_out_at_exactly_the_virtual_deadline(vc: triomas.Container) -> None:
+    server = await vc.spawn(Server)
+    with pytest.raises(AskTimeout):
+        await vc.ask(server, Silent(), timeout=2.5)
+    assert vc.clock.now() == 2.5
+    assert isinstance(AskTimeout("x"), trio.TooSlowError)
+
+
+async def test_late_reply_is_dropped(vc: triomas.Container) -> None:
+    server = await vc.spawn(Server)
+
+    class Slow(Agent):
+        @on(Ping)
+        async def ping(self, msg: Ping) -> int:
+            await self.sleep(6)
+            return 0
+
+    slow = await vc.spawn(Slow)
+    with pytest.raises(AskTimeout):
+        await vc.ask(slow, Ping(0), timeout=5)
+    await vc.run_until_idle()
+    assert vc.clock.now() == 6.0
+    assert vc._replies == {}
+    assert await vc.ask(server, Ping(41)) == 42
+
+
+async def test_ask_unknown_and_unhandled(vc: triomas.Container) -> None:
+    server = await vc.spawn(Server)
+    with pytest.raises(CalleeDown) as down:
+        await vc.ask("nobody", Ping(1))
+    assert down.value.reason == NoProc()
+    with pytest.raises(NoHandler):
+        await vc.ask(server, Unhandled())
+    assert vc.clock.now() == 0.0
+    assert await vc.ask(server, Ping(1)) == 2  # the server carried on
+
+
+async def test_ask_without_timeout_and_bad_timeout(vc: triomas.Container) -> None:
+    server = await vc.spawn(Server)
+    assert await vc.ask(server, Ping(2), timeout=None) == 3
+    with pytest.raises(ValueError, match="timeout"):
+        await vc.ask(server, Ping(2), timeout=-1)
+
+
+async def test_ask_a_group_needs_one_member(vc: triomas.Container) -> None:
+    await vc.spawn(Server)
+    await vc.spawn(Server)
+    with pytest.raises(ValueError, match="exactly one"):
+        await vc.ask("Server", Ping(1))
+
+
+async def test_ask_in_real_time(autojump_clock: trio.testing.MockClock) -> None:
+    async with triomas.open_container() as c:
+        server = await c.spawn(Server)
+        assert await c.ask(server, Ping(1)) == 2
+        with pytest.raises(CalleeDown):
+            await c.ask(server, Boom("x"))
+        with pytest.raises(CalleeDown):
+            await c.ask(server, Ping(1))
+        busy = await c.spawn(Server)
+        start = trio.current_time()
+        with pytest.raises(AskTimeout):
+            await c.ask(busy, Silent(), timeout=3)
+        assert trio.current_time() - start == pytest.approx(3.0)
+        # one message at a time: the server still sleeps in Silent, so Ping waits
+        with pytest.raises(AskTimeout):
+            await c.ask(busy, Ping(1), timeout=3)
+
+
+async def test_reply_by_hand_from_a_custom_update(vc: triomas.Container) -> None:
+    class Manual(Agent):
+        def update(self) -> None:
+            while self.messages:
+                env = self.receive()
+                assert env is not None
+                self.reply(env, env.body.n * 10)
+                self.reply(env, -1)  # a second reply is dropped
+
+    manual = await vc.spawn(Manual)
+    assert await vc.ask(manual, Ping(4)) == 40
+
+
+async def test_ask_a_group_name_in_an_address(vc: triomas.Container) -> None:
+    server = await vc.spawn(Server, name="srv")
+    assert await vc.ask(server.address, Ping(1)) == 2
+    assert server.address == f"{vc.address}/srv"
+    with pytest.raises(CalleeDown):
+        await vc.ask("local://elsewhere/srv", Ping(1))

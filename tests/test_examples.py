@@ -1,0 +1,172 @@
+"""Every ``examples/*.py`` runs as ``python examples/<name>.py`` and prints what it should.
+
+Examples are found by glob, so a new one is run without touching this file; it
+must exit cleanly, print something and write nothing to stderr. To check what it
+prints, add its expected lines to ``EXPECTED``: a string must equal a whole
+output line, a compiled pattern must match a whole line, and the lines must
+appear in this order (other lines may come between them).
+
+Each example runs in its own interpreter, with warnings turned into errors, the
+way a user runs it. That also keeps its ``@message`` classes out of this
+process's tag registry.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
+
+FLOAT = r"\d+\.\d+"
+
+EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
+    "pingpong": [
+        "real time (RealClock):",
+        "  ask(ponger, Ping(1)) -> 2",
+        re.compile(rf"  1000 asks took {FLOAT} s of clock time \({FLOAT} us per round trip\)"),
+        re.compile(rf"  run_until_idle -> idle at t={FLOAT}, 0 rounds"),
+        "virtual time (VirtualClock, seed 7):",
+        "  ask(ponger, Ping(1)) -> 2",
+        "  1000 asks took 0.000000 s of clock time (0.0 us per round trip)",
+        "  run_until_idle -> idle at t=0.000000, 2003 rounds",
+    ],
+    "priority_inbox": [
+        "round 1: dispatcher update",
+        "  sends Job(1) with topic 'normal'",
+        "  sends Job(2) with topic 'urgent'",
+        "  sends Job(3) with topic 'normal'",
+        "round 1: worker update",
+        "  nothing to do yet",
+        "round 2: worker update",
+        "  handles jobs [2, 1, 3]",
+        "round 3: dispatcher update",
+        "  receives Ack(ids=(2, 1, 3)) from worker",
+        "run_until_idle -> idle after 3 rounds",
+        "update calls: dispatcher, worker, worker, dispatcher",
+        re.compile(r"a second run gives the same trace: True \(\d+ trace records\)"),
+    ],
+    "alarms": [
+        "  run(seconds=5)   -> seconds at t=5.0: [(3.0, 't3a'), (3.0, 't3b')]",
+        "  t10 still pending: True",
+        "  run_until_idle() -> idle at t=10.0: [(3.0, 't3a'), (3.0, 't3b'), (10.0, 't10')]",
+        "  clear_alarms(topic='t3a') at t=0.0 cancelled 1 alarm",
+        "  run_until_idle() -> idle at t=10.0: [(3.0, 't3b'), (10.0, 't10')]",
+        "  run(seconds=7)   -> seconds at t=7.0: beats at [2.0, 4.0, 6.0]",
+        "  clear_alarms(msg_type=Beat) cancelled 1 alarm",
+        "  run_until_idle() -> idle at t=7.0; the reminder was dropped",
+        "  run(seconds=7200) -> seconds at t=7207.0: nothing else arrives",
+    ],
+    "broadcast": [
+        "t=0.0: alice publishes to topic Hello",
+        "    carol got 'good morning'       topic=Hello to=None",
+        "    dave  got 'good morning'       topic=Hello to=None",
+        "    audit copy of 'good morning'",
+        "t=1.0: alice sends to class Reader",
+        "    carol got 'readers only'       topic=Hello to=Reader",
+        "    dave  got 'readers only'       topic=Hello to=Reader",
+        "    audit copy of 'readers only'",
+        "t=2.0: alice sends to group night-shift",
+        "    carol got 'night shift only'   topic=Hello to=night-shift",
+        "    bob   got 'night shift only'   topic=Hello to=night-shift",
+        "    audit copy of 'night shift only'",
+        "t=3.0: alice sends to class Reader with direct=True",
+        "    carol got 'off the record'     topic=Hello to=Reader",
+        "    dave  got 'off the record'     topic=Hello to=Reader",
+        "t=4.0: alice publishes to topic weather",
+        "    dead letter Hello(text='rain?') to None: no subscribers",
+        "t=5.0: alice sends to eve",
+        "    dead letter Hello(text='hi eve') to eve: unknown recipient",
+        "t=6.0: alice removes dave and publishes to topic Hello",
+        "    carol got 'bye dave'           topic=Hello to=None",
+        "    audit copy of 'bye dave'",
+        "run_until_idle -> idle at t=6.0",
+        "dead letters: {'no subscribers': 1, 'unknown recipient': 1}",
+    ],
+}
+
+FORBIDDEN: dict[str, list[str]] = {
+    # the tracker must not see what alice sends with direct=True
+    "broadcast": ["    audit copy of 'off the record'", "    dave  got 'bye dave'"],
+    # an ignore_if_idle alarm is dropped when the run goes idle, never delivered
+    "alarms": ["    heart woke up for 'reminder'"],
+}
+
+# Examples that run in virtual time only, with their arguments: their output must
+# be the same, byte for byte, on every run.
+DETERMINISTIC: dict[str, tuple[str, ...]] = {
+    "pingpong": ("--virtual",),
+    "priority_inbox": (),
+    "alarms": (),
+    "broadcast": (),
+}
+
+
+@functools.cache
+def run_example(name: str, args: tuple[str, ...] = (), attempt: int = 0) -> tuple[str, str]:
+    """Run ``examples/<name>.py`` with ``args``; return (stdout, stderr) of a clean exit."""
+    del attempt  # only part of the cache key, so that a second run really runs
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", str(ROOT / "examples" / f"{name}.py"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,  # a guard against a hang, not a wait
+        check=False,
+    )
+    assert proc.returncode == 0, f"{name}.py exited with {proc.returncode}:\n{proc.stderr}"
+    return proc.stdout, proc.stderr
+
+
+def assert_lines_in_order(output: str, expected: list[str | re.Pattern[str]]) -> None:
+    """Each expected line occurs in ``output``, after the one before it."""
+    lines = output.splitlines()
+    position = 0
+    for want in expected:
+        for index in range(position, len(lines)):
+            line = lines[index]
+            if (line == want) if isinstance(want, str) else want.fullmatch(line):
+                position = index + 1
+                break
+        else:
+            shown = want if isinstance(want, str) else want.pattern
+            pytest.fail(f"no line {shown!r} after line {position} in the output:\n{output}")
+
+
+def test_examples_are_found() -> None:
+    names = {path.stem for path in EXAMPLES}
+    assert set(EXPECTED) <= names, f"expected output for missing examples: {set(EXPECTED) - names}"
+    assert set(DETERMINISTIC) <= names
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[path.stem for path in EXAMPLES])
+def test_example_runs_and_prints(path: Path) -> None:
+    stdout, stderr = run_example(path.stem)
+    assert stderr == "", f"{path.name} wrote to stderr:\n{stderr}"
+    assert stdout.strip(), f"{path.name} printed nothing"
+    assert_lines_in_order(stdout, EXPECTED.get(path.stem, []))
+    for line in FORBIDDEN.get(path.stem, []):
+        assert line not in stdout.splitlines(), f"{path.name} printed {line!r}"
+
+
+@pytest.mark.parametrize("name", sorted(DETERMINISTIC))
+def test_virtual_time_example_is_repeatable(name: str) -> None:
+    args = DETERMINISTIC[name]
+    first, _ = run_example(name, args)
+    second, _ = run_example(name, args, attempt=1)
+    assert first == second
+
+
+def test_pingpong_flags_pick_the_clock() -> None:
+    real, _ = run_example("pingpong", ("--real",))
+    virtual, _ = run_example("pingpong", ("--virtual",))
+    assert "real time (RealClock):" in real
+    assert "virtual time" not in real
+    assert "virtual time (VirtualClock, seed 7):" in virtual
+    assert "real time" not in virtual
