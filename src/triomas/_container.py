@@ -304,9 +304,11 @@ class Container:
                 if until_idle:
                     await engine.wait_idle()
                     reason = "idle"
-                else:
+                elif seconds is None:
                     await self.join()
                     reason = "stopped"
+                else:
+                    await trio.sleep_forever()
         if reason == "idle":
             for cell in self._cells.values():
                 cell.drop_idle_alarms()

@@ -284,6 +284,8 @@ class SimScheduler:
             await trio.lowlevel.checkpoint()
             return False
         demand = _Demand(check, until_idle)
+        if not self._demands:
+            self._anchor()  # real time spent with nobody driving does not count
         self._demands.append(demand)
         self._start_driver()
         self.poke()
@@ -313,7 +315,6 @@ class SimScheduler:
         while True:
             if not self._demands:
                 await self._wait_poke(math.inf)
-                self._anchor()
                 continue
             try:
                 state, real_deadline = self._advance()

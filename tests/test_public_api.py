@@ -1,0 +1,49 @@
+"""The public surface is pinned: a change to it is a deliberate change to this test."""
+
+from __future__ import annotations
+
+import inspect
+
+import triomas
+import triomas.testing
+
+PUBLIC = {
+    "Agent", "AgentRef", "AgentStarted", "AgentStateError", "AgentStopped", "AskTimeout",
+    "CalleeDown", "Clock", "Container", "DeadLetter", "DeadLetterReason", "Envelope",
+    "ExitReason", "ExternalClock", "Failure", "MessageTagError", "NameTaken", "NoHandler",
+    "NoProc", "Normal", "RealClock", "RunReport", "Shutdown", "SystemEvent", "TimerHandle",
+    "TraceRecord", "TriomasError", "VirtualClock", "VirtualTimeError", "message",
+    "message_class", "message_tag", "on", "open_container", "run",
+}
+
+
+def test_public_names_are_pinned() -> None:
+    assert set(triomas.__all__) == PUBLIC
+    assert set(triomas.testing.__all__) == {"TraceRecorder"}
+    for name in triomas.__all__:
+        assert hasattr(triomas, name)
+
+
+def test_every_public_name_is_documented() -> None:
+    missing = []
+    for module in (triomas, triomas.testing):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                if not (obj.__doc__ or "").strip():
+                    missing.append(name)
+                for attr, member in vars(obj).items() if inspect.isclass(obj) else ():
+                    if attr.startswith("_") or not callable(member) and not isinstance(
+                        member, property
+                    ):
+                        continue
+                    if not (getattr(member, "__doc__", "") or "").strip():
+                        missing.append(f"{name}.{attr}")
+    assert missing == []
+
+
+def test_public_classes_live_in_private_modules() -> None:
+    for name in triomas.__all__:
+        obj = getattr(triomas, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            assert obj.__module__.startswith("triomas._"), (name, obj.__module__)

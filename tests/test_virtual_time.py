@@ -1,0 +1,220 @@
+"""Virtual-time rules: raw trio awaits are refused; clocks jump, pace, or follow outside."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import trio
+
+import triomas
+from triomas import Agent, VirtualTimeError, message, on
+
+
+@message
+class Go:
+    pass
+
+
+async def test_awaiting_raw_trio_in_an_agent_is_a_clear_error(vc: triomas.Container) -> None:
+    errors: list[BaseException] = []
+
+    class Raw(Agent):
+        @on(Go)
+        async def go(self, msg: Go) -> str:
+            try:
+                await trio.sleep(1)
+            except VirtualTimeError as exc:
+                errors.append(exc)
+            await self.sleep(1)
+            return "ok"
+
+    ref = await vc.spawn(Raw)
+    assert await vc.ask(ref, Go()) == "ok"
+    assert len(errors) == 1
+    assert "self.sleep()" in str(errors[0])
+    assert vc.clock.now() == 1.0
+
+
+async def test_a_crash_from_raw_trio_is_a_failure_not_a_hang(vc: triomas.Container) -> None:
+    class Raw(Agent):
+        @on(Go)
+        async def go(self, msg: Go) -> None:
+            await trio.lowlevel.checkpoint()
+
+    ref = await vc.spawn(Raw)
+    with pytest.raises(triomas.CalleeDown) as down:
+        await vc.ask(ref, Go())
+    assert isinstance(down.value.__cause__, VirtualTimeError)
+
+
+async def test_waiting_on_the_whole_simulation_from_an_agent_is_refused(
+    vc: triomas.Container,
+) -> None:
+    class Joiner(Agent):
+        @on(Go)
+        async def go(self, msg: Go) -> None:
+            await self.container.run_until_idle()
+
+    ref = await vc.spawn(Joiner)
+    with pytest.raises(triomas.CalleeDown) as down:
+        await vc.ask(ref, Go())
+    assert isinstance(down.value.__cause__, VirtualTimeError)
+
+
+async def test_jumping_clock_takes_no_real_time(vc: triomas.Container) -> None:
+    class Sleeper(Agent):
+        async def setup(self) -> None:
+            for _ in range(1000):
+                await self.sleep(3600)
+
+    await vc.spawn(Sleeper)
+    started = time.perf_counter()
+    await vc.run_until_idle()
+    assert vc.clock.now() == 3600 * 1000
+    assert time.perf_counter() - started < 1.0
+
+
+async def test_speed_paces_virtual_time_against_real_time() -> None:
+    clock = triomas.VirtualClock(speed=200.0)
+    async with triomas.open_container(clock=clock) as c:
+
+        class Sleeper(Agent):
+            async def setup(self) -> None:
+                await self.sleep(20)
+
+        await c.spawn(Sleeper)
+        started = trio.current_time()
+        with trio.fail_after(5):
+            await c.run_until_idle()  # real-time: 20 virtual s at 200x is 0.1 real s
+        elapsed = trio.current_time() - started
+    assert clock.now() == 20.0
+    assert 0.09 <= elapsed < 0.5
+
+
+def test_speed_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="speed"):
+        triomas.VirtualClock(speed=0)
+
+
+async def test_external_clock_runs_up_to_the_horizon() -> None:
+    clock = triomas.ExternalClock()
+    got: list[float] = []
+
+    class Ticker(Agent):
+        def setup(self) -> None:
+            for t in (1, 2, 5):
+                self.set_alarm(Go(), at=t)
+
+        @on(Go)
+        def go(self, msg: Go) -> None:
+            got.append(self.clock.now())
+
+    async with triomas.open_container(clock=clock) as c:
+        await c.spawn(Ticker)
+        await c.run_until_idle()
+        assert (got, clock.now()) == ([], 0.0)
+        clock.advance_to(2)
+        await c.run_until_idle()
+        assert (got, clock.now()) == ([1.0, 2.0], 2.0)
+        clock.advance_to(2)  # equal is allowed
+        clock.advance_to(4)
+        await c.run_until_idle()
+        assert (got, clock.now()) == ([1.0, 2.0], 4.0)
+        with pytest.raises(ValueError, match="go back"):
+            clock.advance_to(3)
+        clock.advance_to(10)
+        await c.run_until_idle()
+        assert (got, clock.now()) == ([1.0, 2.0, 5.0], 10.0)
+
+
+async def test_clock_call_at_and_cancel(vc: triomas.Container) -> None:
+    clock = vc.clock
+    fired: list[float] = []
+    keep = clock.call_at(2, lambda: fired.append(clock.now()))
+    drop = clock.call_in(1, lambda: fired.append(-1))
+    assert drop.cancel() is True
+    assert drop.cancel() is False
+    assert keep.pending
+    await clock.sleep(3)
+    assert fired == [2.0]
+    assert not keep.pending
+    assert clock.now() == 3.0
+    with pytest.raises(ValueError):
+        await clock.sleep(-1)
+
+
+async def test_real_clock_timers(autojump_clock: trio.testing.MockClock) -> None:
+    clock = triomas.RealClock()
+    fired: list[float] = []
+    start = clock.now()
+    clock.call_in(2, lambda: fired.append(clock.now() - start))
+    clock.call_in(1, lambda: fired.append(clock.now() - start), blocking=False)
+    await clock.sleep(3)
+    assert fired == [pytest.approx(1.0), pytest.approx(2.0)]
+    assert clock.virtual is False
+
+
+async def test_run_iterations_and_stopped(vc: triomas.Container) -> None:
+    class Loop(Agent):
+        keep_awake = True
+        count = 0
+
+        def update(self) -> None:
+            self.count += 1
+            if self.count == 10:
+                self.stop()
+
+    ref = await vc.spawn(Loop)
+    report = await vc.run(iterations=4)
+    assert (report.reason, report.rounds) == ("iterations", 4)
+    assert vc.agent(ref).count == 4  # type: ignore[attr-defined]
+    report = await vc.run()
+    assert report.reason == "stopped"
+    assert vc.agents() == []
+
+
+async def test_iterations_are_virtual_only(autojump_clock: trio.testing.MockClock) -> None:
+    async with triomas.open_container() as c:
+        with pytest.raises(ValueError, match="virtual"):
+            await c.run(iterations=1)
+        report = await c.run(seconds=2)
+        assert report.reason == "seconds"
+        assert c.round == 0
+        assert not c.virtual
+
+
+async def test_live_run_until_idle_and_stopped(autojump_clock: trio.testing.MockClock) -> None:
+    class Once(Agent):
+        async def setup(self) -> None:
+            await self.sleep(1)
+            self.stop()
+
+    async with triomas.open_container() as c:
+        await c.spawn(Once)
+        report = await c.run()
+        assert report.reason == "stopped"
+        assert report.time == pytest.approx(1.0, abs=0.01)
+
+
+async def test_two_containers_share_one_virtual_clock() -> None:
+    clock = triomas.VirtualClock()
+    got: list[tuple[str, float]] = []
+
+    class Echo(Agent):
+        async def setup(self) -> None:
+            await self.sleep(1 if self.container.address.endswith("1") else 2)
+            got.append((self.container.address, self.clock.now()))
+
+    async with triomas.open_container("local://one1", clock=clock) as one:
+        async with triomas.open_container("local://two2", clock=clock) as two:
+            await two.spawn(Echo)
+            await one.spawn(Echo)
+            await one.run_until_idle()
+    assert got == [("local://one1", 1.0), ("local://two2", 2.0)]
+
+
+async def test_only_local_addresses_for_now() -> None:
+    with pytest.raises(ValueError, match="tcp"):
+        async with triomas.open_container("tcp://127.0.0.1:0"):
+            pass
