@@ -82,7 +82,10 @@ async def test_teardown_always_runs_once(
         await c.run_until_idle()
         await c.remove(removed)
     assert sorted(line for line in log if line.endswith("teardown")) == [
-        "failing teardown", "normal teardown", "removed teardown", "shutdown teardown",
+        "failing teardown",
+        "normal teardown",
+        "removed teardown",
+        "shutdown teardown",
     ]
     stopped = {e.ref.name: e.reason for e in events if isinstance(e, AgentStopped)}
     assert stopped["normal"] == Normal()

@@ -66,7 +66,7 @@ def test_agent_ref_addresses() -> None:
     unix = AgentRef.parse("unix:///tmp/x.sock/a")
     assert (unix.container, unix.name) == ("unix:///tmp/x.sock", "a")
     for bad in ("no-scheme", "local://c1", "local://c1/", "://x/y"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"address|name"):
             AgentRef.parse(bad)
     assert AgentRef("local://c", "a") == AgentRef.parse("local://c/a")
 

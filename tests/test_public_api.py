@@ -8,12 +8,41 @@ import triomas
 import triomas.testing
 
 PUBLIC = {
-    "Agent", "AgentRef", "AgentStarted", "AgentStateError", "AgentStopped", "AskTimeout",
-    "CalleeDown", "Clock", "Container", "DeadLetter", "DeadLetterReason", "Envelope",
-    "ExitReason", "ExternalClock", "Failure", "MessageTagError", "NameTaken", "NoHandler",
-    "NoProc", "Normal", "RealClock", "RunReport", "Shutdown", "SystemEvent", "TimerHandle",
-    "TraceRecord", "TriomasError", "VirtualClock", "VirtualTimeError", "message",
-    "message_class", "message_tag", "on", "open_container", "run",
+    "Agent",
+    "AgentRef",
+    "AgentStarted",
+    "AgentStateError",
+    "AgentStopped",
+    "AskTimeout",
+    "CalleeDown",
+    "Clock",
+    "Container",
+    "DeadLetter",
+    "DeadLetterReason",
+    "Envelope",
+    "ExitReason",
+    "ExternalClock",
+    "Failure",
+    "MessageTagError",
+    "NameTaken",
+    "NoHandler",
+    "NoProc",
+    "Normal",
+    "RealClock",
+    "RunReport",
+    "Shutdown",
+    "SystemEvent",
+    "TimerHandle",
+    "TraceRecord",
+    "TriomasError",
+    "VirtualClock",
+    "VirtualTimeError",
+    "message",
+    "message_class",
+    "message_tag",
+    "on",
+    "open_container",
+    "run",
 }
 
 
@@ -33,8 +62,8 @@ def test_every_public_name_is_documented() -> None:
                 if not (obj.__doc__ or "").strip():
                     missing.append(name)
                 for attr, member in vars(obj).items() if inspect.isclass(obj) else ():
-                    if attr.startswith("_") or not callable(member) and not isinstance(
-                        member, property
+                    if attr.startswith("_") or (
+                        not callable(member) and not isinstance(member, property)
                     ):
                         continue
                     if not (getattr(member, "__doc__", "") or "").strip():

@@ -56,11 +56,11 @@ class P(Agent):
         self.send(sender, Ack(tuple(self.handled)))
 
 
-async def run_s1(recorder: TraceRecorder) -> tuple[list[tuple[str, int]], list[int], triomas.RunReport]:
+async def run_s1(
+    recorder: TraceRecorder,
+) -> tuple[list[tuple[str, int]], list[int], triomas.RunReport]:
     log: list[tuple[str, int]] = []
-    async with triomas.open_container(
-        clock=triomas.VirtualClock(), seed=3, trace=recorder
-    ) as c:
+    async with triomas.open_container(clock=triomas.VirtualClock(), seed=3, trace=recorder) as c:
         a = await c.spawn(A, log, name="A")
         p = await c.spawn(P, log, name="P")
         report = await c.run_until_idle()

@@ -53,9 +53,7 @@ async def test_broadcast_to_nobody_is_counted_and_reported(vc: triomas.Container
     vc.agent("a").publish(Hello("a"), topic="Nobody")
     await vc.run_until_idle()
     dead = [e for e in events if isinstance(e, DeadLetter)]
-    assert dead == [
-        DeadLetter(Hello("a"), vc.lookup("a"), None, DeadLetterReason.NO_SUBSCRIBERS)
-    ]
+    assert dead == [DeadLetter(Hello("a"), vc.lookup("a"), None, DeadLetterReason.NO_SUBSCRIBERS)]
     assert vc.dead_letter_counts[DeadLetterReason.NO_SUBSCRIBERS] == 1
 
 

@@ -140,7 +140,7 @@ async def test_clock_call_at_and_cancel(vc: triomas.Container) -> None:
     assert fired == [2.0]
     assert not keep.pending
     assert clock.now() == 3.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="negative"):
         await clock.sleep(-1)
 
 
@@ -206,11 +206,13 @@ async def test_two_containers_share_one_virtual_clock() -> None:
             await self.sleep(1 if self.container.address.endswith("1") else 2)
             got.append((self.container.address, self.clock.now()))
 
-    async with triomas.open_container("local://one1", clock=clock) as one:
-        async with triomas.open_container("local://two2", clock=clock) as two:
-            await two.spawn(Echo)
-            await one.spawn(Echo)
-            await one.run_until_idle()
+    async with (
+        triomas.open_container("local://one1", clock=clock) as one,
+        triomas.open_container("local://two2", clock=clock) as two,
+    ):
+        await two.spawn(Echo)
+        await one.spawn(Echo)
+        await one.run_until_idle()
     assert got == [("local://one1", 1.0), ("local://two2", 2.0)]
 
 

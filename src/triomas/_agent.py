@@ -160,8 +160,12 @@ class Agent:
         in the handler. The agent handles no other user message while it waits.
         """
         return await self._cell.container._ask(
-            self._cell, to, msg, math.inf if timeout is None else timeout,
-            performative, conversation_id,
+            self._cell,
+            to,
+            msg,
+            math.inf if timeout is None else timeout,
+            performative,
+            conversation_id,
         )
 
     def reply(self, request: Envelope, value: Any) -> None:
@@ -222,10 +226,12 @@ class Agent:
         return self._cell.clear_alarms(topic, msg_type)
 
     def start_task(self, fn: Callable[..., Awaitable[object]], *args: Any) -> None:
-        """Run ``fn(*args)`` beside the mailbox; it ends with the agent, and its crash is the agent's."""
+        """Run ``fn(*args)`` beside the mailbox; a crash in it is a crash of the agent."""
         self._cell.start_task(fn, args)
 
     def stop(self) -> None:
         """Stop after the current message: teardown runs, queued messages become dead letters."""
         self._cell.request_stop(None)
+
+
 Agent._triomas_info = ClassInfo(Agent, Agent.update)

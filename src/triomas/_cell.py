@@ -58,11 +58,17 @@ class Engine(Protocol):
     async def after_batch(self, cell: Cell) -> bool: ...
     async def sleep_until(self, when: float) -> None: ...
     async def wait(self, fut: Future, deadline: float) -> bool: ...
-    def call_at(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle: ...
-    def start_task(self, cell: Cell, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]) -> None: ...
+    def call_at(
+        self, when: float, callback: Callable[[], object], blocking: bool
+    ) -> TimerHandle: ...
+    def start_task(
+        self, cell: Cell, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]
+    ) -> None: ...
     def interrupt(self, cell: Cell) -> None: ...
     def cancel_tasks(self, cell: Cell) -> None: ...
-    async def shielded(self, thunk: Callable[[], Awaitable[None] | None], deadline: float) -> None: ...
+    async def shielded(
+        self, thunk: Callable[[], Awaitable[None] | None], deadline: float
+    ) -> None: ...
 
 
 async def _maybe_await(result: Awaitable[None] | None) -> None:
@@ -74,6 +80,7 @@ class Cell:
     """The runtime side of one agent."""
 
     __slots__ = (
+        "_rng",
         "agent",
         "alarms",
         "container",
@@ -95,7 +102,6 @@ class Cell:
         "shutdown",
         "stop_waiters",
         "tasks",
-        "_rng",
     )
 
     def __init__(
@@ -131,7 +137,7 @@ class Cell:
         agent = cls.__new__(cls)
         agent._cell = self
         self.agent = agent
-        agent.__init__(*args, **kwargs)
+        cls.__init__(agent, *args, **kwargs)
 
     def rng(self) -> random.Random:
         """The agent's random generator, made on first use (it costs 2.5 KB)."""
@@ -173,14 +179,13 @@ class Cell:
         container = self.container
         agent = self.agent
         try:
-            if self.life is Life.NEW:
-                if self.exit_reason is None:
-                    self.life = Life.RUNNING
-                    self.setup_started = True
-                    container._trace_event(self.name, "setup", "")
-                    await _maybe_await(agent.setup())
-                    container._agent_started(self)
-                    self.first_update = True
+            if self.life is Life.NEW and self.exit_reason is None:
+                self.life = Life.RUNNING
+                self.setup_started = True
+                container._trace_event(self.name, "setup", "")
+                await _maybe_await(agent.setup())
+                container._agent_started(self)
+                self.first_update = True
             while self.exit_reason is None:
                 if container.paused:
                     container._park(self)
@@ -326,7 +331,10 @@ class Cell:
         if self.exit_reason is None:
             self.exit_reason = Failure(exc)
             log.error(
-                "agent %s crashed: %s: %s", self.ref.address, type(exc).__name__, exc,
+                "agent %s crashed: %s: %s",
+                self.ref.address,
+                type(exc).__name__,
+                exc,
                 exc_info=(type(exc), exc, exc.__traceback__),
             )
             if interrupt:

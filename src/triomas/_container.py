@@ -243,7 +243,7 @@ class Container:
         self._parked[cell] = None
 
     async def run_until_idle(self) -> RunReport:
-        """Run until quiescent: no message waiting, no blocking alarm pending, all agents waiting."""
+        """Run until quiescent: no message waiting, no blocking alarm due, every agent waiting."""
         return await self.run(until_idle=True)
 
     async def run(
@@ -403,7 +403,9 @@ class Container:
     def _publish(self, sender: Cell | None, body: Any, topic: str | type | None) -> None:
         name = type(body).__name__ if topic is None else topic_name(topic)
         engine = self._engine
-        env = Envelope(body, None if sender is None else sender.ref, None, name, sent_at=engine.now())
+        env = Envelope(
+            body, None if sender is None else sender.ref, None, name, sent_at=engine.now()
+        )
         subscribers = self._subscriptions.topics.get(name)
         if subscribers:
             for cell in subscribers:
@@ -531,7 +533,9 @@ class Container:
     def _trace_recv(self, cell: Cell, env: Envelope) -> None:
         if self._trace is not None:
             sender = "-" if env.sender is None else env.sender.name
-            self._trace(TraceRecord(self._engine.now(), cell.name, "recv", f"{sender} -> {env.body!r}"))
+            self._trace(
+                TraceRecord(self._engine.now(), cell.name, "recv", f"{sender} -> {env.body!r}")
+            )
 
 
 @asynccontextmanager

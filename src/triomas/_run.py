@@ -56,8 +56,10 @@ def run(
 
     async def _main() -> T:
         _DEFAULTS.set(
-            RunDefaults(clock if clock is not None else RealClock(),
-                        seed if seed is not None else _fresh_seed())
+            RunDefaults(
+                clock if clock is not None else RealClock(),
+                seed if seed is not None else _fresh_seed(),
+            )
         )
         return await main(*args)
 

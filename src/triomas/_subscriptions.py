@@ -34,7 +34,13 @@ class Subscriptions:
         self._by_cell: dict[Cell, set[tuple[Kind, str]]] = {}
 
     def _table(self, kind: Kind) -> dict[str, dict[Cell, None]]:
-        return self.topics if kind == "topic" else self.trackers if kind == "sender" else self.receivers
+        return (
+            self.topics
+            if kind == "topic"
+            else self.trackers
+            if kind == "sender"
+            else self.receivers
+        )
 
     def change(
         self,
