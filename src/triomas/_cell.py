@@ -255,6 +255,34 @@ class Cell:
             self.container._reply(env, result)
         return True
 
+    def handoff(self, env: Envelope) -> bool:
+        """Handle ``env`` right here, in the caller's task, if nothing can tell the difference.
+
+        That is the case when the agent is idle with an empty mailbox and the handler
+        is plain (sync): it is marked busy meanwhile, so one message at a time still
+        holds, and a live ask then needs no task switch. False: deliver as usual.
+        """
+        info = self.info
+        if (
+            self.run_state is RunState.ACTIVE
+            or self.mailbox
+            or self.exit_reason is not None
+            or self.life is not Life.RUNNING
+            or info.custom_update
+            or self.container.paused
+        ):
+            return False
+        handler = info.lookup(type(env.body))
+        if handler is None or handler.is_async or handler.concurrent:
+            return False
+        state = self.run_state
+        self.run_state = RunState.ACTIVE
+        self.handle_sync(env, handler)
+        self.run_state = state
+        if self.exit_reason is not None or self.mailbox:
+            self.engine.activate(self)
+        return True
+
     def run_step(self) -> None:
         """One virtual-time step without a coroutine, for agents whose code is all sync."""
         self.run_state = RunState.IDLE

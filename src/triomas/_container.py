@@ -40,6 +40,8 @@ log = logging.getLogger("triomas")
 A = TypeVar("A", bound=Agent)
 
 _SYSTEM_EVENTS = (DeadLetter, AgentStarted, AgentStopped)
+_HANDOFF_YIELD = 16
+"""Asks answered by hand-off in a row before the asking task yields to the scheduler."""
 
 
 @final
@@ -85,6 +87,7 @@ class Container:
         self._join_waiters: list[Future] = []
         self._event_callbacks: list[Callable[[SystemEvent], object]] = []
         self._closed = False
+        self._handoffs = 0
         self._engine: LiveEngine | VirtualEngine
         if isinstance(clock, _SimClock):
             self._engine = VirtualEngine(self, clock.scheduler())
@@ -92,6 +95,8 @@ class Container:
             self._engine = LiveEngine(self, nursery, clock.origin)
         else:
             raise TypeError(f"unsupported clock {clock!r}")
+        # Hand-offs only in real time: in virtual time a message must wait for the next round.
+        self._handoff = not self._engine.virtual
 
     def __repr__(self) -> str:
         return f"<Container {self.address} with {len(self._cells)} agents>"
@@ -357,6 +362,7 @@ class Container:
         reply_by: float | None,
         single: bool = False,
     ) -> None:
+        """Build the envelope and route it; ``single``: an ask, so exactly one recipient."""
         engine = self._engine
         if type(to) is AgentRef:
             receiver: AgentRef | str = to
@@ -391,7 +397,7 @@ class Container:
         elif type(target) is list:
             for member in target:
                 engine.deliver(member, env)
-        else:
+        elif not (single and self._handoff and target.handoff(env)):  # type: ignore[union-attr]
             engine.deliver(target, env)  # type: ignore[arg-type]
         if not direct and sender is not None and self._subscriptions.trackers:
             trackers = self._subscriptions.trackers.get(sender.name)
@@ -438,6 +444,15 @@ class Container:
             self._send(
                 sender, to, body, None, False, performative, conversation_id, rid, None, None, True
             )
+            if fut.done and self._handoff:
+                # Answered by a hand-off: still a cancellation point, and still yield
+                # to the scheduler now and then so a loop of asks cannot starve others.
+                await trio.lowlevel.checkpoint_if_cancelled()
+                self._handoffs += 1
+                if self._handoffs >= _HANDOFF_YIELD:
+                    self._handoffs = 0
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                return fut.result()
             if await engine.wait(fut, engine.now() + timeout):
                 return fut.result()
             raise AskTimeout(f"no reply from {to} within {timeout} s to {body!r}")

@@ -1,0 +1,216 @@
+"""Real-time specifics: parked tasks, hand-offs, quiescence, fairness, cancellation."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+
+import triomas
+from triomas import Agent, AgentStopped, CalleeDown, Envelope, Failure, message, on
+from triomas._cell import RunState
+from triomas._live import WARM_POOL
+
+
+@message
+class Ping:
+    n: int
+
+
+@message
+class Note:
+    text: str
+
+
+class Echo(Agent):
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    @on(Ping)
+    def ping(self, msg: Ping) -> int:
+        self.seen.append(msg.n)
+        if msg.n < 0:
+            raise ValueError("negative")
+        if msg.n == 7:
+            self.send(self.ref, Note("to myself"))
+        return msg.n * 2
+
+    @on(Note)
+    def note(self, msg: Note) -> None:
+        self.seen.append(-1)
+
+
+async def test_handoff_answers_in_the_callers_task(autojump_clock: trio.testing.MockClock) -> None:
+    async with triomas.open_container() as c:
+        ref = await c.spawn(Echo)
+        await c.run_until_idle()
+        cell = c._cells[ref.name]
+        assert cell.run_state is RunState.PARKED
+        assert await c.ask(ref, Ping(3)) == 6
+        assert cell.run_state is RunState.PARKED  # no task switch was needed
+        assert await c.ask(ref, Ping(7)) == 14  # the self-send wakes the agent
+        await c.run_until_idle()
+        assert c.agent(ref).seen == [3, 7, -1]  # type: ignore[attr-defined]
+
+
+async def test_handoff_crash_fails_the_caller_and_stops_the_agent(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    events: list[object] = []
+    async with triomas.open_container() as c:
+        c.on_event(events.append)
+        ref = await c.spawn(Echo)
+        await c.run_until_idle()
+        with pytest.raises(CalleeDown) as down:
+            await c.ask(ref, Ping(-1))
+        assert isinstance(down.value.__cause__, ValueError)
+        await c.run_until_idle()
+        assert c.lookup(ref.name) is None
+    stopped = [e for e in events if isinstance(e, AgentStopped)]
+    assert isinstance(stopped[0].reason, Failure)
+
+
+async def test_a_busy_callee_gets_the_message_in_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    class Slow(Agent):
+        def __init__(self) -> None:
+            self.order: list[str] = []
+
+        @on(Note)
+        async def note(self, msg: Note) -> None:
+            await self.sleep(1)
+            self.order.append(msg.text)
+
+        @on(Ping)
+        def ping(self, msg: Ping) -> int:
+            self.order.append(f"ping {msg.n}")
+            return msg.n
+
+    async with triomas.open_container() as c:
+        ref = await c.spawn(Slow)
+        c.send(ref, Note("first"))
+        assert await c.ask(ref, Ping(1)) == 1
+        assert c.agent(ref).order == ["first", "ping 1"]  # type: ignore[attr-defined]
+
+
+async def test_a_loop_of_handoffs_does_not_starve_other_tasks() -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await trio.lowlevel.checkpoint()
+
+    async with triomas.open_container() as c, trio.open_nursery() as nursery:
+        ref = await c.spawn(Echo)
+        nursery.start_soon(ticker)
+        for n in range(1000):
+            await c.ask(ref, Ping(n))
+        nursery.cancel_scope.cancel()
+    assert ticks >= 1000 // 16 - 1
+
+
+async def test_an_asking_loop_is_cancellable() -> None:
+    asks = 0
+    async with triomas.open_container() as c, trio.open_nursery() as nursery:
+        ref = await c.spawn(Echo)
+        with trio.CancelScope() as scope:
+
+            async def cancel_soon() -> None:
+                for _ in range(10):
+                    await trio.lowlevel.checkpoint()
+                scope.cancel()
+
+            nursery.start_soon(cancel_soon)
+            while True:
+                await c.ask(ref, Ping(1))
+                asks += 1
+        assert scope.cancelled_caught
+        assert asks > 10
+
+
+async def test_many_agents_park_at_most_the_warm_pool(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with triomas.open_container() as c:
+        refs = [await c.spawn(Echo) for _ in range(WARM_POOL * 3)]
+        for ref in refs:
+            c.send(ref, Note("x"))
+        await c.run_until_idle()
+        states = [c._cells[ref.name].run_state for ref in refs]
+        assert states.count(RunState.PARKED) == WARM_POOL
+        assert states.count(RunState.IDLE) == WARM_POOL * 2
+        for ref in refs:
+            c.send(ref, Note("again"))
+        await c.run_until_idle()
+        assert all(c.agent(ref).seen == [-1, -1] for ref in refs)  # type: ignore[attr-defined]
+
+
+async def test_outer_cancellation_still_runs_teardown(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    torn: list[str] = []
+
+    class Worker(Agent):
+        async def setup(self) -> None:
+            await self.sleep(100)
+
+        def teardown(self) -> None:
+            torn.append(self.name)
+
+    with trio.move_on_after(1):
+        async with triomas.open_container() as c:
+            await c.spawn(Worker)
+            await c.spawn(Worker)
+            await trio.sleep_forever()
+    assert torn == ["Worker-2", "Worker-1"]
+
+
+async def test_body_exception_passes_through_unwrapped(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    with pytest.raises(KeyError):
+        async with triomas.open_container() as c:
+            await c.spawn(Echo)
+            raise KeyError("mine")
+
+
+async def test_pause_holds_live_agents(autojump_clock: trio.testing.MockClock) -> None:
+    async with triomas.open_container() as c:
+        ref = await c.spawn(Echo)
+        await c.run_until_idle()
+        c.pause()
+        c.send(ref, Note("held"))
+        await trio.sleep(1)
+        assert c.agent(ref).seen == []  # type: ignore[attr-defined]
+        report = await c.run(until_idle=True)  # run resumes a paused container
+        assert report.reason == "idle"
+        assert c.agent(ref).seen == [-1]  # type: ignore[attr-defined]
+
+
+async def test_envelope_fields(autojump_clock: trio.testing.MockClock) -> None:
+    got: list[Envelope] = []
+
+    class Keeper(Agent):
+        @on(Note)
+        def note(self, msg: Note, env: Envelope) -> None:
+            got.append(env)
+
+    class Sender(Agent):
+        def __init__(self, to: triomas.AgentRef) -> None:
+            self.to = to
+
+        async def setup(self) -> None:
+            await self.sleep(2)
+            self.send(self.to, Note("hi"), performative="inform", conversation_id="c-1")
+
+    async with triomas.open_container() as c:
+        keeper = await c.spawn(Keeper)
+        sender = await c.spawn(Sender, keeper)
+        await c.run_until_idle()
+    (env,) = got
+    assert (env.sender, env.receiver, env.topic) == (sender, keeper, "Note")
+    assert (env.performative, env.conversation_id) == ("inform", "c-1")
+    assert env.sent_at == pytest.approx(2.0, abs=0.01)
