@@ -12,12 +12,12 @@ from triomas._cell import RunState
 from triomas._live import WARM_POOL
 
 
-@message
+@message(tag="live.Ping")
 class Ping:
     n: int
 
 
-@message
+@message(tag="live.Note")
 class Note:
     text: str
 
@@ -171,10 +171,13 @@ async def test_outer_cancellation_still_runs_teardown(
 async def test_body_exception_passes_through_unwrapped(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    with pytest.raises(KeyError):
+    async def body() -> None:
         async with triomas.open_container() as c:
             await c.spawn(Echo)
             raise KeyError("mine")
+
+    with pytest.raises(KeyError):
+        await body()
 
 
 async def test_pause_holds_live_agents(autojump_clock: trio.testing.MockClock) -> None:
