@@ -69,15 +69,12 @@ class LiveEngine:
             self.nursery.start_soon(self._main, cell)
 
     async def _main(self, cell: Cell) -> None:
-        scope = cell.scope = trio.CancelScope()
+        # Shielded from outside cancellation: the container stops its agents itself,
+        # one by one in reverse spawn order, each under its own deadline.
+        scope = cell.scope = trio.CancelScope(shield=True)
         try:
-            try:
-                with scope:
-                    await cell.activation()
-            except trio.Cancelled:
-                with trio.CancelScope(shield=True):
-                    await cell.finish()
-                raise
+            with scope:
+                await cell.activation()
             if scope.cancelled_caught:
                 await cell.finish()
         finally:
@@ -149,7 +146,7 @@ class LiveEngine:
         self, cell: Cell, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]
     ) -> None:
         try:
-            with trio.CancelScope() as scope:
+            with trio.CancelScope(shield=True) as scope:
                 if cell.life is not Life.RUNNING:
                     return
                 cell.tasks.add(scope)
