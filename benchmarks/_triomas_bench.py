@@ -20,6 +20,14 @@ class Ponger(Agent):
         return msg.n + 1
 
 
+class AsyncPonger(Agent):
+    """The same with an ``async`` handler, so every ask goes through the callee's task."""
+
+    @on(Ping)
+    async def ping(self, msg: Ping) -> int:
+        return msg.n + 1
+
+
 class Asker(Agent):
     """Asks ``peer`` ``count`` times in a row from its setup, times it, then stops."""
 
@@ -38,11 +46,11 @@ class Asker(Agent):
         self.stop()
 
 
-def live_ask(round_trips: int) -> Sample:
+def live_ask(round_trips: int, callee: type[Agent] = Ponger) -> Sample:
     async def main() -> Sample:
         out: list[float] = []
         async with triomas.open_container() as c:
-            ponger = await c.spawn(Ponger, name="ponger")
+            ponger = await c.spawn(callee, name="ponger")
             await c.run_until_idle()
             await c.spawn(Asker, ponger, round_trips, out, name="asker")
             await c.run_until_idle()

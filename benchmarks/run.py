@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import hashlib
 import json
 import os
 import platform
@@ -119,6 +120,13 @@ def groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
             rt_unit,
             partial(tm.live_ask, rt),
             {"round_trips": rt, "how": "agent asks agent in its setup"},
+        ),
+        Workload(
+            "live_pingpong",
+            "triomas-ask-async-handler",
+            rt_unit,
+            partial(tm.live_ask, rt, tm.AsyncPonger),
+            {"round_trips": rt, "how": "the same, the callee's handler is async"},
         ),
         Workload(
             "live_pingpong",
@@ -497,15 +505,16 @@ def _source_state() -> str | None:
             text=True,
             check=True,
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--", "src"],
+        diff = subprocess.run(
+            ["git", "-C", str(root), "diff", "HEAD", "--", "src"],
             capture_output=True,
-            text=True,
             check=True,
-        ).stdout.strip()
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
-    return f"{head}{' + uncommitted changes in src/' if dirty else ''}"
+    if not diff:
+        return head
+    return f"{head} + uncommitted changes in src/ (diff sha1 {hashlib.sha1(diff).hexdigest()[:10]})"
 
 
 def meta(quick: bool, s: Sizes) -> dict[str, Any]:

@@ -362,3 +362,17 @@ async def test_pause_and_resume(vc: triomas.Container) -> None:
     vc.resume()
     await vc.run_until_idle()
     assert log == ["r setup", "r held"]
+
+
+async def test_messages_in_flight_to_a_removed_agent_are_dead_letters(
+    vc: triomas.Container,
+) -> None:
+    events: list[object] = []
+    vc.on_event(events.append)
+    ref = await vc.spawn(Recorder, [])
+    vc.send(ref, Note("in flight"))  # delivered when the round ends, in virtual time
+    await vc.remove(ref)
+    dead = [(e.message, e.reason) for e in events if isinstance(e, DeadLetter)]
+    assert dead == [(Note("in flight"), DeadLetterReason.RECIPIENT_STOPPED)]
+    await vc.run_until_idle()
+    assert len([e for e in events if isinstance(e, DeadLetter)]) == 1

@@ -43,6 +43,7 @@ class Echo(Agent):
 async def test_handoff_answers_in_the_callers_task(autojump_clock: trio.testing.MockClock) -> None:
     async with triomas.open_container() as c:
         ref = await c.spawn(Echo)
+        c.send(ref, Note("wake up"))
         await c.run_until_idle()
         cell = c._cells[ref.name]
         assert cell.run_state is RunState.PARKED
@@ -50,7 +51,7 @@ async def test_handoff_answers_in_the_callers_task(autojump_clock: trio.testing.
         assert cell.run_state is RunState.PARKED  # no task switch was needed
         assert await c.ask(ref, Ping(7)) == 14  # the self-send wakes the agent
         await c.run_until_idle()
-        assert c.agent(ref).seen == [3, 7, -1]  # type: ignore[attr-defined]
+        assert c.agent(ref).seen == [-1, 3, 7, -1]  # type: ignore[attr-defined]
 
 
 async def test_handoff_crash_fails_the_caller_and_stops_the_agent(

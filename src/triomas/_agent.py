@@ -42,7 +42,7 @@ class Agent:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._triomas_info = ClassInfo(cls, Agent.update)
+        cls._triomas_info = ClassInfo(cls, Agent)
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -104,7 +104,7 @@ class Agent:
     @property
     def messages(self) -> deque[Envelope]:
         """The waiting messages, oldest first; test it for truth, take with :meth:`receive`."""
-        return self._cell.mailbox
+        return self._cell.own_mailbox()
 
     def receive(self) -> Envelope | None:
         """Take the oldest waiting message, or None if there is none."""
@@ -234,4 +234,4 @@ class Agent:
         self._cell.request_stop(None)
 
 
-Agent._triomas_info = ClassInfo(Agent, Agent.update)
+Agent._triomas_info = ClassInfo(Agent, Agent)

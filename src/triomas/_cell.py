@@ -11,7 +11,7 @@ import enum
 import logging
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._envelope import Envelope
@@ -54,6 +54,7 @@ class Engine(Protocol):
     def now(self) -> float: ...
     def deliver(self, cell: Cell, env: Envelope) -> None: ...
     def activate(self, cell: Cell) -> None: ...
+    def in_flight(self, cell: Cell) -> list[Envelope]: ...
     async def idle(self, cell: Cell) -> bool: ...
     async def after_batch(self, cell: Cell) -> bool: ...
     async def sleep_until(self, when: float) -> None: ...
@@ -62,13 +63,25 @@ class Engine(Protocol):
         self, when: float, callback: Callable[[], object], blocking: bool
     ) -> TimerHandle: ...
     def start_task(
-        self, cell: Cell, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]
+        self, cell: Cell, fn: Callable[..., Coroutine[Any, Any, object]], args: tuple[Any, ...]
     ) -> None: ...
     def interrupt(self, cell: Cell) -> None: ...
     def cancel_tasks(self, cell: Cell) -> None: ...
     async def shielded(
         self, thunk: Callable[[], Awaitable[None] | None], deadline: float
     ) -> None: ...
+
+
+class _NoMail(deque[Envelope]):
+    """The mailbox of every cell that has never had mail: a deque costs 760 bytes."""
+
+    def _refuse(self, *args: object) -> None:
+        raise AssertionError("the shared empty mailbox must be replaced, not filled")
+
+    append = appendleft = extend = extendleft = insert = _refuse
+
+
+NO_MAIL = _NoMail()
 
 
 async def _maybe_await(result: Awaitable[None] | None) -> None:
@@ -118,7 +131,7 @@ class Cell:
         self.name = name
         self.ref = AgentRef(container.address, name, cell=self)
         self.info: ClassInfo = cls._triomas_info
-        self.mailbox: deque[Envelope] = deque()
+        self.mailbox: deque[Envelope] = NO_MAIL
         self.life = Life.NEW
         self.run_state = RunState.IDLE
         self.exit_reason: ExitReason | None = None
@@ -139,6 +152,19 @@ class Cell:
         self.agent = agent
         cls.__init__(agent, *args, **kwargs)
 
+    def own_mailbox(self) -> deque[Envelope]:
+        """The mailbox, made real if it was the shared empty one (for user code to hold)."""
+        if self.mailbox is NO_MAIL:
+            self.mailbox = deque()
+        return self.mailbox
+
+    def start_now(self) -> None:
+        """Start an agent whose setup() and update() do nothing, without an activation."""
+        self.life = Life.RUNNING
+        self.setup_started = True
+        self.container._trace_event(self.name, "setup", "")
+        self.container._agent_started(self)
+
     def rng(self) -> random.Random:
         """The agent's random generator, made on first use (it costs 2.5 KB)."""
         if self._rng is None:
@@ -154,10 +180,13 @@ class Cell:
 
     def accept(self, env: Envelope) -> None:
         """Put ``env`` in the mailbox and make sure an activation will see it."""
-        if self.life is Life.STOPPED or self.exit_reason is not None:
+        if self.exit_reason is not None:
             self.container._undeliverable(env, self)
             return
-        self.mailbox.append(env)
+        mailbox = self.mailbox
+        if mailbox is NO_MAIL:
+            mailbox = self.mailbox = deque()
+        mailbox.append(env)
         if self.run_state is not RunState.ACTIVE:
             self.engine.activate(self)
 
@@ -285,12 +314,13 @@ class Cell:
 
     def run_step(self) -> None:
         """One virtual-time step without a coroutine, for agents whose code is all sync."""
-        self.run_state = RunState.IDLE
         if self.exit_reason is not None or self.life is not Life.RUNNING:
+            self.run_state = RunState.IDLE
             self.engine.activate(self)
             return
         container = self.container
         if container.paused:
+            self.run_state = RunState.IDLE
             container._park(self)
             return
         self.first_update = False
@@ -310,6 +340,7 @@ class Cell:
                     container._no_handler(self, env)
                 elif not self.handle_sync(env, handler):
                     break
+        self.run_state = RunState.IDLE
         if self.exit_reason is not None or self.agent.keep_awake:
             self.engine.activate(self)
 
@@ -373,13 +404,26 @@ class Cell:
         if self.exit_reason is not None or self.life is Life.STOPPED:
             return
         self.exit_reason = Normal() if reason is None else reason
-        if self.run_state is not RunState.ACTIVE:
+        if self.run_state is RunState.IDLE and self.info.plain_teardown and not self.tasks:
+            if self._begin_finish():
+                self._end_finish()
+        elif self.run_state is not RunState.ACTIVE:
             self.engine.activate(self)
 
     async def finish(self) -> None:
         """End the incarnation: tasks, alarms, teardown, mailbox, registry, events."""
-        if self.life in (Life.STOPPING, Life.STOPPED):
+        if not self._begin_finish():
             return
+        if self.setup_started and not self.info.plain_teardown:
+            try:
+                await self.engine.shielded(self.agent.teardown, self.engine.now() + self.shutdown)
+            except Exception:
+                log.exception("teardown of agent %s raised", self.ref.address)
+        self._end_finish()
+
+    def _begin_finish(self) -> bool:
+        if self.life in (Life.STOPPING, Life.STOPPED):
+            return False
         reason = self.exit_reason
         if reason is None:
             reason = self.exit_reason = Shutdown("cancelled")
@@ -390,13 +434,12 @@ class Cell:
             self.container._reply_error(current, CalleeDown(self.name, reason))
         self.engine.cancel_tasks(self)
         self.clear_alarms(None, None)
-        if self.setup_started:
-            try:
-                await self.engine.shielded(self.agent.teardown, self.engine.now() + self.shutdown)
-            except Exception:
-                log.exception("teardown of agent %s raised", self.ref.address)
+        return True
+
+    def _end_finish(self) -> None:
         self.life = Life.STOPPED
-        self.container._agent_stopped(self, reason)
+        assert self.exit_reason is not None
+        self.container._agent_stopped(self, self.exit_reason)
         waiters, self.stop_waiters = self.stop_waiters, []
         for fut in waiters:
             fut.set_result(None)

@@ -13,7 +13,7 @@ import attrs
 import trio
 
 from ._agent import Agent, Recipient
-from ._cell import Cell, Life
+from ._cell import NO_MAIL, Cell, Life
 from ._clock import Clock, RealClock, _SimClock
 from ._envelope import Envelope
 from ._errors import AgentStateError, AskTimeout, CalleeDown, NameTaken, NoHandler
@@ -129,7 +129,10 @@ class Container:
         self._cells[name] = cell
         self._classes.setdefault(cls.__name__, {})[cell] = None
         self._trace_event(name, "spawn", cls.__qualname__)
-        self._engine.activate(cell)
+        if cell.info.plain_start and not cell.agent.keep_awake:
+            cell.start_now()
+        else:
+            self._engine.activate(cell)
         return cell.ref
 
     def _claim_name(self, cls: type, name: str | None) -> str:
@@ -175,17 +178,19 @@ class Container:
 
     async def stop(self) -> None:
         """Stop every agent, one by one in reverse spawn order."""
-        while self._cells:
-            cell = next(reversed(self._cells.values()))
-            await self._stop_cell(cell, Shutdown("container stopped"), None)
+        while self._cells:  # again if agents were spawned while stopping
+            for cell in reversed(list(self._cells.values())):
+                await self._stop_cell(cell, Shutdown("container stopped"), None)
 
     async def _stop_cell(self, cell: Cell, reason: ExitReason, timeout: float | None) -> None:
         if cell.life is Life.STOPPED:
             return
         engine = self._engine
+        cell.request_stop(reason)
+        if not cell.alive:  # it had nothing to tear down
+            return
         done = Future()
         cell.stop_waiters.append(done)
-        cell.request_stop(reason)
         grace = cell.shutdown if timeout is None else timeout
         if not await engine.wait(done, engine.now() + grace):
             engine.interrupt(cell)
@@ -505,6 +510,9 @@ class Container:
     def _no_handler(self, cell: Cell, env: Envelope) -> None:
         self._dead(env, DeadLetterReason.NO_HANDLER, None)
 
+    def _listened(self, event_type: type) -> bool:
+        return bool(self._event_callbacks) or event_type.__name__ in self._subscriptions.topics
+
     def _emit(self, event: SystemEvent) -> None:
         for callback in list(self._event_callbacks):
             try:
@@ -518,7 +526,8 @@ class Container:
                 self._engine.deliver(cell, env)
 
     def _agent_started(self, cell: Cell) -> None:
-        self._emit(AgentStarted(cell.ref))
+        if self._listened(AgentStarted):
+            self._emit(AgentStarted(cell.ref))
 
     def _agent_stopped(self, cell: Cell, reason: ExitReason) -> None:
         if self._cells.get(cell.name) is cell:
@@ -530,12 +539,13 @@ class Container:
                 del self._classes[type(cell.agent).__name__]
         self._subscriptions.drop(cell)
         self._parked.pop(cell, None)
-        leftovers = list(cell.mailbox)
-        cell.mailbox.clear()
+        leftovers = [*cell.mailbox, *self._engine.in_flight(cell)]
+        cell.mailbox = NO_MAIL
         for env in leftovers:
             self._dead(env, DeadLetterReason.RECIPIENT_STOPPED, reason)
         self._trace_event(cell.name, "stop", str(reason))
-        self._emit(AgentStopped(cell.ref, reason))
+        if self._listened(AgentStopped):
+            self._emit(AgentStopped(cell.ref, reason))
         if not self._cells:
             waiters, self._join_waiters = self._join_waiters, []
             for fut in waiters:

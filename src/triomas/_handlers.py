@@ -55,9 +55,9 @@ def _positional_count(fn: Callable[..., Any]) -> int:
 class ClassInfo:
     """What the runtime needs to know about one ``Agent`` subclass, computed once."""
 
-    __slots__ = ("custom_update", "handlers", "misses", "sync_ok")
+    __slots__ = ("custom_update", "handlers", "misses", "plain_start", "plain_teardown", "sync_ok")
 
-    def __init__(self, cls: type, base_update: Callable[..., Any]) -> None:
+    def __init__(self, cls: type, base: type) -> None:
         marked: dict[str, tuple[tuple[type, bool], ...]] = {}
         for klass in reversed(cls.__mro__):
             for attr, value in vars(klass).items():
@@ -79,7 +79,11 @@ class ClassInfo:
                 )
         self.misses: set[type] = set()
         update = cls.update  # type: ignore[attr-defined]
-        self.custom_update = update is not base_update
+        self.custom_update = update is not base.update  # type: ignore[attr-defined]
+        # Agents that do nothing in setup() and update() start without an activation;
+        # those that do nothing in teardown() can be finished without one.
+        self.plain_start = not self.custom_update and cls.setup is base.setup  # type: ignore[attr-defined]
+        self.plain_teardown = cls.teardown is base.teardown  # type: ignore[attr-defined]
         if self.custom_update:
             self.sync_ok = not inspect.iscoroutinefunction(update)
         else:

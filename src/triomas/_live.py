@@ -9,7 +9,7 @@ otherwise lets the task end, so an idle agent costs memory only.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, final
 
 import trio
@@ -51,10 +51,14 @@ class LiveEngine:
         """Live delivery is immediate."""
         cell.accept(env)
 
+    def in_flight(self, cell: Cell) -> list[Envelope]:
+        """Live delivery is immediate: nothing is ever in flight."""
+        return []
+
     def activate(self, cell: Cell) -> None:
         """Start or wake the cell's activation."""
         state = cell.run_state
-        if state is RunState.ACTIVE:
+        if state is RunState.ACTIVE or (cell.life is Life.STOPPED and state is RunState.IDLE):
             return
         if cell.exit_reason is None and cell.life is Life.RUNNING and self.container.paused:
             self.container._park(cell)
@@ -136,14 +140,14 @@ class LiveEngine:
         return self.timers.call_at(when, callback, blocking)
 
     def start_task(
-        self, cell: Cell, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]
+        self, cell: Cell, fn: Callable[..., Coroutine[Any, Any, object]], args: tuple[Any, ...]
     ) -> None:
         """Run ``fn(*args)`` as a task belonging to ``cell``."""
         self.busy += 1
         self.nursery.start_soon(self._extra, cell, fn, args)
 
     async def _extra(
-        self, cell: Cell, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]
+        self, cell: Cell, fn: Callable[..., Coroutine[Any, Any, object]], args: tuple[Any, ...]
     ) -> None:
         try:
             with trio.CancelScope(shield=True) as scope:

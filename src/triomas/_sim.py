@@ -66,16 +66,19 @@ class SimCell(Protocol):
 class VTask:
     """A coroutine driven by the simulation scheduler."""
 
-    __slots__ = ("coro", "error", "on_exit", "ready", "sim", "value", "waiting")
+    __slots__ = ("coro", "error", "make", "on_exit", "ready", "sim", "value", "waiting")
 
     def __init__(
         self,
         sim: SimScheduler,
-        coro: Coroutine[Any, Any, Any],
+        make: Callable[[], Coroutine[Any, Any, Any]],
         on_exit: Callable[[], object] | None = None,
     ) -> None:
         self.sim = sim
-        self.coro = coro
+        # The coroutine is made at the first step, so a task that never runs (the trio
+        # run ended first) leaves no never-awaited coroutine behind.
+        self.make: Callable[[], Coroutine[Any, Any, Any]] | None = make
+        self.coro: Coroutine[Any, Any, Any] | None = None
         self.value: Any = None
         self.error: BaseException | None = None
         self.waiting = False
@@ -88,6 +91,10 @@ class VTask:
         sim.current = self
         self.ready = False
         coro = self.coro
+        if coro is None:
+            assert self.make is not None
+            coro = self.coro = self.make()
+            self.make = None
         try:
             while True:
                 error = self.error
@@ -188,9 +195,18 @@ class SimScheduler:
         self._outbox.append((cell, env))
         self.poke()
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], on_exit: Callable[[], object] | None) -> VTask:
-        """Start ``coro`` as a virtual task in the next round."""
-        task = VTask(self, coro, on_exit)
+    def take_in_flight(self, cell: SimCell) -> list[Envelope]:
+        """Remove and return the messages on their way to ``cell`` (sent this round)."""
+        mine = [env for target, env in self._outbox if target is cell]
+        if mine:
+            self._outbox = [item for item in self._outbox if item[0] is not cell]
+        return mine
+
+    def spawn(
+        self, make: Callable[[], Coroutine[Any, Any, Any]], on_exit: Callable[[], object] | None
+    ) -> VTask:
+        """Start ``make()`` as a virtual task in the next round."""
+        task = VTask(self, make, on_exit)
         self.schedule_task(task)
         return task
 

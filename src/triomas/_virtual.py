@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import functools
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, final
 
 from ._cell import Cell, Life, RunState
@@ -37,9 +38,13 @@ class VirtualEngine:
         """Deliver when the current round ends."""
         self.sim.deliver(cell, env)
 
+    def in_flight(self, cell: Cell) -> list[Envelope]:
+        """Messages sent to ``cell`` this round, not yet in its mailbox; they are taken."""
+        return self.sim.take_in_flight(cell)
+
     def activate(self, cell: Cell) -> None:
         """Schedule an activation of the cell for the next round."""
-        if cell.run_state is not RunState.IDLE:
+        if cell.run_state is not RunState.IDLE or cell.life is Life.STOPPED:
             return
         if cell.exit_reason is None and cell.life is Life.RUNNING and self.container.paused:
             self.container._park(cell)
@@ -48,7 +53,9 @@ class VirtualEngine:
         if cell.exit_reason is None and cell.life is Life.RUNNING and cell.info.sync_ok:
             self.sim.schedule(cell)
         else:
-            cell.main_task = self.sim.spawn(self._main(cell), lambda: self._exited(cell))
+            cell.main_task = self.sim.spawn(
+                functools.partial(self._main, cell), lambda: self._exited(cell)
+            )
 
     async def _main(self, cell: Cell) -> None:
         try:
@@ -83,7 +90,7 @@ class VirtualEngine:
         return self.sim.call_at(when, callback, blocking)
 
     def start_task(
-        self, cell: Cell, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]
+        self, cell: Cell, fn: Callable[..., Coroutine[Any, Any, object]], args: tuple[Any, ...]
     ) -> None:
         """Run ``fn(*args)`` as a virtual task belonging to ``cell``."""
         task: VTask | None = None
@@ -91,11 +98,8 @@ class VirtualEngine:
         def done() -> None:
             cell.tasks.discard(task)
 
-        task = self.sim.spawn(self._extra(fn, args), done)
+        task = self.sim.spawn(functools.partial(fn, *args), done)
         cell.tasks.add(task)
-
-    async def _extra(self, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]) -> None:
-        await fn(*args)
 
     def interrupt(self, cell: Cell) -> None:
         """Cancel the main activation's current wait, or start one, so the cell ends."""
