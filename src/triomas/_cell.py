@@ -271,7 +271,8 @@ class Cell:
 
     def handle_sync(self, env: Envelope, handler: Handler) -> bool:
         """Run a plain handler on ``env``; False if it crashed the agent."""
-        self.container._trace_recv(self, env)
+        if self.container._trace is not None:
+            self.container._trace_recv(self, env)
         try:
             if handler.wants_envelope:
                 result = handler.func(self.agent, env.body, env)

@@ -285,11 +285,15 @@ class Container:
             )
             target = math.inf if iterations is None else first_round + iterations
             no_limit = seconds is None and iterations is None and not until_idle
+            check = (
+                (lambda: not self._cells)
+                if no_limit
+                else (lambda: reached.done or sim.rounds >= target)
+                if seconds is not None or iterations is not None
+                else None
+            )
             try:
-                went_idle = await sim.drive(
-                    lambda: reached.done or sim.rounds >= target or (no_limit and not self._cells),
-                    until_idle=until_idle,
-                )
+                went_idle = await sim.drive(check, until_idle=until_idle)
             finally:
                 if timer is not None:
                     timer.cancel()

@@ -141,7 +141,7 @@ class _State(enum.Enum):
 class _Demand:
     __slots__ = ("check", "error", "event", "idle", "until_idle")
 
-    def __init__(self, check: Callable[[], bool], until_idle: bool) -> None:
+    def __init__(self, check: Callable[[], bool] | None, until_idle: bool) -> None:
         self.check = check
         self.until_idle = until_idle
         self.event = trio.Event()
@@ -170,9 +170,9 @@ class SimScheduler:
         self._next: list[Steppable] = []
         self._outbox: list[tuple[SimCell, Envelope]] = []
         self._demands: list[_Demand] = []
+        self._checked: list[_Demand] = []  # the demands with a check, looked at every round
         self._driver_started = False
         self._poked: trio.Event | None = None
-        self._dirty = False
         self._real_anchor = 0.0
         self._virt_anchor = 0.0
         self._settled = False
@@ -182,7 +182,8 @@ class SimScheduler:
     def schedule(self, item: Steppable) -> None:
         """Run ``item`` in the next round."""
         self._next.append(item)
-        self.poke()
+        if self._poked is not None:
+            self._poked.set()
 
     def schedule_task(self, task: VTask) -> None:
         """Run ``task`` in the next round, unless it is already due to run."""
@@ -193,7 +194,8 @@ class SimScheduler:
     def deliver(self, cell: SimCell, env: Envelope) -> None:
         """Hand ``env`` to ``cell`` when the current round ends."""
         self._outbox.append((cell, env))
-        self.poke()
+        if self._poked is not None:
+            self._poked.set()
 
     def take_in_flight(self, cell: SimCell) -> list[Envelope]:
         """Remove and return the messages on their way to ``cell`` (sent this round)."""
@@ -286,37 +288,43 @@ class SimScheduler:
                 handle.cancel()
         return fut.done
 
-    async def drive(self, check: Callable[[], bool], *, until_idle: bool = False) -> bool:
+    async def drive(self, check: Callable[[], bool] | None, *, until_idle: bool = False) -> bool:
         """Advance the simulation until ``check()`` holds (or it goes idle, if asked).
 
-        Returns True if it stopped because the simulation was idle.
+        ``check`` is called after every round, so keep it cheap; None means the
+        demand is only for idleness. Returns True if it stopped because the
+        simulation was idle.
         """
         if self.current is not None:
             raise VirtualTimeError(
                 "agent code cannot wait for the whole simulation (join, run, remove of "
                 "itself) from inside virtual time"
             )
-        if check():
+        if check is not None and check():
             await trio.lowlevel.checkpoint()
             return False
         demand = _Demand(check, until_idle)
         if not self._demands:
             self._anchor()  # real time spent with nobody driving does not count
         self._demands.append(demand)
+        if check is not None:
+            self._checked.append(demand)
         self._start_driver()
         self.poke()
         try:
             await demand.event.wait()
         finally:
-            if demand in self._demands:
-                self._demands.remove(demand)
+            self._retire(demand)
         if demand.error is not None:
             raise RuntimeError("the virtual-time scheduler failed") from demand.error
         return demand.idle
 
     def poke(self) -> None:
-        """Tell a waiting driver that something changed."""
-        self._dirty = True
+        """Tell a waiting driver that something changed.
+
+        No flag is needed for a poke that comes while the driver is busy: it never
+        awaits between deciding to wait and creating the event it waits on.
+        """
         if self._poked is not None:
             self._poked.set()
 
@@ -336,7 +344,7 @@ class SimScheduler:
                 state, real_deadline = self._advance()
             except BaseException as exc:  # a runtime bug: surface it, keep the run alive
                 log.exception("the virtual-time scheduler failed")
-                demands, self._demands = self._demands, []
+                demands, self._demands, self._checked = self._demands, [], []
                 for demand in demands:
                     demand.error = exc
                     demand.event.set()
@@ -364,15 +372,10 @@ class SimScheduler:
         self._settled = True
 
     async def _wait_poke(self, deadline: float) -> None:
-        if self._dirty:
-            self._dirty = False
-            await trio.lowlevel.checkpoint()
-            return
         self._poked = trio.Event()
         with trio.move_on_at(deadline):
             await self._poked.wait()
         self._poked = None
-        self._dirty = False
 
     def _anchor(self) -> None:
         self._real_anchor = trio.current_time()
@@ -390,13 +393,12 @@ class SimScheduler:
 
     def _advance(self) -> tuple[_State, float]:
         for _ in range(_ROUNDS_PER_CHECKPOINT):
-            self._dirty = False
             if self._outbox:
                 self._flush()
             if self._next:
                 self._round()
                 self._settled = False
-                if self._check(idle=False):
+                if self._checked and self._check(idle=False):
                     return _State.PROGRESS, 0.0
                 continue
             if not self._settled:
@@ -432,17 +434,23 @@ class SimScheduler:
             item.run_step()
 
     def _check(self, *, idle: bool) -> bool:
-        # A satisfied demand leaves the list at once, so the driver stops before its
+        # A satisfied demand leaves the lists at once, so the driver stops before its
         # waiter runs again: run(seconds=5) must leave the clock at 5.
         hit = False
         for demand in list(self._demands):
-            if demand.check():
+            if demand.check is not None and demand.check():
                 hit = True
             elif idle and demand.until_idle:
                 demand.idle = True
                 hit = True
             else:
                 continue
-            self._demands.remove(demand)
+            self._retire(demand)
             demand.event.set()
         return hit
+
+    def _retire(self, demand: _Demand) -> None:
+        if demand in self._demands:
+            self._demands.remove(demand)
+        if demand in self._checked:
+            self._checked.remove(demand)
