@@ -2,8 +2,8 @@
 
 Usage::
 
-    python benchmarks/run.py            # the full run (about 1.5 minutes on 2 cores)
-    python benchmarks/run.py --quick    # smaller sizes, fewer repetitions (~20 s)
+    python benchmarks/run.py            # the full run (about a minute on 2 cores)
+    python benchmarks/run.py --quick    # smaller sizes, fewer repetitions (~10 s)
     python benchmarks/run.py --only live_pingpong,virtual_pingpong
     python benchmarks/run.py --profile virtual_pingpong/triomas   # cProfile one repetition
 

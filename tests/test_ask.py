@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import trio
+import trio.testing
 
 import triomas
 from triomas import Agent, AskTimeout, CalleeDown, Failure, NoHandler, NoProc, message, on
@@ -165,3 +166,37 @@ async def test_ask_a_group_name_in_an_address(vc: triomas.Container) -> None:
     assert server.address == f"{vc.address}/srv"
     with pytest.raises(CalleeDown):
         await vc.ask("local://elsewhere/srv", Ping(1))
+
+
+@pytest.mark.parametrize("clock", [triomas.VirtualClock, triomas.RealClock])
+async def test_asks_across_containers_in_one_process(
+    clock: type[triomas.Clock], autojump_clock: trio.testing.MockClock
+) -> None:
+    class Slow(Agent):
+        @on(Ping)
+        async def ping(self, msg: Ping) -> str:
+            await self.sleep(0.2)
+            return "slow answer"
+
+    shared = clock()
+    async with (
+        triomas.open_container("local://one", clock=shared) as one,
+        triomas.open_container("local://two", clock=shared) as two,
+    ):
+        slow = await two.spawn(Slow)
+        server = await two.spawn(Server)
+        answers: dict[str, object] = {}
+
+        async def ask_slow() -> None:
+            answers["slow"] = await two.ask(slow, Ping(0))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ask_slow)
+            await trio.testing.wait_all_tasks_blocked()
+            answers["server"] = await one.ask(server, Ping(5))
+        assert answers == {"slow": "slow answer", "server": 6}
+        # by address, from an agent of the other container
+        assert await one.ask(server.address, Ping(1)) == 2
+        with pytest.raises(ValueError, match="already open"):
+            async with triomas.open_container("local://one", clock=shared):
+                pass

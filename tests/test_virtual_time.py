@@ -6,6 +6,7 @@ import time
 
 import pytest
 import trio
+import trio.testing
 
 import triomas
 from triomas import Agent, VirtualTimeError, message, on
@@ -220,3 +221,78 @@ async def test_only_local_addresses_for_now() -> None:
     with pytest.raises(ValueError, match="tcp"):
         async with triomas.open_container("tcp://127.0.0.1:0"):
             pass
+
+
+async def test_a_run_ends_when_nothing_more_can_happen(vc: triomas.Container) -> None:
+    class Idle(Agent):
+        pass
+
+    await vc.spawn(Idle)
+    report = await vc.run(iterations=10)
+    assert (report.reason, report.rounds) == ("idle", 0)
+    report = await vc.run()
+    assert report.reason == "idle"
+    with pytest.raises(triomas.AgentStateError, match="wait forever"):
+        await vc.join()
+
+
+async def test_a_trio_cancel_scope_across_a_wait_is_refused(vc: triomas.Container) -> None:
+    outcome: list[object] = []
+
+    class Impatient(Agent):
+        async def setup(self) -> None:
+            for deadline in (0, 5):
+                try:
+                    with trio.move_on_after(deadline):
+                        await self.sleep(10)
+                except VirtualTimeError as exc:
+                    outcome.append(str(exc))
+            await self.sleep(1)
+            outcome.append(self.clock.now())
+
+    await vc.spawn(Impatient)
+    with trio.fail_after(5):
+        await vc.run_until_idle()
+    assert len(outcome) == 3
+    assert "cancel scope" in str(outcome[0])
+    assert outcome[2] == 1.0
+
+
+async def test_agents_cannot_join_or_remove_themselves_into_a_deadlock(
+    vc: triomas.Container,
+) -> None:
+    outcome: list[object] = []
+
+    class Selfish(Agent):
+        @on(Go)
+        async def go(self, msg: Go) -> None:
+            try:
+                await self.container.join()
+            except VirtualTimeError as exc:
+                outcome.append(type(exc))
+            await self.container.remove(self.ref)  # stops after this message
+            outcome.append(self.clock.now())
+
+        def teardown(self) -> None:
+            outcome.append("teardown")
+
+    ref = await vc.spawn(Selfish)
+    vc.send(ref, Go())
+    await vc.run_until_idle()
+    assert outcome == [VirtualTimeError, 0.0, "teardown"]
+    assert vc.agents() == []
+
+
+async def test_a_live_agent_can_remove_itself(autojump_clock: trio.testing.MockClock) -> None:
+    class Selfish(Agent):
+        @on(Go)
+        async def go(self, msg: Go) -> str:
+            await self.container.remove(self.ref)
+            return "bye"
+
+    async with triomas.open_container() as c:
+        ref = await c.spawn(Selfish)
+        assert await c.ask(ref, Go()) == "bye"
+        await c.run_until_idle()
+        assert c.agents() == []
+        assert trio.current_time() < 1  # no shutdown grace was waited out

@@ -66,6 +66,7 @@ class Engine(Protocol):
         self, cell: Cell, fn: Callable[..., Coroutine[Any, Any, object]], args: tuple[Any, ...]
     ) -> None: ...
     def interrupt(self, cell: Cell) -> None: ...
+    def is_current(self, cell: Cell) -> bool: ...
     def cancel_tasks(self, cell: Cell) -> None: ...
     async def shielded(
         self, thunk: Callable[[], Awaitable[None] | None], deadline: float
@@ -363,7 +364,7 @@ class Cell:
             if not finished and env.reply_with is not None:
                 # cancelled with the incarnation: the caller learns at once
                 reason = self.exit_reason if self.exit_reason is not None else Shutdown()
-                self.container._reply_error(env, CalleeDown(self.name, reason))
+                self.container._reply_error(env, CalleeDown(self.ref.address, reason))
         if env.reply_with is not None:
             self.container._reply(env, result)
 
@@ -385,7 +386,7 @@ class Cell:
         (or started) so that it ends the incarnation.
         """
         if env is not None and env.reply_with is not None:
-            error = CalleeDown(self.name, Failure(exc))
+            error = CalleeDown(self.ref.address, Failure(exc))
             error.__cause__ = exc
             self.container._reply_error(env, error)
         if self.exit_reason is None:
@@ -432,7 +433,7 @@ class Cell:
         current, self.current = self.current, None
         if current is not None and current.reply_with is not None:
             # the handler of this request was cancelled: its caller learns at once
-            self.container._reply_error(current, CalleeDown(self.name, reason))
+            self.container._reply_error(current, CalleeDown(self.ref.address, reason))
         self.engine.cancel_tasks(self)
         self.clear_alarms(None, None)
         return True

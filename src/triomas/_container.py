@@ -14,7 +14,7 @@ import trio
 
 from ._agent import Agent, Recipient
 from ._cell import NO_MAIL, Cell, Life
-from ._clock import Clock, RealClock, _SimClock
+from ._clock import Clock, RealClock, VirtualClock, _SimClock
 from ._envelope import Envelope
 from ._errors import AgentStateError, AskTimeout, CalleeDown, NameTaken, NoHandler
 from ._events import (
@@ -31,7 +31,7 @@ from ._events import (
 from ._future import Future
 from ._live import LiveEngine
 from ._ref import AgentRef, is_address
-from ._run import run_defaults
+from ._run import RunDefaults, run_defaults
 from ._subscriptions import Subscriptions, topic_name
 from ._virtual import VirtualEngine
 
@@ -70,6 +70,7 @@ class Container:
         seed: int | str,
         trace: Callable[[TraceRecord], object] | None,
         nursery: trio.Nursery,
+        run: RunDefaults,
     ) -> None:
         self.address = address
         self.clock = clock
@@ -82,8 +83,8 @@ class Container:
         self._counters: dict[str, int] = {}
         self._subscriptions = Subscriptions()
         self._parked: dict[Cell, None] = {}
-        self._replies: dict[str, Future] = {}
-        self._next_id = 0
+        self._run = run
+        self._replies = run.replies
         self._join_waiters: list[Future] = []
         self._event_callbacks: list[Callable[[SystemEvent], object]] = []
         self._closed = False
@@ -187,8 +188,8 @@ class Container:
             return
         engine = self._engine
         cell.request_stop(reason)
-        if not cell.alive:  # it had nothing to tear down
-            return
+        if not cell.alive or cell.engine.is_current(cell):
+            return  # nothing to tear down, or it is stopping itself: after this message
         done = Future()
         cell.stop_waiters.append(done)
         grace = cell.shutdown if timeout is None else timeout
@@ -197,11 +198,26 @@ class Container:
             await engine.wait(done, math.inf)
 
     async def join(self) -> None:
-        """Wait until every agent has stopped (in virtual time, this runs the simulation)."""
+        """Wait until every agent has stopped (in virtual time, this runs the simulation).
+
+        With a :class:`VirtualClock`, if the simulation goes idle while agents are
+        alive, they can never stop: that raises :exc:`AgentStateError` instead of
+        waiting forever. (An :class:`ExternalClock` waits for ``advance_to``.)
+        """
+        engine = self._engine
+        engine.check_outside("join()")
+        if isinstance(engine, VirtualEngine) and isinstance(self.clock, VirtualClock):
+            if await engine.sim.drive(lambda: not self._cells, until_idle=True) and self._cells:
+                names = ", ".join(list(self._cells)[:5])
+                raise AgentStateError(
+                    f"join() would wait forever: the simulation is idle and {len(self._cells)} "
+                    f"agents are alive ({names}...); stop them, or use run_until_idle()"
+                )
+            return
         while self._cells:
             fut = Future()
             self._join_waiters.append(fut)
-            await self._engine.wait(fut, math.inf)
+            await engine.wait(fut, math.inf)
 
     # ---- messaging from outside the agents -----------------------------------------------
 
@@ -267,9 +283,10 @@ class Container:
 
         ``seconds`` of clock time, ``iterations`` delivery rounds (virtual time
         only), quiescence if ``until_idle``; with no limit, until every agent has
-        stopped. A paused container is resumed. When the run goes idle, alarms set
-        with ``ignore_if_idle=True`` are dropped. In virtual time nothing happens
-        between calls that wait on the simulation; in real time agents go on.
+        stopped. In virtual time a run also ends when nothing more can happen
+        (reason ``"idle"``). A paused container is resumed. When the run goes idle,
+        alarms set with ``ignore_if_idle=True`` are dropped. In virtual time nothing
+        happens between calls that wait on the simulation; in real time agents go on.
         """
         self.resume()
         engine = self._engine
@@ -293,7 +310,8 @@ class Container:
                 else None
             )
             try:
-                went_idle = await sim.drive(check, until_idle=until_idle)
+                # In virtual time a run also ends when nothing more can happen.
+                went_idle = await sim.drive(check, until_idle=True)
             finally:
                 if timer is not None:
                     timer.cancel()
@@ -335,7 +353,8 @@ class Container:
             cell = to._cell
             if cell is not None and cell.life is not Life.STOPPED:
                 return cell
-            return self._cells.get(to.name) if to.container == self.address else None
+            home = self if to.container == self.address else self._run.open.get(to.container)
+            return home._cells.get(to.name) if home is not None else None
         if isinstance(to, type):
             to = to.__name__
         if is_address(to):
@@ -396,24 +415,28 @@ class Container:
             reply_by,
             engine.now(),
         )
+        reason = DeadLetterReason.UNKNOWN_RECIPIENT
         if target is None:
             reason = (
                 DeadLetterReason.UNREACHABLE
-                if isinstance(to, AgentRef) and to.container != self.address
+                if isinstance(to, AgentRef)
+                and to.container != self.address
+                and to.container not in self._run.open
                 else DeadLetterReason.UNKNOWN_RECIPIENT
             )
-            self._dead(env, reason, NoProc())
         elif type(target) is list:
             for member in target:
                 engine.deliver(member, env)
         elif not (single and self._handoff and target.handoff(env)):  # type: ignore[union-attr]
-            engine.deliver(target, env)  # type: ignore[arg-type]
+            target.engine.deliver(target, env)  # type: ignore[union-attr, arg-type]
         if not direct and sender is not None and self._subscriptions.trackers:
             trackers = self._subscriptions.trackers.get(sender.name)
             if trackers:
                 copy = env if reply_with is None else attrs.evolve(env, reply_with=None)
                 for tracker in trackers:
                     engine.deliver(tracker, copy)
+        if target is None:
+            self._dead(env, reason, NoProc())
 
     def _publish(self, sender: Cell | None, body: Any, topic: str | type | None) -> None:
         name = type(body).__name__ if topic is None else topic_name(topic)
@@ -425,13 +448,13 @@ class Container:
         if subscribers:
             for cell in subscribers:
                 engine.deliver(cell, env)
-        else:
-            self._dead(env, DeadLetterReason.NO_SUBSCRIBERS, None)
         if sender is not None and self._subscriptions.trackers:
             trackers = self._subscriptions.trackers.get(sender.name)
             if trackers:
                 for tracker in trackers:
                     engine.deliver(tracker, env)
+        if not subscribers:  # trackers only watch: the publish itself reached nobody
+            self._dead(env, DeadLetterReason.NO_SUBSCRIBERS, None)
 
     async def _ask(
         self,
@@ -444,8 +467,7 @@ class Container:
     ) -> Any:
         if not timeout >= 0:
             raise ValueError("timeout must be a non-negative number of seconds, or None")
-        self._next_id += 1
-        rid = f"{self._next_id}"
+        rid = self._run.new_reply_id()
         fut = Future()
         self._replies[rid] = fut
         engine = self._engine
@@ -479,13 +501,10 @@ class Container:
             fut.set_error(error)
 
     def _reply_slot(self, request: Envelope) -> Future | None:
+        # The slot is closed when the caller stops waiting (timeout, crash): then the
+        # reply is late and dropped, as the call's end already told the caller.
         rid = request.reply_with
-        if rid is None:
-            return None
-        fut = self._replies.pop(rid, None)
-        if fut is None and (request.sender is None or request.sender.container == self.address):
-            return None  # the caller stopped waiting (timeout or crash); the reply is late
-        return fut
+        return None if rid is None else self._replies.pop(rid, None)
 
     # ---- dead letters and events ---------------------------------------------------------
 
@@ -498,7 +517,12 @@ class Container:
             if reason is DeadLetterReason.NO_HANDLER:
                 error = NoHandler(f"{env.receiver} has no handler for {type(env.body).__name__}")
             else:
-                error = CalleeDown(str(env.receiver), down if down is not None else NoProc())
+                error = CalleeDown(
+                    env.receiver.address
+                    if isinstance(env.receiver, AgentRef)
+                    else str(env.receiver),
+                    down if down is not None else NoProc(),
+                )
             self._reply_error(env, error)
         self.dead_letter_counts[reason] += 1
         self._trace_event(
@@ -593,20 +617,27 @@ async def open_container(
         )
     body_error: BaseException | None = None
     async with trio.open_nursery() as nursery:
+        if address in defaults.open:
+            raise ValueError(f"a container {address} is already open in this run")
         container = Container(
             address,
             clock if clock is not None else defaults.clock,
             seed if seed is not None else defaults.seed,
             trace,
             nursery,
+            defaults,
         )
+        defaults.open[address] = container
         try:
             yield container
         except BaseException as exc:
             body_error = exc
-        with trio.CancelScope(shield=True):
-            await container.stop()
-        container._closed = True
+        try:
+            with trio.CancelScope(shield=True):
+                await container.stop()
+        finally:
+            container._closed = True
+            del defaults.open[address]
         nursery.cancel_scope.cancel()
     if body_error is not None:
         raise body_error

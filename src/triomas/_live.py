@@ -76,6 +76,7 @@ class LiveEngine:
         # Shielded from outside cancellation: the container stops its agents itself,
         # one by one in reverse spawn order, each under its own deadline.
         scope = cell.scope = trio.CancelScope(shield=True)
+        cell.main_task = trio.lowlevel.current_task()
         try:
             with scope:
                 await cell.activation()
@@ -83,11 +84,19 @@ class LiveEngine:
                 await cell.finish()
         finally:
             cell.scope = None
+            cell.main_task = None
             cell.run_state = RunState.IDLE
             self.busy -= 1
             self._check_idle()
             if cell.life is Life.RUNNING and cell.has_work() and not self.container.paused:
                 self.activate(cell)
+
+    def is_current(self, cell: Cell) -> bool:
+        """Whether the code running now is ``cell``'s main activation."""
+        return cell.main_task is not None and cell.main_task is trio.lowlevel.current_task()
+
+    def check_outside(self, what: str) -> None:
+        """In real time any task may wait on the container."""
 
     async def idle(self, cell: Cell) -> bool:
         """Park the drained cell's task if the warm pool has room; False: let it end."""

@@ -10,6 +10,7 @@ import attrs
 import trio
 
 from ._clock import Clock, RealClock
+from ._future import Future
 
 T = TypeVar("T")
 
@@ -17,11 +18,25 @@ T = TypeVar("T")
 @final
 @attrs.define
 class RunDefaults:
-    """What containers opened in this trio run use unless told otherwise."""
+    """What the containers of one trio run share.
+
+    The clock and seed they use unless told otherwise; the open containers by
+    address, so that agents in one process reach each other's containers; and the
+    reply slots of pending asks, so that a reply finds its caller whichever
+    container the callee lives in.
+    """
 
     clock: Clock
     seed: int | str
     containers: int = 0
+    open: dict[str, Any] = attrs.field(factory=dict)
+    replies: dict[str, Future] = attrs.field(factory=dict)
+    next_id: int = 0
+
+    def new_reply_id(self) -> str:
+        """A reply id unique in this run (deterministic: a counter)."""
+        self.next_id += 1
+        return str(self.next_id)
 
 
 _DEFAULTS: trio.lowlevel.RunVar[RunDefaults] = trio.lowlevel.RunVar("triomas_defaults")

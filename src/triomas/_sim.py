@@ -105,6 +105,15 @@ class VTask:
                     value, self.value = self.value, None
                     yielded = coro.send(value)
                 if yielded is _SUSPEND:
+                    if trio.current_effective_deadline() != sim.base_deadline:
+                        # The coroutine waits inside a trio cancel scope it entered, which
+                        # now sits on the driver's stack: refuse it before it can fire.
+                        self.error = VirtualTimeError(
+                            "a trio cancel scope (move_on_after, fail_after, ...) is open "
+                            "across a wait in virtual time, where trio's deadlines mean real "
+                            "time; use ask(timeout=), self.sleep() or an alarm instead"
+                        )
+                        continue
                     if self.error is not None:  # cancelled while running: deliver it next round
                         sim.schedule_task(self)
                     elif not self.ready:
@@ -176,6 +185,7 @@ class SimScheduler:
         self._real_anchor = 0.0
         self._virt_anchor = 0.0
         self._settled = False
+        self.base_deadline = math.inf  # the driver's own effective deadline while it steps
 
     # ---- what agents and containers call -------------------------------------------------
 
@@ -392,6 +402,7 @@ class SimScheduler:
         return math.inf if when is None else when
 
     def _advance(self) -> tuple[_State, float]:
+        self.base_deadline = trio.current_effective_deadline()
         for _ in range(_ROUNDS_PER_CHECKPOINT):
             if self._outbox:
                 self._flush()

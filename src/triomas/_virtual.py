@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, final
 from ._cell import Cell, Life, RunState
 from ._envelope import Envelope
 from ._future import Future
+from ._errors import VirtualTimeError
 from ._sim import Cancel, SimScheduler, VTask
 from ._timers import TimerHandle
 
@@ -66,6 +67,18 @@ class VirtualEngine:
         cell.run_state = RunState.IDLE
         if cell.life is Life.RUNNING and cell.has_work():
             self.activate(cell)
+
+    def is_current(self, cell: Cell) -> bool:
+        """Whether the code running now is ``cell``'s main activation."""
+        return self.sim.current is not None and self.sim.current is cell.main_task
+
+    def check_outside(self, what: str) -> None:
+        """Refuse to wait on the whole simulation from inside it."""
+        if self.sim.current is not None:
+            raise VirtualTimeError(
+                f"{what} cannot be awaited by agent code in virtual time: it waits for the "
+                "simulation the agent is part of"
+            )
 
     async def idle(self, cell: Cell) -> bool:
         """An activation out of work ends; the next delivery starts a new one."""
