@@ -615,10 +615,10 @@ async def open_container(
             f"{address!r}: only local://name containers exist so far "
             "(tcp:// and unix:// arrive with the network layer)"
         )
+    if address in defaults.open:
+        raise ValueError(f"a container {address} is already open in this run")
     body_error: BaseException | None = None
     async with trio.open_nursery() as nursery:
-        if address in defaults.open:
-            raise ValueError(f"a container {address} is already open in this run")
         container = Container(
             address,
             clock if clock is not None else defaults.clock,

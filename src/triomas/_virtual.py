@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, final
 
 from ._cell import Cell, Life, RunState
 from ._envelope import Envelope
-from ._future import Future
 from ._errors import VirtualTimeError
+from ._future import Future
 from ._sim import Cancel, SimScheduler, VTask
 from ._timers import TimerHandle
 
