@@ -118,7 +118,6 @@ class UpdateBouncer(Agent):
     def update(self) -> None:
         while self.messages:
             env = self.receive()
-            assert env is not None
             self.seen += 1
             n = env.body.n
             if n < self.hops:

@@ -152,7 +152,6 @@ async def test_reply_by_hand_from_a_custom_update(vc: triomas.Container) -> None
         def update(self) -> None:
             while self.messages:
                 env = self.receive()
-                assert env is not None
                 self.reply(env, env.body.n * 10)
                 self.reply(env, -1)  # a second reply is dropped
 

@@ -376,3 +376,19 @@ async def test_messages_in_flight_to_a_removed_agent_are_dead_letters(
     assert dead == [(Note("in flight"), DeadLetterReason.RECIPIENT_STOPPED)]
     await vc.run_until_idle()
     assert len([e for e in events if isinstance(e, DeadLetter)]) == 1
+
+
+async def test_receive_on_an_empty_mailbox_is_an_index_error(vc: triomas.Container) -> None:
+    errors: list[Exception] = []
+
+    class Eager(Agent):
+        def update(self) -> None:
+            try:
+                self.receive()
+            except IndexError as exc:
+                errors.append(exc)
+
+    await vc.spawn(Eager)
+    await vc.run_until_idle()
+    assert len(errors) == 1
+    assert "no message is waiting" in str(errors[0])

@@ -128,7 +128,6 @@ class Envelopes(Agent):
     def update(self) -> None:
         while self.messages:
             env = self.receive()
-            assert env is not None
             self.got.append(env)
             if env.body.n < 0:
                 raise RuntimeError("bad update")

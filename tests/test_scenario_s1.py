@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import triomas
 from triomas import Agent, Envelope, message, on
 from triomas.testing import TraceRecorder
@@ -26,7 +28,6 @@ class A(Agent):
         self.log.append(("A", self.container.round))
         while self.messages:
             env = self.receive()
-            assert env is not None
             if isinstance(env.body, Ack):
                 self.acked = env.body.ids
         if self.container.round == 1:
@@ -45,7 +46,6 @@ class P(Agent):
         batch: list[Envelope] = []
         while self.messages:
             env = self.receive()
-            assert env is not None
             batch.append(env)
         if not batch:
             return
@@ -64,8 +64,10 @@ async def run_s1(
         a = await c.spawn(A, log, name="A")
         p = await c.spawn(P, log, name="P")
         report = await c.run_until_idle()
-        handled = c.agent(p).handled  # type: ignore[attr-defined]
-        assert c.agent(a).acked == (2, 1, 3)  # type: ignore[attr-defined]
+        handled = c.agent(p, P).handled
+        assert c.agent(a, A).acked == (2, 1, 3)
+        with pytest.raises(TypeError, match="not a P"):
+            c.agent(a, P)
     return log, handled, report
 
 

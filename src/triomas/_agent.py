@@ -106,10 +106,15 @@ class Agent:
         """The waiting messages, oldest first; test it for truth, take with :meth:`receive`."""
         return self._cell.own_mailbox()
 
-    def receive(self) -> Envelope | None:
-        """Take the oldest waiting message, or None if there is none."""
+    def receive(self) -> Envelope:
+        """Take the oldest waiting message; :exc:`IndexError` if none is waiting.
+
+        The idiom is ``while self.messages: env = self.receive()``.
+        """
         mailbox = self._cell.mailbox
-        return mailbox.popleft() if mailbox else None
+        if not mailbox:
+            raise IndexError(f"no message is waiting for {self._cell.name}")
+        return mailbox.popleft()
 
     # ---- messaging -----------------------------------------------------------------------
 
