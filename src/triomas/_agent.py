@@ -136,17 +136,38 @@ class Agent:
         (then every member gets it). What cannot be delivered becomes a
         :class:`DeadLetter` event. ``direct=True`` skips the sender's trackers.
         """
-        self._cell.container._send(
-            self._cell,
-            to,
-            msg,
-            topic,
-            direct,
-            performative,
-            conversation_id,
-            None,
-            in_reply_to,
-            reply_by,
+        cell = self._cell
+        container = cell.container
+        if (
+            type(to) is AgentRef
+            and topic is None
+            and performative is None
+            and conversation_id is None
+            and in_reply_to is None
+            and reply_by is None
+            and not container._subscriptions.trackers
+        ):
+            # The common case, kept short: a plain tell to a live agent's reference.
+            target = to._cell
+            if target is not None and target.exit_reason is None:
+                target.engine.deliver(
+                    target,
+                    Envelope(
+                        msg,
+                        cell.ref,
+                        to,
+                        type(msg).__name__,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        cell.engine.now(),
+                    ),
+                )
+                return
+        container._send(
+            cell, to, msg, topic, direct, performative, conversation_id, None, in_reply_to, reply_by
         )
 
     async def ask(

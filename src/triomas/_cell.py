@@ -46,6 +46,13 @@ class Life(enum.Enum):
     STOPPED = enum.auto()
 
 
+# Module constants: a global lookup is cheaper than an enum attribute on the hot path.
+_IDLE = RunState.IDLE
+_ACTIVE = RunState.ACTIVE
+_RUNNING = Life.RUNNING
+_STOPPED = Life.STOPPED
+
+
 class Engine(Protocol):
     """What a cell needs from its scheduler (live or virtual)."""
 
@@ -188,7 +195,7 @@ class Cell:
         if mailbox is NO_MAIL:
             mailbox = self.mailbox = deque()
         mailbox.append(env)
-        if self.run_state is not RunState.ACTIVE:
+        if self.run_state is not _ACTIVE:
             self.engine.activate(self)
 
     def has_work(self) -> bool:
@@ -334,14 +341,30 @@ class Cell:
                 self.crash(exc)
         else:
             mailbox = self.mailbox
-            lookup = self.info.lookup
+            info = self.info
+            handlers = info.handlers
+            agent = self.agent
             while mailbox and self.exit_reason is None:
+                # handle_sync and ClassInfo.lookup, inlined: this is the hot path of
+                # virtual time.
                 env = mailbox.popleft()
-                handler = lookup(type(env.body))
+                body = env.body
+                handler = handlers.get(type(body)) or info.lookup(type(body))
                 if handler is None:
                     container._no_handler(self, env)
-                elif not self.handle_sync(env, handler):
+                    continue
+                if container._trace is not None:
+                    container._trace_recv(self, env)
+                try:
+                    if handler.wants_envelope:
+                        result = handler.func(agent, body, env)
+                    else:
+                        result = handler.func(agent, body)
+                except Exception as exc:
+                    self.crash(exc, env)
                     break
+                if env.reply_with is not None:
+                    container._reply(env, result)
         self.run_state = RunState.IDLE
         if self.exit_reason is not None or self.agent.keep_awake:
             self.engine.activate(self)

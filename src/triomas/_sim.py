@@ -404,10 +404,18 @@ class SimScheduler:
     def _advance(self) -> tuple[_State, float]:
         self.base_deadline = trio.current_effective_deadline()
         for _ in range(_ROUNDS_PER_CHECKPOINT):
-            if self._outbox:
-                self._flush()
-            if self._next:
-                self._round()
+            # The flush and the round are inlined: this loop runs once per round.
+            outbox = self._outbox
+            if outbox:
+                self._outbox = []
+                for cell, env in outbox:
+                    cell.accept(env)
+            batch = self._next
+            if batch:
+                self.rounds += 1
+                self._next = []
+                for item in batch:
+                    item.run_step()
                 self._settled = False
                 if self._checked and self._check(idle=False):
                     return _State.PROGRESS, 0.0
@@ -432,17 +440,6 @@ class SimScheduler:
             if self._check(idle=False):
                 return _State.PROGRESS, 0.0
         return _State.PROGRESS, 0.0
-
-    def _flush(self) -> None:
-        outbox, self._outbox = self._outbox, []
-        for cell, env in outbox:
-            cell.accept(env)
-
-    def _round(self) -> None:
-        self.rounds += 1
-        batch, self._next = self._next, []
-        for item in batch:
-            item.run_step()
 
     def _check(self, *, idle: bool) -> bool:
         # A satisfied demand leaves the lists at once, so the driver stops before its

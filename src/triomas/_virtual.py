@@ -6,7 +6,7 @@ import functools
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, final
 
-from ._cell import Cell, Life, RunState
+from ._cell import _ACTIVE, _IDLE, _RUNNING, _STOPPED, Cell, Life, RunState
 from ._envelope import Envelope
 from ._errors import VirtualTimeError
 from ._future import Future
@@ -43,18 +43,20 @@ class VirtualEngine:
 
     def activate(self, cell: Cell) -> None:
         """Schedule an activation of the cell for the next round."""
-        if cell.run_state is not RunState.IDLE or cell.life is Life.STOPPED:
+        if cell.run_state is not _IDLE or cell.life is _STOPPED:
             return
-        if cell.exit_reason is None and cell.life is Life.RUNNING and self.container.paused:
-            self.container._park(cell)
-            return
+        if cell.exit_reason is None and cell.life is _RUNNING:
+            if self.container.paused:
+                self.container._park(cell)
+                return
+            if cell.info.sync_ok:
+                cell.run_state = _ACTIVE
+                self.sim.schedule(cell)
+                return
         cell.run_state = RunState.ACTIVE
-        if cell.exit_reason is None and cell.life is Life.RUNNING and cell.info.sync_ok:
-            self.sim.schedule(cell)
-        else:
-            cell.main_task = self.sim.spawn(
-                functools.partial(self._main, cell), lambda: self._exited(cell)
-            )
+        cell.main_task = self.sim.spawn(
+            functools.partial(self._main, cell), lambda: self._exited(cell)
+        )
 
     async def _main(self, cell: Cell) -> None:
         try:
