@@ -247,51 +247,64 @@ class Cell:
 
     async def dispatch_all(self) -> None:
         """The default ``update()``: hand each waiting message to its handler."""
+        count = len(self.mailbox)
+        while count:
+            count, env, handler = self.drain_sync(count)
+            if env is None or handler is None:
+                return
+            self.container._trace_recv(self, env)
+            if handler.concurrent:
+                self.engine.start_task(self, self._run_concurrent, (handler, env))
+                continue
+            self.current = env
+            try:
+                if handler.wants_envelope:
+                    result = await handler.func(self.agent, env.body, env)
+                else:
+                    result = await handler.func(self.agent, env.body)
+            except Exception as exc:
+                self.current = None
+                self.crash(exc, env)
+                return
+            self.current = None
+            if env.reply_with is not None:
+                self.container._reply(env, result)
+
+    def drain_sync(self, count: int) -> tuple[int, Envelope | None, Handler | None]:
+        """Handle up to ``count`` waiting messages whose handlers are plain (sync).
+
+        Stops early at a message whose handler is async or concurrent, and returns
+        it, taken from the mailbox, with its handler and the count left; else returns
+        ``(0, None, None)``. This loop is the hot path of both schedulers.
+        """
         mailbox = self.mailbox
         info = self.info
-        count = len(mailbox)
+        handlers = info.handlers
+        agent = self.agent
+        container = self.container
         while count and mailbox and self.exit_reason is None:
             count -= 1
             env = mailbox.popleft()
-            handler = info.lookup(type(env.body))
+            body = env.body
+            handler = handlers.get(type(body)) or info.lookup(type(body))
             if handler is None:
-                self.container._no_handler(self, env)
-            elif handler.concurrent:
-                self.container._trace_recv(self, env)
-                self.engine.start_task(self, self._run_concurrent, (handler, env))
-            elif handler.is_async:
-                self.container._trace_recv(self, env)
-                self.current = env
-                try:
-                    if handler.wants_envelope:
-                        result = await handler.func(self.agent, env.body, env)
-                    else:
-                        result = await handler.func(self.agent, env.body)
-                except Exception as exc:
-                    self.current = None
-                    self.crash(exc, env)
-                    return
-                self.current = None
-                if env.reply_with is not None:
-                    self.container._reply(env, result)
-            elif not self.handle_sync(env, handler):
-                return
-
-    def handle_sync(self, env: Envelope, handler: Handler) -> bool:
-        """Run a plain handler on ``env``; False if it crashed the agent."""
-        if self.container._trace is not None:
-            self.container._trace_recv(self, env)
-        try:
-            if handler.wants_envelope:
-                result = handler.func(self.agent, env.body, env)
-            else:
-                result = handler.func(self.agent, env.body)
-        except Exception as exc:
-            self.crash(exc, env)
-            return False
-        if env.reply_with is not None:
-            self.container._reply(env, result)
-        return True
+                container._no_handler(self, env)
+                continue
+            if handler.is_async or handler.concurrent:
+                return count, env, handler
+            if container._trace is not None:
+                container._trace_recv(self, env)
+            try:
+                if handler.wants_envelope:
+                    result = handler.func(agent, body, env)
+                else:
+                    result = handler.func(agent, body)
+            except Exception as exc:
+                self.crash(exc, env)
+                break
+            if env.reply_with is not None:
+                container._reply(env, result)
+        return 0, None, None
 
     def handoff(self, env: Envelope) -> bool:
         """Handle ``env`` right here, in the caller's task, if nothing can tell the difference.
@@ -315,7 +328,8 @@ class Cell:
             return False
         state = self.run_state
         self.run_state = RunState.ACTIVE
-        self.handle_sync(env, handler)
+        self.own_mailbox().append(env)  # it was empty: env is the one drained
+        self.drain_sync(1)
         self.run_state = state
         if self.exit_reason is not None or self.mailbox:
             self.engine.activate(self)
@@ -340,31 +354,8 @@ class Cell:
             except Exception as exc:
                 self.crash(exc)
         else:
-            mailbox = self.mailbox
-            info = self.info
-            handlers = info.handlers
-            agent = self.agent
-            while mailbox and self.exit_reason is None:
-                # handle_sync and ClassInfo.lookup, inlined: this is the hot path of
-                # virtual time.
-                env = mailbox.popleft()
-                body = env.body
-                handler = handlers.get(type(body)) or info.lookup(type(body))
-                if handler is None:
-                    container._no_handler(self, env)
-                    continue
-                if container._trace is not None:
-                    container._trace_recv(self, env)
-                try:
-                    if handler.wants_envelope:
-                        result = handler.func(agent, body, env)
-                    else:
-                        result = handler.func(agent, body)
-                except Exception as exc:
-                    self.crash(exc, env)
-                    break
-                if env.reply_with is not None:
-                    container._reply(env, result)
+            # sync_ok: every handler is plain, so this drains the whole mailbox
+            self.drain_sync(len(self.mailbox))
         self.run_state = RunState.IDLE
         if self.exit_reason is not None or self.agent.keep_awake:
             self.engine.activate(self)

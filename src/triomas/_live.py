@@ -38,6 +38,8 @@ class LiveEngine:
         self.origin = origin
         # trio's clock object itself: trio.current_time() costs two more calls.
         self._clock_time = trio.lowlevel.current_clock().current_time
+        # Live delivery is immediate: straight into the cell (one call less per message).
+        self.deliver: Callable[[Cell, Envelope], None] = Cell.accept
         self.timers = LiveTimers(origin)
         self.timers.queue.on_retire = self._check_idle
         self.busy = 0
@@ -48,10 +50,6 @@ class LiveEngine:
     def now(self) -> float:
         """Seconds of clock time."""
         return self._clock_time() - self.origin
-
-    def deliver(self, cell: Cell, env: Envelope) -> None:
-        """Live delivery is immediate."""
-        cell.accept(env)
 
     def in_flight(self, cell: Cell) -> list[Envelope]:
         """Live delivery is immediate: nothing is ever in flight."""
