@@ -148,3 +148,14 @@ async def test_sync_update_crash_and_pause_in_virtual_time(vc: triomas.Container
     assert [env.body.n for env in got] == [1, -1]
     assert vc.lookup(ref.name) is None
     assert any(isinstance(e, triomas.AgentStopped) for e in stopped)
+
+
+def test_cancelled_timers_do_not_pile_up() -> None:
+    queue = TimerQueue()
+    keep = queue.push(1.0, lambda: None, True)
+    for i in range(5000):
+        queue.push(100.0 + i, lambda: None, False).cancel()
+    queue.push(2.0, lambda: None, False)
+    assert len(queue) < 2600  # compacted once more than half was dead
+    assert queue.next_when() == 1.0
+    assert queue.pop_due(1.5) == [keep]

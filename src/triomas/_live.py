@@ -135,13 +135,26 @@ class LiveEngine:
             return True
         task = trio.lowlevel.current_task()
         fut.waiter = lambda: trio.lowlevel.reschedule(task)
+        timer: TimerHandle | None = None
+        if deadline != math.inf:
+            # A timer of the container, not a cancel scope: half the cost per ask.
+            # Non-blocking, since the waiting task already keeps the run busy.
+            def expire() -> None:
+                if fut.waiter is not None:
+                    fut.waiter = None
+                    trio.lowlevel.reschedule(task)
+
+            timer = self.timers.call_at(deadline, expire, False)
 
         def abort(_: Any) -> trio.lowlevel.Abort:
             fut.waiter = None
             return trio.lowlevel.Abort.SUCCEEDED
 
-        with trio.move_on_at(self.origin + deadline):
+        try:
             await trio.lowlevel.wait_task_rescheduled(abort)
+        finally:
+            if timer is not None:
+                timer.cancel()
         return fut.done
 
     def call_at(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle:

@@ -41,6 +41,7 @@ class TimerHandle:
         self._pending = False
         queue = self._queue
         if queue is not None:
+            queue._cancelled += 1
             queue._retire(self)
         return True
 
@@ -49,18 +50,27 @@ class TimerHandle:
 class TimerQueue:
     """A heap of timers ordered by (time, insertion order); cancellation is lazy."""
 
-    __slots__ = ("_heap", "_seq", "blocking", "on_retire")
+    __slots__ = ("_cancelled", "_heap", "_seq", "blocking", "on_retire")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, TimerHandle]] = []
         self._seq = 0
+        self._cancelled = 0
         self.blocking = 0
         self.on_retire: Callable[[], object] | None = None
+
+    def __len__(self) -> int:
+        return len(self._heap)
 
     def push(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle:
         """Schedule ``callback`` at clock time ``when``."""
         if math.isnan(when):
             raise ValueError("a timer cannot be set at NaN")
+        if self._cancelled > 1024 and self._cancelled * 2 > len(self._heap):
+            # Most ask timeouts end cancelled; without this they would pile up.
+            self._heap = [entry for entry in self._heap if entry[2].pending]
+            heapq.heapify(self._heap)
+            self._cancelled = 0
         handle = TimerHandle(when, callback, blocking, queue=self)
         self._seq += 1
         heapq.heappush(self._heap, (when, self._seq, handle))
@@ -79,6 +89,7 @@ class TimerQueue:
         heap = self._heap
         while heap and not heap[0][2].pending:
             heapq.heappop(heap)
+            self._cancelled -= 1
         return heap[0][0] if heap else None
 
     def pop_due(self, now: float) -> list[TimerHandle]:
@@ -90,6 +101,8 @@ class TimerQueue:
             if handle.pending:
                 handle._pending = False
                 due.append(handle)
+            else:
+                self._cancelled -= 1
         return due
 
     def fire(self, handle: TimerHandle) -> None:
