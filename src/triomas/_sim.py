@@ -176,12 +176,16 @@ class SimScheduler:
         self.rounds = 0
         self.current: VTask | None = None
         self.timers = TimerQueue()
-        self._next: list[Steppable] = []
+        self.next_round: list[Steppable] = []
+        """What runs in the next round; append to it from inside a round (else :meth:`schedule`)."""
+        self._spare_round: list[Steppable] = []
         self._outbox: list[tuple[SimCell, Envelope]] = []
+        self._spare_outbox: list[tuple[SimCell, Envelope]] = []
         self._demands: list[_Demand] = []
         self._checked: list[_Demand] = []  # the demands with a check, looked at every round
         self._driver_started = False
-        self._poked: trio.Event | None = None
+        self.wake_event: trio.Event | None = None
+        """Set while the driver sleeps: :meth:`poke` it when work arrives from outside."""
         self._real_anchor = 0.0
         self._virt_anchor = 0.0
         self._settled = False
@@ -191,9 +195,9 @@ class SimScheduler:
 
     def schedule(self, item: Steppable) -> None:
         """Run ``item`` in the next round."""
-        self._next.append(item)
-        if self._poked is not None:
-            self._poked.set()
+        self.next_round.append(item)
+        if self.wake_event is not None:
+            self.wake_event.set()
 
     def schedule_task(self, task: VTask) -> None:
         """Run ``task`` in the next round, unless it is already due to run."""
@@ -204,8 +208,8 @@ class SimScheduler:
     def deliver(self, cell: SimCell, env: Envelope) -> None:
         """Hand ``env`` to ``cell`` when the current round ends."""
         self._outbox.append((cell, env))
-        if self._poked is not None:
-            self._poked.set()
+        if self.wake_event is not None:
+            self.wake_event.set()
 
     def take_in_flight(self, cell: SimCell) -> list[Envelope]:
         """Remove and return the messages on their way to ``cell`` (sent this round)."""
@@ -335,8 +339,8 @@ class SimScheduler:
         No flag is needed for a poke that comes while the driver is busy: it never
         awaits between deciding to wait and creating the event it waits on.
         """
-        if self._poked is not None:
-            self._poked.set()
+        if self.wake_event is not None:
+            self.wake_event.set()
 
     # ---- the driver ----------------------------------------------------------------------
 
@@ -382,10 +386,10 @@ class SimScheduler:
         self._settled = True
 
     async def _wait_poke(self, deadline: float) -> None:
-        self._poked = trio.Event()
+        self.wake_event = trio.Event()
         with trio.move_on_at(deadline):
-            await self._poked.wait()
-        self._poked = None
+            await self.wake_event.wait()
+        self.wake_event = None
 
     def _anchor(self) -> None:
         self._real_anchor = trio.current_time()
@@ -405,17 +409,22 @@ class SimScheduler:
         self.base_deadline = trio.current_effective_deadline()
         for _ in range(_ROUNDS_PER_CHECKPOINT):
             # The flush and the round are inlined: this loop runs once per round.
+            # Two lists each, swapped and cleared rather than made anew every round.
             outbox = self._outbox
             if outbox:
-                self._outbox = []
+                self._outbox = self._spare_outbox
                 for cell, env in outbox:
                     cell.accept(env)
-            batch = self._next
+                outbox.clear()
+                self._spare_outbox = outbox
+            batch = self.next_round
             if batch:
                 self.rounds += 1
-                self._next = []
+                self.next_round = self._spare_round
                 for item in batch:
                     item.run_step()
+                batch.clear()
+                self._spare_round = batch
                 self._settled = False
                 if self._checked and self._check(idle=False):
                     return _State.PROGRESS, 0.0

@@ -51,7 +51,10 @@ class VirtualEngine:
                 return
             if cell.info.sync_ok:
                 cell.run_state = _ACTIVE
-                self.sim.schedule(cell)
+                sim = self.sim  # sim.schedule(cell), inlined: once per message
+                sim.next_round.append(cell)
+                if sim.wake_event is not None:
+                    sim.poke()
                 return
         cell.run_state = RunState.ACTIVE
         cell.main_task = self.sim.spawn(
