@@ -168,10 +168,13 @@ class Cell:
 
     def start_now(self) -> None:
         """Start an agent whose setup() and update() do nothing, without an activation."""
+        self._enter_setup()
+        self.container._agent_started(self)
+
+    def _enter_setup(self) -> None:
         self.life = Life.RUNNING
         self.setup_started = True
         self.container._trace_event(self.name, "setup", "")
-        self.container._agent_started(self)
 
     def rng(self) -> random.Random:
         """The agent's random generator, made on first use (it costs 2.5 KB)."""
@@ -217,9 +220,7 @@ class Cell:
         agent = self.agent
         try:
             if self.life is Life.NEW and self.exit_reason is None:
-                self.life = Life.RUNNING
-                self.setup_started = True
-                container._trace_event(self.name, "setup", "")
+                self._enter_setup()
                 await _maybe_await(agent.setup())
                 container._agent_started(self)
                 self.first_update = True

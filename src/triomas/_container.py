@@ -410,7 +410,7 @@ class Container:
         else:
             receiver = to.__name__ if isinstance(to, type) else str(to)
             target = self._resolve(to)
-            if single and type(target) is list and len(target) != 1:
+            if single and isinstance(target, list) and len(target) != 1:
                 raise ValueError(f"{to!r} names {len(target)} agents; this needs exactly one")
         env = Envelope(
             body,
@@ -424,20 +424,11 @@ class Container:
             reply_by,
             engine.now(),
         )
-        reason = DeadLetterReason.UNKNOWN_RECIPIENT
-        if target is None:
-            reason = (
-                DeadLetterReason.UNREACHABLE
-                if isinstance(to, AgentRef)
-                and to.container != self.address
-                and to.container not in self._run.open
-                else DeadLetterReason.UNKNOWN_RECIPIENT
-            )
-        elif type(target) is list:
+        if isinstance(target, list):
             for member in target:
                 engine.deliver(member, env)
-        elif not (single and self._handoff and target.handoff(env)):  # type: ignore[union-attr]
-            target.engine.deliver(target, env)  # type: ignore[union-attr, arg-type]
+        elif target is not None and not (single and self._handoff and target.handoff(env)):
+            target.engine.deliver(target, env)  # its container's engine, maybe not ours
         if not direct and sender is not None and self._subscriptions.trackers:
             trackers = self._subscriptions.trackers.get(sender.name)
             if trackers:
@@ -445,6 +436,14 @@ class Container:
                 for tracker in trackers:
                     engine.deliver(tracker, copy)
         if target is None:
+            unreachable = (
+                isinstance(to, AgentRef)
+                and to.container != self.address
+                and to.container not in self._run.open
+            )
+            reason = (
+                DeadLetterReason.UNREACHABLE if unreachable else DeadLetterReason.UNKNOWN_RECIPIENT
+            )
             self._dead(env, reason, NoProc())
 
     def _publish(self, sender: Cell | None, body: Any, topic: str | type | None) -> None:
