@@ -392,3 +392,44 @@ async def test_receive_on_an_empty_mailbox_is_an_index_error(vc: triomas.Contain
     await vc.run_until_idle()
     assert len(errors) == 1
     assert "no message is waiting" in str(errors[0])
+
+
+@both_clocks()
+async def test_a_concurrent_handler_cut_off_by_stop_fails_its_caller(
+    clock: type[triomas.Clock], autojump_clock: trio.testing.MockClock
+) -> None:
+    class Helper(Agent):
+        @on(Note, concurrent=True)
+        async def note(self, msg: Note) -> str:
+            await self.sleep(10)
+            return msg.text
+
+    async with triomas.open_container(clock=clock()) as c:
+        ref = await c.spawn(Helper)
+        outcome: list[object] = []
+
+        async def asker() -> None:
+            try:
+                outcome.append(await c.ask(ref, Note("x"), timeout=None))
+            except CalleeDown as exc:
+                outcome.append(exc.reason)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(asker)
+            await c.run(seconds=1)
+            await c.remove(ref)
+        assert outcome == [Shutdown("removed")]
+
+
+async def test_a_failing_teardown_is_logged_and_the_agent_still_stops(
+    vc: triomas.Container, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Messy(Agent):
+        async def teardown(self) -> None:
+            raise OSError("cannot close")
+
+    ref = await vc.spawn(Messy)
+    await vc.run_until_idle()
+    await vc.remove(ref)
+    assert vc.agents() == []
+    assert "teardown of agent" in caplog.text

@@ -218,3 +218,49 @@ async def test_envelope_fields(autojump_clock: trio.testing.MockClock) -> None:
     assert (env.sender, env.receiver, env.topic) == (sender, keeper, "Note")
     assert (env.performative, env.conversation_id) == ("inform", "c-1")
     assert env.sent_at == pytest.approx(2.0, abs=0.01)
+
+
+async def test_cancelling_a_waiting_ask_closes_its_slot(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    class Slow(Agent):
+        @on(Ping)
+        async def ping(self, msg: Ping) -> int:
+            await self.sleep(5)
+            return msg.n
+
+    async with triomas.open_container() as c:
+        ref = await c.spawn(Slow)
+        with trio.move_on_after(1):
+            await c.ask(ref, Ping(1), timeout=None)
+        assert c._replies == {}
+        await c.run_until_idle()  # the late reply finds no slot and is dropped
+        assert await c.ask(ref, Ping(2)) == 2
+
+
+async def test_keep_awake_in_real_time_yields_between_updates(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    others = 0
+
+    class Spinner(Agent):
+        keep_awake = True
+        updates = 0
+
+        def update(self) -> None:
+            self.updates += 1
+            if self.updates == 50:
+                self.stop()
+
+    async def other() -> None:
+        nonlocal others
+        for _ in range(20):
+            others += 1
+            await trio.lowlevel.checkpoint()
+
+    async with triomas.open_container() as c, trio.open_nursery() as nursery:
+        nursery.start_soon(other)
+        ref = await c.spawn(Spinner)
+        await c.join()
+    assert others == 20
+    assert ref.name == "Spinner-1"
