@@ -32,6 +32,7 @@ from ._message import message, message_class, message_tag
 from ._ref import AgentRef
 from ._run import run
 from ._timers import TimerHandle
+from ._watch import Down, Exit, LinkedActorFailed, MonitorRef
 
 __all__ = [
     "Agent",
@@ -45,11 +46,15 @@ __all__ = [
     "Container",
     "DeadLetter",
     "DeadLetterReason",
+    "Down",
     "Envelope",
+    "Exit",
     "ExitReason",
     "ExternalClock",
     "Failure",
+    "LinkedActorFailed",
     "MessageTagError",
+    "MonitorRef",
     "NameTaken",
     "NoHandler",
     "NoProc",

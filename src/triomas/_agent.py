@@ -8,10 +8,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from . import _watch
 from ._envelope import Envelope
 from ._handlers import ClassInfo
 from ._ref import AgentRef
 from ._timers import TimerHandle
+from ._watch import MonitorRef
 
 if TYPE_CHECKING:
     from ._cell import Cell
@@ -36,6 +38,10 @@ class Agent:
 
     keep_awake: bool = False
     """When true, ``update()`` runs every round (virtual) or continuously (live)."""
+
+    trap_exits: bool = False
+    """When true, a linked agent's abnormal end arrives as an :class:`Exit` message
+    instead of failing this agent with :exc:`LinkedActorFailed`."""
 
     _triomas_info: ClassInfo
     _cell: Cell
@@ -226,6 +232,40 @@ class Agent:
         else:
             subs.change(self._cell, topic, sender, receiver, add=False)
 
+    # ---- monitors and links --------------------------------------------------------------
+
+    def monitor(self, ref: AgentRef | str) -> MonitorRef:
+        """Watch an agent: exactly one :class:`Down` arrives when it stops for good.
+
+        Watching an agent that does not exist (any more) gives ``Down`` with reason
+        ``NoProc`` at once. Monitors are one-way; handle ``Down`` like any message.
+        """
+        cell = self._cell
+        target = cell.container._single(ref)
+        return _watch.monitor(cell, target, _as_ref(cell, ref), cell.container._run.new_id())
+
+    def demonitor(self, mref: MonitorRef, *, flush: bool = False) -> bool:
+        """Stop watching; ``flush=True`` also drops its ``Down`` if already on its way.
+
+        True if the monitor was still active.
+        """
+        return _watch.demonitor(self._cell, mref, flush)
+
+    def link(self, ref: AgentRef | str) -> None:
+        """Link to an agent, both ways.
+
+        When either ends abnormally (a failure), the other fails with
+        :exc:`LinkedActorFailed`, or gets an :class:`Exit` message if it traps exits.
+        Normal stops and shutdowns do not travel. Linking to an agent that does not
+        exist counts as its abnormal end, at once.
+        """
+        cell = self._cell
+        _watch.link(cell, cell.container._single(ref), _as_ref(cell, ref))
+
+    def unlink(self, ref: AgentRef | str) -> None:
+        """Remove a link made by either side."""
+        _watch.unlink(self._cell, self._cell.container._single(ref))
+
     # ---- alarms and tasks ----------------------------------------------------------------
 
     def set_alarm(
@@ -261,3 +301,9 @@ class Agent:
 
 
 Agent._triomas_info = ClassInfo(Agent, Agent)
+
+
+def _as_ref(cell: Cell, ref: AgentRef | str) -> AgentRef:
+    if isinstance(ref, AgentRef):
+        return ref
+    return AgentRef.parse(ref) if "://" in ref else AgentRef(cell.container.address, ref)

@@ -61,7 +61,9 @@ class Engine(Protocol):
     def now(self) -> float: ...
     def deliver(self, cell: Cell, env: Envelope) -> None: ...
     def activate(self, cell: Cell) -> None: ...
-    def in_flight(self, cell: Cell) -> list[Envelope]: ...
+    def in_flight(
+        self, cell: Cell, match: Callable[[Envelope], bool] | None = None
+    ) -> list[Envelope]: ...
     async def idle(self, cell: Cell) -> bool: ...
     async def after_batch(self, cell: Cell) -> bool: ...
     async def sleep_until(self, when: float) -> None: ...
@@ -111,6 +113,7 @@ class Cell:
         "first_update",
         "info",
         "life",
+        "links",
         "mailbox",
         "main_task",
         "name",
@@ -123,6 +126,8 @@ class Cell:
         "shutdown",
         "stop_waiters",
         "tasks",
+        "watchers",
+        "watching",
     )
 
     def __init__(
@@ -153,6 +158,9 @@ class Cell:
         self.scope: Any = None
         self.shutdown = shutdown
         self.stop_waiters: list[Future] = []
+        self.watchers: dict[Any, Cell] | None = None  # monitors on this agent
+        self.watching: dict[Any, Cell] | None = None  # monitors this agent holds
+        self.links: dict[Cell, None] | None = None
         self.seed = f"{container.seed}/{name}"
         self._rng: random.Random | None = None
         agent = cls.__new__(cls)
@@ -175,6 +183,14 @@ class Cell:
         self.life = Life.RUNNING
         self.setup_started = True
         self.container._trace_event(self.name, "setup", "")
+
+    def drop_waiting(self, match: Callable[[Envelope], bool]) -> int:
+        """Remove the waiting (and in-flight) messages that ``match``; how many."""
+        kept = [env for env in self.mailbox if not match(env)]
+        dropped = len(self.mailbox) - len(kept)
+        if dropped:
+            self.mailbox = deque(kept)
+        return dropped + len(self.engine.in_flight(self, match))
 
     def rng(self) -> random.Random:
         """The agent's random generator, made on first use (it costs 2.5 KB)."""

@@ -12,6 +12,7 @@ from typing import Any, Literal, TypeVar, final, overload
 import attrs
 import trio
 
+from . import _watch
 from ._agent import Agent, Recipient
 from ._cell import NO_MAIL, Cell, Life
 from ._clock import Clock, RealClock, VirtualClock, _SimClock
@@ -227,6 +228,14 @@ class Container:
             fut = Future()
             self._join_waiters.append(fut)
             await engine.wait(fut, math.inf)
+
+    def link(self, a: AgentRef | str, b: AgentRef | str) -> None:
+        """Link two agents both ways (see :meth:`Agent.link`), from outside them."""
+        first = self._single(a)
+        if first is None:
+            raise LookupError(f"no live agent {a} in {self.address}")
+        other = b if isinstance(b, AgentRef) else AgentRef(self.address, b)
+        _watch.link(first, self._single(b), other)
 
     # ---- messaging from outside the agents -----------------------------------------------
 
@@ -580,6 +589,7 @@ class Container:
         for env in leftovers:
             self._dead(env, DeadLetterReason.RECIPIENT_STOPPED, reason)
         self._trace_event(cell.name, "stop", str(reason))
+        _watch.stopped_for_good(cell, reason)
         if self._listened(AgentStopped):
             self._emit(AgentStopped(cell.ref, reason))
         if not self._cells:

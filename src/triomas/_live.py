@@ -51,7 +51,9 @@ class LiveEngine:
         """Seconds of clock time."""
         return self._clock_time() - self.origin
 
-    def in_flight(self, cell: Cell) -> list[Envelope]:
+    def in_flight(
+        self, cell: Cell, match: Callable[[Envelope], bool] | None = None
+    ) -> list[Envelope]:
         """Live delivery is immediate: nothing is ever in flight."""
         return []
 

@@ -33,10 +33,14 @@ class RunDefaults:
     replies: dict[str, Future] = attrs.field(factory=dict)
     next_id: int = 0
 
-    def new_reply_id(self) -> str:
-        """A reply id unique in this run (deterministic: a counter)."""
+    def new_id(self) -> int:
+        """An id unique in this run, for reply slots and monitors (deterministic: a counter)."""
         self.next_id += 1
-        return str(self.next_id)
+        return self.next_id
+
+    def new_reply_id(self) -> str:
+        """A reply id unique in this run."""
+        return str(self.new_id())
 
 
 _DEFAULTS: trio.lowlevel.RunVar[RunDefaults] = trio.lowlevel.RunVar("triomas_defaults")

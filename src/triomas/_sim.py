@@ -211,11 +211,17 @@ class SimScheduler:
         if self.wake_event is not None:
             self.wake_event.set()
 
-    def take_in_flight(self, cell: SimCell) -> list[Envelope]:
-        """Remove and return the messages on their way to ``cell`` (sent this round)."""
-        mine = [env for target, env in self._outbox if target is cell]
+    def take_in_flight(
+        self, cell: SimCell, match: Callable[[Envelope], bool] | None = None
+    ) -> list[Envelope]:
+        """Remove and return the messages (that ``match``) on their way to ``cell``."""
+
+        def taken(item: tuple[SimCell, Envelope]) -> bool:
+            return item[0] is cell and (match is None or match(item[1]))
+
+        mine = [item[1] for item in self._outbox if taken(item)]
         if mine:
-            self._outbox = [item for item in self._outbox if item[0] is not cell]
+            self._outbox = [item for item in self._outbox if not taken(item)]
         return mine
 
     def spawn(

@@ -37,9 +37,14 @@ class VirtualEngine:
         """Virtual time."""
         return self.sim.now
 
-    def in_flight(self, cell: Cell) -> list[Envelope]:
-        """Messages sent to ``cell`` this round, not yet in its mailbox; they are taken."""
-        return self.sim.take_in_flight(cell)
+    def in_flight(
+        self, cell: Cell, match: Callable[[Envelope], bool] | None = None
+    ) -> list[Envelope]:
+        """Messages sent to ``cell`` this round (that ``match``), not yet in its mailbox.
+
+        They are taken out of the round's outbox.
+        """
+        return self.sim.take_in_flight(cell, match)
 
     def activate(self, cell: Cell) -> None:
         """Schedule an activation of the cell for the next round."""

@@ -1,0 +1,271 @@
+"""Monitors and links (supervision spec rows 20 and 21), in virtual time."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+
+import triomas
+from triomas import (
+    Agent,
+    AgentRef,
+    AgentStopped,
+    Down,
+    Exit,
+    Failure,
+    LinkedActorFailed,
+    Normal,
+    NoProc,
+    Shutdown,
+    message,
+    on,
+)
+
+
+@message(tag="watch.Crash")
+class Crash:
+    pass
+
+
+@message(tag="watch.Quit")
+class Quit:
+    pass
+
+
+class Target(Agent):
+    @on(Crash)
+    def crash(self, msg: Crash) -> None:
+        raise ValueError("target broke")
+
+    @on(Quit)
+    def quit(self, msg: Quit) -> None:
+        self.stop()
+
+
+class Watcher(Agent):
+    def __init__(self, target: AgentRef | str, seen: list[tuple[float, object]]) -> None:
+        self.target = target
+        self.seen = seen
+
+    def setup(self) -> None:
+        self.mref = self.monitor(self.target)
+
+    @on(Down)
+    def down(self, msg: Down) -> None:
+        self.seen.append((self.clock.now(), msg))
+
+
+async def test_one_down_when_the_target_stops(vc: triomas.Container) -> None:
+    seen: list[tuple[float, object]] = []
+    target = await vc.spawn(Target)
+    watcher = await vc.spawn(Watcher, target, seen)
+    await vc.clock.sleep(3)
+    vc.send(target, Crash())
+    await vc.run_until_idle()
+    ((t, down),) = seen
+    assert t == 3.0
+    assert isinstance(down, Down)
+    assert down.ref == target
+    assert down.monitor == vc.agent(watcher, Watcher).mref
+    assert isinstance(down.reason, Failure)
+    assert isinstance(down.reason.exception, ValueError)
+
+
+async def test_monitor_of_a_dead_or_unknown_agent_is_down_noproc_at_once(
+    vc: triomas.Container,
+) -> None:
+    seen: list[tuple[float, object]] = []
+    gone = await vc.spawn(Target)
+    await vc.remove(gone)
+    await vc.clock.sleep(2)
+    await vc.spawn(Watcher, gone, seen)
+    await vc.spawn(Watcher, "nobody", seen)
+    await vc.run_until_idle()
+    assert [(t, d.reason, d.ref.name) for t, d in seen] == [  # type: ignore[attr-defined]
+        (2.0, NoProc(), gone.name),
+        (2.0, NoProc(), "nobody"),
+    ]
+
+
+async def test_normal_stop_and_shutdown_reasons(vc: triomas.Container) -> None:
+    seen: list[tuple[float, object]] = []
+    quitter = await vc.spawn(Target)
+    removed = await vc.spawn(Target)
+    await vc.spawn(Watcher, quitter, seen)
+    await vc.spawn(Watcher, removed, seen)
+    vc.send(quitter, Quit())
+    await vc.run_until_idle()
+    await vc.remove(removed)
+    await vc.run_until_idle()
+    assert [d.reason for _, d in seen] == [Normal(), Shutdown("removed")]  # type: ignore[attr-defined]
+
+
+async def test_demonitor_with_flush_drops_a_queued_down(vc: triomas.Container) -> None:
+    outcome: list[object] = []
+
+    class Fickle(Agent):
+        def __init__(self, target: AgentRef) -> None:
+            self.target = target
+
+        @on(Quit)
+        async def go(self, msg: Quit) -> None:
+            keep = self.monitor(self.target)
+            drop = self.monitor(self.target)
+            self.container.send(self.target, Quit())
+            await self.sleep(1)  # the target stops meanwhile: both Downs are queued
+            outcome.append(self.demonitor(drop, flush=True))
+            outcome.append(self.demonitor(keep))  # already fired: nothing to remove
+            outcome.append(len(self.messages))
+
+        @on(Down)
+        def down(self, msg: Down) -> None:
+            outcome.append(msg.reason)
+
+    target = await vc.spawn(Target)
+    fickle = await vc.spawn(Fickle, target)
+    vc.send(fickle, Quit())
+    await vc.run_until_idle()
+    assert outcome == [False, False, 1, Normal()]
+
+
+async def test_demonitor_before_the_stop_means_no_down(vc: triomas.Container) -> None:
+    seen: list[tuple[float, object]] = []
+    target = await vc.spawn(Target)
+    watcher = await vc.spawn(Watcher, target, seen)
+    await vc.run_until_idle()
+    agent = vc.agent(watcher, Watcher)
+    assert agent.demonitor(agent.mref) is True
+    vc.send(target, Quit())
+    await vc.run_until_idle()
+    assert seen == []
+
+
+async def test_a_stopped_watcher_leaves_no_monitor_behind(vc: triomas.Container) -> None:
+    events: list[object] = []
+    vc.on_event(events.append)
+    target = await vc.spawn(Target)
+    watcher = await vc.spawn(Watcher, target, [])
+    await vc.run_until_idle()
+    await vc.remove(watcher)
+    vc.send(target, Quit())
+    await vc.run_until_idle()
+    assert not any(isinstance(e, triomas.DeadLetter) for e in events)
+    assert vc._cells == {}
+
+
+class Partner(Agent):
+    def __init__(self, log: list[tuple[float, str, object]], trap: bool = False) -> None:
+        self.log = log
+        self.trap_exits = trap
+
+    @on(Crash)
+    def crash(self, msg: Crash) -> None:
+        raise RuntimeError("partner broke")
+
+    @on(Quit)
+    def quit(self, msg: Quit) -> None:
+        self.stop()
+
+    @on(Exit)
+    def exited(self, msg: Exit) -> None:
+        self.log.append((self.clock.now(), self.name, msg.reason))
+
+    def teardown(self) -> None:
+        self.log.append((self.clock.now(), self.name, "teardown"))
+
+
+async def test_a_failure_travels_along_links(vc: triomas.Container) -> None:
+    log: list[tuple[float, str, object]] = []
+    stopped: dict[str, object] = {}
+    vc.on_event(
+        lambda e: stopped.__setitem__(e.ref.name, e.reason) if isinstance(e, AgentStopped) else None
+    )
+    a = await vc.spawn(Partner, log, name="a")
+    b = await vc.spawn(Partner, log, name="b")
+    c = await vc.spawn(Partner, log, name="c")
+    vc.link(a, b)
+    vc.link(b, c)
+    await vc.clock.sleep(1)
+    vc.send(c, Crash())
+    await vc.run_until_idle()
+    assert [entry[1] for entry in log] == ["c", "b", "a"]  # teardowns, in cascade
+    assert all(t == 1.0 for t, _, _ in log)
+    reason = stopped["b"]
+    assert isinstance(reason, Failure)
+    assert isinstance(reason.exception, LinkedActorFailed)
+    assert reason.exception.peer == c
+    assert isinstance(stopped["a"], Failure)
+
+
+async def test_trap_exits_turns_the_failure_into_a_message(vc: triomas.Container) -> None:
+    log: list[tuple[float, str, object]] = []
+    a = await vc.spawn(Partner, log, True, name="a")
+    b = await vc.spawn(Partner, log, name="b")
+    vc.link(a, b)
+    vc.send(b, Crash())
+    await vc.run_until_idle()
+    assert [(name, type(what).__name__) for _, name, what in log] == [
+        ("b", "str"),
+        ("a", "Failure"),
+    ]
+    assert vc.lookup("a") == a
+
+
+async def test_normal_exits_and_shutdowns_do_not_travel(vc: triomas.Container) -> None:
+    log: list[tuple[float, str, object]] = []
+    a = await vc.spawn(Partner, log, name="a")
+    b = await vc.spawn(Partner, log, name="b")
+    c = await vc.spawn(Partner, log, name="c")
+    vc.link(a, b)
+    vc.link(a, c)
+    vc.send(b, Quit())
+    await vc.run_until_idle()
+    await vc.remove(c)
+    assert vc.lookup("a") == a
+    # unlinked agents do not affect each other either
+    d = await vc.spawn(Partner, log, name="d")
+    vc.link(a, d)
+    vc.agent(a).unlink(d)
+    vc.send(d, Crash())
+    await vc.run_until_idle()
+    assert vc.lookup("a") == a
+
+
+async def test_linking_to_a_missing_agent(vc: triomas.Container) -> None:
+    log: list[tuple[float, str, object]] = []
+    errors: list[BaseException] = []
+
+    class Linker(Partner):
+        @on(Quit)
+        def quit(self, msg: Quit) -> None:
+            try:
+                self.link("ghost")
+            except LinkedActorFailed as exc:
+                errors.append(exc)
+
+    plain = await vc.spawn(Linker, log, name="plain")
+    trapper = await vc.spawn(Linker, log, True, name="trapper")
+    vc.send(plain, Quit())
+    vc.send(trapper, Quit())
+    await vc.run_until_idle()
+    assert len(errors) == 1
+    assert errors[0].reason == NoProc()  # type: ignore[attr-defined]
+    assert ("trapper", NoProc()) in [(name, what) for _, name, what in log]
+
+
+async def test_links_and_monitors_in_real_time(autojump_clock: trio.testing.MockClock) -> None:
+    log: list[tuple[float, str, object]] = []
+    seen: list[tuple[float, object]] = []
+    async with triomas.open_container() as c:
+        a = await c.spawn(Partner, log, name="a")
+        b = await c.spawn(Partner, log, name="b")
+        await c.spawn(Watcher, a, seen)
+        c.link(a, b)
+        await c.run_until_idle()
+        with pytest.raises(triomas.CalleeDown):
+            await c.ask(b, Crash())
+        await c.run_until_idle()
+        assert c.lookup("a") is None
+        ((_, down),) = seen
+        assert isinstance(down.reason, Failure)  # type: ignore[attr-defined]
