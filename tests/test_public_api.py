@@ -9,6 +9,10 @@ import triomas.testing
 
 PUBLIC = {
     "Agent",
+    "Down",
+    "Exit",
+    "LinkedActorFailed",
+    "MonitorRef",
     "AgentRef",
     "AgentStarted",
     "AgentStateError",
