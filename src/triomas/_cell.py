@@ -152,12 +152,12 @@ class Cell:
         self.first_update = False
         self.current: Envelope | None = None
         self.alarms: dict[TimerHandle, Envelope] | None = None
-        self.tasks: set[Any] = set()
+        self.tasks: set[Any] | None = None  # made on first use, as stop_waiters: GC cost
         self.main_task: Any = None
         self.parked_task: Any = None
         self.scope: Any = None
         self.shutdown = shutdown
-        self.stop_waiters: list[Future] = []
+        self.stop_waiters: list[Future] | None = None
         self.watchers: dict[Any, Cell] | None = None  # monitors on this agent
         self.watching: dict[Any, Cell] | None = None  # monitors this agent holds
         self.links: dict[Cell, None] | None = None
@@ -183,6 +183,25 @@ class Cell:
         self.life = Life.RUNNING
         self.setup_started = True
         self.container._trace_event(self.name, "setup", "")
+
+    def when_stopped(self) -> Future:
+        """A future that is set when the incarnation has stopped."""
+        fut = Future()
+        if self.stop_waiters is None:
+            self.stop_waiters = []
+        self.stop_waiters.append(fut)
+        return fut
+
+    def add_task(self, task: Any) -> None:
+        """Remember a task started beside the mailbox (a cancel scope or a virtual task)."""
+        if self.tasks is None:
+            self.tasks = set()
+        self.tasks.add(task)
+
+    def discard_task(self, task: Any) -> None:
+        """Forget a task that ended."""
+        if self.tasks:
+            self.tasks.discard(task)
 
     def drop_waiting(self, match: Callable[[Envelope], bool]) -> int:
         """Remove the waiting (and in-flight) messages that ``match``; how many."""
@@ -473,8 +492,8 @@ class Cell:
         self.life = Life.STOPPED
         assert self.exit_reason is not None
         self.container._agent_stopped(self, self.exit_reason)
-        waiters, self.stop_waiters = self.stop_waiters, []
-        for fut in waiters:
+        waiters, self.stop_waiters = self.stop_waiters, None
+        for fut in waiters or ():
             fut.set_result(None)
 
     # ---- alarms and tasks ----------------------------------------------------------------

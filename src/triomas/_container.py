@@ -200,8 +200,7 @@ class Container:
         cell.request_stop(reason)
         if not cell.alive or cell.engine.is_current(cell):
             return  # nothing to tear down, or it is stopping itself: after this message
-        done = Future()
-        cell.stop_waiters.append(done)
+        done = cell.when_stopped()
         grace = cell.shutdown if timeout is None else timeout
         if not await engine.wait(done, engine.now() + grace):
             engine.interrupt(cell)

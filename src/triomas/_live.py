@@ -177,11 +177,11 @@ class LiveEngine:
             with trio.CancelScope(shield=True) as scope:
                 if cell.life is not Life.RUNNING:
                     return
-                cell.tasks.add(scope)
+                cell.add_task(scope)
                 try:
                     await fn(*args)
                 finally:
-                    cell.tasks.discard(scope)
+                    cell.discard_task(scope)
         finally:
             self.busy -= 1
             self._check_idle()
@@ -198,7 +198,7 @@ class LiveEngine:
 
     def cancel_tasks(self, cell: Cell) -> None:
         """Cancel the cell's extra tasks."""
-        for scope in cell.tasks:
+        for scope in list(cell.tasks or ()):
             scope.cancel()
 
     async def shielded(self, thunk: Callable[[], Awaitable[None] | None], deadline: float) -> None:

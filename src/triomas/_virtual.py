@@ -117,10 +117,10 @@ class VirtualEngine:
         task: VTask | None = None
 
         def done() -> None:
-            cell.tasks.discard(task)
+            cell.discard_task(task)
 
         task = self.sim.spawn(functools.partial(fn, *args), done)
-        cell.tasks.add(task)
+        cell.add_task(task)
 
     def interrupt(self, cell: Cell) -> None:
         """Cancel the main activation's current wait, or start one, so the cell ends."""
@@ -133,7 +133,7 @@ class VirtualEngine:
 
     def cancel_tasks(self, cell: Cell) -> None:
         """Cancel the cell's extra tasks."""
-        for task in list(cell.tasks):
+        for task in list(cell.tasks or ()):
             self.sim.cancel(task)
 
     async def shielded(self, thunk: Callable[[], Awaitable[None] | None], deadline: float) -> None:
