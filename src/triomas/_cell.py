@@ -373,13 +373,13 @@ class Cell:
 
     def run_step(self) -> None:
         """One virtual-time step without a coroutine, for agents whose code is all sync."""
-        if self.exit_reason is not None or self.life is not Life.RUNNING:
-            self.run_state = RunState.IDLE
+        if self.exit_reason is not None or self.life is not _RUNNING:
+            self.run_state = _IDLE
             self.engine.activate(self)
             return
         container = self.container
         if container.paused:
-            self.run_state = RunState.IDLE
+            self.run_state = _IDLE
             container._park(self)
             return
         self.first_update = False
@@ -392,7 +392,7 @@ class Cell:
         else:
             # sync_ok: every handler is plain, so this drains the whole mailbox
             self.drain_sync(len(self.mailbox))
-        self.run_state = RunState.IDLE
+        self.run_state = _IDLE
         if self.exit_reason is not None or self.agent.keep_awake:
             self.engine.activate(self)
 
