@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import os
+
 import pytest
+from hypothesis import settings
 
 import triomas
 from triomas.testing import TraceRecorder
+
+# In CI, property tests use a fixed sequence of examples, so a run is repeatable;
+# locally they keep exploring.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture
