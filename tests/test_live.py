@@ -264,3 +264,25 @@ async def test_keep_awake_in_real_time_yields_between_updates(
         await c.join()
     assert others == 20
     assert ref.name == "Spinner-1"
+
+
+async def test_agent_code_cannot_wait_for_the_whole_container(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    errors: list[str] = []
+
+    class Impatient(Agent):
+        @on(Note)
+        async def note(self, msg: Note) -> None:
+            for wait in (self.container.join, self.container.run_until_idle):
+                try:
+                    await wait()
+                except triomas.AgentStateError as exc:
+                    errors.append(str(exc))
+
+    async with triomas.open_container() as c:
+        ref = await c.spawn(Impatient)
+        c.send(ref, Note("x"))
+        await c.run_until_idle()
+    assert len(errors) == 2
+    assert all("wait for the agent itself" in e for e in errors)

@@ -305,8 +305,9 @@ class Container:
         alarms set with ``ignore_if_idle=True`` are dropped. In virtual time nothing
         happens between calls that wait on the simulation; in real time agents go on.
         """
-        self.resume()
         engine = self._engine
+        engine.check_outside("run()")
+        self.resume()
         start = engine.now()
         if isinstance(engine, VirtualEngine):
             sim = engine.sim

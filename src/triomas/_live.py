@@ -8,6 +8,7 @@ otherwise lets the task end, so an idle agent costs memory only.
 
 from __future__ import annotations
 
+import contextvars
 import math
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, final
@@ -16,6 +17,7 @@ import trio
 
 from ._cell import Cell, Life, RunState
 from ._envelope import Envelope
+from ._errors import AgentStateError
 from ._future import Future
 from ._timers import LiveTimers, TimerHandle
 
@@ -24,6 +26,11 @@ if TYPE_CHECKING:
 
 WARM_POOL = 64
 """How many drained agents per container keep a parked task."""
+
+_AGENT_TASK: contextvars.ContextVar[Cell | None] = contextvars.ContextVar(
+    "triomas_agent_task", default=None
+)
+"""The cell whose task (or a task it started) is running: trio tasks inherit it."""
 
 
 @final
@@ -79,6 +86,7 @@ class LiveEngine:
         # one by one in reverse spawn order, each under its own deadline.
         scope = cell.scope = trio.CancelScope(shield=True)
         cell.main_task = trio.lowlevel.current_task()
+        _AGENT_TASK.set(cell)
         try:
             with scope:
                 await cell.activation()
@@ -98,7 +106,13 @@ class LiveEngine:
         return cell.main_task is not None and cell.main_task is trio.lowlevel.current_task()
 
     def check_outside(self, what: str) -> None:
-        """In real time any task may wait on the container."""
+        """Refuse to wait on the whole container from an agent's own tasks."""
+        cell = _AGENT_TASK.get()
+        if cell is not None and cell.container is self.container:
+            raise AgentStateError(
+                f"{what} cannot be awaited by agent code ({cell.name}): it would wait for "
+                "the agent itself"
+            )
 
     async def idle(self, cell: Cell) -> bool:
         """Park the drained cell's task if the warm pool has room; False: let it end."""
