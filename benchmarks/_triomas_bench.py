@@ -81,11 +81,8 @@ def live_ask_outside(round_trips: int) -> Sample:
 # ---- tell ping-pong (live and virtual) --------------------------------------------------
 
 
-class Bouncer(Agent):
-    """Bounces a :class:`Ball` back to its sender until it has made ``hops`` hops.
-
-    Given a ``peer``, it serves first (from its setup).
-    """
+class _Server(Agent):
+    """Given a ``peer``, serves the first :class:`Ball` from its setup."""
 
     def __init__(self, hops: int, peer: triomas.AgentRef | None = None) -> None:
         self.hops = hops
@@ -95,6 +92,10 @@ class Bouncer(Agent):
     def setup(self) -> None:
         if self.peer is not None:
             self.send(self.peer, Ball(1))
+
+
+class Bouncer(_Server):
+    """Bounces a :class:`Ball` back to its sender until it has made ``hops`` hops."""
 
     @on(Ball)
     def ball(self, msg: Ball, env: Envelope) -> None:
@@ -103,17 +104,8 @@ class Bouncer(Agent):
             self.send(env.sender, Ball(msg.n + 1))  # type: ignore[arg-type]
 
 
-class UpdateBouncer(Agent):
+class UpdateBouncer(_Server):
     """The same in MASlite's style: a custom sync ``update()`` draining the inbox."""
-
-    def __init__(self, hops: int, peer: triomas.AgentRef | None = None) -> None:
-        self.hops = hops
-        self.peer = peer
-        self.seen = 0
-
-    def setup(self) -> None:
-        if self.peer is not None:
-            self.send(self.peer, Ball(1))
 
     def update(self) -> None:
         while self.messages:

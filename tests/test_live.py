@@ -187,7 +187,7 @@ async def test_pause_holds_live_agents(autojump_clock: trio.testing.MockClock) -
         await c.run_until_idle()
         c.pause()
         c.send(ref, Note("held"))
-        await trio.sleep(1)
+        await trio.sleep(1)  # real-time: none; the autojump MockClock skips it
         assert c.agent(ref).seen == []  # type: ignore[attr-defined]
         report = await c.run(until_idle=True)  # run resumes a paused container
         assert report.reason == "idle"

@@ -24,7 +24,7 @@ async def test_awaiting_raw_trio_in_an_agent_is_a_clear_error(vc: triomas.Contai
         @on(Go)
         async def go(self, msg: Go) -> str:
             try:
-                await trio.sleep(1)
+                await trio.sleep(1)  # real-time: never sleeps; refused in virtual time
             except VirtualTimeError as exc:
                 errors.append(exc)
             await self.sleep(1)
