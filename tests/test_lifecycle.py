@@ -433,3 +433,24 @@ async def test_a_failing_teardown_is_logged_and_the_agent_still_stops(
     await vc.remove(ref)
     assert vc.agents() == []
     assert "teardown of agent" in caplog.text
+
+
+async def test_dead_letter_logging_is_throttled(
+    vc: triomas.Container, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="triomas.deadletters")
+    for n in range(20):
+        vc.send("ghost", Note(str(n)))
+    lines = [r.getMessage() for r in caplog.records if r.name == "triomas.deadletters"]
+    assert len(lines) == 11  # ten letters, then one line saying the rest is not logged
+    assert "Note(text='9')" in lines[9]
+    assert "not logged for 300 s" in lines[10]
+    await vc.clock.sleep(299)
+    vc.send("ghost", Note("still quiet"))
+    assert len([r for r in caplog.records if r.name == "triomas.deadletters"]) == 11
+    await vc.clock.sleep(1)
+    vc.send("ghost", Note("again"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "triomas.deadletters"]
+    assert "11 dead letters were not logged" in lines[11]
+    assert "Note(text='again')" in lines[12]
+    assert vc.dead_letter_counts[DeadLetterReason.UNKNOWN_RECIPIENT] == 22

@@ -16,6 +16,7 @@ from . import _watch
 from ._agent import Agent, Recipient
 from ._cell import NO_MAIL, Cell, Life
 from ._clock import Clock, RealClock, VirtualClock, _SimClock
+from ._deadletters import DeadLetterLog
 from ._envelope import Envelope
 from ._errors import AgentStateError, AskTimeout, CalleeDown, NameTaken, NoHandler
 from ._events import (
@@ -90,6 +91,7 @@ class Container:
         self._event_callbacks: list[Callable[[SystemEvent], object]] = []
         self._closed = False
         self._handoffs = 0
+        self._dead_letter_log = DeadLetterLog()
         self._engine: LiveEngine | VirtualEngine
         if isinstance(clock, _SimClock):
             self._engine = VirtualEngine(self, clock.scheduler())
@@ -542,12 +544,14 @@ class Container:
                 )
             self._reply_error(env, error)
         self.dead_letter_counts[reason] += 1
+        letter = DeadLetter(env.body, env.sender, env.receiver, reason)
+        self._dead_letter_log.record(letter, self._engine.now(), self.address)
         self._trace_event(
             env.receiver.name if isinstance(env.receiver, AgentRef) else str(env.receiver),
             "dead",
             f"{reason}: {env.body!r}",
         )
-        self._emit(DeadLetter(env.body, env.sender, env.receiver, reason))
+        self._emit(letter)
 
     def _undeliverable(self, env: Envelope, cell: Cell) -> None:
         self._dead(env, DeadLetterReason.RECIPIENT_STOPPED, cell.exit_reason)
