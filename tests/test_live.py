@@ -286,3 +286,68 @@ async def test_agent_code_cannot_wait_for_the_whole_container(
         await c.run_until_idle()
     assert len(errors) == 2
     assert all("wait for the agent itself" in e for e in errors)
+
+
+def test_async_handlers_without_await_points_are_classified_as_plain() -> None:
+    from triomas._handlers import can_suspend
+
+    async def plain(x: int) -> int:
+        return x + 1
+
+    async def awaits(x: int) -> int:
+        await trio.lowlevel.checkpoint()
+        return x
+
+    async def loops(x: trio.MemoryReceiveChannel[int]) -> None:
+        async for _ in x:
+            pass
+
+    async def withs(x: trio.Lock) -> None:
+        async with x:
+            pass
+
+    async def defines_only(x: int) -> object:
+        async def inner() -> None:
+            await trio.lowlevel.checkpoint()
+
+        return inner
+
+    def sync(x: int) -> int:
+        return x
+
+    assert [can_suspend(f) for f in (plain, awaits, loops, withs, defines_only, sync)] == [
+        False,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+
+
+class AsyncEcho(Agent):
+    @on(Ping)
+    async def ping(self, msg: Ping) -> int:  # async, but no await point
+        if msg.n < 0:
+            raise ValueError("negative")
+        return msg.n + 1
+
+
+async def test_an_async_handler_without_await_takes_the_fast_paths(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    assert AsyncEcho._triomas_info.sync_ok
+    async with triomas.open_container() as c:
+        ref = await c.spawn(AsyncEcho)
+        c.send(ref, Note("wake"))  # no handler: a dead letter, but it parks the agent
+        await c.run_until_idle()
+        cell = c._cells[ref.name]
+        assert cell.run_state is RunState.PARKED
+        assert await c.ask(ref, Ping(1)) == 2
+        assert cell.run_state is RunState.PARKED  # answered by hand-off
+        with pytest.raises(CalleeDown) as down:
+            await c.ask(ref, Ping(-1))
+        assert isinstance(down.value.__cause__, ValueError)
+    async with triomas.open_container(clock=triomas.VirtualClock()) as v:
+        ref = await v.spawn(AsyncEcho)
+        assert await v.ask(ref, Ping(41)) == 42

@@ -18,7 +18,7 @@ from ._envelope import Envelope
 from ._errors import AgentStateError, CalleeDown
 from ._events import ExitReason, Failure, Normal, Shutdown
 from ._future import Future
-from ._handlers import ClassInfo, Handler
+from ._handlers import ClassInfo, Handler, complete
 from ._ref import AgentRef
 from ._timers import TimerHandle
 
@@ -327,7 +327,7 @@ class Cell:
             if handler is None:
                 container._no_handler(self, env)
                 continue
-            if handler.is_async or handler.concurrent:
+            if handler.suspends or handler.concurrent:
                 return count, env, handler
             if container._trace is not None:
                 container._trace_recv(self, env)
@@ -336,6 +336,8 @@ class Cell:
                     result = handler.func(agent, body, env)
                 else:
                     result = handler.func(agent, body)
+                if handler.is_async:  # an async def without await point: done in one step
+                    result = complete(result)
             except Exception as exc:
                 self.crash(exc, env)
                 break
@@ -361,7 +363,7 @@ class Cell:
         ):
             return False
         handler = info.lookup(type(env.body))
-        if handler is None or handler.is_async or handler.concurrent:
+        if handler is None or handler.suspends or handler.concurrent:
             return False
         state = self.run_state
         self.run_state = RunState.ACTIVE
@@ -387,7 +389,9 @@ class Cell:
         if self.info.custom_update:
             container._trace_event(self.name, "update", "")
             try:
-                self.agent.update()
+                result = self.agent.update()
+                if result is not None:  # an async def without await point
+                    complete(result)
             except Exception as exc:
                 self.crash(exc)
         else:

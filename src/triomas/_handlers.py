@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dis
 import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, final
@@ -34,15 +35,58 @@ def on(msg_type: type, *, concurrent: bool = False) -> Callable[[F], F]:
     return mark
 
 
+# The opcodes at which a coroutine's own frame can suspend (await, async for, async with).
+_SUSPEND_OPS = frozenset(
+    {
+        "GET_AWAITABLE",
+        "SEND",
+        "YIELD_VALUE",
+        "GET_AITER",
+        "GET_ANEXT",
+        "END_ASYNC_FOR",
+        "BEFORE_ASYNC_WITH",
+    }
+)
+
+
+def can_suspend(fn: Callable[..., Any]) -> bool:
+    """Whether calling ``fn`` can suspend: an ``async def`` with an await point in its body.
+
+    An ``async def`` without one runs to completion at its first step, so the runtime
+    may run it like a plain function. Anything it cannot inspect counts as suspending.
+    """
+    if not inspect.iscoroutinefunction(fn):
+        return False
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return True
+    return any(instruction.opname in _SUSPEND_OPS for instruction in dis.get_instructions(code))
+
+
+def complete(coro: Any) -> Any:
+    """Run a coroutine that cannot suspend (see :func:`can_suspend`) to its result."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError(f"{coro!r} suspended although it has no await point")
+
+
 @final
 @attrs.frozen(slots=True)
 class Handler:
-    """How to call one handler."""
+    """How to call one handler.
+
+    ``suspends`` is False for plain functions and for ``async def`` handlers without an
+    await point; those run on the fast paths (the virtual step, the live hand-off).
+    """
 
     func: Callable[..., Any]
     is_async: bool
     wants_envelope: bool
     concurrent: bool
+    suspends: bool
 
 
 def _positional_count(fn: Callable[..., Any]) -> int:
@@ -75,7 +119,11 @@ class ClassInfo:
                 )
             for msg_type, concurrent in marks:
                 self.handlers[msg_type] = Handler(
-                    func, inspect.iscoroutinefunction(func), arity == 3, concurrent
+                    func,
+                    inspect.iscoroutinefunction(func),
+                    arity == 3,
+                    concurrent,
+                    can_suspend(func),
                 )
         self.misses: set[type] = set()
         update = cls.update  # type: ignore[attr-defined]
@@ -85,9 +133,9 @@ class ClassInfo:
         self.plain_start = not self.custom_update and cls.setup is base.setup  # type: ignore[attr-defined]
         self.plain_teardown = cls.teardown is base.teardown  # type: ignore[attr-defined]
         if self.custom_update:
-            self.sync_ok = not inspect.iscoroutinefunction(update)
+            self.sync_ok = not can_suspend(update)
         else:
-            self.sync_ok = all(not h.is_async and not h.concurrent for h in self.handlers.values())
+            self.sync_ok = all(not h.suspends and not h.concurrent for h in self.handlers.values())
 
     def lookup(self, msg_type: type) -> Handler | None:
         """The handler for ``msg_type``, falling back along its MRO (cached)."""
