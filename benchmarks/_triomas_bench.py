@@ -21,10 +21,13 @@ class Ponger(Agent):
 
 
 class AsyncPonger(Agent):
-    """The same with an ``async`` handler, so every ask goes through the callee's task."""
+    """The same with an ``async`` handler that awaits (one checkpoint), so every ask goes
+    through the callee's task: the general path. (An ``async def`` without an await point
+    would be answered by hand-off, like a plain handler.)"""
 
     @on(Ping)
     async def ping(self, msg: Ping) -> int:
+        await trio.lowlevel.checkpoint()
         return msg.n + 1
 
 

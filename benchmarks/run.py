@@ -126,7 +126,7 @@ def groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
             "triomas-ask-async-handler",
             rt_unit,
             partial(tm.live_ask, rt, tm.AsyncPonger),
-            {"round_trips": rt, "how": "the same, the callee's handler is async"},
+            {"round_trips": rt, "how": "the same, the callee's async handler awaits a checkpoint"},
         ),
         Workload(
             "live_pingpong",
