@@ -60,11 +60,13 @@ class Clock(abc.ABC):
 class RealClock(Clock):
     """Wall-clock time through trio; agents run as trio tasks (live mode).
 
-    Timers run in one system task per trio run.
+    Timers set through the clock itself run in one system task per trio run; those of
+    agents run in their container's task.
     """
 
     def __init__(self) -> None:
         self._token: trio.lowlevel.TrioToken | None = None
+        self._origin = 0.0
         self._timers: LiveTimers | None = None
 
     @property
@@ -72,32 +74,37 @@ class RealClock(Clock):
         """Always False."""
         return False
 
-    def _bind(self) -> LiveTimers:
-        token = trio.lowlevel.current_trio_token()
-        if token is not self._token or self._timers is None:
-            self._token = token
-            self._timers = LiveTimers(trio.current_time())
-            trio.lowlevel.spawn_system_task(self._timers.run, name="triomas-real-timers")
-        return self._timers
-
     @property
     def origin(self) -> float:
         """The trio time that clock time 0 stands for in the current run."""
-        return self._bind().origin
+        token = trio.lowlevel.current_trio_token()
+        if token is not self._token:
+            self._token = token
+            self._origin = trio.current_time()
+            self._timers = None
+        return self._origin
+
+    def _timer_task(self) -> LiveTimers:
+        # Started on the first timer of a run, not before: most runs never need it.
+        origin = self.origin
+        if self._timers is None:
+            self._timers = LiveTimers(origin)
+            trio.lowlevel.spawn_system_task(self._timers.run, name="triomas-real-timers")
+        return self._timers
 
     def now(self) -> float:
         """Seconds since the clock was first used in this trio run."""
-        return trio.current_time() - self._bind().origin
+        return trio.current_time() - self.origin
 
     async def sleep_until(self, deadline: float) -> None:
         """Sleep until clock time ``deadline`` (a trio sleep)."""
-        await trio.sleep_until(self._bind().origin + deadline)
+        await trio.sleep_until(self.origin + deadline)
 
     def call_at(
         self, when: float, callback: Callable[[], object], *, blocking: bool = True
     ) -> TimerHandle:
         """Call ``callback()`` at clock time ``when``."""
-        return self._bind().call_at(when, callback, blocking)
+        return self._timer_task().call_at(when, callback, blocking)
 
 
 class _SimClock(Clock):
