@@ -269,3 +269,14 @@ async def test_links_and_monitors_in_real_time(autojump_clock: trio.testing.Mock
         assert c.lookup("a") is None
         ((_, down),) = seen
         assert isinstance(down.reason, Failure)  # type: ignore[attr-defined]
+
+
+async def test_link_from_outside_by_address(vc: triomas.Container) -> None:
+    log: list[tuple[float, str, object]] = []
+    a = await vc.spawn(Partner, log, name="a")
+    b = await vc.spawn(Partner, log, name="b")
+    vc.link("a", b.address)
+    vc.send(b, Crash())
+    await vc.run_until_idle()
+    assert vc.lookup("a") is None  # the failure travelled along the link
+    assert a.name == "a"

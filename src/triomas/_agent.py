@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from . import _watch
 from ._envelope import Envelope
 from ._handlers import ClassInfo
-from ._ref import AgentRef
+from ._ref import AgentRef, as_ref
 from ._timers import TimerHandle
 from ._watch import MonitorRef
 
@@ -242,7 +242,9 @@ class Agent:
         """
         cell = self._cell
         target = cell.container._single(ref)
-        return _watch.monitor(cell, target, _as_ref(cell, ref), cell.container._run.new_id())
+        return _watch.monitor(
+            cell, target, as_ref(ref, cell.container.address), cell.container._run.new_id()
+        )
 
     def demonitor(self, mref: MonitorRef, *, flush: bool = False) -> bool:
         """Stop watching; ``flush=True`` also drops its ``Down`` if already on its way.
@@ -260,7 +262,7 @@ class Agent:
         exist counts as its abnormal end, at once.
         """
         cell = self._cell
-        _watch.link(cell, cell.container._single(ref), _as_ref(cell, ref))
+        _watch.link(cell, cell.container._single(ref), as_ref(ref, cell.container.address))
 
     def unlink(self, ref: AgentRef | str) -> None:
         """Remove a link made by either side."""
@@ -301,9 +303,3 @@ class Agent:
 
 
 Agent._triomas_info = ClassInfo(Agent, Agent)
-
-
-def _as_ref(cell: Cell, ref: AgentRef | str) -> AgentRef:
-    if isinstance(ref, AgentRef):
-        return ref
-    return AgentRef.parse(ref) if "://" in ref else AgentRef(cell.container.address, ref)

@@ -325,7 +325,7 @@ class Cell:
             body = env.body
             handler = handlers.get(type(body)) or info.lookup(type(body))
             if handler is None:
-                container._no_handler(self, env)
+                container._no_handler(env)
                 continue
             if handler.suspends or handler.concurrent:
                 return count, env, handler

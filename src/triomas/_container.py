@@ -32,7 +32,7 @@ from ._events import (
 )
 from ._future import Future
 from ._live import LiveEngine
-from ._ref import AgentRef, is_address
+from ._ref import AgentRef, as_ref, is_address
 from ._run import RunDefaults, run_defaults
 from ._subscriptions import Subscriptions, topic_name
 from ._virtual import VirtualEngine
@@ -196,7 +196,7 @@ class Container:
                 await self._stop_cell(cell, Shutdown("container stopped"), None)
 
     async def _stop_cell(self, cell: Cell, reason: ExitReason, timeout: float | None) -> None:
-        if cell.life is Life.STOPPED:
+        if not cell.alive:
             return
         engine = self._engine
         cell.request_stop(reason)
@@ -235,8 +235,7 @@ class Container:
         first = self._single(a)
         if first is None:
             raise LookupError(f"no live agent {a} in {self.address}")
-        other = b if isinstance(b, AgentRef) else AgentRef(self.address, b)
-        _watch.link(first, self._single(b), other)
+        _watch.link(first, self._single(b), as_ref(b, self.address))
 
     # ---- messaging from outside the agents -----------------------------------------------
 
@@ -412,17 +411,10 @@ class Container:
     ) -> None:
         """Build the envelope and route it; ``single``: an ask, so exactly one recipient."""
         engine = self._engine
-        if type(to) is AgentRef:
-            receiver: AgentRef | str = to
-            cell = to._cell
-            target: Cell | list[Cell] | None = (
-                cell if cell is not None and cell.life is not Life.STOPPED else self._resolve(to)
-            )
-        else:
-            receiver = to.__name__ if isinstance(to, type) else str(to)
-            target = self._resolve(to)
-            if single and isinstance(target, list) and len(target) != 1:
-                raise ValueError(f"{to!r} names {len(target)} agents; this needs exactly one")
+        target = self._single(to) if single else self._resolve(to)
+        receiver: AgentRef | str = (
+            to if isinstance(to, AgentRef) else to.__name__ if isinstance(to, type) else str(to)
+        )
         env = Envelope(
             body,
             None if sender is None else sender.ref,
@@ -536,12 +528,7 @@ class Container:
             if reason is DeadLetterReason.NO_HANDLER:
                 error = NoHandler(f"{env.receiver} has no handler for {type(env.body).__name__}")
             else:
-                error = CalleeDown(
-                    env.receiver.address
-                    if isinstance(env.receiver, AgentRef)
-                    else str(env.receiver),
-                    down if down is not None else NoProc(),
-                )
+                error = CalleeDown(str(env.receiver), down if down is not None else NoProc())
             self._reply_error(env, error)
         self.dead_letter_counts[reason] += 1
         letter = DeadLetter(env.body, env.sender, env.receiver, reason)
@@ -556,7 +543,7 @@ class Container:
     def _undeliverable(self, env: Envelope, cell: Cell) -> None:
         self._dead(env, DeadLetterReason.RECIPIENT_STOPPED, cell.exit_reason)
 
-    def _no_handler(self, cell: Cell, env: Envelope) -> None:
+    def _no_handler(self, env: Envelope) -> None:
         self._dead(env, DeadLetterReason.NO_HANDLER, None)
 
     def _listened(self, event_type: type) -> bool:

@@ -47,6 +47,13 @@ class AgentRef:
         return cls(f"{scheme}://{container}", name)
 
 
+def as_ref(to: AgentRef | str, home: str) -> AgentRef:
+    """``to`` as a reference: a name is taken to live in container ``home``."""
+    if isinstance(to, AgentRef):
+        return to
+    return AgentRef.parse(to) if is_address(to) else AgentRef(home, to)
+
+
 def is_address(value: Any) -> bool:
     """Whether ``value`` is a string written as an address (it has a ``scheme://``)."""
     return isinstance(value, str) and "://" in value

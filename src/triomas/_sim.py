@@ -258,23 +258,11 @@ class SimScheduler:
     async def sleep_until(self, when: float) -> None:
         """Sleep in virtual time, from an agent's coroutine or from outside."""
         task = self.current
-        if task is None:
-            reached = Future()
-            handle = self.call_at(when, lambda: reached.set_result(None), True)
-            try:
-                await self.drive(lambda: reached.done)
-            finally:
-                handle.cancel()
-            return
-        if when <= self.now:
-            self.schedule_task(task)
+        if task is not None and when <= self.now:
+            self.schedule_task(task)  # a zero sleep still yields: to the next round
             await suspend()
             return
-        handle = self.call_at(when, lambda: self.resume(task), True)
-        try:
-            await suspend()
-        finally:
-            handle.cancel()
+        await self.wait(Future(), when)
 
     async def wait(self, fut: Future, deadline: float) -> bool:
         """Wait for ``fut`` until virtual ``deadline``; True if it is done."""
