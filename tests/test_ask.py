@@ -50,7 +50,7 @@ class Client(Agent):
         self.outcome = outcome
 
     async def setup(self) -> None:
-        for msg, timeout in ((Ping(1), 5.0), (Boom("bad"), 5.0), (Silent(), 2.0)):
+        for msg, timeout in ((Ping(1), 5.0), (Boom("bad"), 5.0), (Ping(5), 5.0), (Silent(), 2.0)):
             started = self.clock.now()
             try:
                 result: object = await self.ask(self.server, msg, timeout=timeout)
@@ -71,11 +71,20 @@ async def test_ask_reply_and_crash_from_inside_an_agent(vc: triomas.Container) -
     assert isinstance(error.reason, Failure)
     assert isinstance(error.__cause__, ValueError)
     assert "ValueError: bad" in str(error)
-    # the server crashed, so the third ask finds nobody at once
-    elapsed, error = outcome[2]  # type: ignore[misc]
-    assert elapsed == 0.0
-    assert isinstance(error, CalleeDown)
-    assert error.reason == NoProc()
+    # the server was restarted at the same address: the next incarnation answers
+    assert outcome[2] == (0.0, 6)
+    elapsed, error = outcome[3]  # type: ignore[misc]
+    assert elapsed == 2.0
+    assert isinstance(error, triomas.AskTimeout)
+
+
+async def test_an_ask_to_a_crashed_temporary_agent_finds_nobody(vc: triomas.Container) -> None:
+    server = await vc.spawn(Server, restart="temporary")
+    with pytest.raises(CalleeDown):
+        await vc.ask(server, Boom("bad"))
+    with pytest.raises(CalleeDown) as caught:
+        await vc.ask(server, Ping(1))
+    assert caught.value.reason == NoProc()
 
 
 async def test_ask_times_out_at_exactly_the_virtual_deadline(vc: triomas.Container) -> None:
@@ -135,8 +144,7 @@ async def test_ask_in_real_time(autojump_clock: trio.testing.MockClock) -> None:
         assert await c.ask(server, Ping(1)) == 2
         with pytest.raises(CalleeDown):
             await c.ask(server, Boom("x"))
-        with pytest.raises(CalleeDown):
-            await c.ask(server, Ping(1))
+        assert await c.ask(server, Ping(2)) == 3  # restarted
         busy = await c.spawn(Server)
         start = trio.current_time()
         with pytest.raises(AskTimeout):

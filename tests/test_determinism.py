@@ -39,7 +39,7 @@ async def simulate(seed: int) -> str:
         "local://sim", clock=triomas.VirtualClock(), seed=seed, trace=recorder
     ) as c:
         for _ in range(10):
-            ring.append(await c.spawn(Node, ring))
+            ring.append(await c.spawn(Node, ring, restart="temporary"))
         await c.run_until_idle()
     return str(recorder)
 
@@ -62,7 +62,7 @@ def test_the_same_program_under_triomas_run() -> None:
             ring: list[AgentRef] = []
             async with triomas.open_container(trace=recorder) as c:
                 for _ in range(5):
-                    ring.append(await c.spawn(Node, ring))
+                    ring.append(await c.spawn(Node, ring, restart="temporary"))
                 await c.run_until_idle()
 
         triomas.run(main, clock=triomas.VirtualClock(), seed="abc")

@@ -74,17 +74,21 @@ async def test_teardown_always_runs_once(
     async with triomas.open_container(clock=clock()) as c:
         c.on_event(events.append)
         normal = await c.spawn(Recorder, log, name="normal")
-        failing = await c.spawn(Recorder, log, name="failing")
+        failing = await c.spawn(Recorder, log, name="failing", restart="temporary")
+        restarted = await c.spawn(Recorder, log, name="restarted")
         removed = await c.spawn(Recorder, log, name="removed")
         await c.spawn(Recorder, log, name="shutdown")
         c.send(normal, Stop())
         c.send(failing, Crash())
+        c.send(restarted, Crash())
         await c.run_until_idle()
         await c.remove(removed)
     assert sorted(line for line in log if line.endswith("teardown")) == [
         "failing teardown",
         "normal teardown",
         "removed teardown",
+        "restarted teardown",  # the incarnation that crashed
+        "restarted teardown",  # the next one, at the container's stop
         "shutdown teardown",
     ]
     stopped = {e.ref.name: e.reason for e in events if isinstance(e, AgentStopped)}
@@ -92,7 +96,8 @@ async def test_teardown_always_runs_once(
     assert isinstance(stopped["failing"], Failure)
     assert stopped["removed"] == Shutdown("removed")
     assert stopped["shutdown"] == Shutdown("container stopped")
-    assert sum(isinstance(e, AgentStarted) for e in events) == 4
+    assert stopped["restarted"] == Shutdown("container stopped")
+    assert sum(isinstance(e, AgentStarted) for e in events) == 5  # one per agent, not per start
 
 
 async def test_container_stops_agents_in_reverse_spawn_order(vc: triomas.Container) -> None:
@@ -323,7 +328,7 @@ async def test_a_crashing_task_crashes_the_agent(
 
     async with triomas.open_container(clock=clock()) as c:
         c.on_event(events.append)
-        ref = await c.spawn(Doomed)
+        ref = await c.spawn(Doomed, restart="temporary")
         with pytest.raises(CalleeDown):
             await c.ask(ref, Note("hang"), timeout=None)
     stopped = [e for e in events if isinstance(e, AgentStopped)]

@@ -54,7 +54,7 @@ async def test_handoff_answers_in_the_callers_task(autojump_clock: trio.testing.
         assert c.agent(ref).seen == [-1, 3, 7, -1]  # type: ignore[attr-defined]
 
 
-async def test_handoff_crash_fails_the_caller_and_stops_the_agent(
+async def test_handoff_crash_fails_the_caller_and_restarts_the_agent(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     events: list[object] = []
@@ -65,10 +65,13 @@ async def test_handoff_crash_fails_the_caller_and_stops_the_agent(
         with pytest.raises(CalleeDown) as down:
             await c.ask(ref, Ping(-1))
         assert isinstance(down.value.__cause__, ValueError)
+        assert await c.ask(ref, Ping(3)) == 6  # the next incarnation, same address
         await c.run_until_idle()
-        assert c.lookup(ref.name) is None
+    exits = [e for e in events if isinstance(e, triomas.ChildExited)]
+    assert isinstance(exits[0].reason, Failure) and exits[0].will_restart
+    assert exits[0].incarnation == 1 and exits[1].incarnation == 2
     stopped = [e for e in events if isinstance(e, AgentStopped)]
-    assert isinstance(stopped[0].reason, Failure)
+    assert stopped[0].reason == triomas.Shutdown("container stopped")
 
 
 async def test_a_busy_callee_gets_the_message_in_order(

@@ -137,7 +137,7 @@ async def test_sync_update_crash_and_pause_in_virtual_time(vc: triomas.Container
     got: list[Envelope] = []
     stopped: list[object] = []
     vc.on_event(stopped.append)
-    ref = await vc.spawn(Envelopes, got)
+    ref = await vc.spawn(Envelopes, got, restart="temporary")
     await vc.run_until_idle()
     vc.pause()
     vc.send(ref, Seq("x", 1))

@@ -10,7 +10,6 @@ import triomas
 from triomas import (
     Agent,
     AgentRef,
-    AgentStopped,
     Down,
     Exit,
     Failure,
@@ -56,20 +55,37 @@ class Watcher(Agent):
         self.seen.append((self.clock.now(), msg))
 
 
-async def test_one_down_when_the_target_stops(vc: triomas.Container) -> None:
+async def test_one_down_when_the_target_stops_for_good(vc: triomas.Container) -> None:
     seen: list[tuple[float, object]] = []
     target = await vc.spawn(Target)
     watcher = await vc.spawn(Watcher, target, seen)
+    for _ in range(3):  # three crashes, three restarts: no Down
+        await vc.clock.sleep(1)
+        vc.send(target, Crash())
+    await vc.run_until_idle()
+    assert seen == []
+    await vc.clock.sleep(1)
+    vc.send(target, Quit())
+    await vc.run_until_idle()
+    ((t, down),) = seen
+    assert t == 4.0
+    assert isinstance(down, Down)
+    assert down.ref == target
+    assert down.monitor == vc.agent(watcher, Watcher).mref
+    assert down.reason == Normal()
+
+
+async def test_down_carries_the_failure_of_a_temporary_target(vc: triomas.Container) -> None:
+    seen: list[tuple[float, object]] = []
+    target = await vc.spawn(Target, restart="temporary")
+    await vc.spawn(Watcher, target, seen)
     await vc.clock.sleep(3)
     vc.send(target, Crash())
     await vc.run_until_idle()
     ((t, down),) = seen
     assert t == 3.0
-    assert isinstance(down, Down)
-    assert down.ref == target
-    assert down.monitor == vc.agent(watcher, Watcher).mref
-    assert isinstance(down.reason, Failure)
-    assert isinstance(down.reason.exception, ValueError)
+    assert isinstance(down.reason, Failure)  # type: ignore[attr-defined]
+    assert isinstance(down.reason.exception, ValueError)  # type: ignore[attr-defined]
 
 
 async def test_monitor_of_a_dead_or_unknown_agent_is_down_noproc_at_once(
@@ -177,9 +193,11 @@ class Partner(Agent):
 
 async def test_a_failure_travels_along_links(vc: triomas.Container) -> None:
     log: list[tuple[float, str, object]] = []
-    stopped: dict[str, object] = {}
+    exits: dict[str, object] = {}
     vc.on_event(
-        lambda e: stopped.__setitem__(e.ref.name, e.reason) if isinstance(e, AgentStopped) else None
+        lambda e: exits.__setitem__(e.ref.name, e.reason)
+        if isinstance(e, triomas.ChildExited)
+        else None
     )
     a = await vc.spawn(Partner, log, name="a")
     b = await vc.spawn(Partner, log, name="b")
@@ -191,11 +209,17 @@ async def test_a_failure_travels_along_links(vc: triomas.Container) -> None:
     await vc.run_until_idle()
     assert [entry[1] for entry in log] == ["c", "b", "a"]  # teardowns, in cascade
     assert all(t == 1.0 for t, _, _ in log)
-    reason = stopped["b"]
+    reason = exits["b"]
     assert isinstance(reason, Failure)
     assert isinstance(reason.exception, LinkedActorFailed)
     assert reason.exception.peer == c
-    assert isinstance(stopped["a"], Failure)
+    assert isinstance(exits["a"], Failure)
+    # each was restarted; the links ended with the incarnations that failed
+    assert [vc.lookup(name) for name in "abc"] == [a, b, c]
+    await vc.clock.sleep(10)  # out of the root's restart window
+    vc.send(c, Crash())
+    await vc.run_until_idle()
+    assert [entry[1] for entry in log] == ["c", "b", "a", "c"]
 
 
 async def test_trap_exits_turns_the_failure_into_a_message(vc: triomas.Container) -> None:
@@ -258,7 +282,7 @@ async def test_links_and_monitors_in_real_time(autojump_clock: trio.testing.Mock
     log: list[tuple[float, str, object]] = []
     seen: list[tuple[float, object]] = []
     async with triomas.open_container() as c:
-        a = await c.spawn(Partner, log, name="a")
+        a = await c.spawn(Partner, log, name="a", restart="temporary")
         b = await c.spawn(Partner, log, name="b")
         await c.spawn(Watcher, a, seen)
         c.link(a, b)
@@ -273,7 +297,7 @@ async def test_links_and_monitors_in_real_time(autojump_clock: trio.testing.Mock
 
 async def test_link_from_outside_by_address(vc: triomas.Container) -> None:
     log: list[tuple[float, str, object]] = []
-    a = await vc.spawn(Partner, log, name="a")
+    a = await vc.spawn(Partner, log, name="a", restart="temporary")
     b = await vc.spawn(Partner, log, name="b")
     vc.link("a", b.address)
     vc.send(b, Crash())

@@ -17,6 +17,8 @@ from ._errors import (
 from ._events import (
     AgentStarted,
     AgentStopped,
+    ChildExited,
+    ChildStarted,
     DeadLetter,
     DeadLetterReason,
     ExitReason,
@@ -42,6 +44,8 @@ __all__ = [
     "AgentStopped",
     "AskTimeout",
     "CalleeDown",
+    "ChildExited",
+    "ChildStarted",
     "Clock",
     "Container",
     "DeadLetter",

@@ -6,12 +6,17 @@ import math
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _watch
+from ._cell import Life
 from ._envelope import Envelope
+from ._errors import AgentStateError
+from ._events import Shutdown
 from ._handlers import ClassInfo
 from ._ref import AgentRef, as_ref
+from ._spec import LifeOptions, Restart, check_restart, check_shutdown
+from ._supervision import Supervision
 from ._timers import TimerHandle
 from ._watch import MonitorRef
 
@@ -21,6 +26,7 @@ if TYPE_CHECKING:
     from ._container import Container
 
 Recipient = AgentRef | str | type
+A = TypeVar("A", bound="Agent")
 
 
 class Agent:
@@ -297,9 +303,51 @@ class Agent:
         """Run ``fn(*args)`` beside the mailbox; a crash in it is a crash of the agent."""
         self._cell.start_task(fn, args)
 
-    def stop(self) -> None:
-        """Stop after the current message: teardown runs, queued messages become dead letters."""
-        self._cell.request_stop(None)
+    def stop(self, reason: str | None = None) -> None:
+        """Stop for good after the current message; teardown runs, queued messages
+        become dead letters.
+
+        The exit reason is :class:`Normal`, or ``Shutdown(reason)`` if a reason is
+        given. Only a ``"permanent"`` agent is restarted after it stops itself.
+        """
+        self._cell.request_stop(None if reason is None else Shutdown(reason))
+
+    # ---- children ------------------------------------------------------------------------
+
+    async def spawn(
+        self,
+        cls: type[A],
+        *args: Any,
+        name: str | None = None,
+        restart: Restart = "transient",
+        shutdown: float = 5.0,
+        **kwargs: Any,
+    ) -> AgentRef:
+        """Spawn a child: this agent supervises it (one for one, at most one restart
+        in five seconds, beyond which this agent fails with
+        :exc:`SupervisorEscalation`), and it is stopped before this agent's
+        ``teardown()``, in reverse spawn order. Arguments as in
+        :meth:`Container.spawn`.
+        """
+        cell = self._cell
+        if cell.exit_reason is not None or cell.life is not Life.RUNNING:
+            raise AgentStateError(f"agent {cell.name} is not running; it cannot spawn")
+        if cell.kids is None:
+            cell.kids = Supervision(cell.container, cell)
+        return cell.container._spawn(
+            cls,
+            args,
+            kwargs,
+            name,
+            LifeOptions(check_restart(restart), check_shutdown(shutdown)),
+            cell.kids,
+        )
+
+    @property
+    def children(self) -> list[AgentRef]:
+        """This agent's live children, in start order."""
+        kids = self._cell.kids
+        return [] if kids is None else [child.ref for child in kids.children]
 
 
 Agent._triomas_info = ClassInfo(Agent, Agent)

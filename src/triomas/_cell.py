@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
+from . import _watch
 from ._envelope import Envelope
-from ._errors import AgentStateError, CalleeDown
-from ._events import ExitReason, Failure, Normal, Shutdown
+from ._errors import AgentStateError, CalleeDown, HandlerFailed
+from ._events import ExitReason, Failure, Fatal, Normal, Shutdown
 from ._future import Future
 from ._handlers import ClassInfo, Handler, complete
 from ._ref import AgentRef
+from ._spec import Directive, LifeOptions
 from ._timers import TimerHandle
 
 if TYPE_CHECKING:
     from ._agent import Agent
     from ._container import Container
+    from ._supervision import Supervision
 
 log = logging.getLogger("triomas")
 
@@ -43,6 +47,8 @@ class Life(enum.Enum):
     NEW = enum.auto()
     RUNNING = enum.auto()
     STOPPING = enum.auto()
+    RESTARTING = enum.auto()
+    """Between incarnations: the mailbox keeps what arrives for the next one."""
     STOPPED = enum.auto()
 
 
@@ -51,6 +57,7 @@ _IDLE = RunState.IDLE
 _ACTIVE = RunState.ACTIVE
 _RUNNING = Life.RUNNING
 _STOPPED = Life.STOPPED
+_RESTARTING = Life.RESTARTING
 
 
 class Engine(Protocol):
@@ -75,6 +82,7 @@ class Engine(Protocol):
         self, cell: Cell, fn: Callable[..., Coroutine[Any, Any, object]], args: tuple[Any, ...]
     ) -> None: ...
     def interrupt(self, cell: Cell) -> None: ...
+    def spawn_system(self, fn: Callable[[], Coroutine[Any, Any, object]]) -> None: ...
     def is_current(self, cell: Cell) -> bool: ...
     def check_outside(self, what: str) -> None: ...
     def cancel_tasks(self, cell: Cell) -> None: ...
@@ -112,21 +120,30 @@ class Cell:
         "engine",
         "exit_reason",
         "first_update",
+        "in_row",
+        "incarnation",
         "info",
+        "kids",
         "life",
         "links",
         "mailbox",
         "main_task",
         "name",
+        "opts",
+        "parent",
         "parked_task",
+        "recipe",
         "ref",
+        "restart_timer",
         "run_state",
         "scope",
         "seed",
         "setup_started",
-        "shutdown",
+        "stop_kind",
         "stop_waiters",
         "tasks",
+        "up_since",
+        "up_waiters",
         "watchers",
         "watching",
     )
@@ -138,7 +155,8 @@ class Cell:
         name: str,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        shutdown: float,
+        opts: LifeOptions,
+        parent: Supervision,
     ) -> None:
         self.container = container
         self.engine: Engine = container._engine
@@ -157,7 +175,16 @@ class Cell:
         self.main_task: Any = None
         self.parked_task: Any = None
         self.scope: Any = None
-        self.shutdown = shutdown
+        self.opts = opts
+        self.parent = parent
+        self.kids: Supervision | None = None  # made when it spawns a child
+        self.recipe = (cls, args, kwargs)
+        self.incarnation = 1
+        self.stop_kind = 0  # see _supervision: FINAL, GROUP, ...
+        self.restart_timer: TimerHandle | None = None
+        self.up_since = -1.0  # clock time setup() finished in this incarnation
+        self.in_row = 0  # consecutive failures, for backoff
+        self.up_waiters: list[Future] | None = None
         self.stop_waiters: list[Future] | None = None
         self.watchers: dict[Any, Cell] | None = None  # monitors on this agent
         self.watching: dict[Any, Cell] | None = None  # monitors this agent holds
@@ -175,10 +202,15 @@ class Cell:
             self.mailbox = deque()
         return self.mailbox
 
-    def start_now(self) -> None:
-        """Start an agent whose setup() and update() do nothing, without an activation."""
-        self._enter_setup()
-        self.container._agent_started(self)
+    def start(self) -> None:
+        """Start the incarnation: at once if setup() and update() do nothing, else activate."""
+        if self.info.plain_start and not self.agent.keep_awake and self.exit_reason is None:
+            self._enter_setup()
+            self.container._agent_started(self)
+            if self.mailbox:
+                self.engine.activate(self)
+        else:
+            self.engine.activate(self)
 
     def _enter_setup(self) -> None:
         self.life = Life.RUNNING
@@ -192,6 +224,52 @@ class Cell:
             self.stop_waiters = []
         self.stop_waiters.append(fut)
         return fut
+
+    def when_up(self) -> Future:
+        """A future set when this incarnation's setup() has finished (the init-ack).
+
+        If the incarnation ends first, it holds the failure (or :exc:`CalleeDown`).
+        """
+        fut = Future()
+        if self.up_since >= 0 and self.life is Life.RUNNING:
+            fut.set_result(None)
+        else:
+            if self.up_waiters is None:
+                self.up_waiters = []
+            self.up_waiters.append(fut)
+        return fut
+
+    def mark_up(self) -> None:
+        """setup() has finished: release the init-ack waiters."""
+        self.up_since = self.engine.now()
+        waiters, self.up_waiters = self.up_waiters, None
+        for fut in waiters or ():
+            fut.set_result(None)
+
+    def ever_started(self) -> bool:
+        """Whether some incarnation got through setup(): a first start is never retried."""
+        return self.incarnation > 1 or self.up_since >= 0
+
+    def reincarnate(self) -> None:
+        """Start a new incarnation at the same address, with the same mailbox."""
+        cls, args, kwargs = self.recipe
+        self.incarnation += 1
+        self.life = Life.NEW
+        self.exit_reason = None
+        self.setup_started = False
+        self.first_update = False
+        self.current = None
+        self.stop_kind = 0
+        self.up_since = -1.0
+        self.kids = None
+        agent = cls.__new__(cls)
+        agent._cell = self
+        self.agent = agent
+        try:
+            cls.__init__(agent, *args, **kwargs)
+        except Exception as exc:
+            self.crash(exc)
+        self.start()
 
     def add_task(self, task: Any) -> None:
         """Remember a task started beside the mailbox (a cancel scope or a virtual task)."""
@@ -228,7 +306,10 @@ class Cell:
     def accept(self, env: Envelope) -> None:
         """Put ``env`` in the mailbox and make sure an activation will see it."""
         if self.exit_reason is not None:
-            self.container._undeliverable(env, self)
+            if self.life is Life.STOPPED:
+                self.container._undeliverable(env, self)
+            else:  # ending: kept for a next incarnation, or a dead letter if none comes
+                self.own_mailbox().append(env)
             return
         mailbox = self.mailbox
         if mailbox is NO_MAIL:
@@ -258,8 +339,9 @@ class Cell:
             if self.life is Life.NEW and self.exit_reason is None:
                 self._enter_setup()
                 await _maybe_await(agent.setup())
-                container._agent_started(self)
-                self.first_update = True
+                if self.exit_reason is None:
+                    container._agent_started(self)
+                    self.first_update = True
             while self.exit_reason is None:
                 if container.paused:
                     container._park(self)
@@ -273,6 +355,8 @@ class Cell:
                     return
         except Exception as exc:
             self.crash(exc)
+        except (KeyboardInterrupt, SystemExit) as exc:
+            self.fail_fatal(exc)
         await self.finish()
 
     async def _update(self) -> None:
@@ -341,6 +425,9 @@ class Cell:
             except Exception as exc:
                 self.crash(exc, env)
                 break
+            except (KeyboardInterrupt, SystemExit) as exc:
+                self.fail_fatal(exc)
+                break
             if env.reply_with is not None:
                 container._reply(env, result)
         return 0, None, None
@@ -394,11 +481,13 @@ class Cell:
                     complete(result)
             except Exception as exc:
                 self.crash(exc)
+            except (KeyboardInterrupt, SystemExit) as exc:
+                self.fail_fatal(exc)
         else:
             # sync_ok: every handler is plain, so this drains the whole mailbox
             self.drain_sync(len(self.mailbox))
         self.run_state = _IDLE
-        if self.exit_reason is not None or self.agent.keep_awake:
+        if self.exit_reason is not None or self.agent.keep_awake or self.mailbox:
             self.engine.activate(self)
 
     async def _run_concurrent(self, handler: Handler, env: Envelope) -> None:
@@ -440,6 +529,19 @@ class Cell:
         ``interrupt`` is for crashes outside the main activation: it is cancelled
         (or started) so that it ends the incarnation.
         """
+        if isinstance(exc, Exception) and self.exit_reason is None:
+            directive = self.parent.decide(self, exc)
+            if directive is Directive.RESUME:
+                log.warning("agent %s resumes after %s: %s", self.name, type(exc).__name__, exc)
+                if env is not None and env.reply_with is not None:
+                    failed = HandlerFailed(f"the handler of {type(env.body).__name__} raised")
+                    failed.__cause__ = exc
+                    self.container._reply_error(env, failed)
+                return
+            if directive is Directive.STOP or directive is Directive.ESCALATE:
+                from ._supervision import ESCALATE, STOP
+
+                self.stop_kind = STOP if directive is Directive.STOP else ESCALATE
         if env is not None and env.reply_with is not None:
             error = CalleeDown(self.ref.address, Failure(exc))
             error.__cause__ = exc
@@ -456,12 +558,24 @@ class Cell:
             if interrupt:
                 self.engine.interrupt(self)
 
+    def fail_fatal(self, exc: BaseException) -> None:
+        """Agent code raised KeyboardInterrupt or SystemExit: end without restart."""
+        if not isinstance(self.exit_reason, Fatal):
+            self.exit_reason = Fatal(exc)
+            if not self.engine.is_current(self):
+                self.engine.interrupt(self)
+
     def request_stop(self, reason: ExitReason | None) -> None:
         """Ask the agent to stop after its current message (``None``: it stops itself)."""
         if self.exit_reason is not None or self.life is Life.STOPPED:
             return
         self.exit_reason = Normal() if reason is None else reason
-        if self.run_state is RunState.IDLE and self.info.plain_teardown and not self.tasks:
+        if (
+            self.run_state is RunState.IDLE
+            and self.info.plain_teardown
+            and not self.tasks
+            and not (self.kids and self.kids.children)
+        ):
             if self._begin_finish():
                 self._end_finish()
         elif self.run_state is not RunState.ACTIVE:
@@ -471,15 +585,22 @@ class Cell:
         """End the incarnation: tasks, alarms, teardown, mailbox, registry, events."""
         if not self._begin_finish():
             return
-        if self.setup_started and not self.info.plain_teardown:
-            try:
-                await self.engine.shielded(self.agent.teardown, self.engine.now() + self.shutdown)
-            except Exception:
-                log.exception("teardown of agent %s raised", self.ref.address)
-        self._end_finish()
+        engine = self.engine
+        try:
+            kids = self.kids
+            if kids is not None and kids.children:
+                reason = Shutdown(f"supervisor {self.name} stopping")
+                await engine.shielded(lambda: kids.shutdown(reason), math.inf)
+            if self.setup_started and not self.info.plain_teardown:
+                try:
+                    await engine.shielded(self.agent.teardown, engine.now() + self.opts.shutdown)
+                except Exception:
+                    log.exception("teardown of agent %s raised", self.ref.address)
+        finally:
+            self._end_finish()
 
     def _begin_finish(self) -> bool:
-        if self.life in (Life.STOPPING, Life.STOPPED):
+        if self.life in (Life.STOPPING, Life.STOPPED, Life.RESTARTING):
             return False
         reason = self.exit_reason
         if reason is None:
@@ -494,10 +615,20 @@ class Cell:
         return True
 
     def _end_finish(self) -> None:
-        self.life = Life.STOPPED
-        assert self.exit_reason is not None
-        self.container._agent_stopped(self, self.exit_reason)
+        reason = self.exit_reason
+        assert reason is not None
+        _watch.incarnation_ended(self, reason)
+        ups, self.up_waiters = self.up_waiters, None
+        if ups:
+            error = (
+                reason.exception
+                if isinstance(reason, Failure)
+                else CalleeDown(self.ref.address, reason)
+            )
+            for fut in ups:
+                fut.set_error(error)
         waiters, self.stop_waiters = self.stop_waiters, None
+        self.parent.child_exited(self, reason)
         for fut in waiters or ():
             fut.set_result(None)
 

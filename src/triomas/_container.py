@@ -22,6 +22,7 @@ from ._errors import AgentStateError, AskTimeout, CalleeDown, NameTaken, NoHandl
 from ._events import (
     AgentStarted,
     AgentStopped,
+    ChildStarted,
     DeadLetter,
     DeadLetterReason,
     ExitReason,
@@ -34,7 +35,9 @@ from ._future import Future
 from ._live import LiveEngine
 from ._ref import AgentRef, as_ref, is_address
 from ._run import RunDefaults, run_defaults
+from ._spec import SPAWN_DEFAULTS, LifeOptions, Restart, check_restart, check_shutdown
 from ._subscriptions import Subscriptions, topic_name
+from ._supervision import Supervision
 from ._virtual import VirtualEngine
 
 log = logging.getLogger("triomas")
@@ -73,6 +76,8 @@ class Container:
         trace: Callable[[TraceRecord], object] | None,
         nursery: trio.Nursery,
         run: RunDefaults,
+        max_restarts: int = 3,
+        period: float = 5.0,
     ) -> None:
         self.address = address
         self.clock = clock
@@ -92,6 +97,9 @@ class Container:
         self._closed = False
         self._handoffs = 0
         self._dead_letter_log = DeadLetterLog()
+        self._root = Supervision(self, None, max_restarts=max_restarts, period=period)
+        self._failure: BaseException | None = None
+        self._body_scope: trio.CancelScope | None = None
         self._engine: LiveEngine | VirtualEngine
         if isinstance(clock, _SimClock):
             self._engine = VirtualEngine(self, clock.scheduler())
@@ -112,31 +120,76 @@ class Container:
         cls: type[A],
         *args: Any,
         name: str | None = None,
+        restart: Restart = "transient",
         shutdown: float = 5.0,
         **kwargs: Any,
     ) -> AgentRef:
-        """Create an agent of ``cls`` and return its reference at once.
+        """Create an agent of ``cls`` under the container's root supervisor; return its reference.
 
-        ``args`` and ``kwargs`` go to ``cls.__init__``. ``setup()`` runs as the
-        agent's first step; messages sent meanwhile wait for it. Unnamed agents are
-        called ``ClassName-N`` in spawn order. ``shutdown`` bounds, in clock
-        seconds, how long a graceful stop may take before the agent is cancelled.
+        It returns at once: ``setup()`` runs as the agent's first step, and messages
+        sent meanwhile wait for it (:meth:`start` waits for it). ``args`` and
+        ``kwargs`` go to ``cls.__init__``. Unnamed agents are called ``ClassName-N``
+        in spawn order. ``restart`` says when a new incarnation replaces an ended
+        one: ``"transient"`` (after a failure), ``"permanent"`` (after any end but a
+        stop from outside) or ``"temporary"`` (never). ``shutdown`` bounds, in
+        clock seconds, how long a graceful stop may take before the agent is
+        cancelled (0: at once; ``math.inf``: no limit).
         """
+        return self._spawn(cls, args, kwargs, name, _options(restart, shutdown), self._root)
+
+    async def start(
+        self,
+        cls: type[A],
+        *args: Any,
+        name: str | None = None,
+        restart: Restart = "transient",
+        shutdown: float = 5.0,
+        timeout: float = 5.0,
+        **kwargs: Any,
+    ) -> AgentRef:
+        """Like :meth:`spawn`, but wait until ``setup()`` has finished (the init-ack).
+
+        If the first ``setup()`` raises, that exception is raised here (a first start
+        is never retried); after ``timeout`` clock seconds the agent is stopped and
+        :exc:`TimeoutError` is raised.
+        """
+        ref = self._spawn(cls, args, kwargs, name, _options(restart, shutdown), self._root)
+        cell = ref._cell
+        assert cell is not None
+        await self._await_up(cell, self._root, timeout)
+        return ref
+
+    async def _await_up(self, cell: Cell, parent: Supervision, timeout: float) -> None:
+        """Wait for the init-ack of ``cell``; raise its start failure, or stop it on timeout."""
+        engine = self._engine
+        up = cell.when_up()
+        if not await engine.wait(up, engine.now() + timeout):
+            await parent.terminate(cell, Shutdown("start timeout"))
+            raise TimeoutError(f"{cell.name} did not finish setup() within {timeout} s")
+        up.result()
+
+    def _spawn(
+        self,
+        cls: type[Agent],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        name: str | None,
+        opts: LifeOptions,
+        parent: Supervision,
+    ) -> AgentRef:
         if self._closed:
             raise AgentStateError(f"container {self.address} is closed")
         if not (isinstance(cls, type) and issubclass(cls, Agent)):
             raise TypeError(f"spawn needs an Agent subclass, not {cls!r}")
-        if not shutdown >= 0:
-            raise ValueError("shutdown must be a non-negative number of seconds")
+        if parent.closing:
+            raise AgentStateError(f"supervisor {parent.name} is stopping; it cannot spawn")
         name = self._claim_name(cls, name)
-        cell = Cell(self, cls, name, args, kwargs, shutdown)
+        cell = Cell(self, cls, name, args, kwargs, opts, parent)
         self._cells[name] = cell
         self._classes.setdefault(cls.__name__, {})[cell] = None
+        parent.children.append(cell)
         self._trace_event(name, "spawn", cls.__qualname__)
-        if cell.info.plain_start and not cell.agent.keep_awake:
-            cell.start_now()
-        else:
-            self._engine.activate(cell)
+        cell.start()
         return cell.ref
 
     def _claim_name(self, cls: type, name: str | None) -> str:
@@ -187,26 +240,12 @@ class Container:
         """
         cell = self._single(to)
         if cell is not None:
-            await self._stop_cell(cell, Shutdown("removed"), timeout)
+            await cell.parent.terminate(cell, Shutdown("removed"), timeout)
 
     async def stop(self) -> None:
-        """Stop every agent, one by one in reverse spawn order."""
-        while self._cells:  # again if agents were spawned while stopping
-            for cell in reversed(list(self._cells.values())):
-                await self._stop_cell(cell, Shutdown("container stopped"), None)
-
-    async def _stop_cell(self, cell: Cell, reason: ExitReason, timeout: float | None) -> None:
-        if not cell.alive:
-            return
-        engine = self._engine
-        cell.request_stop(reason)
-        if not cell.alive or cell.engine.is_current(cell):
-            return  # nothing to tear down, or it is stopping itself: after this message
-        done = cell.when_stopped()
-        grace = cell.shutdown if timeout is None else timeout
-        if not await engine.wait(done, engine.now() + grace):
-            engine.interrupt(cell)
-            await engine.wait(done, math.inf)
+        """Stop every agent: the root's children one by one in reverse spawn order,
+        each stopping its own children first."""
+        await self._root.shutdown(Shutdown("container stopped"))
 
     async def join(self) -> None:
         """Wait until every agent has stopped (in virtual time, this runs the simulation).
@@ -562,8 +601,18 @@ class Container:
                 self._engine.deliver(cell, env)
 
     def _agent_started(self, cell: Cell) -> None:
-        if self._listened(AgentStarted):
+        cell.mark_up()
+        if cell.incarnation == 1 and self._listened(AgentStarted):
             self._emit(AgentStarted(cell.ref))
+        if self._listened(ChildStarted):
+            self._emit(ChildStarted(cell.parent.ref, cell.ref, cell.incarnation))
+
+    def _fail(self, error: BaseException) -> None:
+        """The root supervisor gave up: end the body of :func:`open_container` with ``error``."""
+        if self._failure is None:
+            self._failure = error
+            if self._body_scope is not None:
+                self._body_scope.cancel()
 
     def _agent_stopped(self, cell: Cell, reason: ExitReason) -> None:
         if self._cells.get(cell.name) is cell:
@@ -600,6 +649,12 @@ class Container:
             )
 
 
+def _options(restart: Restart, shutdown: float) -> LifeOptions:
+    if restart == "transient" and shutdown == 5.0:
+        return SPAWN_DEFAULTS
+    return LifeOptions(check_restart(restart), check_shutdown(shutdown))
+
+
 @asynccontextmanager
 async def open_container(
     address: str | None = None,
@@ -607,6 +662,8 @@ async def open_container(
     clock: Clock | None = None,
     seed: int | str | None = None,
     trace: Callable[[TraceRecord], object] | None = None,
+    max_restarts: int = 3,
+    period: float = 5.0,
 ) -> AsyncIterator[Container]:
     """Open a container; on exit its agents are stopped in reverse spawn order.
 
@@ -614,6 +671,11 @@ async def open_container(
     unix transports come with the network layer). ``clock`` and ``seed`` default to
     those given to :func:`triomas.run` (else a real clock and a fresh seed).
     ``trace`` receives a :class:`TraceRecord` for every step worth recording.
+
+    The container's root supervisor restarts the agents spawned on it (one for
+    one); more than ``max_restarts`` restarts within ``period`` clock seconds make
+    it give up: the body of the ``async with`` is cancelled, every agent is
+    stopped, and :exc:`SupervisorEscalation` is raised here.
     """
     defaults = run_defaults()
     defaults.containers += 1
@@ -635,12 +697,16 @@ async def open_container(
             trace,
             nursery,
             defaults,
+            max_restarts,
+            period,
         )
         defaults.open[address] = container
         try:
-            yield container
+            with trio.CancelScope() as container._body_scope:
+                yield container
         except BaseException as exc:
             body_error = exc
+        container._body_scope = None
         try:
             with trio.CancelScope(shield=True):
                 await container.stop()
@@ -648,5 +714,7 @@ async def open_container(
             container._closed = True
             del defaults.open[address]
         nursery.cancel_scope.cancel()
+    if container._failure is not None:
+        raise container._failure
     if body_error is not None:
         raise body_error

@@ -60,3 +60,57 @@ class VirtualTimeError(TriomasError, RuntimeError):
 @final
 class AgentStateError(TriomasError, RuntimeError):
     """An agent or container method was used where its state does not allow it."""
+
+
+@final
+class HandlerFailed(TriomasError):
+    """The handler of an ``ask`` raised, and the callee's supervisor let it go on (RESUME).
+
+    ``__cause__`` is the exception the handler raised.
+    """
+
+
+@final
+class MailboxFull(TriomasError):
+    """A bounded mailbox had no room for a message (policy ``fail``, ``block`` without
+    waiting, or a ``send_wait`` that timed out)."""
+
+
+@final
+class ChildSpecError(TriomasError, ValueError):
+    """A child specification is invalid; ``field`` names what is wrong."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+@final
+class SupervisorStartError(TriomasError):
+    """A supervisor could not start child ``id``; ``__cause__`` says why.
+
+    The children started before it were stopped again, in reverse order.
+    """
+
+    def __init__(self, id: str) -> None:
+        super().__init__(f"child {id!r} failed to start")
+        self.id = id
+
+
+@final
+class SupervisorEscalation(TriomasError):
+    """A supervisor gave up: its children failed more often than its limit allows.
+
+    ``supervisor`` names it ("root" for a container's), ``child`` the child whose
+    exit went over the limit, ``restarts`` the clock times of the restarts that
+    counted; ``__cause__`` is that child's last failure.
+    """
+
+    def __init__(self, supervisor: str, child: str, restarts: list[float]) -> None:
+        super().__init__(
+            f"supervisor {supervisor} escalates: child {child} went past the restart limit "
+            f"({len(restarts)} restarts counted)"
+        )
+        self.supervisor = supervisor
+        self.child = child
+        self.restarts = restarts

@@ -43,6 +43,21 @@ class Failure:
 
 @final
 @attrs.frozen(slots=True)
+class Fatal:
+    """Agent code raised ``KeyboardInterrupt`` or ``SystemExit``: never restarted.
+
+    The whole tree is torn down and the exception is raised again by
+    :func:`open_container`.
+    """
+
+    exception: BaseException = attrs.field(eq=False)
+
+    def __str__(self) -> str:
+        return f"fatal({type(self.exception).__name__})"
+
+
+@final
+@attrs.frozen(slots=True)
 class NoProc:
     """There was no such agent (unknown name, or already stopped)."""
 
@@ -50,7 +65,7 @@ class NoProc:
         return "noproc"
 
 
-ExitReason: TypeAlias = Normal | Shutdown | Failure | NoProc
+ExitReason: TypeAlias = Normal | Shutdown | Failure | Fatal | NoProc
 
 
 class DeadLetterReason(enum.StrEnum):
@@ -61,6 +76,7 @@ class DeadLetterReason(enum.StrEnum):
     RECIPIENT_STOPPED = "recipient stopped"
     NO_HANDLER = "no handler"
     UNREACHABLE = "unreachable container"
+    MAILBOX_FULL = "mailbox full"
 
 
 @final
@@ -91,7 +107,45 @@ class AgentStopped:
     reason: ExitReason
 
 
-SystemEvent: TypeAlias = DeadLetter | AgentStarted | AgentStopped
+@final
+@attrs.frozen(slots=True)
+class ChildStarted:
+    """An incarnation of a supervised agent finished ``setup()``.
+
+    ``supervisor`` is the supervising agent, or None for the container's root;
+    ``incarnation`` counts from 1 and goes up with every restart.
+    """
+
+    supervisor: AgentRef | None
+    ref: AgentRef
+    incarnation: int
+
+
+@final
+@attrs.frozen(slots=True)
+class ChildExited:
+    """An incarnation of a supervised agent ended; ``will_restart`` says what comes next."""
+
+    supervisor: AgentRef | None
+    ref: AgentRef
+    incarnation: int
+    reason: ExitReason
+    will_restart: bool
+
+
+@final
+@attrs.frozen(slots=True)
+class ShutdownOverrun:
+    """An agent was cancelled but has not ended ``elapsed`` seconds later (it shields
+    itself or blocks in synchronous code); its supervisor keeps waiting."""
+
+    ref: AgentRef
+    elapsed: float
+
+
+SystemEvent: TypeAlias = (
+    DeadLetter | AgentStarted | AgentStopped | ChildStarted | ChildExited | ShutdownOverrun
+)
 
 
 @final

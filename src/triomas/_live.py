@@ -67,7 +67,9 @@ class LiveEngine:
     def activate(self, cell: Cell) -> None:
         """Start or wake the cell's activation."""
         state = cell.run_state
-        if state is RunState.ACTIVE or (cell.life is Life.STOPPED and state is RunState.IDLE):
+        if state is RunState.ACTIVE or (
+            state is RunState.IDLE and (cell.life is Life.STOPPED or cell.life is Life.RESTARTING)
+        ):
             return
         if cell.exit_reason is None and cell.life is Life.RUNNING and self.container.paused:
             self.container._park(cell)
@@ -98,7 +100,11 @@ class LiveEngine:
             cell.run_state = RunState.IDLE
             self.busy -= 1
             self._check_idle()
-            if cell.life is Life.RUNNING and cell.has_work() and not self.container.paused:
+            if (
+                (cell.life is Life.RUNNING or cell.life is Life.NEW)
+                and cell.has_work()
+                and not self.container.paused
+            ):
                 self.activate(cell)
 
     def is_current(self, cell: Cell) -> bool:
@@ -196,6 +202,19 @@ class LiveEngine:
                     await fn(*args)
                 finally:
                     cell.discard_task(scope)
+        finally:
+            self.busy -= 1
+            self._check_idle()
+
+    def spawn_system(self, fn: Callable[[], Coroutine[Any, Any, object]]) -> None:
+        """Run ``fn()`` as a runtime task (supervision work), shielded like the agents."""
+        self.busy += 1
+        self.nursery.start_soon(self._system, fn)
+
+    async def _system(self, fn: Callable[[], Coroutine[Any, Any, object]]) -> None:
+        try:
+            with trio.CancelScope(shield=True):
+                await fn()
         finally:
             self.busy -= 1
             self._check_idle()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, final
 
-from ._cell import _ACTIVE, _IDLE, _RUNNING, _STOPPED, Cell, Life, RunState
+from ._cell import _ACTIVE, _IDLE, _RESTARTING, _RUNNING, _STOPPED, Cell, Life, RunState
 from ._envelope import Envelope
 from ._errors import VirtualTimeError
 from ._future import Future
@@ -48,7 +49,7 @@ class VirtualEngine:
 
     def activate(self, cell: Cell) -> None:
         """Schedule an activation of the cell for the next round."""
-        if cell.run_state is not _IDLE or cell.life is _STOPPED:
+        if cell.run_state is not _IDLE or cell.life is _STOPPED or cell.life is _RESTARTING:
             return
         if cell.exit_reason is None and cell.life is _RUNNING:
             if self.container.paused:
@@ -75,7 +76,7 @@ class VirtualEngine:
     def _exited(self, cell: Cell) -> None:
         cell.main_task = None
         cell.run_state = RunState.IDLE
-        if cell.life is Life.RUNNING and cell.has_work():
+        if (cell.life is Life.RUNNING or cell.life is Life.NEW) and cell.has_work():
             self.activate(cell)
 
     def is_current(self, cell: Cell) -> bool:
@@ -122,6 +123,10 @@ class VirtualEngine:
         task = self.sim.spawn(functools.partial(fn, *args), done)
         cell.add_task(task)
 
+    def spawn_system(self, fn: Callable[[], Coroutine[Any, Any, object]]) -> None:
+        """Run ``fn()`` as a virtual task of the runtime (supervision work)."""
+        self.sim.spawn(fn, None)
+
     def interrupt(self, cell: Cell) -> None:
         """Cancel the main activation's current wait, or start one, so the cell ends."""
         if cell.life is not Life.RUNNING and cell.life is not Life.NEW:
@@ -137,10 +142,23 @@ class VirtualEngine:
             self.sim.cancel(task)
 
     async def shielded(self, thunk: Callable[[], Awaitable[None] | None], deadline: float) -> None:
-        """Run ``thunk`` (nothing cancels from outside in virtual time)."""
+        """Run ``thunk``; if it is still running at virtual ``deadline``, cancel it there."""
         result = thunk()
-        if result is not None:
+        if result is None:
+            return
+        sim = self.sim
+        task = sim.current
+        timer = None
+        if task is not None and deadline != math.inf:
+            timer = sim.call_at(deadline, lambda: sim.cancel(task), True)
+        try:
             await result
+        except Cancel:
+            if timer is None or sim.now < deadline:
+                raise
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def is_idle(self) -> bool:
         """Virtual quiescence is decided by the scheduler while it runs."""

@@ -8,7 +8,7 @@ import attrs
 
 from ._envelope import Envelope
 from ._errors import TriomasError
-from ._events import ExitReason, Failure, NoProc
+from ._events import ExitReason, Failure, Fatal, NoProc
 from ._ref import AgentRef
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class LinkedActorFailed(TriomasError):
 
 def propagates(reason: ExitReason) -> bool:
     """Whether an exit travels along links: failures do, normal stops and shutdowns not."""
-    return isinstance(reason, (Failure, NoProc))
+    return isinstance(reason, (Failure, Fatal, NoProc))
 
 
 def _send_to(cell: Cell, sender: AgentRef, body: object) -> None:
@@ -125,19 +125,17 @@ def linked_exit(cell: Cell, peer: AgentRef, reason: ExitReason, *, raise_now: bo
     cell.crash(error, interrupt=True)
 
 
-def stopped_for_good(cell: Cell, reason: ExitReason) -> None:
-    """Tell the watchers and the linked agents of ``cell``, and forget its own watches."""
+def incarnation_ended(cell: Cell, reason: ExitReason) -> None:
+    """An incarnation of ``cell`` ended: its own monitors go, and so do its links.
+
+    A failure travels along the links first. Monitors on ``cell`` stay: ``Down``
+    comes only when it stops for good.
+    """
     if cell.watching:
         for mref, target in cell.watching.items():
             if target.watchers:
                 target.watchers.pop(mref, None)
         cell.watching = None
-    if cell.watchers:
-        watchers, cell.watchers = cell.watchers, None
-        for mref, watcher in watchers.items():
-            if watcher.watching:
-                watcher.watching.pop(mref, None)
-            _send_to(watcher, cell.ref, Down(mref, cell.ref, reason))
     if cell.links:
         links, cell.links = cell.links, None
         for peer in links:
@@ -145,3 +143,13 @@ def stopped_for_good(cell: Cell, reason: ExitReason) -> None:
                 peer.links.pop(cell, None)
             if propagates(reason) and peer.alive and peer.exit_reason is None:
                 linked_exit(peer, cell.ref, reason, raise_now=False)
+
+
+def stopped_for_good(cell: Cell, reason: ExitReason) -> None:
+    """Send ``Down`` to every agent that monitors ``cell``."""
+    if cell.watchers:
+        watchers, cell.watchers = cell.watchers, None
+        for mref, watcher in watchers.items():
+            if watcher.watching:
+                watcher.watching.pop(mref, None)
+            _send_to(watcher, cell.ref, Down(mref, cell.ref, reason))
