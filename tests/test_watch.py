@@ -195,9 +195,9 @@ async def test_a_failure_travels_along_links(vc: triomas.Container) -> None:
     log: list[tuple[float, str, object]] = []
     exits: dict[str, object] = {}
     vc.on_event(
-        lambda e: exits.__setitem__(e.ref.name, e.reason)
-        if isinstance(e, triomas.ChildExited)
-        else None
+        lambda e: (
+            exits.__setitem__(e.ref.name, e.reason) if isinstance(e, triomas.ChildExited) else None
+        )
     )
     a = await vc.spawn(Partner, log, name="a")
     b = await vc.spawn(Partner, log, name="b")

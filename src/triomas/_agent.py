@@ -12,10 +12,10 @@ from . import _watch
 from ._cell import Life
 from ._envelope import Envelope
 from ._errors import AgentStateError
-from ._events import Shutdown
+from ._events import ExitReason, Shutdown
 from ._handlers import ClassInfo
 from ._ref import AgentRef, as_ref
-from ._spec import LifeOptions, Restart, check_restart, check_shutdown
+from ._spec import Restart, options
 from ._supervision import Supervision
 from ._timers import TimerHandle
 from ._watch import MonitorRef
@@ -51,6 +51,7 @@ class Agent:
 
     _triomas_info: ClassInfo
     _cell: Cell
+    _default_shutdown: float = 5.0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -79,6 +80,16 @@ class Agent:
     def name(self) -> str:
         """The agent's name, unique in its container and stable across restarts."""
         return self._cell.name
+
+    @property
+    def incarnation(self) -> int:
+        """Which incarnation this is: 1 at first, one more after every restart."""
+        return self._cell.incarnation
+
+    @property
+    def exit_reason(self) -> ExitReason | None:
+        """Why this incarnation is ending (read it in ``teardown()``); None while it runs."""
+        return self._cell.exit_reason
 
     @property
     def ref(self) -> AgentRef:
@@ -320,7 +331,7 @@ class Agent:
         *args: Any,
         name: str | None = None,
         restart: Restart = "transient",
-        shutdown: float = 5.0,
+        shutdown: float | None = None,
         **kwargs: Any,
     ) -> AgentRef:
         """Spawn a child: this agent supervises it (one for one, at most one restart
@@ -339,7 +350,7 @@ class Agent:
             args,
             kwargs,
             name,
-            LifeOptions(check_restart(restart), check_shutdown(shutdown)),
+            options(cls, restart, shutdown),
             cell.kids,
         )
 

@@ -35,7 +35,7 @@ from ._future import Future
 from ._live import LiveEngine
 from ._ref import AgentRef, as_ref, is_address
 from ._run import RunDefaults, run_defaults
-from ._spec import SPAWN_DEFAULTS, LifeOptions, Restart, check_restart, check_shutdown
+from ._spec import LifeOptions, Restart, options
 from ._subscriptions import Subscriptions, topic_name
 from ._supervision import Supervision
 from ._virtual import VirtualEngine
@@ -121,7 +121,7 @@ class Container:
         *args: Any,
         name: str | None = None,
         restart: Restart = "transient",
-        shutdown: float = 5.0,
+        shutdown: float | None = None,
         **kwargs: Any,
     ) -> AgentRef:
         """Create an agent of ``cls`` under the container's root supervisor; return its reference.
@@ -133,9 +133,10 @@ class Container:
         one: ``"transient"`` (after a failure), ``"permanent"`` (after any end but a
         stop from outside) or ``"temporary"`` (never). ``shutdown`` bounds, in
         clock seconds, how long a graceful stop may take before the agent is
-        cancelled (0: at once; ``math.inf``: no limit).
+        cancelled (0: at once; ``math.inf``: no limit); it defaults to 5 s, and to
+        ``inf`` for a :class:`Supervisor`, which stops its children first.
         """
-        return self._spawn(cls, args, kwargs, name, _options(restart, shutdown), self._root)
+        return self._spawn(cls, args, kwargs, name, options(cls, restart, shutdown), self._root)
 
     async def start(
         self,
@@ -143,7 +144,7 @@ class Container:
         *args: Any,
         name: str | None = None,
         restart: Restart = "transient",
-        shutdown: float = 5.0,
+        shutdown: float | None = None,
         timeout: float = 5.0,
         **kwargs: Any,
     ) -> AgentRef:
@@ -153,7 +154,7 @@ class Container:
         is never retried); after ``timeout`` clock seconds the agent is stopped and
         :exc:`TimeoutError` is raised.
         """
-        ref = self._spawn(cls, args, kwargs, name, _options(restart, shutdown), self._root)
+        ref = self._spawn(cls, args, kwargs, name, options(cls, restart, shutdown), self._root)
         cell = ref._cell
         assert cell is not None
         await self._await_up(cell, self._root, timeout)
@@ -164,7 +165,7 @@ class Container:
         engine = self._engine
         up = cell.when_up()
         if not await engine.wait(up, engine.now() + timeout):
-            await parent.terminate(cell, Shutdown("start timeout"))
+            await parent.terminate(cell, Shutdown("start timeout"), 0)
             raise TimeoutError(f"{cell.name} did not finish setup() within {timeout} s")
         up.result()
 
@@ -647,12 +648,6 @@ class Container:
             self._trace(
                 TraceRecord(self._engine.now(), cell.name, "recv", f"{sender} -> {env.body!r}")
             )
-
-
-def _options(restart: Restart, shutdown: float) -> LifeOptions:
-    if restart == "transient" and shutdown == 5.0:
-        return SPAWN_DEFAULTS
-    return LifeOptions(check_restart(restart), check_shutdown(shutdown))
 
 
 @asynccontextmanager

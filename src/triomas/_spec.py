@@ -70,6 +70,18 @@ SPAWN_DEFAULTS = LifeOptions()
 """``spawn()``'s defaults: restarted after a failure, five seconds to stop."""
 
 
+def options(cls: type[Agent], restart: Restart, shutdown: float | None) -> LifeOptions:
+    """The options of ``spawn``'s arguments (the shared defaults when they are those).
+
+    ``shutdown`` defaults to the class's: five seconds, ``inf`` for supervisors.
+    """
+    if shutdown is None:
+        shutdown = getattr(cls, "_default_shutdown", 5.0)
+    if restart == "transient" and shutdown == 5.0:
+        return SPAWN_DEFAULTS
+    return LifeOptions(check_restart(restart), check_shutdown(shutdown))
+
+
 @final
 @attrs.frozen
 class ChildSpec:

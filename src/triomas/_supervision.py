@@ -15,7 +15,7 @@ import math
 import random
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._cell import Life
 from ._errors import SupervisorEscalation
@@ -240,7 +240,7 @@ class Supervision:
         else:
             error = SupervisorEscalation(self.name, cell.name, list(self.history))
             error.__cause__ = cause
-        log.error("supervisor %s escalates: %s", self.name, error)
+        log.error("%s", error)
         if self.owner is None:
             self.container._fail(error)
         elif fatal:
@@ -360,11 +360,3 @@ def _cause(reason: ExitReason) -> BaseException:
     if isinstance(reason, (Failure, Fatal)):
         return reason.exception
     return RuntimeError(f"child ended: {reason}")
-
-
-def make_root(container: Container, max_restarts: int, period: float) -> Supervision:
-    """The root supervision of a container: one_for_one over the agents it spawns."""
-    return Supervision(container, None, max_restarts=max_restarts, period=period)
-
-
-__all__: list[Any] = []
