@@ -1,0 +1,220 @@
+"""Stopping: exit classification, graceful then hard shutdown, overruns, teardown
+(supervision spec rows 4, 15, 16, 17 and 25)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import trio
+import trio.testing
+
+import triomas
+from triomas import (
+    Agent,
+    AgentStopped,
+    ChildExited,
+    ChildSpec,
+    Failure,
+    Fatal,
+    Normal,
+    Shutdown,
+    ShutdownOverrun,
+    Supervisor,
+    message,
+    on,
+)
+
+
+@message(tag="shut.Nap")
+class Nap:
+    seconds: float
+
+
+@message(tag="shut.End")
+class End:
+    how: str
+
+
+class Sleeper(Agent):
+    """Naps on request, recording when a nap ended and how; records its teardown."""
+
+    def __init__(self, log: list[tuple[float, str, object]]) -> None:
+        self.log = log
+
+    @on(Nap)
+    async def nap(self, msg: Nap) -> None:
+        finished = False
+        try:
+            await self.sleep(msg.seconds)
+            finished = True
+        finally:
+            self.log.append((self.clock.now(), "nap done" if finished else "nap cut", self.name))
+
+    @on(End)
+    def end(self, msg: End) -> None:
+        if msg.how == "stop":
+            self.stop()
+        elif msg.how == "shutdown":
+            self.stop("finished")
+        elif msg.how == "raise":
+            raise RuntimeError("boom")
+        elif msg.how == "interrupt":
+            raise KeyboardInterrupt
+
+    def teardown(self) -> None:
+        self.log.append((self.clock.now(), "teardown", self.exit_reason))
+
+
+# ---- row 4: exit classification ---------------------------------------------------------
+
+
+async def test_each_way_of_ending_has_its_reason(vc: triomas.Container) -> None:
+    exits: dict[str, object] = {}
+    vc.on_event(
+        lambda e: exits.setdefault(e.ref.name, e.reason) if isinstance(e, ChildExited) else None
+    )
+    log: list[tuple[float, str, object]] = []
+    for how in ("stop", "shutdown", "raise"):
+        ref = await vc.spawn(Sleeper, log, name=how, restart="temporary")
+        vc.send(ref, End(how))
+    await vc.spawn(Sleeper, log, name="removed")
+    await vc.run_until_idle()
+    await vc.remove("removed")
+    assert exits["stop"] == Normal()
+    assert exits["shutdown"] == Shutdown("finished")
+    assert isinstance(exits["raise"], Failure)
+    assert exits["removed"] == Shutdown("removed")
+
+
+def test_keyboard_interrupt_tears_the_tree_down_then_is_raised_again() -> None:
+    log: list[tuple[float, str, object]] = []
+
+    async def main() -> None:
+        async with triomas.open_container() as c:
+            await c.spawn(Sleeper, log, name="bystander")
+            victim = await c.spawn(Sleeper, log, name="victim")
+            c.send(victim, End("interrupt"))
+            await c.run(seconds=100)
+
+    with pytest.raises(KeyboardInterrupt):
+        triomas.run(main, clock=triomas.VirtualClock())
+    reasons = [reason for _, event, reason in log if event == "teardown"]
+    assert len(reasons) == 2
+    assert isinstance(reasons[0], Fatal)  # the victim, never restarted
+    assert reasons[1] == Shutdown("container stopped")
+
+
+# ---- row 15: graceful, then hard --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shutdown", "nap", "expected"),
+    [
+        (5.0, 1.0, [(1.0, "nap done", "w"), (1.0, "removed", "w")]),  # handles the stop in 1 s
+        (2.0, 10.0, [(2.0, "nap cut", "w"), (2.0, "removed", "w")]),  # cancelled at exactly T
+        (0.0, 10.0, [(0.0, "nap cut", "w"), (0.0, "removed", "w")]),  # brutal
+        (math.inf, 30.0, [(30.0, "nap done", "w"), (30.0, "removed", "w")]),  # waits forever
+    ],
+)
+async def test_graceful_then_hard_shutdown(
+    vc: triomas.Container, shutdown: float, nap: float, expected: list[object]
+) -> None:
+    log: list[tuple[float, str, object]] = []
+    ref = await vc.spawn(Sleeper, log, name="w", shutdown=shutdown)
+    vc.send(ref, Nap(nap))
+    await vc.run(iterations=1)  # the nap has begun
+    await vc.remove(ref)
+    log.append((vc.clock.now(), "removed", "w"))
+    assert [entry for entry in log if entry[1] != "teardown"] == expected
+
+
+async def test_a_teardown_is_cut_off_at_the_shutdown_deadline(vc: triomas.Container) -> None:
+    ended: list[float] = []
+
+    class Lingering(Agent):
+        async def teardown(self) -> None:
+            try:
+                await self.sleep(10)
+            finally:
+                ended.append(self.clock.now())
+
+    await vc.spawn(Lingering, shutdown=2)
+    await vc.run_until_idle()
+    await vc.stop()
+    assert ended == [2.0]
+
+
+# ---- row 16: an agent that will not die -------------------------------------------------
+
+
+async def test_an_unkillable_agent_is_reported_and_waited_for(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    events: list[tuple[float, object]] = []
+
+    class Stubborn(Agent):
+        @on(Nap)
+        async def nap(self, msg: Nap) -> None:
+            with trio.CancelScope(shield=True):  # what actor code must not do
+                await trio.sleep(msg.seconds)
+
+    async with triomas.open_container() as c:
+        c.on_event(lambda e: events.append((c.clock.now(), e)))
+        ref = await c.spawn(Stubborn, shutdown=2)
+        c.send(ref, Nap(10))
+        await trio.sleep(1)  # mock time: the nap has begun
+        start = c.clock.now()
+        await c.remove(ref)
+        assert c.clock.now() - start == pytest.approx(9.0)  # the nap's end
+    overruns = [(t - start, e) for t, e in events if isinstance(e, ShutdownOverrun)]
+    assert len(overruns) == 1
+    assert overruns[0][0] == pytest.approx(3.0)  # cancelled at 2, reported 1 s later
+    assert overruns[0][1].elapsed == pytest.approx(3.0)  # type: ignore[attr-defined]
+    (stopped,) = [(t - start, e) for t, e in events if isinstance(e, AgentStopped)]
+    assert stopped[0] == pytest.approx(9.0)
+
+
+# ---- row 17: reverse order through the tree ---------------------------------------------
+
+
+async def test_a_supervisor_stops_its_children_one_by_one_in_reverse() -> None:
+    ended: list[tuple[str, float]] = []
+
+    class Slow(Agent):
+        async def teardown(self) -> None:
+            await self.sleep(0.5)
+            ended.append((self.name, self.clock.now()))
+
+    children = [ChildSpec(name, Slow) for name in "abc"]
+    async with triomas.open_container(clock=triomas.VirtualClock()) as c:
+        await c.spawn(Supervisor, children, name="sup")
+        await c.spawn(Slow, name="after")
+        await c.run(seconds=1)
+    assert ended == [("after", 1.5), ("c", 2.0), ("b", 2.5), ("a", 3.0)]
+
+
+# ---- row 25: teardown runs once for every kind of end -----------------------------------
+
+
+async def test_teardown_runs_once_per_incarnation_with_its_reason(
+    vc: triomas.Container,
+) -> None:
+    log: list[tuple[float, str, object]] = []
+    group = [ChildSpec("g1", Sleeper, (log,)), ChildSpec("g2", Sleeper, (log,))]
+    await vc.start(Supervisor, group, strategy="one_for_all", max_restarts=5)
+    vc.send("g2", End("raise"))  # g2 fails; g1 is stopped for the group restart
+    await vc.run_until_idle()
+    normal = await vc.spawn(Sleeper, log, name="normal")
+    vc.send(normal, End("stop"))
+    cancelled = await vc.spawn(Sleeper, log, name="cancelled", shutdown=1)
+    vc.send(cancelled, Nap(10))
+    await vc.run_until_idle()
+    await vc.remove(cancelled)
+    reasons = [str(reason) for _, event, reason in log if event == "teardown"]
+    assert reasons == [
+        "failure(RuntimeError: boom)",
+        "shutdown(group restart)",
+        "normal",
+        "shutdown(removed)",
+    ]
