@@ -155,7 +155,9 @@ class TraceRecord:
 
     Events: ``spawn``, ``setup``, ``update`` (a custom ``update()`` call), ``recv``
     (a message handled by the default dispatch; the payload is ``sender -> body``),
-    ``stop`` (payload: the exit reason) and ``dead`` (a dead letter).
+    ``restart`` (an incarnation ended and another will follow; payload: the exit
+    reason), ``stop`` (for good; payload: the exit reason) and ``dead`` (a dead
+    letter).
     """
 
     time: float

@@ -211,7 +211,8 @@ class Supervision:
 
     def _announce(self, cell: Cell, reason: ExitReason, will_restart: bool) -> None:
         container = self.container
-        container._trace_event(cell.name, "exit", f"{reason} restart={will_restart}")
+        if will_restart:
+            container._trace_event(cell.name, "restart", str(reason))
         if container._listened(ChildExited):
             container._emit(ChildExited(self.ref, cell.ref, cell.incarnation, reason, will_restart))
 
