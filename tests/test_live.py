@@ -68,8 +68,10 @@ async def test_handoff_crash_fails_the_caller_and_restarts_the_agent(
         assert await c.ask(ref, Ping(3)) == 6  # the next incarnation, same address
         await c.run_until_idle()
     exits = [e for e in events if isinstance(e, triomas.ChildExited)]
-    assert isinstance(exits[0].reason, Failure) and exits[0].will_restart
-    assert exits[0].incarnation == 1 and exits[1].incarnation == 2
+    assert isinstance(exits[0].reason, Failure)
+    assert exits[0].will_restart
+    assert exits[0].incarnation == 1
+    assert exits[1].incarnation == 2
     stopped = [e for e in events if isinstance(e, AgentStopped)]
     assert stopped[0].reason == triomas.Shutdown("container stopped")
 

@@ -199,7 +199,8 @@ async def test_a_failed_start_stops_the_earlier_children_in_reverse(c: triomas.C
     assert isinstance(caught.value.__cause__, KeyError)
     exits = [(t, name) for t, event, name, *_ in log if event == "exited"]
     assert exits == [(0.5, "w2"), (0.5, "w1"), (0.5, "w0"), (0.5, "sup")]
-    assert c.lookup("w3") is None and c.agents() == []
+    assert c.lookup("w3") is None
+    assert c.agents() == []
 
 
 async def test_a_start_that_takes_too_long_fails_at_the_timeout(c: triomas.Container) -> None:
@@ -345,7 +346,8 @@ async def test_restart_intensity_is_an_inclusive_sliding_window(
     log, ends = await run_crasher(c, every, limit, 999.9 if every == 2.0 else 100.0)
     started = sum(1 for entry in log if entry[1] == "started" and entry[2] == "w")
     if escalates_at is None:
-        assert ends == [] and started >= runs
+        assert ends == []
+        assert started >= runs
     else:
         ((t, reason),) = ends
         assert t == escalates_at
@@ -379,14 +381,20 @@ async def test_nested_escalation_reaches_the_root() -> None:
             raise RuntimeError("leaf")
 
     inner = ChildSpec("inner", Supervisor, ([ChildSpec("leaf", Leaf)],))
-    with pytest.raises(SupervisorEscalation) as caught:
+
+    async def main() -> None:
         async with triomas.open_container(clock=triomas.VirtualClock(), max_restarts=0) as c:
             await c.spawn(Supervisor, [inner], name="outer")
             await c.join()
+
+    with pytest.raises(SupervisorEscalation) as caught:
+        await main()
     root = caught.value
-    assert root.supervisor == "root" and root.child == "outer"
+    assert root.supervisor == "root"
+    assert root.child == "outer"
     outer = root.__cause__
-    assert isinstance(outer, SupervisorEscalation) and outer.supervisor == "outer"
+    assert isinstance(outer, SupervisorEscalation)
+    assert outer.supervisor == "outer"
     assert isinstance(outer.__cause__, SupervisorEscalation)
     assert outer.__cause__.supervisor == "inner"
     assert runs == [0.0, 0.0, 0.0, 0.0]
@@ -396,7 +404,8 @@ async def test_a_restart_that_fails_counts_and_is_retried(c: triomas.Container) 
     log, ends = await run_crasher_broken(c)
     starts = [entry for entry in log if entry[2] == "w" and entry[1] == "started"]
     exits = [entry for entry in log if entry[2] == "w" and entry[1] == "exited"]
-    assert len(starts) == 1 and len(exits) == 4  # 1 normal start + 3 failed restarts
+    assert len(starts) == 1
+    assert len(exits) == 4
     assert all(entry[0] == 0.0 for entry in log)
     assert len(ends) == 1
 
@@ -568,7 +577,8 @@ async def test_a_decider_can_stop_a_child_for_good(c: triomas.Container) -> None
     )
     c.send("w", Crash())
     await c.run_until_idle()
-    assert c.lookup("w") is None and c.agent(sup).children == []
+    assert c.lookup("w") is None
+    assert c.agent(sup).children == []
 
 
 async def test_escalate_from_the_decider_fails_the_supervisor_at_once(
