@@ -20,6 +20,7 @@ PUBLIC = {
     "Fatal",
     "HandlerFailed",
     "MailboxFull",
+    "Overflow",
     "Restart",
     "ShutdownOverrun",
     "Strategy",

@@ -40,7 +40,7 @@ from ._handlers import on
 from ._message import message, message_class, message_tag
 from ._ref import AgentRef
 from ._run import run
-from ._spec import AutoShutdown, Backoff, ChildSpec, Directive, Restart, Strategy
+from ._spec import AutoShutdown, Backoff, ChildSpec, Directive, Overflow, Restart, Strategy
 from ._supervisor import DynamicSupervisor, Supervisor
 from ._timers import TimerHandle
 from ._watch import Down, Exit, LinkedActorFailed, MonitorRef
@@ -81,6 +81,7 @@ __all__ = [
     "NoHandler",
     "NoProc",
     "Normal",
+    "Overflow",
     "RealClock",
     "Restart",
     "RunReport",

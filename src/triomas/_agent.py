@@ -15,7 +15,7 @@ from ._errors import AgentStateError
 from ._events import ExitReason, Shutdown
 from ._handlers import ClassInfo
 from ._ref import AgentRef, as_ref
-from ._spec import Restart, options
+from ._spec import Overflow, Restart, options
 from ._supervision import Supervision
 from ._timers import TimerHandle
 from ._watch import MonitorRef
@@ -134,10 +134,14 @@ class Agent:
 
         The idiom is ``while self.messages: env = self.receive()``.
         """
-        mailbox = self._cell.mailbox
+        cell = self._cell
+        mailbox = cell.mailbox
         if not mailbox:
-            raise IndexError(f"no message is waiting for {self._cell.name}")
-        return mailbox.popleft()
+            raise IndexError(f"no message is waiting for {cell.name}")
+        env = mailbox.popleft()
+        if cell.bound is not None:
+            cell.bound.freed()
+        return env
 
     # ---- messaging -----------------------------------------------------------------------
 
@@ -173,7 +177,7 @@ class Agent:
             # The common case, kept short: a plain tell to a live agent's reference.
             target = to._cell
             if target is not None and target.exit_reason is None:
-                target.engine.deliver(
+                target.deliver(
                     target,
                     Envelope(
                         msg,
@@ -192,6 +196,18 @@ class Agent:
         container._send(
             cell, to, msg, topic, direct, performative, conversation_id, None, in_reply_to, reply_by
         )
+
+    async def send_wait(
+        self, to: Recipient, msg: Any, *, timeout: float | None = None, topic: str | None = None
+    ) -> None:
+        """Send ``msg`` to one agent, waiting for room if its bounded mailbox is full.
+
+        For agents with ``overflow="block"``; raises :exc:`MailboxFull` if there is
+        still no room after ``timeout`` clock seconds, and :exc:`CalleeDown` if the
+        agent stops for good meanwhile. Other agents get a plain :meth:`send`.
+        """
+        cell = self._cell
+        await cell.container._send_wait(cell, to, msg, timeout, topic)
 
     async def ask(
         self,
@@ -332,6 +348,8 @@ class Agent:
         name: str | None = None,
         restart: Restart = "transient",
         shutdown: float | None = None,
+        capacity: int | None = None,
+        overflow: Overflow = "block",
         **kwargs: Any,
     ) -> AgentRef:
         """Spawn a child: this agent supervises it (one for one, at most one restart
@@ -350,7 +368,7 @@ class Agent:
             args,
             kwargs,
             name,
-            options(cls, restart, shutdown),
+            options(cls, restart, shutdown, capacity, overflow),
             cell.kids,
         )
 

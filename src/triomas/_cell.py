@@ -28,6 +28,7 @@ from ._timers import TimerHandle
 if TYPE_CHECKING:
     from ._agent import Agent
     from ._container import Container
+    from ._mailbox import Bound
     from ._supervision import Supervision
 
 log = logging.getLogger("triomas")
@@ -67,6 +68,7 @@ class Engine(Protocol):
 
     def now(self) -> float: ...
     def deliver(self, cell: Cell, env: Envelope) -> None: ...
+    def deliver_system(self, cell: Cell, env: Envelope) -> None: ...
     def activate(self, cell: Cell) -> None: ...
     def in_flight(
         self, cell: Cell, match: Callable[[Envelope], bool] | None = None
@@ -115,8 +117,10 @@ class Cell:
         "_rng",
         "agent",
         "alarms",
+        "bound",
         "container",
         "current",
+        "deliver",
         "engine",
         "exit_reason",
         "first_update",
@@ -160,6 +164,9 @@ class Cell:
     ) -> None:
         self.container = container
         self.engine: Engine = container._engine
+        # How messages reach this cell: the engine's way, or a Bound's (see _mailbox).
+        self.deliver: Callable[[Cell, Envelope], None] = self.engine.deliver
+        self.bound: Bound | None = None
         self.name = name
         self.ref = AgentRef(container.address, name, cell=self)
         self.info: ClassInfo = cls._triomas_info
@@ -318,6 +325,26 @@ class Cell:
         if self.run_state is not _ACTIVE:
             self.engine.activate(self)
 
+    @staticmethod
+    def is_system(env: Envelope) -> bool:
+        """Whether ``env`` carries a system message (``Down``, ``Exit``)."""
+        return isinstance(env.body, (_watch.Down, _watch.Exit))
+
+    def accept_system(self, env: Envelope) -> None:
+        """Put a system message ahead of every user message, behind earlier system ones."""
+        if self.life is Life.STOPPED:
+            self.container._undeliverable(env, self)
+            return
+        mailbox = self.own_mailbox()
+        place = 0
+        for waiting in mailbox:
+            if not self.is_system(waiting):
+                break
+            place += 1
+        mailbox.insert(place, env)
+        if self.exit_reason is None and self.run_state is not _ACTIVE:
+            self.engine.activate(self)
+
     def has_work(self) -> bool:
         """Whether an activation would have something to do right now."""
         return bool(
@@ -371,6 +398,8 @@ class Cell:
         count = len(self.mailbox)
         while count:
             count, env, handler = self.drain_sync(count)
+            if self.bound is not None:
+                self.bound.freed()
             if env is None or handler is None:
                 return
             self.container._trace_recv(self, env)
@@ -486,6 +515,8 @@ class Cell:
         else:
             # sync_ok: every handler is plain, so this drains the whole mailbox
             self.drain_sync(len(self.mailbox))
+        if self.bound is not None:
+            self.bound.freed()
         self.run_state = _IDLE
         if self.exit_reason is not None or self.agent.keep_awake or self.mailbox:
             self.engine.activate(self)

@@ -18,7 +18,14 @@ from ._cell import NO_MAIL, Cell, Life
 from ._clock import Clock, RealClock, VirtualClock, _SimClock
 from ._deadletters import DeadLetterLog
 from ._envelope import Envelope
-from ._errors import AgentStateError, AskTimeout, CalleeDown, NameTaken, NoHandler
+from ._errors import (
+    AgentStateError,
+    AskTimeout,
+    CalleeDown,
+    MailboxFull,
+    NameTaken,
+    NoHandler,
+)
 from ._events import (
     AgentStarted,
     AgentStopped,
@@ -33,9 +40,10 @@ from ._events import (
 )
 from ._future import Future
 from ._live import LiveEngine
+from ._mailbox import Bound
 from ._ref import AgentRef, as_ref, is_address
 from ._run import RunDefaults, run_defaults
-from ._spec import LifeOptions, Restart, options
+from ._spec import LifeOptions, Overflow, Restart, options
 from ._subscriptions import Subscriptions, topic_name
 from ._supervision import Supervision
 from ._virtual import VirtualEngine
@@ -122,6 +130,8 @@ class Container:
         name: str | None = None,
         restart: Restart = "transient",
         shutdown: float | None = None,
+        capacity: int | None = None,
+        overflow: Overflow = "block",
         **kwargs: Any,
     ) -> AgentRef:
         """Create an agent of ``cls`` under the container's root supervisor; return its reference.
@@ -135,8 +145,17 @@ class Container:
         clock seconds, how long a graceful stop may take before the agent is
         cancelled (0: at once; ``math.inf``: no limit); it defaults to 5 s, and to
         ``inf`` for a :class:`Supervisor`, which stops its children first.
+
+        ``capacity`` bounds the mailbox (default: unbounded); when it is full,
+        ``overflow`` decides: ``"block"`` (``send`` raises :exc:`MailboxFull`,
+        ``send_wait`` and ``ask`` wait for room), ``"fail"`` (:exc:`MailboxFull`),
+        ``"drop_new"`` or ``"drop_oldest"`` (that message becomes a dead letter).
+        System messages (``Down``, ``Exit``) and the agent's alarms are not counted,
+        and are handled before waiting user messages.
         """
-        return self._spawn(cls, args, kwargs, name, options(cls, restart, shutdown), self._root)
+        return self._spawn(
+            cls, args, kwargs, name, options(cls, restart, shutdown, capacity, overflow), self._root
+        )
 
     async def start(
         self,
@@ -145,6 +164,8 @@ class Container:
         name: str | None = None,
         restart: Restart = "transient",
         shutdown: float | None = None,
+        capacity: int | None = None,
+        overflow: Overflow = "block",
         timeout: float = 5.0,
         **kwargs: Any,
     ) -> AgentRef:
@@ -154,7 +175,9 @@ class Container:
         is never retried); after ``timeout`` clock seconds the agent is stopped and
         :exc:`TimeoutError` is raised.
         """
-        ref = self._spawn(cls, args, kwargs, name, options(cls, restart, shutdown), self._root)
+        ref = self._spawn(
+            cls, args, kwargs, name, options(cls, restart, shutdown, capacity, overflow), self._root
+        )
         cell = ref._cell
         assert cell is not None
         await self._await_up(cell, self._root, timeout)
@@ -186,6 +209,9 @@ class Container:
             raise AgentStateError(f"supervisor {parent.name} is stopping; it cannot spawn")
         name = self._claim_name(cls, name)
         cell = Cell(self, cls, name, args, kwargs, opts, parent)
+        if opts.capacity is not None:
+            cell.bound = Bound(cell, opts.capacity, opts.overflow)
+            cell.deliver = cell.bound.deliver
         self._cells[name] = cell
         self._classes.setdefault(cls.__name__, {})[cell] = None
         parent.children.append(cell)
@@ -282,6 +308,32 @@ class Container:
     def send(self, to: Recipient, msg: Any, *, topic: str | None = None) -> None:
         """Send ``msg`` from outside any agent (the envelope's sender is None)."""
         self._send(None, to, msg, topic, False, None, None, None, None, None)
+
+    async def send_wait(
+        self, to: Recipient, msg: Any, *, timeout: float | None = None, topic: str | None = None
+    ) -> None:
+        """Send from outside any agent, waiting for room; see :meth:`Agent.send_wait`."""
+        await self._send_wait(None, to, msg, timeout, topic)
+
+    async def _send_wait(
+        self, sender: Cell | None, to: Recipient, msg: Any, timeout: float | None, topic: str | None
+    ) -> None:
+        target = self._single(to)
+        if target is not None and target.bound is not None:
+            await self._wait_room(target, timeout, msg)
+        self._send(sender, to, msg, topic, False, None, None, None, None, None)
+        await trio.lowlevel.checkpoint_if_cancelled()
+
+    async def _wait_room(self, target: Cell, timeout: float | None, msg: Any) -> None:
+        bound = target.bound
+        if bound is None or bound.policy != "block" or not bound.full():
+            return
+        engine = self._engine
+        deadline = engine.now() + (math.inf if timeout is None else timeout)
+        if not await bound.wait_room(deadline):
+            raise MailboxFull(
+                f"no room in the mailbox of {target.name} within {timeout} s for {msg!r}"
+            )
 
     async def ask(self, to: Recipient, msg: Any, *, timeout: float | None = 5.0) -> Any:
         """Ask from outside any agent; see :meth:`Agent.ask`."""
@@ -427,6 +479,13 @@ class Container:
             members = {**members, **extra} if members else extra
         return list(members) if members else None
 
+    def _resolve_bound(self, to: Recipient) -> bool:
+        """Whether ``to`` is one agent with a bounded mailbox (cheap for a reference)."""
+        if isinstance(to, AgentRef) and to._cell is not None:
+            return to._cell.bound is not None
+        target = self._resolve(to)
+        return isinstance(target, Cell) and target.bound is not None
+
     def _single(self, to: Recipient) -> Cell | None:
         target = self._resolve(to)
         if isinstance(target, list):
@@ -469,15 +528,15 @@ class Container:
         )
         if isinstance(target, list):
             for member in target:
-                engine.deliver(member, env)
+                member.deliver(member, env)
         elif target is not None and not (single and self._handoff and target.handoff(env)):
-            target.engine.deliver(target, env)  # its container's engine, maybe not ours
+            target.deliver(target, env)  # its container's engine, maybe not ours
         if not direct and sender is not None and self._subscriptions.trackers:
             trackers = self._subscriptions.trackers.get(sender.name)
             if trackers:
                 copy = env if reply_with is None else attrs.evolve(env, reply_with=None)
                 for tracker in trackers:
-                    engine.deliver(tracker, copy)
+                    tracker.deliver(tracker, copy)
         if target is None:
             unreachable = (
                 isinstance(to, AgentRef)
@@ -498,12 +557,12 @@ class Container:
         subscribers = self._subscriptions.topics.get(name)
         if subscribers:
             for cell in subscribers:
-                engine.deliver(cell, env)
+                cell.deliver(cell, env)
         if sender is not None and self._subscriptions.trackers:
             trackers = self._subscriptions.trackers.get(sender.name)
             if trackers:
                 for tracker in trackers:
-                    engine.deliver(tracker, env)
+                    tracker.deliver(tracker, env)
         if not subscribers:  # trackers only watch: the publish itself reached nobody
             self._dead(env, DeadLetterReason.NO_SUBSCRIBERS, None)
 
@@ -518,6 +577,12 @@ class Container:
     ) -> Any:
         if not timeout >= 0:
             raise ValueError("timeout must be a non-negative number of seconds, or None")
+        if self._resolve_bound(to):
+            target = self._single(to)
+            assert target is not None
+            start = self._engine.now()
+            await self._wait_room(target, timeout, body)
+            timeout -= self._engine.now() - start
         rid = self._run.new_reply_id()
         fut = Future()
         self._replies[rid] = fut
@@ -599,7 +664,7 @@ class Container:
         if subscribers:
             env = Envelope(event, None, None, type(event).__name__, sent_at=self._engine.now())
             for cell in subscribers:
-                self._engine.deliver(cell, env)
+                cell.deliver(cell, env)
 
     def _agent_started(self, cell: Cell) -> None:
         cell.mark_up()
@@ -631,6 +696,8 @@ class Container:
             self._dead(env, DeadLetterReason.RECIPIENT_STOPPED, reason)
         self._trace_event(cell.name, "stop", str(reason))
         _watch.stopped_for_good(cell, reason)
+        if cell.bound is not None:
+            cell.bound.close(reason)
         if self._listened(AgentStopped):
             self._emit(AgentStopped(cell.ref, reason))
         if not self._cells:

@@ -47,6 +47,7 @@ class LiveEngine:
         self._clock_time = trio.lowlevel.current_clock().current_time
         # Live delivery is immediate: straight into the cell (one call less per message).
         self.deliver: Callable[[Cell, Envelope], None] = Cell.accept
+        self.deliver_system: Callable[[Cell, Envelope], None] = Cell.accept_system
         self.timers = LiveTimers(origin)
         self.timers.queue.on_retire = self._check_idle
         self.busy = 0

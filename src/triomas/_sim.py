@@ -217,11 +217,20 @@ class SimScheduler:
         """Remove and return the messages (that ``match``) on their way to ``cell``."""
 
         def taken(item: tuple[SimCell, Envelope]) -> bool:
-            return item[0] is cell and (match is None or match(item[1]))
+            owner = item[0]
+            # system lanes and bounded mailboxes stand for their cell in the outbox
+            mine = owner is cell or getattr(owner, "cell", None) is cell
+            return mine and (match is None or match(item[1]))
 
-        mine = [item[1] for item in self._outbox if taken(item)]
+        mine: list[Envelope] = []
+        kept: list[tuple[SimCell, Envelope]] = []
+        for item in self._outbox:  # ``match`` is asked once per message
+            if taken(item):
+                mine.append(item[1])
+            else:
+                kept.append(item)
         if mine:
-            self._outbox = [item for item in self._outbox if not taken(item)]
+            self._outbox = kept
         return mine
 
     def spawn(

@@ -23,6 +23,11 @@ Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 AutoShutdown = Literal["never", "any_significant", "all_significant"]
 """When a supervisor stops by itself because its significant children have ended."""
 
+Overflow = Literal["block", "fail", "drop_new", "drop_oldest"]
+"""What a full mailbox does with one more message: the sender waits (``send_wait``) or
+gets :exc:`MailboxFull`, or the new or the oldest message becomes a dead letter."""
+
+_OVERFLOWS = ("block", "fail", "drop_new", "drop_oldest")
 _RESTARTS = ("permanent", "transient", "temporary")
 _KINDS = ("worker", "supervisor")
 
@@ -49,6 +54,18 @@ def check_shutdown(value: object, field: str = "shutdown") -> float:
     return float(value)
 
 
+def check_capacity(capacity: object, overflow: object) -> None:
+    """Validate mailbox options: a positive capacity or None, and a known policy."""
+    if capacity is not None and (
+        isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1
+    ):
+        raise ChildSpecError("capacity", f"must be None or a positive integer, not {capacity!r}")
+    if overflow not in _OVERFLOWS:
+        raise ChildSpecError(
+            "overflow", f"must be one of {', '.join(_OVERFLOWS)}, not {overflow!r}"
+        )
+
+
 def check_restart(value: object) -> Restart:
     """Validate a restart type."""
     if value not in _RESTARTS:
@@ -64,22 +81,31 @@ class LifeOptions:
     restart: Restart = "transient"
     shutdown: float = 5.0
     significant: bool = False
+    capacity: int | None = None
+    overflow: Overflow = "block"
 
 
 SPAWN_DEFAULTS = LifeOptions()
 """``spawn()``'s defaults: restarted after a failure, five seconds to stop."""
 
 
-def options(cls: type[Agent], restart: Restart, shutdown: float | None) -> LifeOptions:
+def options(
+    cls: type[Agent],
+    restart: Restart,
+    shutdown: float | None,
+    capacity: int | None = None,
+    overflow: Overflow = "block",
+) -> LifeOptions:
     """The options of ``spawn``'s arguments (the shared defaults when they are those).
 
     ``shutdown`` defaults to the class's: five seconds, ``inf`` for supervisors.
     """
     if shutdown is None:
         shutdown = getattr(cls, "_default_shutdown", 5.0)
-    if restart == "transient" and shutdown == 5.0:
+    if restart == "transient" and shutdown == 5.0 and capacity is None and overflow == "block":
         return SPAWN_DEFAULTS
-    return LifeOptions(check_restart(restart), check_shutdown(shutdown))
+    check_capacity(capacity, overflow)
+    return LifeOptions(check_restart(restart), check_shutdown(shutdown), False, capacity, overflow)
 
 
 @final
@@ -92,6 +118,7 @@ class ChildSpec:
     subclasses, else ``"worker"``; ``shutdown`` defaults to 5 s for workers and
     ``inf`` for supervisors, as in OTP. ``restart`` defaults to ``"permanent"``.
     ``start_timeout`` bounds, in clock seconds, how long its ``setup()`` may take.
+    ``capacity`` and ``overflow`` bound its mailbox (see ``Container.spawn``).
     """
 
     id: str
@@ -103,6 +130,8 @@ class ChildSpec:
     significant: bool = False
     kind: Literal["worker", "supervisor"] | None = None
     start_timeout: float = 5.0
+    capacity: int | None = None
+    overflow: Overflow = "block"
 
     def validated(self) -> ChildSpec:
         """This spec with its defaults filled in; :exc:`ChildSpecError` if invalid."""
@@ -124,6 +153,7 @@ class ChildSpec:
         check_shutdown(shutdown)
         if self.significant and self.restart == "permanent":
             raise ChildSpecError("significant", "a permanent child cannot be significant")
+        check_capacity(self.capacity, self.overflow)
         if not self.start_timeout > 0:
             raise ChildSpecError("start_timeout", "must be a positive number of seconds")
         return attrs.evolve(self, kind=kind, shutdown=float(shutdown))
@@ -131,7 +161,9 @@ class ChildSpec:
     def options(self) -> LifeOptions:
         """The supervision options of the agent this spec starts."""
         assert self.shutdown is not None
-        return LifeOptions(self.restart, self.shutdown, self.significant)
+        return LifeOptions(
+            self.restart, self.shutdown, self.significant, self.capacity, self.overflow
+        )
 
 
 @final

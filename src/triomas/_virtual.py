@@ -19,6 +19,19 @@ if TYPE_CHECKING:
 
 
 @final
+class _SystemLane:
+    """Stands for a cell in the round's outbox so that a message lands as a system one."""
+
+    __slots__ = ("cell",)
+
+    def __init__(self, cell: Cell) -> None:
+        self.cell = cell
+
+    def accept(self, env: Envelope) -> None:
+        self.cell.accept_system(env)
+
+
+@final
 class VirtualEngine:
     """Adapts the cells of one container to a :class:`SimScheduler`.
 
@@ -33,6 +46,10 @@ class VirtualEngine:
         self.sim = scheduler
         # Deliver when the current round ends (the scheduler's own method: one call less).
         self.deliver: Callable[[Cell, Envelope], None] = scheduler.deliver
+
+    def deliver_system(self, cell: Cell, env: Envelope) -> None:
+        """Deliver a system message when the round ends, ahead of user messages."""
+        self.sim.deliver(_SystemLane(cell), env)
 
     def now(self) -> float:
         """Virtual time."""

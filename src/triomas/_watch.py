@@ -60,7 +60,7 @@ def propagates(reason: ExitReason) -> bool:
 
 def _send_to(cell: Cell, sender: AgentRef, body: object) -> None:
     env = Envelope(body, sender, cell.ref, type(body).__name__, sent_at=cell.engine.now())
-    cell.engine.deliver(cell, env)
+    cell.engine.deliver_system(cell, env)
 
 
 def monitor(watcher: Cell, target: Cell | None, ref: AgentRef, monitor_id: int) -> MonitorRef:
