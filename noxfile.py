@@ -25,9 +25,10 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """Type-check the package with ``mypy --strict``."""
+    """Type-check the package with ``mypy --strict``, and the examples as users would."""
     session.install("-e", ".", "mypy>=1.10")
     session.run("mypy")
+    session.run("mypy", "--strict", "examples")
 
 
 @nox.session

@@ -80,7 +80,7 @@ async def three_alarms() -> None:
     """run(seconds=) stops the clock on the dot; run_until_idle() goes on to the last alarm."""
     async with triomas.open_container() as c:
         ref = await c.spawn(Sleeper, name="sleeper")
-        sleeper = c.agent(ref)
+        sleeper = c.agent(ref, Sleeper)
 
         report = await c.run(seconds=5)
         print(f"  run(seconds=5)   -> {report.reason} at t={report.time}: {sleeper.woken}")
@@ -97,7 +97,7 @@ async def cleared_alarm() -> None:
         cleared = await c.ask(ref, Cancel(topic="t3a"))
         print(f"  clear_alarms(topic='t3a') at t={c.clock.now()} cancelled {cleared} alarm")
         report = await c.run_until_idle()
-        sleeper = c.agent(ref)
+        sleeper = c.agent(ref, Sleeper)
         print(f"  run_until_idle() -> {report.reason} at t={report.time}: {sleeper.woken}")
 
 
@@ -105,7 +105,7 @@ async def heartbeat() -> None:
     """A repeating alarm runs forever, so bound the run by time; then cancel it."""
     async with triomas.open_container() as c:
         ref = await c.spawn(Heart, name="heart")
-        heart = c.agent(ref)
+        heart = c.agent(ref, Heart)
 
         report = await c.run(seconds=7)
         print(f"  run(seconds=7)   -> {report.reason} at t={report.time}: beats at {heart.beats}")

@@ -56,7 +56,8 @@ class Dispatcher(Agent):
                 self.journal.append(f"  sends Job({job_id}) with topic {priority!r}")
         while self.messages:
             envelope = self.receive()
-            self.journal.append(f"  receives {envelope.body} from {envelope.sender.name}")
+            sender = envelope.sender.name if envelope.sender is not None else "outside"
+            self.journal.append(f"  receives {envelope.body} from {sender}")
 
 
 class Worker(Agent):
@@ -76,7 +77,9 @@ class Worker(Agent):
         batch.sort(key=lambda envelope: envelope.topic != "urgent")  # stable: FIFO otherwise
         ids = tuple(envelope.body.id for envelope in batch)
         self.journal.append(f"  handles jobs {list(ids)}")
-        self.send(batch[0].sender, Ack(ids))
+        requester = batch[0].sender
+        assert requester is not None  # jobs come from the dispatcher, not from outside
+        self.send(requester, Ack(ids))
 
 
 async def simulate(journal: list[str], trace: list[TraceRecord]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, dataclass_transform, overload
 
 import attrs
 
@@ -34,6 +34,7 @@ def _register(cls: type, tag: str) -> None:
 
 
 @overload
+@dataclass_transform(frozen_default=True, field_specifiers=(attrs.field,))
 def message(cls: T, /) -> T: ...
 @overload
 def message(*, tag: str | None = None) -> Callable[[T], T]: ...
