@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -668,3 +669,42 @@ async def test_a_normal_exit_of_a_permanent_child_is_restarted(c: triomas.Contai
     assert (0.0, "exited", "p", 1, "Normal", True) in log
     assert inc(c, "p") == 2
     assert Normal() == Normal()
+
+
+# ---- row 29: idle passivation and activation on demand ----------------------------------
+
+
+async def test_idle_agents_passivate_and_come_back_on_demand(c: triomas.Container) -> None:
+    log = record(c)
+    handled: list[tuple[float, int, int]] = []
+
+    class Session(Agent):
+        @on(Work)
+        def work(self, msg: Work) -> None:
+            handled.append((self.clock.now(), self.incarnation, msg.n))
+
+    c.spawn_on_demand("session", Session, idle_timeout=60)
+    assert c.lookup("session") is None  # nothing runs until a message comes
+    await c.clock.sleep(10)
+    c.send("session", Work(1))
+    await c.run(seconds=90)
+    c.send("session", Work(2))
+    await c.run_until_idle()
+    assert handled == [(10.0, 1, 1), (100.0, 1, 2)]
+    assert log == [
+        (10.0, "started", "session", 1),
+        (70.0, "exited", "session", 1, "Shutdown", False),
+        (100.0, "started", "session", 1),
+    ]
+    assert c._root.history == deque()  # passivation is not a restart
+
+
+async def test_a_busy_agent_is_not_passivated(c: triomas.Container) -> None:
+    ref = await c.spawn(Worker, idle_timeout=5)
+    for _ in range(4):
+        await c.clock.sleep(4)
+        c.send(ref, Bump())
+    await c.run(seconds=4)
+    assert c.lookup(ref.name) == ref
+    await c.run(seconds=2)
+    assert c.lookup(ref.name) is None

@@ -350,6 +350,7 @@ class Agent:
         shutdown: float | None = None,
         capacity: int | None = None,
         overflow: Overflow = "block",
+        idle_timeout: float | None = None,
         **kwargs: Any,
     ) -> AgentRef:
         """Spawn a child: this agent supervises it (one for one, at most one restart
@@ -368,7 +369,7 @@ class Agent:
             args,
             kwargs,
             name,
-            options(cls, restart, shutdown, capacity, overflow),
+            options(cls, restart, shutdown, capacity, overflow, idle_timeout),
             cell.kids,
         )
 

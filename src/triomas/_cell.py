@@ -28,6 +28,7 @@ from ._timers import TimerHandle
 if TYPE_CHECKING:
     from ._agent import Agent
     from ._container import Container
+    from ._idle import IdleWatch
     from ._mailbox import Bound
     from ._supervision import Supervision
 
@@ -124,6 +125,7 @@ class Cell:
         "engine",
         "exit_reason",
         "first_update",
+        "idle",
         "in_row",
         "incarnation",
         "info",
@@ -167,6 +169,7 @@ class Cell:
         # How messages reach this cell: the engine's way, or a Bound's (see _mailbox).
         self.deliver: Callable[[Cell, Envelope], None] = self.engine.deliver
         self.bound: Bound | None = None
+        self.idle: IdleWatch | None = None
         self.name = name
         self.ref = AgentRef(container.address, name, cell=self)
         self.info: ClassInfo = cls._triomas_info
@@ -249,6 +252,8 @@ class Cell:
     def mark_up(self) -> None:
         """setup() has finished: release the init-ack waiters."""
         self.up_since = self.engine.now()
+        if self.idle is not None:
+            self.idle.start()
         waiters, self.up_waiters = self.up_waiters, None
         for fut in waiters or ():
             fut.set_result(None)
@@ -392,6 +397,8 @@ class Cell:
             await _maybe_await(self.agent.update())
         else:
             await self.dispatch_all()
+        if self.idle is not None:
+            self.idle.touch()
 
     async def dispatch_all(self) -> None:
         """The default ``update()``: hand each waiting message to its handler."""
@@ -485,6 +492,8 @@ class Cell:
         self.run_state = RunState.ACTIVE
         self.own_mailbox().append(env)  # it was empty: env is the one drained
         self.drain_sync(1)
+        if self.idle is not None:
+            self.idle.touch()
         self.run_state = state
         if self.exit_reason is not None or self.mailbox:
             self.engine.activate(self)
@@ -517,6 +526,8 @@ class Cell:
             self.drain_sync(len(self.mailbox))
         if self.bound is not None:
             self.bound.freed()
+        if self.idle is not None:
+            self.idle.touch()
         self.run_state = _IDLE
         if self.exit_reason is not None or self.agent.keep_awake or self.mailbox:
             self.engine.activate(self)
@@ -643,6 +654,8 @@ class Cell:
             self.container._reply_error(current, CalleeDown(self.ref.address, reason))
         self.engine.cancel_tasks(self)
         self.clear_alarms(None, None)
+        if self.idle is not None:
+            self.idle.cancel()
         return True
 
     def _end_finish(self) -> None:

@@ -39,6 +39,7 @@ from ._events import (
     TraceRecord,
 )
 from ._future import Future
+from ._idle import IdleWatch
 from ._live import LiveEngine
 from ._mailbox import Bound
 from ._ref import AgentRef, as_ref, is_address
@@ -106,6 +107,9 @@ class Container:
         self._handoffs = 0
         self._dead_letter_log = DeadLetterLog()
         self._root = Supervision(self, None, max_restarts=max_restarts, period=period)
+        self._on_demand: dict[
+            str, tuple[type[Agent], tuple[Any, ...], dict[str, Any], LifeOptions]
+        ] = {}
         self._failure: BaseException | None = None
         self._body_scope: trio.CancelScope | None = None
         self._engine: LiveEngine | VirtualEngine
@@ -132,6 +136,7 @@ class Container:
         shutdown: float | None = None,
         capacity: int | None = None,
         overflow: Overflow = "block",
+        idle_timeout: float | None = None,
         **kwargs: Any,
     ) -> AgentRef:
         """Create an agent of ``cls`` under the container's root supervisor; return its reference.
@@ -152,9 +157,18 @@ class Container:
         ``"drop_new"`` or ``"drop_oldest"`` (that message becomes a dead letter).
         System messages (``Down``, ``Exit``) and the agent's alarms are not counted,
         and are handled before waiting user messages.
+
+        ``idle_timeout``: after that many clock seconds without a message the agent
+        stops with ``Shutdown("idle")`` and is not restarted (see
+        :meth:`spawn_on_demand` to bring it back when a message comes).
         """
         return self._spawn(
-            cls, args, kwargs, name, options(cls, restart, shutdown, capacity, overflow), self._root
+            cls,
+            args,
+            kwargs,
+            name,
+            options(cls, restart, shutdown, capacity, overflow, idle_timeout),
+            self._root,
         )
 
     async def start(
@@ -166,6 +180,7 @@ class Container:
         shutdown: float | None = None,
         capacity: int | None = None,
         overflow: Overflow = "block",
+        idle_timeout: float | None = None,
         timeout: float = 5.0,
         **kwargs: Any,
     ) -> AgentRef:
@@ -176,7 +191,12 @@ class Container:
         :exc:`TimeoutError` is raised.
         """
         ref = self._spawn(
-            cls, args, kwargs, name, options(cls, restart, shutdown, capacity, overflow), self._root
+            cls,
+            args,
+            kwargs,
+            name,
+            options(cls, restart, shutdown, capacity, overflow, idle_timeout),
+            self._root,
         )
         cell = ref._cell
         assert cell is not None
@@ -212,12 +232,49 @@ class Container:
         if opts.capacity is not None:
             cell.bound = Bound(cell, opts.capacity, opts.overflow)
             cell.deliver = cell.bound.deliver
+        if opts.idle_timeout is not None:
+            cell.idle = IdleWatch(cell, opts.idle_timeout)
         self._cells[name] = cell
         self._classes.setdefault(cls.__name__, {})[cell] = None
         parent.children.append(cell)
         self._trace_event(name, "spawn", cls.__qualname__)
         cell.start()
         return cell.ref
+
+    def spawn_on_demand(
+        self,
+        name: str,
+        cls: type[A],
+        *args: Any,
+        restart: Restart = "transient",
+        shutdown: float | None = None,
+        capacity: int | None = None,
+        overflow: Overflow = "block",
+        idle_timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Activate ``name`` on demand: whenever a message comes for it and no agent of
+        that name is alive, spawn ``cls(*args, **kwargs)`` under it and deliver.
+
+        With ``idle_timeout`` this is Orleans' virtual actor: it stops when unused
+        and comes back, as a fresh agent, with the next message. The options are
+        those of :meth:`spawn`.
+        """
+        if not name or "/" in name:
+            raise ValueError(f"agent name {name!r} must be non-empty and contain no '/'")
+        if not (isinstance(cls, type) and issubclass(cls, Agent)):
+            raise TypeError(f"spawn_on_demand needs an Agent subclass, not {cls!r}")
+        opts = options(cls, restart, shutdown, capacity, overflow, idle_timeout)
+        self._on_demand[name] = (cls, args, kwargs, opts)
+
+    def _activate(self, name: str) -> Cell | None:
+        """Spawn the agent registered for ``name`` with :meth:`spawn_on_demand`, if any."""
+        factory = self._on_demand.get(name)
+        if factory is None or self._closed or self._root.closing:
+            return None
+        cls, args, kwargs, opts = factory
+        self._trace_event(name, "activate", cls.__qualname__)
+        return self._spawn(cls, args, kwargs, name, opts, self._root)._cell
 
     def _claim_name(self, cls: type, name: str | None) -> str:
         if name is not None:
@@ -465,7 +522,10 @@ class Container:
             if cell is not None and cell.life is not Life.STOPPED:
                 return cell
             home = self if to.container == self.address else self._run.open.get(to.container)
-            return home._cells.get(to.name) if home is not None else None
+            if home is None:
+                return None
+            found: Cell | None = home._cells.get(to.name)
+            return found if found is not None else home._activate(to.name)
         if isinstance(to, type):
             to = to.__name__
         if is_address(to):
@@ -477,7 +537,7 @@ class Container:
         extra = self._subscriptions.receivers.get(to)
         if extra:
             members = {**members, **extra} if members else extra
-        return list(members) if members else None
+        return list(members) if members else self._activate(to)
 
     def _resolve_bound(self, to: Recipient) -> bool:
         """Whether ``to`` is one agent with a bounded mailbox (cheap for a reference)."""

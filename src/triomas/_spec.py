@@ -83,6 +83,7 @@ class LifeOptions:
     significant: bool = False
     capacity: int | None = None
     overflow: Overflow = "block"
+    idle_timeout: float | None = None
 
 
 SPAWN_DEFAULTS = LifeOptions()
@@ -95,6 +96,7 @@ def options(
     shutdown: float | None,
     capacity: int | None = None,
     overflow: Overflow = "block",
+    idle_timeout: float | None = None,
 ) -> LifeOptions:
     """The options of ``spawn``'s arguments (the shared defaults when they are those).
 
@@ -102,10 +104,20 @@ def options(
     """
     if shutdown is None:
         shutdown = getattr(cls, "_default_shutdown", 5.0)
-    if restart == "transient" and shutdown == 5.0 and capacity is None and overflow == "block":
+    if (restart, shutdown, capacity, overflow, idle_timeout) == (
+        "transient",
+        5.0,
+        None,
+        "block",
+        None,
+    ):
         return SPAWN_DEFAULTS
     check_capacity(capacity, overflow)
-    return LifeOptions(check_restart(restart), check_shutdown(shutdown), False, capacity, overflow)
+    if idle_timeout is not None and not idle_timeout > 0:
+        raise ChildSpecError("idle_timeout", "must be None or a positive number of seconds")
+    return LifeOptions(
+        check_restart(restart), check_shutdown(shutdown), False, capacity, overflow, idle_timeout
+    )
 
 
 @final
