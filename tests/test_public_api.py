@@ -25,6 +25,7 @@ PUBLIC = {
     "ShutdownOverrun",
     "Strategy",
     "Supervisor",
+    "SupervisorCrashed",
     "SupervisorEscalation",
     "SupervisorStartError",
     "Down",

@@ -218,3 +218,53 @@ async def test_teardown_runs_once_per_incarnation_with_its_reason(
         "normal",
         "shutdown(removed)",
     ]
+
+
+async def test_a_root_shutdown_timeout_cancels_what_is_left() -> None:
+    ended: list[tuple[str, float, bool]] = []
+
+    class Slow(Agent):
+        async def teardown(self) -> None:
+            done = False
+            try:
+                await self.sleep(0.5)
+                done = True
+            finally:
+                ended.append((self.name, self.clock.now(), done))
+
+    async with triomas.open_container(clock=triomas.VirtualClock(), shutdown_timeout=1.2) as c:
+        for name in "abc":
+            await c.spawn(Slow, name=name)
+        await c.run(seconds=1)
+    assert ended == [("c", 1.5, True), ("b", 2.0, True), ("a", 2.2, False)]
+
+
+# ---- row 18: a bug in the supervisor ----------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["one_for_one", "one_for_all"])
+async def test_a_crash_in_the_decision_code_cancels_the_children_and_fails_upward(
+    vc: triomas.Container, monkeypatch: pytest.MonkeyPatch, strategy: str
+) -> None:
+    from triomas._supervision import Supervision
+
+    events: list[object] = []
+    vc.on_event(events.append)
+    log: list[tuple[float, str, object]] = []
+    children = [ChildSpec(name, Sleeper, (log,)) for name in ("a", "b", "c")]
+    await vc.start(Supervisor, children, strategy=strategy, name="sup", restart="temporary")
+    vc.send("b", Nap(100))
+    await vc.run(iterations=1)
+
+    def broken(self: Supervision, cell: object) -> float:
+        raise ZeroDivisionError("bug in the intensity code")
+
+    monkeypatch.setattr(Supervision, "_count", broken)
+    vc.send("a", End("raise"))
+    await vc.run_until_idle()
+    assert vc.clock.now() == 0.0  # b was cancelled at once, not after its shutdown time
+    assert vc.agents() == []
+    (end,) = [e for e in events if isinstance(e, AgentStopped) and e.ref.name == "sup"]
+    assert isinstance(end.reason, Failure)
+    assert isinstance(end.reason.exception, triomas.SupervisorCrashed)
+    assert isinstance(end.reason.exception.__cause__, ZeroDivisionError)

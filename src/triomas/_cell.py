@@ -90,8 +90,9 @@ class Engine(Protocol):
     def check_outside(self, what: str) -> None: ...
     def cancel_tasks(self, cell: Cell) -> None: ...
     async def shielded(
-        self, thunk: Callable[[], Awaitable[None] | None], deadline: float
+        self, cell: Cell, thunk: Callable[[], Awaitable[None] | None], deadline: float
     ) -> None: ...
+    def kill(self, cell: Cell) -> None: ...
 
 
 class _NoMail(deque[Envelope]):
@@ -148,6 +149,7 @@ class Cell:
         "stop_kind",
         "stop_waiters",
         "tasks",
+        "teardown_scope",
         "up_since",
         "up_waiters",
         "watchers",
@@ -185,6 +187,7 @@ class Cell:
         self.main_task: Any = None
         self.parked_task: Any = None
         self.scope: Any = None
+        self.teardown_scope: Any = None
         self.opts = opts
         self.parent = parent
         self.kids: Supervision | None = None  # made when it spawns a child
@@ -632,10 +635,12 @@ class Cell:
             kids = self.kids
             if kids is not None and kids.children:
                 reason = Shutdown(f"supervisor {self.name} stopping")
-                await engine.shielded(lambda: kids.shutdown(reason), math.inf)
+                await engine.shielded(self, lambda: kids.shutdown(reason), math.inf)
             if self.setup_started and not self.info.plain_teardown:
                 try:
-                    await engine.shielded(self.agent.teardown, engine.now() + self.opts.shutdown)
+                    await engine.shielded(
+                        self, self.agent.teardown, engine.now() + self.opts.shutdown
+                    )
                 except Exception:
                     log.exception("teardown of agent %s raised", self.ref.address)
         finally:
@@ -672,7 +677,10 @@ class Cell:
             for fut in ups:
                 fut.set_error(error)
         waiters, self.stop_waiters = self.stop_waiters, None
-        self.parent.child_exited(self, reason)
+        try:
+            self.parent.child_exited(self, reason)
+        except Exception as exc:
+            self.parent.crashed(exc, self)
         for fut in waiters or ():
             fut.set_result(None)
 

@@ -46,7 +46,7 @@ from ._ref import AgentRef, as_ref, is_address
 from ._run import RunDefaults, run_defaults
 from ._spec import LifeOptions, Overflow, Restart, options
 from ._subscriptions import Subscriptions, topic_name
-from ._supervision import Supervision
+from ._supervision import FINAL, Supervision
 from ._virtual import VirtualEngine
 
 log = logging.getLogger("triomas")
@@ -87,6 +87,7 @@ class Container:
         run: RunDefaults,
         max_restarts: int = 3,
         period: float = 5.0,
+        shutdown_timeout: float = math.inf,
     ) -> None:
         self.address = address
         self.clock = clock
@@ -111,6 +112,7 @@ class Container:
             str, tuple[type[Agent], tuple[Any, ...], dict[str, Any], LifeOptions]
         ] = {}
         self._failure: BaseException | None = None
+        self._shutdown_timeout = shutdown_timeout
         self._body_scope: trio.CancelScope | None = None
         self._engine: LiveEngine | VirtualEngine
         if isinstance(clock, _SimClock):
@@ -328,8 +330,34 @@ class Container:
 
     async def stop(self) -> None:
         """Stop every agent: the root's children one by one in reverse spawn order,
-        each stopping its own children first."""
-        await self._root.shutdown(Shutdown("container stopped"))
+        each stopping its own children first.
+
+        If that takes longer than the container's ``shutdown_timeout``, whatever is
+        left is cancelled at once (see :func:`open_container`).
+        """
+        engine = self._engine
+        timer = None
+        if self._shutdown_timeout != math.inf:
+            timer = engine.call_at(engine.now() + self._shutdown_timeout, self._hard_stop, True)
+        try:
+            await self._root.shutdown(Shutdown("container stopped"))
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _hard_stop(self) -> None:
+        left = [cell for cell in self._cells.values() if cell.alive]
+        log.warning(
+            "%s: shutdown took longer than %g s; cancelling %d agents: %s",
+            self.address,
+            self._shutdown_timeout,
+            len(left),
+            ", ".join(cell.name for cell in left[:10]),
+        )
+        for cell in left:
+            cell.stop_kind = FINAL
+            cell.request_stop(Shutdown("shutdown timeout"))
+            self._engine.kill(cell)
 
     async def join(self) -> None:
         """Wait until every agent has stopped (in virtual time, this runs the simulation).
@@ -786,6 +814,7 @@ async def open_container(
     trace: Callable[[TraceRecord], object] | None = None,
     max_restarts: int = 3,
     period: float = 5.0,
+    shutdown_timeout: float = math.inf,
 ) -> AsyncIterator[Container]:
     """Open a container; on exit its agents are stopped in reverse spawn order.
 
@@ -798,6 +827,10 @@ async def open_container(
     one); more than ``max_restarts`` restarts within ``period`` clock seconds make
     it give up: the body of the ``async with`` is cancelled, every agent is
     stopped, and :exc:`SupervisorEscalation` is raised here.
+
+    On exit, agents stop in reverse spawn order, each within its own ``shutdown``;
+    whatever is still running ``shutdown_timeout`` clock seconds after the stop
+    began is cancelled at once, teardowns included.
     """
     defaults = run_defaults()
     defaults.containers += 1
@@ -821,6 +854,7 @@ async def open_container(
             defaults,
             max_restarts,
             period,
+            shutdown_timeout,
         )
         defaults.open[address] = container
         try:

@@ -98,6 +98,12 @@ class SupervisorStartError(TriomasError):
 
 
 @final
+class SupervisorCrashed(TriomasError):
+    """A supervisor's own decision code raised (a bug in triomas or in a decider's
+    caller): its children were cancelled at once; ``__cause__`` is the error."""
+
+
+@final
 class SupervisorEscalation(TriomasError):
     """A supervisor gave up: its children failed more often than its limit allows.
 

@@ -230,17 +230,31 @@ class LiveEngine:
         else:
             self.activate(cell)
 
+    def kill(self, cell: Cell) -> None:
+        """Cancel whatever the cell runs, its teardown included."""
+        if cell.scope is not None:
+            cell.scope.cancel()
+        if cell.teardown_scope is not None:
+            cell.teardown_scope.cancel()
+        self.interrupt(cell)
+
     def cancel_tasks(self, cell: Cell) -> None:
         """Cancel the cell's extra tasks."""
         for scope in list(cell.tasks or ()):
             scope.cancel()
 
-    async def shielded(self, thunk: Callable[[], Awaitable[None] | None], deadline: float) -> None:
+    async def shielded(
+        self, cell: Cell, thunk: Callable[[], Awaitable[None] | None], deadline: float
+    ) -> None:
         """Run ``thunk`` shielded from outside cancellation, but not past ``deadline``."""
-        with trio.CancelScope(shield=True, deadline=self.origin + deadline):
-            result = thunk()
-            if result is not None:
-                await result
+        with trio.CancelScope(shield=True, deadline=self.origin + deadline) as scope:
+            cell.teardown_scope = scope
+            try:
+                result = thunk()
+                if result is not None:
+                    await result
+            finally:
+                cell.teardown_scope = None
 
     # ---- quiescence ----------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ._cell import Life
-from ._errors import SupervisorEscalation
+from ._errors import SupervisorCrashed, SupervisorEscalation
 from ._events import ChildExited, ExitReason, Failure, Fatal, Shutdown, ShutdownOverrun
 from ._future import Future
 from ._spec import AutoShutdown, Backoff, Directive, Strategy
@@ -257,28 +257,57 @@ class Supervision:
             self.container._engine.spawn_system(self._groups)
 
     async def _groups(self) -> None:
-        engine = self.container._engine
         try:
-            while self.pending and not self.closing:
-                trigger, delay = self.pending.popleft()
-                if trigger.life is not Life.RESTARTING or trigger not in self.children:
-                    continue  # stale: a group restart already took care of it
-                first = 0 if self.strategy == "one_for_all" else self.children.index(trigger)
-                group = self.children[first:]
-                for child in reversed(group):
-                    if child is not trigger:
-                        await self.terminate(child, Shutdown("group restart"), group=True)
-                if delay > 0:
-                    self._wake = Future()
-                    await engine.wait(self._wake, engine.now() + delay)
-                for child in group:
-                    if self.closing:
-                        return
-                    if child.life is Life.RESTARTING and child in self.children:
-                        child.reincarnate()
-                        await engine.wait(child.when_up(), math.inf)
+            await self._group_restarts()
+        except Exception as exc:
+            self.crashed(exc, None)
         finally:
             self.running = False
+
+    async def _group_restarts(self) -> None:
+        engine = self.container._engine
+        while self.pending and not self.closing:
+            trigger, delay = self.pending.popleft()
+            if trigger.life is not Life.RESTARTING or trigger not in self.children:
+                continue  # stale: a group restart already took care of it
+            first = 0 if self.strategy == "one_for_all" else self.children.index(trigger)
+            group = self.children[first:]
+            for child in reversed(group):
+                if child is not trigger:
+                    await self.terminate(child, Shutdown("group restart"), group=True)
+            if delay > 0:
+                self._wake = Future()
+                await engine.wait(self._wake, engine.now() + delay)
+            for child in group:
+                if self.closing:
+                    return
+                if child.life is Life.RESTARTING and child in self.children:
+                    child.reincarnate()
+                    await engine.wait(child.when_up(), math.inf)
+
+    def crashed(self, exc: Exception, cell: Cell | None) -> None:
+        """The decision code itself raised: cancel every child at once and fail upward.
+
+        ``cell`` is the child whose exit was being decided; it is stopped for good.
+        """
+        log.critical("supervisor %s crashed; cancelling its children", self.name, exc_info=exc)
+        if cell is not None and cell.life is not Life.STOPPED:
+            if cell in self.children:
+                self.children.remove(cell)
+            cell.life = Life.STOPPED
+            self.container._agent_stopped(cell, cell.exit_reason or Shutdown("supervisor crashed"))
+        self.closing = True
+        self._poke()
+        for child in list(self.children):
+            child.stop_kind = FINAL
+            child.request_stop(Shutdown("supervisor crashed"))
+            child.engine.interrupt(child)
+        error = SupervisorCrashed(f"supervisor {self.name} crashed: {exc!r}")
+        error.__cause__ = exc
+        if self.owner is None:
+            self.container._fail(error)
+        else:
+            self.owner.crash(error, interrupt=True)
 
     def _poke(self) -> None:
         wake, self._wake = self._wake, None

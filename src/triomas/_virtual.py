@@ -153,13 +153,26 @@ class VirtualEngine:
         else:
             self.activate(cell)
 
+    def kill(self, cell: Cell) -> None:
+        """Cancel whatever the cell runs, its teardown included."""
+        if cell.main_task is not None:
+            cell.teardown_scope = None  # see shielded(): a kill is not a deadline
+            self.sim.cancel(cell.main_task)
+        else:
+            self.interrupt(cell)
+
     def cancel_tasks(self, cell: Cell) -> None:
         """Cancel the cell's extra tasks."""
         for task in list(cell.tasks or ()):
             self.sim.cancel(task)
 
-    async def shielded(self, thunk: Callable[[], Awaitable[None] | None], deadline: float) -> None:
-        """Run ``thunk``; if it is still running at virtual ``deadline``, cancel it there."""
+    async def shielded(
+        self, cell: Cell, thunk: Callable[[], Awaitable[None] | None], deadline: float
+    ) -> None:
+        """Run ``thunk``; if it is still running at virtual ``deadline``, cancel it there.
+
+        Nothing else cancels it, except :meth:`kill`.
+        """
         result = thunk()
         if result is None:
             return
@@ -168,12 +181,14 @@ class VirtualEngine:
         timer = None
         if task is not None and deadline != math.inf:
             timer = sim.call_at(deadline, lambda: sim.cancel(task), True)
+        cell.teardown_scope = self  # a marker: cleared by kill()
         try:
             await result
         except Cancel:
-            if timer is None or sim.now < deadline:
+            if cell.teardown_scope is None or timer is None or sim.now < deadline:
                 raise
         finally:
+            cell.teardown_scope = None
             if timer is not None:
                 timer.cancel()
 
