@@ -708,3 +708,29 @@ async def test_a_busy_agent_is_not_passivated(c: triomas.Container) -> None:
     assert c.lookup(ref.name) == ref
     await c.run(seconds=2)
     assert c.lookup(ref.name) is None
+
+
+# ---- row 30: determinism ----------------------------------------------------------------
+
+
+async def test_supervision_runs_are_byte_identical() -> None:
+    from triomas.testing import TraceRecorder
+
+    async def once() -> str:
+        recorder = TraceRecorder()
+        async with triomas.open_container(
+            "local://det", clock=triomas.VirtualClock(), seed=11, trace=recorder
+        ) as c:
+            events: list[str] = []
+            c.on_event(lambda e: events.append(f"{c.clock.now()!r} {e!r}"))
+            children = [spec("a"), spec("b", shutdown=2), spec("c", crash_after=1)]
+            await c.spawn(Supervisor, children, strategy="one_for_all", max_restarts=3)
+            jittery = [spec("j", crash_after=0)]
+            backoff = Backoff(min=1, max=8, random_factor=0.5, max_in_row=4)
+            await c.spawn(Supervisor, jittery, backoff=backoff, restart="temporary")
+            await c.run(seconds=60)
+        return str(recorder) + "\n".join(events)
+
+    first = await once()
+    assert first == await once()
+    assert "restart" in first and "SupervisorEscalation" in first
