@@ -54,6 +54,21 @@ class Life(enum.Enum):
     STOPPED = enum.auto()
 
 
+class StopKind(enum.Enum):
+    """Who ended the incarnation, when it was not the agent's own doing."""
+
+    OWN = enum.auto()
+    """The agent stopped itself or failed: its restart type decides."""
+    FINAL = enum.auto()
+    """Its supervisor, ``remove``, the container's stop or passivation: never restarted."""
+    GROUP = enum.auto()
+    """Stopped for a group restart, which starts it again (unless it is temporary)."""
+    STOP = enum.auto()
+    """Its supervisor's decider said to stop it for good."""
+    ESCALATE = enum.auto()
+    """Its supervisor's decider said to escalate this failure."""
+
+
 # Module constants: a global lookup is cheaper than an enum attribute on the hot path.
 _IDLE = RunState.IDLE
 _ACTIVE = RunState.ACTIVE
@@ -193,7 +208,7 @@ class Cell:
         self.kids: Supervision | None = None  # made when it spawns a child
         self.recipe = (cls, args, kwargs)
         self.incarnation = 1
-        self.stop_kind = 0  # see _supervision: FINAL, GROUP, ...
+        self.stop_kind = StopKind.OWN
         self.restart_timer: TimerHandle | None = None
         self.up_since = -1.0  # clock time setup() finished in this incarnation
         self.in_row = 0  # consecutive failures, for backoff
@@ -274,7 +289,7 @@ class Cell:
         self.setup_started = False
         self.first_update = False
         self.current = None
-        self.stop_kind = 0
+        self.stop_kind = StopKind.OWN
         self.up_since = -1.0
         self.kids = None
         agent = cls.__new__(cls)
@@ -583,10 +598,10 @@ class Cell:
                     failed.__cause__ = exc
                     self.container._reply_error(env, failed)
                 return
-            if directive is Directive.STOP or directive is Directive.ESCALATE:
-                from ._supervision import ESCALATE, STOP
-
-                self.stop_kind = STOP if directive is Directive.STOP else ESCALATE
+            if directive is Directive.STOP:
+                self.stop_kind = StopKind.STOP
+            elif directive is Directive.ESCALATE:
+                self.stop_kind = StopKind.ESCALATE
         if env is not None and env.reply_with is not None:
             error = CalleeDown(self.ref.address, Failure(exc))
             error.__cause__ = exc

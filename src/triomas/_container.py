@@ -14,7 +14,7 @@ import trio
 
 from . import _watch
 from ._agent import Agent, Recipient
-from ._cell import NO_MAIL, Cell, Life
+from ._cell import NO_MAIL, Cell, Life, StopKind
 from ._clock import Clock, RealClock, VirtualClock, _SimClock
 from ._deadletters import DeadLetterLog
 from ._envelope import Envelope
@@ -46,7 +46,7 @@ from ._ref import AgentRef, as_ref, is_address
 from ._run import RunDefaults, run_defaults
 from ._spec import LifeOptions, Overflow, Restart, options
 from ._subscriptions import Subscriptions, topic_name
-from ._supervision import FINAL, Supervision
+from ._supervision import Supervision
 from ._virtual import VirtualEngine
 
 log = logging.getLogger("triomas")
@@ -355,7 +355,7 @@ class Container:
             ", ".join(cell.name for cell in left[:10]),
         )
         for cell in left:
-            cell.stop_kind = FINAL
+            cell.stop_kind = StopKind.FINAL
             cell.request_stop(Shutdown("shutdown timeout"))
             self._engine.kill(cell)
 

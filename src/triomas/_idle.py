@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, final
 
-from ._cell import Life, RunState
+from ._cell import Life, RunState, StopKind
 from ._events import Shutdown
 
 if TYPE_CHECKING:
@@ -47,8 +47,6 @@ class IdleWatch:
         self.timer = self.cell.engine.call_at(when, self._check, False)
 
     def _check(self) -> None:
-        from ._supervision import FINAL
-
         self.timer = None
         cell = self.cell
         if cell.life is not Life.RUNNING or cell.exit_reason is not None:
@@ -60,5 +58,5 @@ class IdleWatch:
         elif cell.run_state is RunState.ACTIVE or cell.mailbox:
             self._schedule(now + self.timeout)  # busy now: look again later
         else:
-            cell.stop_kind = FINAL  # passivated, not to be restarted
+            cell.stop_kind = StopKind.FINAL  # passivated, not to be restarted
             cell.request_stop(Shutdown("idle"))

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ._cell import Life
+from ._cell import Life, StopKind
 from ._errors import SupervisorCrashed, SupervisorEscalation
 from ._events import ChildExited, ExitReason, Failure, Fatal, Shutdown, ShutdownOverrun
 from ._future import Future
@@ -29,15 +29,6 @@ if TYPE_CHECKING:
     from ._ref import AgentRef
 
 log = logging.getLogger("triomas")
-
-FINAL = 1
-"""``Cell.stop_kind``: stopped by its supervisor, ``remove`` or container stop; never restarted."""
-GROUP = 2
-"""``Cell.stop_kind``: stopped so that a group restart starts it again."""
-ESCALATE = 3
-"""``Cell.stop_kind``: its supervisor's decider said to escalate this failure."""
-STOP = 4
-"""``Cell.stop_kind``: its supervisor's decider said to stop it for good."""
 
 KILL_GRACE = 1.0
 """Seconds after a cancel before a child that has not ended is reported as an overrun."""
@@ -129,7 +120,7 @@ class Supervision:
         """An incarnation of ``cell`` ended: hold it for a restart, or stop it for good."""
         kind = cell.stop_kind
         restart = cell.opts.restart
-        if kind == GROUP:
+        if kind is StopKind.GROUP:
             if restart == "temporary":
                 self._final(cell, reason)
             else:
@@ -139,19 +130,19 @@ class Supervision:
             self._final(cell, reason)
             self._escalate(cell, reason.exception, fatal=True)
             return
-        if kind == ESCALATE:
+        if kind is StopKind.ESCALATE:
             self._final(cell, reason)
             self._escalate(cell, _cause(reason))
             return
         wanted = (
-            kind == 0
+            kind is StopKind.OWN
             and not self.closing
             and cell.ever_started()
             and (restart == "permanent" or (restart == "transient" and isinstance(reason, Failure)))
         )
         if not wanted:
             self._final(cell, reason)
-            if kind == 0 and cell.opts.significant:
+            if kind is StopKind.OWN and cell.opts.significant:
                 self._auto_shutdown()
             return
         delay = self._count(cell)
@@ -299,7 +290,7 @@ class Supervision:
         self.closing = True
         self._poke()
         for child in list(self.children):
-            child.stop_kind = FINAL
+            child.stop_kind = StopKind.FINAL
             child.request_stop(Shutdown("supervisor crashed"))
             child.engine.interrupt(child)
         error = SupervisorCrashed(f"supervisor {self.name} crashed: {exc!r}")
@@ -335,11 +326,11 @@ class Supervision:
             return
         if cell.life is Life.RESTARTING:
             if not group:
-                cell.stop_kind = FINAL
+                cell.stop_kind = StopKind.FINAL
                 self._final(cell, cell.exit_reason or reason)
             return
-        if not group or cell.stop_kind == 0:
-            cell.stop_kind = GROUP if group else FINAL
+        if not group or cell.stop_kind is StopKind.OWN:
+            cell.stop_kind = StopKind.GROUP if group else StopKind.FINAL
         engine = cell.engine
         done = cell.when_stopped()
         started = engine.now()
@@ -376,7 +367,7 @@ class Supervision:
             if cell.life is Life.RESTARTING:
                 await self.terminate(cell, reason)
                 continue
-            cell.stop_kind = FINAL
+            cell.stop_kind = StopKind.FINAL
             dones.append((cell, cell.when_stopped()))
             cell.request_stop(reason)
         for cell, done in dones:
