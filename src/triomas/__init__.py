@@ -2,7 +2,7 @@
 
 from ._agent import Agent
 from ._clock import Clock, ExternalClock, RealClock, VirtualClock
-from ._container import Container, RunReport, open_container
+from ._container import Container, RunReport
 from ._envelope import Envelope
 from ._errors import (
     AgentStateError,
@@ -39,6 +39,7 @@ from ._events import (
 )
 from ._handlers import on
 from ._message import message, message_class, message_tag
+from ._open import open_container
 from ._ref import AgentRef
 from ._run import run
 from ._spec import AutoShutdown, Backoff, ChildSpec, Directive, Overflow, Restart, Strategy

@@ -5,9 +5,8 @@ from __future__ import annotations
 import collections
 import logging
 import math
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any, Literal, TypeVar, final, overload
+from collections.abc import Callable
+from typing import Any, TypeVar, final, overload
 
 import attrs
 import trio
@@ -43,7 +42,7 @@ from ._idle import IdleWatch
 from ._live import LiveEngine
 from ._mailbox import Bound
 from ._ref import AgentRef, as_ref, is_address
-from ._run import RunDefaults, run_defaults
+from ._run import RunDefaults, RunEnd
 from ._spec import LifeOptions, Overflow, Restart, options
 from ._subscriptions import Subscriptions, topic_name
 from ._supervision import Supervision
@@ -63,7 +62,7 @@ _HANDOFF_YIELD = 16
 class RunReport:
     """How a :meth:`Container.run` ended: why, at what clock time, after how many rounds."""
 
-    reason: Literal["idle", "seconds", "iterations", "stopped"]
+    reason: RunEnd
     time: float
     rounds: int
 
@@ -486,57 +485,9 @@ class Container:
         engine = self._engine
         engine.check_outside("run()")
         self.resume()
-        start = engine.now()
-        if isinstance(engine, VirtualEngine):
-            sim = engine.sim
-            first_round = sim.rounds
-            reached = Future()
-            timer = (
-                sim.call_at(start + seconds, lambda: reached.set_result(None), True)
-                if seconds is not None
-                else None
-            )
-            target = math.inf if iterations is None else first_round + iterations
-            no_limit = seconds is None and iterations is None and not until_idle
-            check = (
-                (lambda: not self._cells)
-                if no_limit
-                else (lambda: reached.done or sim.rounds >= target)
-                if seconds is not None or iterations is not None
-                else None
-            )
-            try:
-                # In virtual time a run also ends when nothing more can happen.
-                went_idle = await sim.drive(check, until_idle=True)
-            finally:
-                if timer is not None:
-                    timer.cancel()
-            rounds = sim.rounds - first_round
-            reason: Literal["idle", "seconds", "iterations", "stopped"]
-            if reached.done:
-                reason = "seconds"
-            elif sim.rounds >= target:
-                reason = "iterations"
-            elif went_idle:
-                reason = "idle"
-            else:
-                reason = "stopped"
-        else:
-            if iterations is not None:
-                raise ValueError(
-                    "iterations= counts delivery rounds, which exist only in virtual time"
-                )
-            rounds = 0
-            reason = "seconds"
-            with trio.move_on_after(math.inf if seconds is None else seconds):
-                if until_idle:
-                    await engine.wait_idle()
-                    reason = "idle"
-                elif seconds is None:
-                    await self.join()
-                    reason = "stopped"
-                else:
-                    await trio.sleep_forever()
+        reason, rounds = await engine.run_until(
+            seconds, iterations, until_idle, lambda: not self._cells, self.join
+        )
         if reason == "idle":
             for cell in self._cells.values():
                 cell.drop_idle_alarms()
@@ -803,74 +754,3 @@ class Container:
             self._trace(
                 TraceRecord(self._engine.now(), cell.name, "recv", f"{sender} -> {env.body!r}")
             )
-
-
-@asynccontextmanager
-async def open_container(
-    address: str | None = None,
-    *,
-    clock: Clock | None = None,
-    seed: int | str | None = None,
-    trace: Callable[[TraceRecord], object] | None = None,
-    max_restarts: int = 3,
-    period: float = 5.0,
-    shutdown_timeout: float = math.inf,
-) -> AsyncIterator[Container]:
-    """Open a container; on exit its agents are stopped in reverse spawn order.
-
-    ``address`` is None or ``local://name`` for an in-process container (TCP and
-    unix transports come with the network layer). ``clock`` and ``seed`` default to
-    those given to :func:`triomas.run` (else a real clock and a fresh seed).
-    ``trace`` receives a :class:`TraceRecord` for every step worth recording.
-
-    The container's root supervisor restarts the agents spawned on it (one for
-    one); more than ``max_restarts`` restarts within ``period`` clock seconds make
-    it give up: the body of the ``async with`` is cancelled, every agent is
-    stopped, and :exc:`SupervisorEscalation` is raised here.
-
-    On exit, agents stop in reverse spawn order, each within its own ``shutdown``;
-    whatever is still running ``shutdown_timeout`` clock seconds after the stop
-    began is cancelled at once, teardowns included.
-    """
-    defaults = run_defaults()
-    defaults.containers += 1
-    if address is None:
-        address = f"local://c{defaults.containers}"
-    elif not address.startswith("local://") or len(address) == len("local://"):
-        raise ValueError(
-            f"{address!r}: only local://name containers exist so far "
-            "(tcp:// and unix:// arrive with the network layer)"
-        )
-    if address in defaults.open:
-        raise ValueError(f"a container {address} is already open in this run")
-    body_error: BaseException | None = None
-    async with trio.open_nursery() as nursery:
-        container = Container(
-            address,
-            clock if clock is not None else defaults.clock,
-            seed if seed is not None else defaults.seed,
-            trace,
-            nursery,
-            defaults,
-            max_restarts,
-            period,
-            shutdown_timeout,
-        )
-        defaults.open[address] = container
-        try:
-            with trio.CancelScope() as container._body_scope:
-                yield container
-        except BaseException as exc:
-            body_error = exc
-        container._body_scope = None
-        try:
-            with trio.CancelScope(shield=True):
-                await container.stop()
-        finally:
-            container._closed = True
-            del defaults.open[address]
-        nursery.cancel_scope.cancel()
-    if container._failure is not None:
-        raise container._failure
-    if body_error is not None:
-        raise body_error

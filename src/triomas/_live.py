@@ -19,6 +19,7 @@ from ._cell import Cell, Life, RunState
 from ._envelope import Envelope
 from ._errors import AgentStateError
 from ._future import Future
+from ._run import RunEnd
 from ._timers import LiveTimers, TimerHandle
 
 if TYPE_CHECKING:
@@ -255,6 +256,30 @@ class LiveEngine:
                     await result
             finally:
                 cell.teardown_scope = None
+
+    async def run_until(
+        self,
+        seconds: float | None,
+        iterations: int | None,
+        until_idle: bool,
+        all_stopped: Callable[[], bool],
+        join: Callable[[], Awaitable[None]],
+    ) -> tuple[RunEnd, int]:
+        """Wait for :meth:`Container.run`: quiescence, ``seconds`` of real time, or
+        ``join()``; why it ended, and the rounds (always 0: real time has none)."""
+        if iterations is not None:
+            raise ValueError("iterations= counts delivery rounds, which exist only in virtual time")
+        reason: RunEnd = "seconds"
+        with trio.move_on_after(math.inf if seconds is None else seconds):
+            if until_idle:
+                await self.wait_idle()
+                reason = "idle"
+            elif seconds is None:
+                await join()
+                reason = "stopped"
+            else:
+                await trio.sleep_forever()
+        return reason, 0
 
     # ---- quiescence ----------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, final
+from typing import Any, Literal, TypeVar, final
 
 import attrs
 import trio
@@ -13,6 +13,9 @@ from ._clock import Clock, RealClock
 from ._future import Future
 
 T = TypeVar("T")
+
+RunEnd = Literal["idle", "seconds", "iterations", "stopped"]
+"""Why a :meth:`Container.run` ended."""
 
 
 @final

@@ -11,6 +11,7 @@ from ._cell import _ACTIVE, _IDLE, _RESTARTING, _RUNNING, _STOPPED, Cell, Life, 
 from ._envelope import Envelope
 from ._errors import VirtualTimeError
 from ._future import Future
+from ._run import RunEnd
 from ._sim import Cancel, SimScheduler, VTask
 from ._timers import TimerHandle
 
@@ -191,6 +192,49 @@ class VirtualEngine:
             cell.teardown_scope = None
             if timer is not None:
                 timer.cancel()
+
+    async def run_until(
+        self,
+        seconds: float | None,
+        iterations: int | None,
+        until_idle: bool,
+        all_stopped: Callable[[], bool],
+        join: Callable[[], Awaitable[None]],
+    ) -> tuple[RunEnd, int]:
+        """Drive the simulation for :meth:`Container.run`; why it ended, and the rounds.
+
+        With no limit it runs until ``all_stopped()``; a virtual run also ends when
+        nothing more can happen (``"idle"``).
+        """
+        sim = self.sim
+        first_round = sim.rounds
+        reached = Future()
+        timer = (
+            sim.call_at(sim.now + seconds, lambda: reached.set_result(None), True)
+            if seconds is not None
+            else None
+        )
+        target = math.inf if iterations is None else first_round + iterations
+
+        def limit_reached() -> bool:
+            return reached.done or sim.rounds >= target
+
+        check: Callable[[], bool] | None = None
+        if seconds is not None or iterations is not None:
+            check = limit_reached
+        elif not until_idle:
+            check = all_stopped
+        try:
+            went_idle = await sim.drive(check, until_idle=True)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        rounds = sim.rounds - first_round
+        if reached.done:
+            return "seconds", rounds
+        if sim.rounds >= target:
+            return "iterations", rounds
+        return ("idle" if went_idle else "stopped"), rounds
 
     def is_idle(self) -> bool:
         """Virtual quiescence is decided by the scheduler while it runs."""
