@@ -130,7 +130,7 @@ class ChildSpec:
     subclasses, else ``"worker"``; ``shutdown`` defaults to 5 s for workers and
     ``inf`` for supervisors, as in OTP. ``restart`` defaults to ``"permanent"``.
     ``start_timeout`` bounds, in clock seconds, how long its ``setup()`` may take.
-    ``capacity`` and ``overflow`` bound its mailbox (see ``Container.spawn``).
+    ``capacity``, ``overflow`` and ``idle_timeout`` are as in ``Container.spawn``.
     """
 
     id: str
@@ -144,6 +144,7 @@ class ChildSpec:
     start_timeout: float = 5.0
     capacity: int | None = None
     overflow: Overflow = "block"
+    idle_timeout: float | None = None
 
     def validated(self) -> ChildSpec:
         """This spec with its defaults filled in; :exc:`ChildSpecError` if invalid."""
@@ -166,6 +167,8 @@ class ChildSpec:
         if self.significant and self.restart == "permanent":
             raise ChildSpecError("significant", "a permanent child cannot be significant")
         check_capacity(self.capacity, self.overflow)
+        if self.idle_timeout is not None and not self.idle_timeout > 0:
+            raise ChildSpecError("idle_timeout", "must be None or a positive number of seconds")
         if not self.start_timeout > 0:
             raise ChildSpecError("start_timeout", "must be a positive number of seconds")
         return attrs.evolve(self, kind=kind, shutdown=float(shutdown))
@@ -174,7 +177,12 @@ class ChildSpec:
         """The supervision options of the agent this spec starts."""
         assert self.shutdown is not None
         return LifeOptions(
-            self.restart, self.shutdown, self.significant, self.capacity, self.overflow
+            self.restart,
+            self.shutdown,
+            self.significant,
+            self.capacity,
+            self.overflow,
+            self.idle_timeout,
         )
 
 
