@@ -58,18 +58,24 @@ class Outcome:
 
 
 class Reporter:
-    """Prints one JSON object per line and remembers the outcomes for the targets."""
+    """Prints one JSON object per line and remembers the outcomes for the targets.
 
-    def __init__(self) -> None:
+    With ``only`` (benchmark names), :meth:`target` drops the targets of other benchmarks.
+    """
+
+    def __init__(self, only: set[str] | None = None) -> None:
         self.outcomes: dict[tuple[str, str], Outcome] = {}
         self.rows: dict[tuple[str, str], dict[str, Any]] = {}
         self.errors = 0
         self.met: list[bool | None] = []
+        self.only = only
 
     def emit(self, row: dict[str, Any]) -> None:
         print(json.dumps(row, sort_keys=False), flush=True)
 
     def target(self, row: dict[str, Any]) -> None:
+        if self.only is not None and row["bench"] not in self.only:
+            return
         self.met.append(row.get("met"))
         self.emit(row)
 

@@ -31,3 +31,10 @@ class Go:
     """Starts the sender of a fan-out, or the asker of a round-trip loop."""
 
     n: int
+
+
+@message(tag="bench.Crash")
+class Crash:
+    """A request whose handler raises: it ends the incarnation that gets it."""
+
+    n: int

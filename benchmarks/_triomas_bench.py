@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
 
 import trio
 from _harness import Sample, clock
-from _messages import Ball, Go, Item, Ping
+from _messages import Ball, Crash, Go, Item, Ping
 
 import triomas
-from triomas import Agent, Envelope, on
+from triomas import Agent, ChildSpec, Envelope, Supervisor, on
 
 # ---- ask round trips (live) -------------------------------------------------------------
 
@@ -49,11 +53,23 @@ class Asker(Agent):
         self.stop()
 
 
-def live_ask(round_trips: int, callee: type[Agent] = Ponger) -> Sample:
+def live_ask(round_trips: int, callee: type[Agent] = Ponger, *, supervised: bool = False) -> Sample:
+    """An agent asks another ``round_trips`` times from its setup.
+
+    With ``supervised``, the callee is the one child of a :class:`Supervisor` (started
+    with ``container.start``), else it is spawned directly under the container's root.
+    """
+
     async def main() -> Sample:
         out: list[float] = []
         async with triomas.open_container() as c:
-            ponger = await c.spawn(callee, name="ponger")
+            if supervised:
+                await c.start(Supervisor, [ChildSpec("ponger", callee)])
+                ponger = c.lookup("ponger")
+                if ponger is None:
+                    raise AssertionError("the supervisor did not start its child")
+            else:
+                ponger = await c.spawn(callee, name="ponger")
             await c.run_until_idle()
             await c.spawn(Asker, ponger, round_trips, out, name="asker")
             await c.run_until_idle()
@@ -250,5 +266,119 @@ def virtual_many_pairs(agents: int, hops_per_agent: int) -> Sample:
             "rounds": report.rounds,
         }
         return Sample(pairs * hops, end - start, extra)
+
+    return trio.run(main)
+
+
+# ---- supervision: crash-and-restart cycles (live and virtual) ---------------------------
+
+
+class Worker(Agent):
+    """Answers :class:`Ping` like :class:`Ponger`; its :class:`Crash` handler raises.
+
+    Every incarnation adds one to ``tally`` when it is made; ``setup()`` is the default.
+    """
+
+    def __init__(self, tally: list[int]) -> None:
+        tally[0] += 1
+
+    @on(Ping)
+    def ping(self, msg: Ping) -> int:
+        return msg.n + 1
+
+    @on(Crash)
+    def crash(self, msg: Crash) -> None:
+        raise RuntimeError("crash requested")
+
+
+@contextmanager
+def crash_log(logged: bool) -> Iterator[None]:
+    """Silence the ``triomas`` logger, or (``logged``) send its records to ``os.devnull``.
+
+    Every crash is logged at ERROR with its traceback; with logging not configured
+    that goes to stderr, which would swamp the output and time the terminal.
+    """
+    logger = logging.getLogger("triomas")
+    saved = logger.level, logger.propagate
+    with open(os.devnull, "w") as sink:
+        handler = logging.StreamHandler(sink)
+        if logged:
+            logger.addHandler(handler)
+            logger.propagate = False
+        else:
+            logger.setLevel(logging.CRITICAL)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(saved[0])
+            logger.propagate = saved[1]
+
+
+async def _start_worker(c: triomas.Container, tally: list[int]) -> triomas.AgentRef:
+    """A :class:`Supervisor` with one permanent :class:`Worker` child, ``w``, both started."""
+    await c.start(Supervisor, [ChildSpec("w", Worker, (tally,))], max_restarts=10**9, period=1.0)
+    ref = c.lookup("w")
+    if ref is None:
+        raise AssertionError("the supervisor did not start its child")
+    await c.run_until_idle()
+    return ref
+
+
+def restart_cycles(
+    crashes: int, how: Literal["ask", "send"], *, virtual: bool = False, logged: bool = False
+) -> Sample:
+    """``crashes`` crash-and-restart cycles of the one permanent child of a Supervisor.
+
+    ``how="ask"``: ``await container.ask(w, Crash(i))`` in a loop; each raises
+    :exc:`triomas.CalleeDown` as the handler crashes, and the next ask reaches the new
+    incarnation. ``how="send"``: ``crashes`` Crash messages are sent at once, then the
+    container runs until idle; each crashes one incarnation, and the mailbox (holding
+    the rest) survives the restarts. The clock stops when the last restart is done
+    (``run_until_idle`` returns); ``tally`` checks that every crash made an incarnation.
+    """
+
+    async def main() -> Sample:
+        tally = [0]
+        clk = triomas.VirtualClock() if virtual else None
+        async with triomas.open_container(clock=clk) as c:
+            w = await _start_worker(c, tally)
+            start = clock()
+            if how == "ask":
+                for i in range(crashes):
+                    try:
+                        await c.ask(w, Crash(i))
+                    except triomas.CalleeDown:
+                        pass
+                    else:
+                        raise AssertionError("the handler did not crash")
+            else:
+                for i in range(crashes):
+                    c.send(w, Crash(i))
+            await c.run_until_idle()
+            elapsed = clock() - start
+        if tally[0] != crashes + 1:
+            raise AssertionError(f"{tally[0] - 1} restarts for {crashes} crashes")
+        return Sample(crashes, elapsed)
+
+    with crash_log(logged):
+        return trio.run(main)
+
+
+def supervised_ask_outside(round_trips: int) -> Sample:
+    """The baseline of the restart cycles: the same asks to the same child, none crashing."""
+
+    async def main() -> Sample:
+        tally = [0]
+        async with triomas.open_container() as c:
+            w = await _start_worker(c, tally)
+            start = clock()
+            for i in range(round_trips):
+                if await c.ask(w, Ping(i)) != i + 1:
+                    raise AssertionError("wrong reply")
+            elapsed = clock() - start
+        if tally[0] != 1:
+            raise AssertionError("the child restarted")
+        return Sample(round_trips, elapsed)
 
     return trio.run(main)

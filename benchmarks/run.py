@@ -5,12 +5,14 @@ Usage::
     python benchmarks/run.py            # the full run (about a minute on 2 cores)
     python benchmarks/run.py --quick    # smaller sizes, fewer repetitions (~10 s)
     python benchmarks/run.py --only live_pingpong,virtual_pingpong
+    python benchmarks/run.py --only restart_cost,supervised_ask   # the supervision ones
     python benchmarks/run.py --profile virtual_pingpong/triomas   # cProfile one repetition
 
 Output: one JSON object per line on stdout. First a ``meta`` line (machine and
 settings), then one line per workload and implementation (best repetition, with
 the median and every repetition), then one ``target`` line per target with the
-ratio measured in this run and whether the target is met. See docs/performance.md.
+ratio measured in this run and whether the target is met (with ``--only``, the
+targets of the benchmarks that ran). See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Sizes:
     many_agents: int
     many_hops: int
     spawn_agents: int
+    crashes: int
 
 
 FULL = Sizes(
@@ -71,6 +74,7 @@ FULL = Sizes(
     many_agents=1000,
     many_hops=10,
     spawn_agents=100_000,
+    crashes=10_000,
 )
 
 QUICK = Sizes(
@@ -88,6 +92,7 @@ QUICK = Sizes(
     many_agents=1000,
     many_hops=10,
     spawn_agents=20_000,
+    crashes=2_000,
 )
 
 SPAWN_TARGET_AGENTS = 100_000
@@ -254,6 +259,68 @@ def groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
             {"how": "the same, 100 appends then drain"},
         ),
     ]
+    supervised_ask = [
+        Workload(
+            "supervised_ask",
+            "triomas-ask",
+            rt_unit,
+            partial(tm.live_ask, rt),
+            {"round_trips": rt, "how": "as in live_pingpong: the callee spawned directly"},
+        ),
+        Workload(
+            "supervised_ask",
+            "triomas-ask-supervised",
+            rt_unit,
+            partial(tm.live_ask, rt, supervised=True),
+            {"round_trips": rt, "how": "the same, the callee the one child of a Supervisor"},
+        ),
+    ]
+    cr = s.crashes
+    cycles = {"crashes": cr, "child": "permanent, of a Supervisor(max_restarts=10**9)"}
+    restart_cost = [
+        Workload(
+            "restart_cost",
+            "triomas-ask",
+            rt_unit,
+            partial(tm.supervised_ask_outside, rt),
+            {"round_trips": rt, "how": "await container.ask() to the same child, no crash"},
+        ),
+        Workload(
+            "restart_cost",
+            "triomas-ask-crash",
+            "cycles_per_s",
+            partial(tm.restart_cycles, cr, "ask"),
+            {**cycles, "how": "await container.ask(), the handler raises, CalleeDown caught"},
+        ),
+        Workload(
+            "restart_cost",
+            "triomas-ask-crash-logged",
+            "cycles_per_s",
+            partial(tm.restart_cycles, cr, "ask", logged=True),
+            {**cycles, "how": "the same, the crash logged with its traceback to os.devnull"},
+        ),
+        Workload(
+            "restart_cost",
+            "triomas-send-crash",
+            "cycles_per_s",
+            partial(tm.restart_cycles, cr, "send"),
+            {**cycles, "how": "send() every Crash at once, then run_until_idle()"},
+        ),
+        Workload(
+            "restart_cost",
+            "triomas-virtual-ask-crash",
+            "cycles_per_s",
+            partial(tm.restart_cycles, cr, "ask", virtual=True),
+            {**cycles, "how": "as triomas-ask-crash, VirtualClock"},
+        ),
+        Workload(
+            "restart_cost",
+            "triomas-virtual-send-crash",
+            "cycles_per_s",
+            partial(tm.restart_cycles, cr, "send", virtual=True),
+            {**cycles, "how": "as triomas-send-crash, VirtualClock"},
+        ),
+    ]
     return {
         "live_pingpong": (s.reps, live_pingpong),
         "dispatch_floor": (s.reps, dispatch),
@@ -262,6 +329,8 @@ def groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
         "batch_fanout": (s.reps, batch_fanout),
         "virtual_pingpong": (s.reps, virtual_pingpong),
         "virtual_1000x10": (s.reps, many),
+        "supervised_ask": (s.reps, supervised_ask),
+        "restart_cost": (s.reps, restart_cost),
     }
 
 
@@ -419,6 +488,14 @@ def report_targets(reporter: Reporter, s: Sizes) -> None:
     )
     _ratio_target(
         reporter,
+        "supervised live ask round trips >= 0.9 x the same callee spawned directly",
+        "supervised_ask",
+        "triomas-ask-supervised",
+        "triomas-ask",
+        0.9,
+    )
+    _ratio_target(
+        reporter,
         "live tell fan-out >= 3 x trio tasks with memory channels",
         "live_fanout",
         "triomas",
@@ -571,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
         profile(args.profile, sizes)
         return 0
     only = set(args.only.split(",")) if args.only else None
-    reporter = Reporter()
+    reporter = Reporter(only)
     reporter.emit(meta(args.quick, sizes))
     for name, (reps, workloads) in groups(sizes).items():
         bench = workloads[0].bench if workloads else name
@@ -579,8 +656,7 @@ def main(argv: list[str] | None = None) -> int:
             measure(reporter, workloads, reps)
     if only is None or "spawn_100k" in only:
         run_spawn(reporter, sizes, full=not args.quick)
-    if only is None:
-        report_targets(reporter, sizes)
+    report_targets(reporter, sizes)
     if reporter.errors:
         return 1
     if args.fail_on_miss and any(met is not True for met in reporter.met):
