@@ -237,7 +237,7 @@ class Container:
             cell.idle = IdleWatch(cell, opts.idle_timeout)
         self._cells[name] = cell
         self._classes.setdefault(cls.__name__, {})[cell] = None
-        parent.children.append(cell)
+        parent.children[cell] = None
         self._trace_event(name, "spawn", cls.__qualname__)
         cell.start()
         return cell.ref

@@ -47,7 +47,14 @@ class Future:
             waiter()
 
     def result(self) -> Any:
-        """The stored value, or raise the stored error."""
-        if self._error is not None:
-            raise self._error
+        """The stored value, or raise the stored error (to its one reader: it is not kept)."""
+        error = self._error
+        if error is not None:
+            # Not kept, and not left in this frame: the traceback refers to the frames
+            # it passes through, so either would make a cycle only a full GC frees.
+            self._error = None
+            try:
+                raise error
+            finally:
+                del error
         return self._value
