@@ -134,6 +134,7 @@ class Cell:
         "_rng",
         "agent",
         "alarms",
+        "args",
         "bound",
         "container",
         "current",
@@ -146,6 +147,7 @@ class Cell:
         "incarnation",
         "info",
         "kids",
+        "kwargs",
         "life",
         "links",
         "mailbox",
@@ -154,7 +156,6 @@ class Cell:
         "opts",
         "parent",
         "parked_task",
-        "recipe",
         "ref",
         "restart_timer",
         "run_state",
@@ -206,7 +207,9 @@ class Cell:
         self.opts = opts
         self.parent = parent
         self.kids: Supervision | None = None  # made when it spawns a child
-        self.recipe = (cls, args, kwargs)
+        # What a restart needs to make the next incarnation (no object when empty).
+        self.args = args
+        self.kwargs = kwargs or None
         self.incarnation = 1
         self.stop_kind = StopKind.OWN
         self.restart_timer: TimerHandle | None = None
@@ -282,7 +285,7 @@ class Cell:
 
     def reincarnate(self) -> None:
         """Start a new incarnation at the same address, with the same mailbox."""
-        cls, args, kwargs = self.recipe
+        cls = type(self.agent)
         self.incarnation += 1
         self.life = Life.NEW
         self.exit_reason = None
@@ -296,7 +299,7 @@ class Cell:
         agent._cell = self
         self.agent = agent
         try:
-            cls.__init__(agent, *args, **kwargs)
+            cls.__init__(agent, *self.args, **(self.kwargs or {}))
         except Exception as exc:
             self.crash(exc)
         self.start()
