@@ -733,4 +733,5 @@ async def test_supervision_runs_are_byte_identical() -> None:
 
     first = await once()
     assert first == await once()
-    assert "restart" in first and "SupervisorEscalation" in first
+    assert "restart" in first
+    assert "SupervisorEscalation" in first
