@@ -10,9 +10,7 @@ nox.options.reuse_existing_virtualenvs = True
 def tests(session: nox.Session) -> None:
     """Run the test suite (examples and docs code blocks included) with branch coverage."""
     session.install("-e", ".[test]")
-    session.run(
-        "pytest", "--cov=triomas", "--cov-report=term:skip-covered", *session.posargs
-    )
+    session.run("pytest", "--cov=triomas", "--cov-report=term:skip-covered", *session.posargs)
 
 
 @nox.session
