@@ -735,3 +735,23 @@ async def test_supervision_runs_are_byte_identical() -> None:
     assert first == await once()
     assert "restart" in first
     assert "SupervisorEscalation" in first
+
+
+def test_triomas_run_raises_the_root_escalation_bare() -> None:
+    class Crasher(Agent):
+        def setup(self) -> None:
+            self.send(self.ref, Crash())
+
+        @on(Crash)
+        def crash(self, msg: Crash) -> None:
+            raise RuntimeError("again")
+
+    async def main() -> None:
+        async with triomas.open_container(max_restarts=2) as c:
+            await c.spawn(Crasher)
+            await c.join()
+
+    with pytest.raises(SupervisorEscalation) as caught:
+        triomas.run(main, clock=triomas.VirtualClock())
+    assert caught.value.restarts == [0.0, 0.0, 0.0]
+    assert isinstance(caught.value.__cause__, RuntimeError)
