@@ -163,7 +163,7 @@ async def test_an_unkillable_agent_is_reported_and_waited_for(
         c.on_event(lambda e: events.append((c.clock.now(), e)))
         ref = await c.spawn(Stubborn, shutdown=2)
         c.send(ref, Nap(10))
-        await trio.sleep(1)  # mock time: the nap has begun
+        await c.clock.sleep(1)  # mock time: the nap has begun
         start = c.clock.now()
         await c.remove(ref)
         assert c.clock.now() - start == pytest.approx(9.0)  # the nap's end

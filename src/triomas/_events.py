@@ -93,7 +93,7 @@ class DeadLetter:
 @final
 @attrs.frozen(slots=True)
 class AgentStarted:
-    """An agent finished ``setup()``."""
+    """An agent finished its first ``setup()`` (:class:`ChildStarted` reports every incarnation)."""
 
     ref: AgentRef
 
