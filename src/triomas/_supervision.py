@@ -166,19 +166,19 @@ class Supervision:
     def _count(self, cell: Cell) -> float | None:
         """Record a restart; its delay, or None if it goes past the limit."""
         now = cell.engine.now()
-        self.history.append(now)
+        history = self.history
+        oldest = now - self.period
+        while history and history[0] < oldest:  # inclusive window, as in OTP
+            history.popleft()
+        history.append(now)
         backoff = self.backoff
-        if backoff is not None:
+        if backoff is not None:  # the window only keeps the record; the limit is in a row
             if cell.up_since >= 0 and now - cell.up_since >= backoff.reset_time:
                 cell.in_row = 0
             cell.in_row += 1
             if cell.in_row > backoff.max_in_row:
                 return None
             return backoff.delay(cell.in_row, self.rng())
-        history = self.history
-        oldest = now - self.period
-        while history and history[0] < oldest:  # inclusive window, as in OTP
-            history.popleft()
         return None if len(history) > self.max_restarts else 0.0
 
     def rng(self) -> random.Random:

@@ -112,7 +112,7 @@ class Supervisor(Agent):
 
     @property
     def restarts(self) -> list[float]:
-        """Clock times of the restarts this incarnation has decided (the intensity record)."""
+        """Clock times of this incarnation's restarts within the last ``period`` seconds."""
         kids = self._cell.kids
         return [] if kids is None else list(kids.history)
 
