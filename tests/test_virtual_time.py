@@ -217,9 +217,12 @@ async def test_two_containers_share_one_virtual_clock() -> None:
     assert got == [("local://one1", 1.0), ("local://two2", 2.0)]
 
 
-async def test_only_local_addresses_for_now() -> None:
-    with pytest.raises(ValueError, match="tcp"):
-        async with triomas.open_container("tcp://127.0.0.1:0"):
+async def test_network_containers_need_real_time() -> None:
+    with pytest.raises(ValueError, match="real time"):
+        async with triomas.open_container("tcp://127.0.0.1:0", clock=triomas.VirtualClock()):
+            pass
+    with pytest.raises(ValueError, match="no transport"):
+        async with triomas.open_container("carrier-pigeon://coop"):
             pass
 
 

@@ -15,12 +15,15 @@ from . import _watch
 from ._agent import Agent, Recipient
 from ._cell import NO_MAIL, Cell, Life, StopKind
 from ._clock import Clock, RealClock, VirtualClock, _SimClock
+from ._codec import DEFAULT_CODEC, Codec
 from ._deadletters import DeadLetterLog
 from ._envelope import Envelope
 from ._errors import (
     AgentStateError,
     AskTimeout,
     CalleeDown,
+    CodecError,
+    DecodeError,
     MailboxFull,
     NameTaken,
     NoHandler,
@@ -37,11 +40,12 @@ from ._events import (
     SystemEvent,
     TraceRecord,
 )
-from ._future import Future
+from ._future import Future, ReplySlot
 from ._idle import IdleWatch
 from ._live import LiveEngine
 from ._mailbox import Bound
 from ._ref import AgentRef, as_ref, is_address
+from ._remote import Link, Remote, RemoteReply
 from ._run import RunDefaults, RunEnd
 from ._spec import LifeOptions, Overflow, Restart, options
 from ._subscriptions import Subscriptions, topic_name
@@ -87,6 +91,8 @@ class Container:
         max_restarts: int = 3,
         period: float = 5.0,
         shutdown_timeout: float = math.inf,
+        codec: Codec | None = None,
+        strict: bool = False,
     ) -> None:
         self.address = address
         self.clock = clock
@@ -113,6 +119,9 @@ class Container:
         self._failure: BaseException | None = None
         self._shutdown_timeout = shutdown_timeout
         self._body_scope: trio.CancelScope | None = None
+        self.codec = codec if codec is not None else DEFAULT_CODEC
+        self._strict = strict
+        self._remote: Remote | None = None
         self._engine: LiveEngine | VirtualEngine
         if isinstance(clock, _SimClock):
             self._engine = VirtualEngine(self, clock.scheduler())
@@ -498,8 +507,12 @@ class Container:
     def _resolve(self, to: Recipient) -> Cell | list[Cell] | None:
         if isinstance(to, AgentRef):
             cell = to._cell
-            if cell is not None and cell.life is not Life.STOPPED:
-                return cell
+            if (
+                cell is not None
+                and cell.life is not Life.STOPPED
+                and (cell.container is self or cell.container._remote is None)
+            ):
+                return cell  # a network container's agents are reached over the network
             home = self if to.container == self.address else self._run.open.get(to.container)
             if home is None:
                 return None
@@ -549,10 +562,13 @@ class Container:
     ) -> None:
         """Build the envelope and route it; ``single``: an ask, so exactly one recipient."""
         engine = self._engine
+        if self._strict:
+            body = self.codec.roundtrip(body)
         target = self._single(to) if single else self._resolve(to)
         receiver: AgentRef | str = (
             to if isinstance(to, AgentRef) else to.__name__ if isinstance(to, type) else str(to)
         )
+        forwarded = False
         env = Envelope(
             body,
             None if sender is None else sender.ref,
@@ -570,13 +586,18 @@ class Container:
                 member.deliver(member, env)
         elif target is not None and not (single and self._handoff and target.handoff(env)):
             target.deliver(target, env)  # its container's engine, maybe not ours
+        elif target is None and self._remote is not None:
+            remote = self._remote_ref(to)
+            if remote is not None:
+                self._remote.forward(env, remote)  # raises EncodeError before anyone saw it
+                forwarded = True
         if not direct and sender is not None and self._subscriptions.trackers:
             trackers = self._subscriptions.trackers.get(sender.name)
             if trackers:
                 copy = env if reply_with is None else attrs.evolve(env, reply_with=None)
                 for tracker in trackers:
                     tracker.deliver(tracker, copy)
-        if target is None:
+        if target is None and not forwarded:
             unreachable = (
                 isinstance(to, AgentRef)
                 and to.container != self.address
@@ -587,9 +608,25 @@ class Container:
             )
             self._dead(env, reason, NoProc())
 
+    def _remote_ref(self, to: Recipient) -> AgentRef | None:
+        """``to`` as a reference to an agent another network container holds, if it is one."""
+        ref = (
+            to
+            if isinstance(to, AgentRef)
+            else AgentRef.parse(to)
+            if isinstance(to, str) and is_address(to)
+            else None
+        )
+        if ref is None or ref.container == self.address:
+            return None
+        remote = self._remote
+        return ref if remote is not None and remote.reaches(ref.container) else None
+
     def _publish(self, sender: Cell | None, body: Any, topic: str | type | None) -> None:
         name = type(body).__name__ if topic is None else topic_name(topic)
         engine = self._engine
+        if self._strict:
+            body = self.codec.roundtrip(body)
         env = Envelope(
             body, None if sender is None else sender.ref, None, name, sent_at=engine.now()
         )
@@ -602,6 +639,8 @@ class Container:
             if trackers:
                 for tracker in trackers:
                     tracker.deliver(tracker, env)
+        if self._remote is not None and self._remote.publish(env):
+            return
         if not subscribers:  # trackers only watch: the publish itself reached nobody
             self._dead(env, DeadLetterReason.NO_SUBSCRIBERS, None)
 
@@ -648,6 +687,12 @@ class Container:
     def _reply(self, request: Envelope, value: Any) -> None:
         fut = self._reply_slot(request)
         if fut is not None:
+            if self._strict:
+                try:
+                    value = self.codec.roundtrip_value(value)
+                except CodecError as exc:
+                    fut.set_error(exc)
+                    return
             fut.set_result(value)
 
     def _reply_error(self, request: Envelope, error: BaseException) -> None:
@@ -655,7 +700,7 @@ class Container:
         if fut is not None:
             fut.set_error(error)
 
-    def _reply_slot(self, request: Envelope) -> Future | None:
+    def _reply_slot(self, request: Envelope) -> ReplySlot | None:
         # The slot is closed when the caller stops waiting (timeout, crash): then the
         # reply is late and dropped, as the call's end already told the caller.
         rid = request.reply_with
@@ -671,6 +716,10 @@ class Container:
             error: BaseException
             if reason is DeadLetterReason.NO_HANDLER:
                 error = NoHandler(f"{env.receiver} has no handler for {type(env.body).__name__}")
+            elif reason is DeadLetterReason.UNDECODABLE and isinstance(env.body, DecodeError):
+                error = env.body
+            elif reason is DeadLetterReason.SEND_BUFFER_FULL:
+                error = MailboxFull(f"the send buffer to {env.receiver} is full")
             else:
                 error = CalleeDown(str(env.receiver), down if down is not None else NoProc())
             self._reply_error(env, error)
@@ -683,6 +732,42 @@ class Container:
             f"{reason}: {env.body!r}",
         )
         self._emit(letter)
+
+    def _arrive(
+        self, env: Envelope, receiver: str | None, link: Link, error: DecodeError | None
+    ) -> None:
+        """Deliver a message that came from another container over ``link``."""
+        if env.reply_with is not None:
+            rid = self._run.new_reply_id()
+            origin = f"{self.address}/{receiver}"
+            self._replies[rid] = RemoteReply(link, env.reply_with, self.codec, origin)
+            env.reply_with = rid
+        if receiver is not None:
+            env.receiver = AgentRef(self.address, receiver)
+        if error is not None:
+            self._dead(env, DeadLetterReason.UNDECODABLE, None)
+            return
+        if receiver is None:
+            subscribers = self._subscriptions.topics.get(env.topic)
+            if not subscribers:
+                self._dead(env, DeadLetterReason.NO_SUBSCRIBERS, None)
+                return
+            for cell in subscribers:
+                cell.deliver(cell, env)
+            return
+        target = self._resolve(receiver)
+        if isinstance(target, list):
+            if env.reply_with is not None and len(target) != 1:
+                self._reply_error(
+                    env, ValueError(f"{receiver!r} names {len(target)} agents; an ask needs one")
+                )
+                return
+            for member in target:
+                member.deliver(member, env)
+        elif target is not None:
+            target.deliver(target, env)
+        else:
+            self._dead(env, DeadLetterReason.UNKNOWN_RECIPIENT, NoProc())
 
     def _undeliverable(self, env: Envelope, cell: Cell) -> None:
         self._dead(env, DeadLetterReason.RECIPIENT_STOPPED, cell.exit_reason)

@@ -120,3 +120,49 @@ class SupervisorEscalation(TriomasError):
         self.supervisor = supervisor
         self.child = child
         self.restarts = restarts
+
+
+class CodecError(TriomasError, ValueError):
+    """A message or value could not be turned into bytes, or back."""
+
+
+@final
+class EncodeError(CodecError):
+    """A message or value cannot travel: not a ``@message``, or a field the codec
+    cannot encode (register a hook on the codec's converter)."""
+
+
+@final
+class DecodeError(CodecError):
+    """Bytes from the wire do not decode: malformed, an unknown tag, a wrong field."""
+
+
+@final
+class ProtocolError(TriomasError):
+    """A peer broke the wire protocol: a bad frame, a bad handshake, a wrong version.
+
+    Only that connection is closed.
+    """
+
+
+@final
+class AuthenticationError(TriomasError):
+    """A peer failed the HMAC challenge of the handshake (or TLS verification)."""
+
+
+@final
+class NotExposed(TriomasError, AttributeError):
+    """An RPC call named a method the agent does not ``@expose``."""
+
+
+@final
+class RemoteError(TriomasError):
+    """An exposed method raised: ``type_name``, ``message`` and ``traceback`` are the
+    remote exception's, ``origin`` the address of the agent where it was raised."""
+
+    def __init__(self, type_name: str, message: str, origin: str, traceback: str) -> None:
+        super().__init__(f"{type_name}: {message} (raised in {origin})")
+        self.type_name = type_name
+        self.message = message
+        self.origin = origin
+        self.traceback = traceback

@@ -77,6 +77,9 @@ class DeadLetterReason(enum.StrEnum):
     NO_HANDLER = "no handler"
     UNREACHABLE = "unreachable container"
     MAILBOX_FULL = "mailbox full"
+    SEND_BUFFER_FULL = "send buffer full"
+    UNDECODABLE = "undecodable"
+    LOST = "lost in transit"
 
 
 @final

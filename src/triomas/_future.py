@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, final
+from typing import Any, Protocol, final
+
+
+class ReplySlot(Protocol):
+    """Where the answer to an ask goes: a :class:`Future`, or a reply to another container."""
+
+    def set_result(self, value: Any) -> bool:
+        """Answer with ``value``; False if already answered."""
+        ...
+
+    def set_error(self, error: BaseException) -> bool:
+        """Answer with ``error``; False if already answered."""
+        ...
 
 
 @final

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import math
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import trio
 
-from ._clock import Clock
+from ._clock import Clock, RealClock
+from ._codec import Codec
 from ._container import Container
 from ._events import TraceRecord
+from ._network import Network, NetworkOptions
 from ._run import run_defaults
+from ._transport import transport_for
+from ._wire import MAX_FRAME
 
 
 @asynccontextmanager
@@ -24,13 +29,30 @@ async def open_container(
     max_restarts: int = 3,
     period: float = 5.0,
     shutdown_timeout: float = math.inf,
+    codec: Codec | None = None,
+    strict: bool = False,
+    secret: bytes | str | None = None,
+    ssl_server: ssl.SSLContext | None = None,
+    ssl_client: ssl.SSLContext | None = None,
+    max_frame: int = MAX_FRAME,
+    send_buffer: int = 16 * 1024 * 1024,
+    handshake_timeout: float = 10.0,
+    reconnect_timeout: float = 10.0,
 ) -> AsyncIterator[Container]:
     """Open a container; on exit its agents are stopped in reverse spawn order.
 
-    ``address`` is None or ``local://name`` for an in-process container (TCP and
-    unix transports come with the network layer). ``clock`` and ``seed`` default to
-    those given to :func:`triomas.run` (else a real clock and a fresh seed).
-    ``trace`` receives a :class:`TraceRecord` for every step worth recording.
+    ``address`` says where the container lives and how others reach it:
+
+    - ``None`` or ``local://name``: in this process only (agents of other local
+      containers of the run reach it by reference, without copying);
+    - ``tcp://host:port`` (port 0 picks a free port), ``unix:///path/to.sock``, or
+      ``memory://name`` (in-process streams, for tests): agents in other containers,
+      processes and machines reach it over the network, and it reaches theirs.
+      :attr:`Container.address` is the address it listens at.
+
+    ``clock`` and ``seed`` default to those given to :func:`triomas.run` (else a real
+    clock and a fresh seed). ``trace`` receives a :class:`TraceRecord` for every step
+    worth recording.
 
     The container's root supervisor restarts the agents spawned on it (one for
     one); more than ``max_restarts`` restarts within ``period`` clock seconds make
@@ -39,46 +61,94 @@ async def open_container(
 
     On exit, agents stop in reverse spawn order, each within its own ``shutdown``;
     whatever is still running ``shutdown_timeout`` clock seconds after the stop
-    began is cancelled at once, teardowns included.
+    began is cancelled at once, teardowns included. Then the connections close.
+
+    The network options: ``codec`` (default: one shared :class:`Codec`);
+    ``strict`` passes local messages and replies through the codec too, to catch
+    what would fail remotely; ``secret``, a shared secret every peer must prove it
+    knows (an HMAC challenge in the handshake); ``ssl_server`` and ``ssl_client``
+    to speak TLS as acceptor and as dialer; ``max_frame``, the largest frame
+    accepted (bytes); ``send_buffer``, the bytes that may wait for one peer before
+    further messages become dead letters; ``handshake_timeout`` and
+    ``reconnect_timeout`` in seconds (after the latter, messages waiting for an
+    unreachable peer become dead letters).
     """
     defaults = run_defaults()
     defaults.containers += 1
+    clock = clock if clock is not None else defaults.clock
     if address is None:
         address = f"local://c{defaults.containers}"
-    elif not address.startswith("local://") or len(address) == len("local://"):
-        raise ValueError(
-            f"{address!r}: only local://name containers exist so far "
-            "(tcp:// and unix:// arrive with the network layer)"
-        )
+    local = address.startswith("local://")
+    if local and len(address) == len("local://"):
+        raise ValueError("local:// needs a container name")
     if address in defaults.open:
         raise ValueError(f"a container {address} is already open in this run")
-    body_error: BaseException | None = None
-    async with trio.open_nursery() as nursery:
-        container = Container(
-            address,
-            clock if clock is not None else defaults.clock,
-            seed if seed is not None else defaults.seed,
-            trace,
-            nursery,
-            defaults,
-            max_restarts,
-            period,
-            shutdown_timeout,
+    transport = None if local else transport_for(address)
+    if transport is not None and not isinstance(clock, RealClock):
+        raise ValueError(
+            f"{address}: network containers run in real time; "
+            "simulate several containers in virtual time with local:// addresses"
         )
-        defaults.open[address] = container
-        try:
-            with trio.CancelScope() as container._body_scope:
-                yield container
-        except BaseException as exc:
-            body_error = exc
-        container._body_scope = None
-        try:
-            with trio.CancelScope(shield=True):
-                await container.stop()
-        finally:
-            container._closed = True
-            del defaults.open[address]
-        nursery.cancel_scope.cancel()
+    listeners: list[trio.abc.Listener[trio.abc.Stream]] = []
+    if transport is not None:
+        listeners, address = await transport.listen(address)
+    body_error: BaseException | None = None
+    network: Network | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            container = Container(
+                address,
+                clock,
+                seed if seed is not None else defaults.seed,
+                trace,
+                nursery,
+                defaults,
+                max_restarts,
+                period,
+                shutdown_timeout,
+                codec,
+                strict,
+            )
+            if transport is not None:
+                network = Network(
+                    container,
+                    transport,
+                    container.codec,
+                    NetworkOptions(
+                        secret=secret.encode() if isinstance(secret, str) else secret,
+                        ssl_server=ssl_server,
+                        ssl_client=ssl_client,
+                        max_frame=max_frame,
+                        max_buffer=send_buffer,
+                        handshake_timeout=handshake_timeout,
+                        reconnect_timeout=reconnect_timeout,
+                    ),
+                )
+                await nursery.start(network.run, listeners)
+                container._remote = network
+                container._subscriptions.on_topic = network.interest
+            else:
+                defaults.open[address] = container
+            try:
+                with trio.CancelScope() as container._body_scope:
+                    yield container
+            except BaseException as exc:
+                body_error = exc
+            container._body_scope = None
+            try:
+                with trio.CancelScope(shield=True):
+                    await container.stop()
+                    if network is not None:
+                        await network.aclose()
+            finally:
+                container._closed = True
+                defaults.open.pop(address, None)
+            nursery.cancel_scope.cancel()
+    finally:
+        if network is None and transport is not None:
+            for listener in listeners:
+                await trio.aclose_forcefully(listener)
+            transport.close(address)
     if container._failure is not None:
         raise container._failure
     if body_error is not None:

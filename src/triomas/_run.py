@@ -10,7 +10,7 @@ import attrs
 import trio
 
 from ._clock import Clock, RealClock
-from ._future import Future
+from ._future import ReplySlot
 
 T = TypeVar("T")
 
@@ -33,7 +33,7 @@ class RunDefaults:
     seed: int | str
     containers: int = 0
     open: dict[str, Any] = attrs.field(factory=dict)
-    replies: dict[str, Future] = attrs.field(factory=dict)
+    replies: dict[str, ReplySlot] = attrs.field(factory=dict)
     next_id: int = 0
 
     def new_id(self) -> int:

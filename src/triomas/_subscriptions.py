@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, final
 
 from ._ref import AgentRef
@@ -25,13 +26,16 @@ class Subscriptions:
     and with it every virtual-time trace, is deterministic.
     """
 
-    __slots__ = ("_by_cell", "receivers", "topics", "trackers")
+    __slots__ = ("_by_cell", "on_topic", "receivers", "topics", "trackers")
 
     def __init__(self) -> None:
         self.topics: dict[str, dict[Cell, None]] = {}
         self.trackers: dict[str, dict[Cell, None]] = {}
         self.receivers: dict[str, dict[Cell, None]] = {}
         self._by_cell: dict[Cell, set[tuple[Kind, str]]] = {}
+        self.on_topic: Callable[[str, bool], object] | None = None
+        """Called with ``(topic, True)`` when a topic gets its first subscriber and
+        ``(topic, False)`` when it loses its last (the network tells peers)."""
 
     def _table(self, kind: Kind) -> dict[str, dict[Cell, None]]:
         return (
@@ -63,7 +67,13 @@ class Subscriptions:
             raise TypeError("name a topic=, sender= or receiver=")
         for kind, key in keys:
             if add:
-                self._table(kind).setdefault(key, {})[cell] = None
+                table = self._table(kind)
+                members = table.get(key)
+                if members is None:
+                    members = table[key] = {}
+                    if kind == "topic" and self.on_topic is not None:
+                        self.on_topic(key, True)
+                members[cell] = None
                 self._by_cell.setdefault(cell, set()).add((kind, key))
             else:
                 self._remove(cell, kind, key)
@@ -75,6 +85,8 @@ class Subscriptions:
             members.pop(cell, None)
             if not members:
                 del table[key]
+                if kind == "topic" and self.on_topic is not None:
+                    self.on_topic(key, False)
         mine = self._by_cell.get(cell)
         if mine is not None:
             mine.discard((kind, key))

@@ -1,0 +1,225 @@
+"""The codec: message bodies and reply values to msgpack bytes and back, never pickle."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Callable
+from typing import Any, final
+
+import attrs
+import cattrs
+import msgpack
+from cattrs.preconf.msgpack import make_converter
+
+from ._errors import DecodeError, EncodeError, MessageTagError
+from ._message import message_class, message_tag
+
+_NATIVE = (int, float, str, bytes, bool)
+
+_EXT_MESSAGE = 1
+_EXT_UUID = 2
+_EXT_DATETIME = 3
+
+
+def _converter() -> cattrs.Converter:
+    converter = make_converter()
+    converter.register_unstructure_hook(uuid.UUID, str)
+    converter.register_structure_hook(uuid.UUID, lambda value, _: uuid.UUID(value))
+    return converter
+
+
+@final
+class _Plan:
+    """How one ``@message`` class travels: its tag, then its init fields in order.
+
+    ``encode`` and ``decode`` are generated per class (as attrs and cattrs do), so a
+    field of a msgpack-native type costs one inline type check and nothing else.
+    """
+
+    __slots__ = ("_names", "cls", "decode", "encode", "tag")
+
+    def __init__(self, cls: type, converter: cattrs.Converter) -> None:
+        self.cls = cls
+        self.tag = message_tag(cls)
+        fields = [f for f in attrs.fields(attrs.resolve_types(cls)) if f.init]
+        scope: dict[str, Any] = {"cls": cls, "_bad": self._bad, "_float": self._float}
+        getters: list[str] = []
+        checks: list[str] = []
+        args: list[str] = []
+        for i, field in enumerate(fields):
+            kind = field.type
+            arg = f"v{i}"
+            if kind in _NATIVE:
+                getters.append(f"m.{field.name}")
+                scope[f"t{i}"] = kind
+                if kind is float:
+                    checks.append(f"    if type({arg}) is not float: {arg} = _float({arg}, {i})")
+                else:
+                    checks.append(f"    if type({arg}) is not t{i}: _bad({i}, {arg}, t{i})")
+            else:
+                scope[f"u{i}"] = converter.get_unstructure_hook(kind)
+                scope[f"s{i}"] = converter.get_structure_hook(kind)
+                scope[f"t{i}"] = kind
+                getters.append(f"u{i}(m.{field.name})")
+                checks.append(f"    {arg} = s{i}({arg}, t{i})")
+            args.append(f"{field.alias}={arg}" if field.kw_only else arg)
+        self._names = tuple(f.name for f in fields)
+        names = ", ".join(f"v{i}" for i in range(len(fields)))
+        unpack = f"    {names}, = values\n" if fields else ""
+        source = (
+            f"def encode(m):\n    return ({', '.join(getters)}{',' if getters else ''})\n"
+            f"def decode(values):\n"
+            f"    if len(values) != {len(fields)}: _bad(-1, values, None)\n"
+            f"{unpack}"
+            + "".join(line + "\n" for line in checks)
+            + f"    return cls({', '.join(args)})\n"
+        )
+        exec(compile(source, f"<triomas codec for {self.tag}>", "exec"), scope)
+        self.encode: Callable[[Any], tuple[Any, ...]] = scope["encode"]
+        self.decode: Callable[[Any], Any] = scope["decode"]
+
+    def _float(self, value: Any, index: int) -> float:
+        if type(value) is not int:
+            self._bad(index, value, float)
+        return float(value)
+
+    def _bad(self, index: int, value: Any, kind: type | None) -> None:
+        if kind is None:
+            raise DecodeError(
+                f"{self.tag}: {len(value)} field values for {len(self._names)} fields"
+            )
+        raise DecodeError(
+            f"{self.tag}.{self._names[index]}: expected {kind.__name__}, got {type(value).__name__}"
+        )
+
+
+@final
+class Codec:
+    """Turns messages and values into msgpack bytes and back, by declared type tags.
+
+    A message body travels as its tag followed by its field values in declaration
+    order (the array form); field values go through one cattrs converter, made by
+    ``cattrs.preconf.msgpack``, so nested attrs classes, enums, datetimes, UUIDs,
+    tuples, dicts and optional fields work. Register hooks for your own types on
+    :attr:`converter` *before* the first message of a class is encoded, or call
+    :meth:`forget` after.
+
+    Reply values and RPC arguments are untyped: msgpack's own types, ``@message``
+    instances, aware datetimes and UUIDs travel as themselves; tuples arrive as
+    lists. Pickle is never used.
+    """
+
+    def __init__(self, converter: cattrs.Converter | None = None) -> None:
+        self.converter: cattrs.Converter = converter if converter is not None else _converter()
+        self._plans: dict[type, _Plan] = {}
+        self._by_tag: dict[str, _Plan] = {}
+
+    def forget(self) -> None:
+        """Drop the per-class plans, so that hooks registered since take effect."""
+        self._plans.clear()
+        self._by_tag.clear()
+
+    def _plan(self, cls: type) -> _Plan:
+        plan = self._plans.get(cls)
+        if plan is None:
+            try:
+                plan = _Plan(cls, self.converter)
+            except MessageTagError:
+                raise
+            except Exception as exc:
+                raise EncodeError(f"cannot plan the encoding of {cls.__qualname__}: {exc}") from exc
+            self._plans[cls] = plan
+            self._by_tag[plan.tag] = plan
+        return plan
+
+    # ---- message bodies -----------------------------------------------------------------
+
+    def encode_body(self, msg: Any) -> tuple[str, tuple[Any, ...]]:
+        """The tag and field values of a ``@message`` instance (msgpack-ready)."""
+        plan = self._plans.get(type(msg))
+        if plan is None:
+            try:
+                plan = self._plan(type(msg))
+            except MessageTagError:
+                raise EncodeError(
+                    f"{type(msg).__qualname__} is not a @message class and cannot travel"
+                ) from None
+        try:
+            return plan.tag, plan.encode(msg)
+        except Exception as exc:
+            raise EncodeError(f"cannot encode {msg!r}: {exc}") from exc
+
+    def decode_body(self, tag: Any, values: Any) -> Any:
+        """The message of class ``tag`` built from ``values``; :exc:`DecodeError` if bad."""
+        plan = self._by_tag.get(tag) if isinstance(tag, str) else None
+        if plan is None:
+            if not isinstance(tag, str):
+                raise DecodeError(f"a message tag must be a string, not {type(tag).__name__}")
+            try:
+                plan = self._plan(message_class(tag))
+            except MessageTagError:
+                raise DecodeError(f"unknown message tag {tag!r}") from None
+        if not isinstance(values, (list, tuple)):
+            raise DecodeError(f"{tag}: field values must be an array")
+        try:
+            return plan.decode(values)
+        except DecodeError:
+            raise
+        except Exception as exc:
+            raise DecodeError(f"{tag}: {type(exc).__name__}: {exc}") from exc
+
+    # ---- whole payloads -----------------------------------------------------------------
+
+    def pack(self, obj: Any) -> bytes:
+        """msgpack bytes of ``obj``; ``@message`` instances inside travel by tag."""
+        try:
+            return msgpack.packb(obj, default=self._default, use_bin_type=True)  # type: ignore[no-any-return]
+        except EncodeError:
+            raise
+        except Exception as exc:
+            raise EncodeError(f"cannot encode {obj!r:.200}: {exc}") from exc
+
+    def unpack(self, data: bytes) -> Any:
+        """The object packed by :meth:`pack`; :exc:`DecodeError` for bad bytes or tags."""
+        try:
+            return msgpack.unpackb(data, ext_hook=self._ext, raw=False, strict_map_key=False)
+        except DecodeError:
+            raise
+        except Exception as exc:
+            raise DecodeError(f"undecodable payload: {type(exc).__name__}: {exc}") from exc
+
+    def roundtrip(self, msg: Any) -> Any:
+        """``msg`` after encoding and decoding: what a remote receiver would get."""
+        tag, values = self.encode_body(msg)
+        return self.decode_body(tag, self.unpack(self.pack(values)))
+
+    def roundtrip_value(self, value: Any) -> Any:
+        """``value`` after :meth:`pack` and :meth:`unpack`."""
+        return self.unpack(self.pack(value))
+
+    def _default(self, obj: Any) -> Any:
+        if isinstance(obj, uuid.UUID):
+            return msgpack.ExtType(_EXT_UUID, obj.bytes)
+        if isinstance(obj, datetime.datetime):
+            if obj.tzinfo is None:
+                raise EncodeError(f"naive datetime {obj!r} cannot travel; give it a timezone")
+            return msgpack.ExtType(_EXT_DATETIME, self.pack(obj.timestamp()))
+        tag, values = self.encode_body(obj)
+        return msgpack.ExtType(_EXT_MESSAGE, self.pack([tag, values]))
+
+    def _ext(self, code: int, data: bytes) -> Any:
+        if code == _EXT_MESSAGE:
+            item = self.unpack(data)
+            if not isinstance(item, list) or len(item) != 2:
+                raise DecodeError("a message value must be [tag, values]")
+            return self.decode_body(item[0], item[1])
+        if code == _EXT_UUID:
+            return uuid.UUID(bytes=data)
+        if code == _EXT_DATETIME:
+            return datetime.datetime.fromtimestamp(self.unpack(data), datetime.UTC)
+        raise DecodeError(f"unknown msgpack extension type {code}")
+
+
+DEFAULT_CODEC = Codec()
+"""The codec containers use unless given another."""

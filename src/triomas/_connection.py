@@ -1,0 +1,205 @@
+"""One connection between two containers: handshake, a reader, a coalescing writer."""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Callable
+from typing import Any, final
+
+import trio
+
+from ._codec import Codec
+from ._errors import AuthenticationError, ProtocolError
+from ._wire import PROTOCOL, VERSION, FrameDecoder, Kind, frame, parse, proof, proof_ok
+
+_READ_SIZE = 65536
+
+
+@final
+class Connection:
+    """A stream to one peer container, used in both directions.
+
+    Writes are queued (never awaited by the sender) and a writer task sends all
+    that has queued up in one ``send_all``. ``on_frame`` gets every payload after the
+    handshake; when the stream ends or fails, ``on_lost`` is called once with what
+    was queued but never written.
+    """
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        codec: Codec,
+        *,
+        outbound: bool,
+        max_frame: int,
+        max_buffer: int,
+    ) -> None:
+        self.stream = stream
+        self.codec = codec
+        self.outbound = outbound
+        self.address = "?"
+        """The peer container's address, once the handshake told it."""
+        self.max_buffer = max_buffer
+        self.closed = False
+        self._decoder = FrameDecoder(max_frame)
+        self._frames: list[bytes] = []
+        self._out: list[bytes] = []
+        self._out_bytes = 0
+        self._writer_idle: trio.Event | None = None
+        self._close_reason = ""
+        self._scope: trio.CancelScope | None = None
+
+    def __repr__(self) -> str:
+        way = "to" if self.outbound else "from"
+        return f"<Connection {way} {self.address}>"
+
+    # ---- writing ------------------------------------------------------------------------
+
+    def send_frame(self, data: bytes) -> bool:
+        """Queue a framed payload; False if the connection is closed or its buffer full."""
+        if self.closed or self._out_bytes + len(data) > self.max_buffer:
+            return False
+        self._out.append(data)
+        self._out_bytes += len(data)
+        idle = self._writer_idle
+        if idle is not None:
+            self._writer_idle = None
+            idle.set()
+        return True
+
+    def take_unsent(self) -> list[bytes]:
+        """Remove and return what is queued and not yet handed to the stream."""
+        out, self._out = self._out, []
+        self._out_bytes = 0
+        return out
+
+    async def _write_loop(self) -> None:
+        while True:
+            if not self._out:
+                idle = self._writer_idle = trio.Event()
+                await idle.wait()
+                continue
+            out = self.take_unsent()
+            await self.stream.send_all(out[0] if len(out) == 1 else b"".join(out))
+
+    # ---- reading ------------------------------------------------------------------------
+
+    async def _next_payload(self) -> bytes:
+        while not self._frames:
+            data = await self.stream.receive_some(_READ_SIZE)
+            if not data:
+                raise ProtocolError("the peer closed the connection during the handshake")
+            self._frames.extend(self._decoder.feed(data))
+        return self._frames.pop(0)
+
+    async def _expect(self, kind: Kind) -> list[Any]:
+        item = parse(self.codec, await self._next_payload())
+        if item[0] == Kind.ERROR:
+            reason = item[1] if len(item) > 1 else "?"
+            raise ProtocolError(f"the peer refused the connection: {reason}")
+        if item[0] != kind:
+            raise ProtocolError(f"expected {kind.name} during the handshake, got kind {item[0]}")
+        return item
+
+    async def _read_loop(self, on_frame: Callable[[Connection, bytes], None]) -> None:
+        frames, self._frames = self._frames, []
+        for payload in frames:
+            on_frame(self, payload)
+        while True:
+            data = await self.stream.receive_some(_READ_SIZE)
+            if not data:
+                return
+            for payload in self._decoder.feed(data):
+                on_frame(self, payload)
+
+    # ---- handshake ----------------------------------------------------------------------
+
+    async def _send_now(self, payload: tuple[Any, ...]) -> None:
+        await self.stream.send_all(frame(self.codec.pack(payload)))
+
+    async def refuse(self, reason: str) -> None:
+        """Tell the peer why, and close (best effort)."""
+        self.closed = True
+        try:
+            with trio.move_on_after(1):
+                await self._send_now((Kind.ERROR, reason))
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        await trio.aclose_forcefully(self.stream)
+
+    async def dial_handshake(self, own: str, secret: bytes | None) -> bool:
+        """The dialer's side: True if the peer accepted, False if it declined (it
+        has a connection to us already). Raises on any failure."""
+        nonce = os.urandom(16)
+        await self._send_now((Kind.HELLO, PROTOCOL, VERSION, own, nonce, None))
+        hello = await self._expect(Kind.HELLO)
+        peer, peer_nonce, peer_proof = _check_hello(hello)
+        if not proof_ok(secret, nonce, peer, peer_proof):
+            raise AuthenticationError(f"{peer} failed the shared-secret challenge")
+        self.address = peer
+        await self._send_now((Kind.PROOF, proof(secret, peer_nonce, own)))
+        welcome = await self._expect(Kind.WELCOME)
+        if len(welcome) != 3 or not isinstance(welcome[1], bool):
+            raise ProtocolError("malformed WELCOME")
+        return welcome[1]
+
+    async def accept_handshake(
+        self, own: str, secret: bytes | None, decide: Callable[[Connection], bool]
+    ) -> bool:
+        """The acceptor's side: ``decide`` says whether to keep this connection."""
+        hello = await self._expect(Kind.HELLO)
+        peer, peer_nonce, _ = _check_hello(hello)
+        self.address = peer
+        nonce = os.urandom(16)
+        await self._send_now(
+            (Kind.HELLO, PROTOCOL, VERSION, own, nonce, proof(secret, peer_nonce, own))
+        )
+        answer = await self._expect(Kind.PROOF)
+        if len(answer) != 2 or not proof_ok(secret, nonce, peer, answer[1]):
+            raise AuthenticationError(f"{peer} failed the shared-secret challenge")
+        keep = decide(self)
+        await self._send_now((Kind.WELCOME, keep, "" if keep else "duplicate connection"))
+        return keep
+
+    # ---- running ------------------------------------------------------------------------
+
+    async def run(self, on_frame: Callable[[Connection, bytes], None]) -> str:
+        """Read and write until the stream ends or fails; return why it ended."""
+        reason = "closed by peer"
+        try:
+            async with trio.open_nursery() as nursery:
+                self._scope = nursery.cancel_scope
+                if self.closed:
+                    nursery.cancel_scope.cancel()
+                nursery.start_soon(self._write_loop)
+                try:
+                    await self._read_loop(on_frame)
+                except ProtocolError as exc:
+                    reason = f"protocol error: {exc}"
+                    await self.refuse(str(exc))
+                nursery.cancel_scope.cancel()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.closed = True
+            await trio.aclose_forcefully(self.stream)
+        return self._close_reason or reason
+
+    def close(self, reason: str) -> None:
+        """Mark the connection closed; its task ends the stream."""
+        self.closed = True
+        self._close_reason = reason
+        if self._scope is not None:
+            self._scope.cancel()
+
+
+def _check_hello(item: list[Any]) -> tuple[str, bytes, Any]:
+    if len(item) != 6 or item[1] != PROTOCOL:
+        raise ProtocolError("not a triomas HELLO")
+    if item[2] != VERSION:
+        raise ProtocolError(f"protocol version {item[2]!r} is not supported (this is {VERSION})")
+    address, nonce = item[3], item[4]
+    if not isinstance(address, str) or "://" not in address or not isinstance(nonce, bytes):
+        raise ProtocolError("malformed HELLO")
+    return address, nonce, item[5]

@@ -1,0 +1,106 @@
+"""What a container needs from a network, whichever kind: the ``Remote`` interface,
+and the reply slot that answers an ask which came from another container."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol, final
+
+from ._codec import Codec
+from ._envelope import Envelope
+from ._errors import CodecError, EncodeError
+from ._ref import AgentRef
+from ._wire import encode_reply, encode_reply_error
+
+log = logging.getLogger("triomas.network")
+
+
+class Link(Protocol):
+    """Where frames for one peer container go (a connection, or a simulated path)."""
+
+    address: str
+
+    def send_frame(self, data: bytes) -> bool:
+        """Queue ``data`` for the peer; False if it cannot be sent (the buffer is full)."""
+        ...
+
+
+class Remote(Protocol):
+    """A container's way to other containers: a socket network or a simulated one."""
+
+    codec: Codec
+
+    def reaches(self, container: str) -> bool:
+        """Whether this network can carry messages to ``container``."""
+        ...
+
+    def forward(self, env: Envelope, to: AgentRef) -> None:
+        """Send ``env`` to agent ``to`` in another container; never blocks.
+
+        Raises :exc:`EncodeError` if the message cannot travel; what cannot be
+        delivered later becomes a dead letter.
+        """
+        ...
+
+    def publish(self, env: Envelope) -> int:
+        """Send a publish to every peer with subscribers of ``env.topic``; how many."""
+        ...
+
+    def interest(self, topic: str, add: bool) -> None:
+        """Tell peers that this container gained or lost subscribers of ``topic``."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close every connection and stop listening."""
+        ...
+
+
+@final
+class RemoteReply:
+    """The reply slot of an ask from another container: answering sends a ``REPLY``.
+
+    It stands in the run's reply table where a local ask's future would, so the
+    callee side answers remote and local asks alike.
+    """
+
+    __slots__ = ("codec", "done", "link", "origin", "rid")
+
+    def __init__(self, link: Link, rid: str, codec: Codec, origin: str) -> None:
+        self.link = link
+        self.rid = rid
+        self.codec = codec
+        self.origin = origin
+        self.done = False
+
+    def set_result(self, value: Any) -> bool:
+        """Send ``value`` back; an unencodable value is sent as an error instead."""
+        if self.done:
+            return False
+        self.done = True
+        try:
+            data = encode_reply(self.codec, self.rid, value)
+        except CodecError as exc:
+            log.warning(
+                "%s: the reply to %s cannot travel: %s", self.origin, self.link.address, exc
+            )
+            data = encode_reply_error(self.codec, self.rid, exc, self.origin)
+        self._send(data)
+        return True
+
+    def set_error(self, error: BaseException) -> bool:
+        """Send ``error`` back, described (type, message, origin, traceback text)."""
+        if self.done:
+            return False
+        self.done = True
+        try:
+            data = encode_reply_error(self.codec, self.rid, error, self.origin)
+        except CodecError:
+            data = encode_reply_error(self.codec, self.rid, EncodeError(str(error)), self.origin)
+        self._send(data)
+        return True
+
+    def _send(self, data: bytes) -> None:
+        if not self.link.send_frame(data):
+            log.warning(
+                "%s: the reply to %s was dropped (send buffer full)", self.origin, self.link.address
+            )
