@@ -66,6 +66,20 @@ PUBLIC = {
     "on",
     "open_container",
     "run",
+    # the network
+    "AuthenticationError",
+    "Codec",
+    "CodecError",
+    "DecodeError",
+    "EncodeError",
+    "Node",
+    "NodeStartError",
+    "NotExposed",
+    "ProtocolError",
+    "Proxy",
+    "RemoteError",
+    "expose",
+    "spawn_container",
 }
 
 

@@ -2,18 +2,26 @@
 
 from ._agent import Agent
 from ._clock import Clock, ExternalClock, RealClock, VirtualClock
+from ._codec import Codec
 from ._container import Container, RunReport
 from ._envelope import Envelope
 from ._errors import (
     AgentStateError,
     AskTimeout,
+    AuthenticationError,
     CalleeDown,
     ChildSpecError,
+    CodecError,
+    DecodeError,
+    EncodeError,
     HandlerFailed,
     MailboxFull,
     MessageTagError,
     NameTaken,
     NoHandler,
+    NotExposed,
+    ProtocolError,
+    RemoteError,
     SupervisorCrashed,
     SupervisorEscalation,
     SupervisorStartError,
@@ -39,8 +47,10 @@ from ._events import (
 )
 from ._handlers import on
 from ._message import message, message_class, message_tag
+from ._node import Node, NodeStartError, spawn_container
 from ._open import open_container
 from ._ref import AgentRef
+from ._rpc import Proxy, expose
 from ._run import run
 from ._spec import AutoShutdown, Backoff, ChildSpec, Directive, Overflow, Restart, Strategy
 from ._supervisor import DynamicSupervisor, Supervisor
@@ -54,6 +64,7 @@ __all__ = [
     "AgentStateError",
     "AgentStopped",
     "AskTimeout",
+    "AuthenticationError",
     "AutoShutdown",
     "Backoff",
     "CalleeDown",
@@ -62,12 +73,16 @@ __all__ = [
     "ChildSpecError",
     "ChildStarted",
     "Clock",
+    "Codec",
+    "CodecError",
     "Container",
     "DeadLetter",
     "DeadLetterReason",
+    "DecodeError",
     "Directive",
     "Down",
     "DynamicSupervisor",
+    "EncodeError",
     "Envelope",
     "Exit",
     "ExitReason",
@@ -82,9 +97,15 @@ __all__ = [
     "NameTaken",
     "NoHandler",
     "NoProc",
+    "Node",
+    "NodeStartError",
     "Normal",
+    "NotExposed",
     "Overflow",
+    "ProtocolError",
+    "Proxy",
     "RealClock",
+    "RemoteError",
     "Restart",
     "RunReport",
     "Shutdown",
@@ -100,10 +121,12 @@ __all__ = [
     "TriomasError",
     "VirtualClock",
     "VirtualTimeError",
+    "expose",
     "message",
     "message_class",
     "message_tag",
     "on",
     "open_container",
     "run",
+    "spawn_container",
 ]

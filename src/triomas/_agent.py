@@ -15,6 +15,7 @@ from ._errors import AgentStateError
 from ._events import ExitReason, Shutdown
 from ._handlers import ClassInfo
 from ._ref import AgentRef, as_ref
+from ._rpc import Proxy, connect, rpc_handlers
 from ._spec import Overflow, Restart, options
 from ._supervision import Supervision
 from ._timers import TimerHandle
@@ -55,7 +56,7 @@ class Agent:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._triomas_info = ClassInfo(cls, Agent)
+        cls._triomas_info = ClassInfo(cls, Agent, rpc_handlers(cls))
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -173,10 +174,16 @@ class Agent:
             and in_reply_to is None
             and reply_by is None
             and not container._subscriptions.trackers
+            and not container._strict
         ):
-            # The common case, kept short: a plain tell to a live agent's reference.
+            # The common case, kept short: a plain tell to a live agent's reference
+            # (in this container, or in a local one: network containers' go by network).
             target = to._cell
-            if target is not None and target.exit_reason is None:
+            if (
+                target is not None
+                and target.exit_reason is None
+                and (target.container is container or target.container._remote is None)
+            ):
                 target.deliver(
                     target,
                     Envelope(
@@ -236,6 +243,18 @@ class Agent:
     def reply(self, request: Envelope, value: Any) -> None:
         """Answer an ask by hand (from a custom ``update()``); later replies are dropped."""
         self._cell.container._reply(request, value)
+
+    async def connect(self, to: AgentRef | str, *, timeout: float = 5.0) -> Proxy:
+        """A proxy to call the ``@expose`` methods of agent ``to`` (aiomas' RPC).
+
+        ``to`` is an address (``tcp://host:port/name``), a reference or a local
+        name. It asks the agent which methods it exposes, so it fails at once with
+        :exc:`CalleeDown` if there is no such agent, and with :exc:`NotExposed` if
+        it exposes nothing. Each call through the proxy waits at most ``timeout``
+        clock seconds.
+        """
+        container = self._cell.container
+        return await connect(self.ask, as_ref(to, container.address), timeout)
 
     def publish(self, msg: Any, *, topic: str | type | None = None) -> None:
         """Send ``msg`` to every subscriber of ``topic`` (default: the class name)."""

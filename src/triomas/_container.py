@@ -6,7 +6,7 @@ import collections
 import logging
 import math
 from collections.abc import Callable
-from typing import Any, TypeVar, final, overload
+from typing import TYPE_CHECKING, Any, TypeVar, final, overload
 
 import attrs
 import trio
@@ -46,6 +46,10 @@ from ._live import LiveEngine
 from ._mailbox import Bound
 from ._ref import AgentRef, as_ref, is_address
 from ._remote import Link, Remote, RemoteReply
+from ._rpc import Proxy, connect
+
+if TYPE_CHECKING:
+    from ._node import Node
 from ._run import RunDefaults, RunEnd
 from ._spec import LifeOptions, Overflow, Restart, options
 from ._subscriptions import Subscriptions, topic_name
@@ -122,6 +126,8 @@ class Container:
         self.codec = codec if codec is not None else DEFAULT_CODEC
         self._strict = strict
         self._remote: Remote | None = None
+        self._nursery = nursery
+        self._nodes: list[Node] = []
         self._engine: LiveEngine | VirtualEngine
         if isinstance(clock, _SimClock):
             self._engine = VirtualEngine(self, clock.scheduler())
@@ -427,6 +433,11 @@ class Container:
             raise MailboxFull(
                 f"no room in the mailbox of {target.name} within {timeout} s for {msg!r}"
             )
+
+    async def connect(self, to: AgentRef | str, *, timeout: float = 5.0) -> Proxy:
+        """A proxy to an agent's ``@expose`` methods, from outside any agent; see
+        :meth:`Agent.connect`."""
+        return await connect(self.ask, as_ref(to, self.address), timeout)
 
     async def ask(self, to: Recipient, msg: Any, *, timeout: float | None = 5.0) -> Any:
         """Ask from outside any agent; see :meth:`Agent.ask`."""

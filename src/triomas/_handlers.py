@@ -101,14 +101,14 @@ class ClassInfo:
 
     __slots__ = ("custom_update", "handlers", "misses", "plain_start", "plain_teardown", "sync_ok")
 
-    def __init__(self, cls: type, base: type) -> None:
+    def __init__(self, cls: type, base: type, extra: dict[type, Handler] | None = None) -> None:
         marked: dict[str, tuple[tuple[type, bool], ...]] = {}
         for klass in reversed(cls.__mro__):
             for attr, value in vars(klass).items():
                 marks = getattr(value, _MARK, None)
                 if marks is not None:
                     marked[attr] = marks
-        self.handlers: dict[type, Handler] = {}
+        self.handlers: dict[type, Handler] = dict(extra) if extra else {}
         for attr, marks in marked.items():
             func = getattr(cls, attr)
             arity = _positional_count(func)

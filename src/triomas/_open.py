@@ -138,6 +138,8 @@ async def open_container(
             try:
                 with trio.CancelScope(shield=True):
                     await container.stop()
+                    for node in container._nodes:
+                        await node.stop()
                     if network is not None:
                         await network.aclose()
             finally:
