@@ -50,7 +50,9 @@ class _Plan:
         for i, field in enumerate(fields):
             kind = field.type
             arg = f"v{i}"
-            if kind in _NATIVE:
+            if kind is Any or kind is object:
+                getters.append(f"m.{field.name}")  # untyped: travels as a value
+            elif kind in _NATIVE:
                 getters.append(f"m.{field.name}")
                 scope[f"t{i}"] = kind
                 if kind is float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, final
 
 import trio
@@ -14,6 +14,7 @@ from ._errors import AuthenticationError, ProtocolError
 from ._wire import PROTOCOL, VERSION, FrameDecoder, Kind, frame, parse, proof, proof_ok
 
 _READ_SIZE = 65536
+_BROKEN = (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError)
 
 
 @final
@@ -167,20 +168,25 @@ class Connection:
     async def run(self, on_frame: Callable[[Connection, bytes], None]) -> str:
         """Read and write until the stream ends or fails; return why it ended."""
         reason = "closed by peer"
+
+        async def guarded(loop: Callable[[], Awaitable[None]], scope: trio.CancelScope) -> None:
+            nonlocal reason
+            try:
+                await loop()
+            except ProtocolError as exc:
+                reason = f"protocol error: {exc}"
+                await self.refuse(str(exc))
+            except _BROKEN as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            scope.cancel()
+
         try:
             async with trio.open_nursery() as nursery:
                 self._scope = nursery.cancel_scope
                 if self.closed:
                     nursery.cancel_scope.cancel()
-                nursery.start_soon(self._write_loop)
-                try:
-                    await self._read_loop(on_frame)
-                except ProtocolError as exc:
-                    reason = f"protocol error: {exc}"
-                    await self.refuse(str(exc))
-                nursery.cancel_scope.cancel()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError) as exc:
-            reason = f"{type(exc).__name__}: {exc}"
+                nursery.start_soon(guarded, self._write_loop, nursery.cancel_scope)
+                nursery.start_soon(guarded, lambda: self._read_loop(on_frame), nursery.cancel_scope)
         finally:
             self.closed = True
             await trio.aclose_forcefully(self.stream)

@@ -34,6 +34,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("triomas.network")
 
+_DIAL_ERRORS = (
+    OSError,
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+    ProtocolError,
+    AuthenticationError,
+    trio.TooSlowError,
+)
 _FIRST_RETRY = 0.05
 _MAX_RETRY = 2.0
 
@@ -226,7 +234,7 @@ class Network:
             while peer.conn is None and peer.queue and not self._closing:
                 try:
                     conn = await self._connect(peer.address)
-                except (OSError, ProtocolError, AuthenticationError, trio.TooSlowError) as exc:
+                except _DIAL_ERRORS as exc:
                     reason = f"{type(exc).__name__}: {exc}"
                     log.debug("%s: dialing %s failed: %s", self.address, peer.address, reason)
                 else:

@@ -159,7 +159,8 @@ class Node:
                 if self.process.returncode is None:
                     self.process.kill()
                     await self.process.wait()
-        code: int = self.process.returncode
+        code = self.process.returncode
+        assert code is not None
         return code
 
 

@@ -37,6 +37,7 @@ from ._errors import (
     CalleeDown,
     CodecError,
     DecodeError,
+    EncodeError,
     HandlerFailed,
     MailboxFull,
     NoHandler,
@@ -209,6 +210,8 @@ def message_header(item: list[Any]) -> tuple[Envelope, str | None]:
         :10
     ]
     try:
+        if sender is not None and not isinstance(sender, str):
+            raise TypeError(sender)
         sender_ref = None if sender is None else AgentRef.parse(sender)
     except (ValueError, TypeError):
         raise ProtocolError(f"bad sender address {sender!r:.100}") from None
@@ -269,6 +272,8 @@ def describe_error(error: BaseException, origin: str) -> list[Any]:
         return ["nohandler", str(error)]
     if isinstance(error, MailboxFull):
         return ["full", str(error)]
+    if isinstance(error, EncodeError):
+        return ["encode", str(error)]
     if isinstance(error, CodecError):
         return ["codec", str(error)]
     return ["error", _exception(error, origin)]
@@ -295,6 +300,8 @@ def rebuild_error(data: Any) -> BaseException:
             return NoHandler(str(data[1]))
         if kind == "full":
             return MailboxFull(str(data[1]))
+        if kind == "encode":
+            return EncodeError(f"the answer could not be encoded: {data[1]}")
         if kind == "codec":
             return DecodeError(f"the receiver could not decode the request: {data[1]}")
         if kind == "error":
