@@ -141,7 +141,7 @@ def test_user_hooks_for_their_own_types() -> None:
     codec.converter.register_unstructure_hook(Decimal, str)
     codec.converter.register_structure_hook(Decimal, lambda value, _: Decimal(value))
     assert codec.roundtrip(Money(Decimal("1.25"))) == Money(Decimal("1.25"))
-    with pytest.raises(DecodeError, match="codec.Money"):
+    with pytest.raises(DecodeError, match=r"codec\.Money"):
         codec.decode_body("codec.Money", ["not a number"])
 
 

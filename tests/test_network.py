@@ -122,7 +122,8 @@ class GridAgent(Agent):
 
     @on(Ping)
     def ping(self, msg: Ping, env: Envelope) -> None:
-        assert env.sender is not None and env.sender.address == msg.src
+        assert env.sender is not None
+        assert env.sender.address == msg.src
         self.send(env.sender, Pong(msg.n))
 
     @on(Pong)
@@ -194,7 +195,8 @@ async def test_ask_across_containers_with_envelope_fields(addresses: Addresses) 
             assert await a.ask(f"{b.address}/echo", Ping(2, "-")) == 3
             assert await a.ask(AgentRef(b.address, "echo"), Ping(3, "-")) == 4
             env = b.agent(echo, Echo).seen[-1]
-            assert env.receiver == AgentRef(b.address, "echo") and env.topic == "Ping"
+            assert env.receiver == AgentRef(b.address, "echo")
+            assert env.topic == "Ping"
             assert await a.ask(echo, Loose([Pong(1), {"k": b"v"}])) == [Pong(1), {"k": b"v"}]
 
 
@@ -212,7 +214,8 @@ async def test_ask_errors_cross_the_wire(addresses: Addresses) -> None:
             assert isinstance(crashed.value.reason, Failure)
             cause = crashed.value.__cause__
             assert isinstance(cause, RemoteError)
-            assert cause.type_name == "ValueError" and cause.origin == echo.address
+            assert cause.type_name == "ValueError"
+            assert cause.origin == echo.address
             assert "crashed on purpose" in cause.traceback
             assert await a.ask(echo, Ping(5, "-")) == 6  # restarted: transient
             with pytest.raises(EncodeError):
@@ -309,7 +312,8 @@ async def test_both_sides_dialing_at_once_end_with_one_connection(addresses: Add
             peers_b = b._remote.peers  # type: ignore[union-attr]
             conn_a = peers_a[b.address].conn
             conn_b = peers_b[a.address].conn
-            assert conn_a is not None and conn_b is not None
+            assert conn_a is not None
+            assert conn_b is not None
             assert conn_a.outbound != conn_b.outbound  # the two ends of one connection
             assert conn_a.outbound == (a.address < b.address)
 
@@ -457,7 +461,8 @@ class RawPeer:
     async def handshake(self, address: str = "tcp://raw:1") -> None:
         await self.send((Kind.HELLO, PROTOCOL, VERSION, address, b"n" * 16, None))
         hello = await self.receive()
-        assert hello is not None and hello[0] == Kind.HELLO
+        assert hello is not None
+        assert hello[0] == Kind.HELLO
         await self.send((Kind.PROOF, proof(None, hello[4], address)))
         welcome = await self.receive()
         assert welcome == [Kind.WELCOME, True, ""]
@@ -510,7 +515,8 @@ async def test_a_wrong_protocol_version_is_refused(addresses: Addresses) -> None
             raw = await RawPeer.connect(server.address)
             await raw.send((Kind.HELLO, PROTOCOL, VERSION + 1, "tcp://raw:1", b"n" * 16, None))
             reply = await raw.receive()
-            assert reply is not None and reply[0] == Kind.ERROR
+            assert reply is not None
+            assert reply[0] == Kind.ERROR
             assert "version" in reply[1]
             assert await raw.closed()
             await raw.stream.aclose()
@@ -526,7 +532,9 @@ async def test_a_client_that_never_finishes_the_handshake_is_dropped(
         assert (await raw.receive() or [None])[0] == Kind.HELLO
         # ...and it never sends its PROOF
         reply = await raw.receive()
-        assert reply is not None and reply[0] == Kind.ERROR and "timeout" in reply[1]
+        assert reply is not None
+        assert reply[0] == Kind.ERROR
+        assert "timeout" in reply[1]
         assert await raw.closed()
         await raw.stream.aclose()
         assert trio.current_time() == pytest.approx(2, abs=0.01)
@@ -543,14 +551,17 @@ async def test_an_unknown_tag_fails_that_message_only(addresses: Addresses) -> N
             header = ["tcp://raw:1/me", "echo", "T", None, None]
             await raw.send([Kind.MSG, *header, "7", None, None, 0.0, "net.Unknown", []])
             reply = await raw.receive()
-            assert reply is not None and reply[:3] == [Kind.REPLY, "7", False]
-            assert reply[3][0] == "codec" and "unknown message tag" in reply[3][1]
+            assert reply is not None
+            assert reply[:3] == [Kind.REPLY, "7", False]
+            assert reply[3][0] == "codec"
+            assert "unknown message tag" in reply[3][1]
             assert [d.reason for d in letters] == [DeadLetterReason.UNDECODABLE]
             assert isinstance(letters[0].message, DecodeError)
             # wrong field types: the same, and the connection still works
             await raw.send([Kind.MSG, *header, "8", None, None, 0.0, "net.Ping", ["x", 1]])
             reply = await raw.receive()
-            assert reply is not None and reply[:3] == [Kind.REPLY, "8", False]
+            assert reply is not None
+            assert reply[:3] == [Kind.REPLY, "8", False]
             await raw.send([Kind.MSG, *header, "9", None, None, 0.0, "net.Ping", [1, "s"]])
             assert await raw.receive() == [Kind.REPLY, "9", True, 2]
             await raw.stream.aclose()
