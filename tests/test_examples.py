@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 
 FLOAT = r"\d+\.\d+"
+TCP = r"tcp://127\.0\.0\.1:\d+"  # a container on loopback: the port differs per run
 
 EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
     "pingpong": [
@@ -130,6 +131,30 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         "t=6.0   exited sink #2: shutdown(supervisor pipeline stopping) -> gone",
         "t=6.0   exited parser #2: shutdown(supervisor pipeline stopping) -> gone",
         "t=6.0   exited source #1: shutdown(supervisor pipeline stopping) -> gone",
+    ],
+    "rpc": [
+        re.compile(rf"Caller {TCP}/Caller-1 connecting to {TCP}/Callee-1"),
+        re.compile(rf"Caller {TCP}/Caller-1 connected; the callee exposes \['eggs', 'spam'\]"),
+        re.compile(rf"Caller {TCP}/Caller-1 got spamspamspam"),
+        "RemoteError: ValueError: 12 eggs is too many",
+        re.compile(rf"  raised in {TCP}/Callee-1"),
+        "  remote traceback ends with: ValueError: 12 eggs is too many",
+        "the callee carries on: eggs(2) -> eggseggs",
+        re.compile(
+            rf"NotExposed: {TCP}/Callee-1 does not expose 'ham'; it exposes \['eggs', 'spam'\]"
+        ),
+        "callee incarnation: 1",
+        "both containers closed",
+    ],
+    "two_processes": [
+        re.compile(rf"node listening at {TCP}"),
+        re.compile(rf"spawned {TCP}/times7"),
+        "ask(times7, Multiply(6)) -> 42",
+        "ask(times7, Multiply(191)) -> 1337",
+        "times7 runs in another process: True",
+        "agents in the node: ['node', 'times7']",
+        "node stopped with exit code 0",
+        "container closed",
     ],
 }
 

@@ -143,11 +143,16 @@ class Network:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Serve ``listeners`` and hold the connections' tasks until :meth:`aclose`."""
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            nursery.start_soon(self._serve, listeners)
-            task_status.started()
+        """Serve ``listeners`` and hold the connections' tasks until :meth:`aclose`.
+
+        Shielded: a cancelled container still needs its connections to stop its
+        agents and nodes; :meth:`aclose` ends them.
+        """
+        with trio.CancelScope(shield=True):
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._serve, listeners)
+                task_status.started()
 
     async def _serve(self, listeners: list[trio.abc.Listener[trio.abc.Stream]]) -> None:
         assert self._nursery is not None

@@ -137,11 +137,13 @@ async def open_container(
             container._body_scope = None
             try:
                 with trio.CancelScope(shield=True):
-                    await container.stop()
-                    for node in container._nodes:
-                        await node.stop()
-                    if network is not None:
-                        await network.aclose()
+                    try:
+                        await container.stop()
+                        for node in container._nodes:
+                            await node.stop()
+                    finally:
+                        if network is not None:
+                            await network.aclose()
             finally:
                 container._closed = True
                 defaults.open.pop(address, None)
