@@ -58,11 +58,15 @@ async def test_a_unix_socket_node(tmp_path: Path) -> None:
 
 async def test_the_node_is_stopped_when_its_container_closes_even_on_error() -> None:
     pids: list[int] = []
-    with trio.fail_after(30), pytest.raises(KeyError):
+
+    async def body() -> None:
         async with triomas.open_container("tcp://127.0.0.1:0") as c:
             node = await triomas.spawn_container(c, env=ENV)
             pids.append(node.process.pid)
             raise KeyError("boom")
+
+    with trio.fail_after(30), pytest.raises(KeyError):
+        await body()
     assert not _alive(pids[0])
 
 
@@ -106,7 +110,8 @@ def test_a_node_exits_when_its_parent_goes_away() -> None:
         stdout=subprocess.PIPE,
         env=ENV,
     )
-    assert process.stdout is not None and process.stdin is not None
+    assert process.stdout is not None
+    assert process.stdin is not None
     line = process.stdout.readline().decode()
     assert line.startswith("triomas-node tcp://127.0.0.1:")
     process.stdin.close()
