@@ -80,6 +80,7 @@ PUBLIC = {
     "RemoteError",
     "expose",
     "spawn_container",
+    "SimNetwork",
 }
 
 

@@ -52,6 +52,7 @@ from ._open import open_container
 from ._ref import AgentRef
 from ._rpc import Proxy, expose
 from ._run import run
+from ._simnet import SimNetwork
 from ._spec import AutoShutdown, Backoff, ChildSpec, Directive, Overflow, Restart, Strategy
 from ._supervisor import DynamicSupervisor, Supervisor
 from ._timers import TimerHandle
@@ -110,6 +111,7 @@ __all__ = [
     "RunReport",
     "Shutdown",
     "ShutdownOverrun",
+    "SimNetwork",
     "Strategy",
     "Supervisor",
     "SupervisorCrashed",

@@ -524,7 +524,14 @@ class Container:
                 and (cell.container is self or cell.container._remote is None)
             ):
                 return cell  # a network container's agents are reached over the network
-            home = self if to.container == self.address else self._run.open.get(to.container)
+            home: Container | None
+            if to.container == self.address:
+                home = self
+            else:
+                remote = self._remote
+                if remote is not None and remote.reaches(to.container):
+                    return None  # it goes by network, even within this process
+                home = self._run.open.get(to.container)
             if home is None:
                 return None
             found: Cell | None = home._cells.get(to.name)

@@ -7,7 +7,7 @@ import logging
 import math
 import ssl
 from collections import deque
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, final
 
 import trio
 
@@ -17,16 +17,15 @@ from ._envelope import Envelope
 from ._errors import AuthenticationError, CalleeDown, DecodeError, ProtocolError
 from ._events import DeadLetterReason, NoProc, Shutdown
 from ._ref import AgentRef
+from ._remote import answer, arrive
 from ._transport import Transport, transport_for
 from ._wire import (
     Kind,
     decode_message,
     encode_message,
     frame,
-    message_header,
     parse,
     raw_parse,
-    rebuild_error,
 )
 
 if TYPE_CHECKING:
@@ -396,14 +395,16 @@ class Network:
     def _on_frame(self, conn: Connection, payload: bytes) -> None:
         item = parse(self.codec, payload)
         kind = item[0]
+        peer = self.peers[conn.address]
         if kind == Kind.MSG:
-            self._arrive(conn, item)
+            arrive(self.container, self.codec, item, peer)
         elif kind == Kind.REPLY:
-            self._reply(conn, item)
+            rid = answer(self.container, item)
+            peer.pending.pop(rid, None)
         elif kind == Kind.INTEREST:
             if len(item) != 3 or not isinstance(item[2], list):
                 raise ProtocolError("malformed INTEREST")
-            topics = self.peers[conn.address].topics
+            topics = peer.topics
             if item[1]:
                 topics.update(t for t in item[2] if isinstance(t, str))
             else:
@@ -412,33 +413,3 @@ class Network:
             raise ProtocolError(f"the peer reports: {item[1] if len(item) > 1 else '?'}")
         else:
             raise ProtocolError(f"unexpected {Kind(kind).name} after the handshake")
-
-    def _arrive(self, conn: Connection, item: list[Any]) -> None:
-        error = item.pop() if isinstance(item[-1], DecodeError) else None
-        peer = self.peers[conn.address]
-        try:
-            if error is not None:
-                raise error
-            env, receiver = decode_message(self.codec, item)
-        except DecodeError as exc:
-            env, receiver = message_header(item)
-            env.body = exc
-            self.container._arrive(env, receiver, peer, exc)
-            return
-        self.container._arrive(env, receiver, peer, None)
-
-    def _reply(self, conn: Connection, item: list[Any]) -> None:
-        error = item.pop() if isinstance(item[-1], DecodeError) else None
-        if len(item) != 4 or not isinstance(item[1], str):
-            raise ProtocolError("malformed REPLY")
-        _, rid, ok, value = item
-        self.peers[conn.address].pending.pop(rid, None)
-        fut = self.container._replies.pop(rid, None)
-        if fut is None:
-            return  # late: the asker stopped waiting
-        if error is not None:
-            fut.set_error(error)
-        elif ok:
-            fut.set_result(value)
-        else:
-            fut.set_error(rebuild_error(value))

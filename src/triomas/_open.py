@@ -14,7 +14,9 @@ from ._codec import Codec
 from ._container import Container
 from ._events import TraceRecord
 from ._network import Network, NetworkOptions
+from ._remote import Remote
 from ._run import run_defaults
+from ._simnet import SimNetwork
 from ._transport import transport_for
 from ._wire import MAX_FRAME
 
@@ -38,6 +40,7 @@ async def open_container(
     send_buffer: int = 16 * 1024 * 1024,
     handshake_timeout: float = 10.0,
     reconnect_timeout: float = 10.0,
+    network: SimNetwork | None = None,
 ) -> AsyncIterator[Container]:
     """Open a container; on exit its agents are stopped in reverse spawn order.
 
@@ -72,6 +75,10 @@ async def open_container(
     further messages become dead letters; ``handshake_timeout`` and
     ``reconnect_timeout`` in seconds (after the latter, messages waiting for an
     unreachable peer become dead letters).
+
+    ``network``: a :class:`SimNetwork` to join (``local://`` containers only): the
+    container then reaches the network's other members through it, with its
+    simulated latency and loss, instead of by reference.
     """
     defaults = run_defaults()
     defaults.containers += 1
@@ -84,6 +91,8 @@ async def open_container(
     if address in defaults.open:
         raise ValueError(f"a container {address} is already open in this run")
     transport = None if local else transport_for(address)
+    if network is not None and not local:
+        raise ValueError(f"{address}: only local:// containers join a SimNetwork")
     if transport is not None and not isinstance(clock, RealClock):
         raise ValueError(
             f"{address}: network containers run in real time; "
@@ -93,7 +102,7 @@ async def open_container(
     if transport is not None:
         listeners, address = await transport.listen(address)
     body_error: BaseException | None = None
-    network: Network | None = None
+    remote: Remote | None = None
     try:
         async with trio.open_nursery() as nursery:
             container = Container(
@@ -110,7 +119,7 @@ async def open_container(
                 strict,
             )
             if transport is not None:
-                network = Network(
+                remote = Network(
                     container,
                     transport,
                     container.codec,
@@ -124,11 +133,14 @@ async def open_container(
                         reconnect_timeout=reconnect_timeout,
                     ),
                 )
-                await nursery.start(network.run, listeners)
-                container._remote = network
-                container._subscriptions.on_topic = network.interest
+                await nursery.start(remote.run, listeners)
             else:
                 defaults.open[address] = container
+                if network is not None:
+                    remote = network.join(container)
+            if remote is not None:
+                container._remote = remote
+                container._subscriptions.on_topic = remote.interest
             try:
                 with trio.CancelScope() as container._body_scope:
                     yield container
@@ -142,14 +154,14 @@ async def open_container(
                         for node in container._nodes:
                             await node.stop()
                     finally:
-                        if network is not None:
-                            await network.aclose()
+                        if remote is not None:
+                            await remote.aclose()
             finally:
                 container._closed = True
                 defaults.open.pop(address, None)
             nursery.cancel_scope.cancel()
     finally:
-        if network is None and transport is not None:
+        if remote is None and transport is not None:
             for listener in listeners:
                 await trio.aclose_forcefully(listener)
             transport.close(address)

@@ -4,13 +4,16 @@ and the reply slot that answers an ask which came from another container."""
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol, final
+from typing import TYPE_CHECKING, Any, Protocol, final
 
 from ._codec import Codec
 from ._envelope import Envelope
-from ._errors import CodecError, EncodeError
+from ._errors import CodecError, DecodeError, EncodeError, ProtocolError
 from ._ref import AgentRef
-from ._wire import encode_reply, encode_reply_error
+from ._wire import decode_message, encode_reply, encode_reply_error, message_header, rebuild_error
+
+if TYPE_CHECKING:
+    from ._container import Container
 
 log = logging.getLogger("triomas.network")
 
@@ -104,3 +107,38 @@ class RemoteReply:
             log.warning(
                 "%s: the reply to %s was dropped (send buffer full)", self.origin, self.link.address
             )
+
+
+def arrive(container: Container, codec: Codec, item: list[Any], link: Link) -> None:
+    """Hand a ``MSG`` payload (parsed) to ``container``; a body that does not decode
+    still arrives, as its :exc:`DecodeError`, to fail that one message."""
+    error = item.pop() if isinstance(item[-1], DecodeError) else None
+    try:
+        if error is not None:
+            raise error
+        env, receiver = decode_message(codec, item)
+    except DecodeError as exc:
+        env, receiver = message_header(item)
+        env.body = exc
+        container._arrive(env, receiver, link, exc)
+        return
+    container._arrive(env, receiver, link, None)
+
+
+def answer(container: Container, item: list[Any]) -> str:
+    """Settle the pending ask a ``REPLY`` payload (parsed) answers; return its reply id."""
+    error = item.pop() if isinstance(item[-1], DecodeError) else None
+    if len(item) != 4 or not isinstance(item[1], str):
+        raise ProtocolError("malformed REPLY")
+    _, rid, ok, value = item
+    rid = str(rid)
+    fut = container._replies.pop(rid, None)
+    if fut is None:
+        return rid  # late: the asker stopped waiting
+    if error is not None:
+        fut.set_error(error)
+    elif ok:
+        fut.set_result(value)
+    else:
+        fut.set_error(rebuild_error(value))
+    return rid
