@@ -580,3 +580,27 @@ async def test_a_bad_frame_after_the_handshake_closes_that_connection(
             assert await raw.closed()
             await raw.stream.aclose()
             await _still_serves(server, echo, addresses)
+
+
+async def test_a_bug_while_handling_one_connection_costs_only_that_connection(
+    addresses: Addresses, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import triomas._network
+
+    real = triomas._network.arrive
+    bugs = [RuntimeError("a bug")]
+
+    def buggy(container: Any, codec: Any, item: list[Any], link: Any) -> None:
+        if bugs:
+            raise bugs.pop()
+        real(container, codec, item, link)
+
+    monkeypatch.setattr(triomas._network, "arrive", buggy)
+    with trio.fail_after(10):
+        async with triomas.open_container(addresses()) as server:
+            echo = await server.spawn(Echo)
+            async with triomas.open_container(addresses(), reconnect_timeout=0.05) as bad:
+                with pytest.raises(CalleeDown, match="connection lost"):
+                    await bad.ask(echo, Ping(1, "-"))
+            await _still_serves(server, echo, addresses)
+    assert "RuntimeError: a bug" in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import ssl
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,8 @@ import trio
 from ._codec import Codec
 from ._errors import AuthenticationError, ProtocolError
 from ._wire import PROTOCOL, VERSION, FrameDecoder, Kind, frame, parse, proof, proof_ok
+
+log = logging.getLogger("triomas.network")
 
 _READ_SIZE = 65536
 _BROKEN = (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError)
@@ -178,6 +181,10 @@ class Connection:
                 await self.refuse(str(exc))
             except _BROKEN as exc:
                 reason = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:
+                # A bug on our side: it costs this connection, not the container.
+                log.exception("%r failed", self)
+                reason = f"internal error: {type(exc).__name__}: {exc}"
             scope.cancel()
 
         try:

@@ -312,6 +312,10 @@ class Network:
             log.warning("%s: an inbound connection failed: %s", self.address, exc)
             await trio.aclose_forcefully(conn.stream)
             return
+        except Exception:
+            log.exception("%s: an inbound handshake failed", self.address)
+            await trio.aclose_forcefully(conn.stream)
+            return
         if not keep:
             await trio.aclose_forcefully(conn.stream)
             return
