@@ -604,3 +604,25 @@ async def test_a_bug_while_handling_one_connection_costs_only_that_connection(
                     await bad.ask(echo, Ping(1, "-"))
             await _still_serves(server, echo, addresses)
     assert "RuntimeError: a bug" in caplog.text
+
+
+async def test_a_full_send_buffer_turns_further_messages_into_dead_letters(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    letters: list[DeadLetter] = []
+    async with triomas.open_container(
+        f"unix://{tmp_path}/a.sock", send_buffer=200, reconnect_timeout=1
+    ) as a:
+        a.on_event(lambda e: letters.append(e) if isinstance(e, DeadLetter) else None)
+        gone = f"unix://{tmp_path}/gone.sock/x"
+        for i in range(20):
+            a.send(gone, News(f"message {i:02}"))  # about 60 bytes each
+        full = [d.message.text for d in letters if d.reason == DeadLetterReason.SEND_BUFFER_FULL]
+        kept = 20 - len(full)
+        assert 2 <= kept <= 5  # 200 bytes hold a few frames of about 50 bytes
+        assert full == [f"message {i:02}" for i in range(kept, 20)]
+        with pytest.raises(triomas.MailboxFull, match="send buffer"):
+            await a.ask(gone, News("one more"))
+        await trio.sleep(2)
+        lost = [d.message.text for d in letters if d.reason == DeadLetterReason.UNREACHABLE]
+        assert lost == [f"message {i:02}" for i in range(kept)]
