@@ -38,3 +38,13 @@ class Crash:
     """A request whose handler raises: it ends the incarnation that gets it."""
 
     n: int
+
+
+@message(tag="bench.Reading")
+class Reading:
+    """A four-field message, for the codec benchmark."""
+
+    sensor: str
+    seq: int
+    value: float
+    raw: bytes

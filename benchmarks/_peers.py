@@ -2,7 +2,9 @@
 
 MASlite (a batch scheduler: every agent's ``update()`` runs once per round, mail is
 distributed between rounds) is the reference for the virtual-time workloads.
-Pykka (one thread per actor) is the reference for the live ones.
+Pykka (one thread per actor) is the reference for the live ones. aiomas would be the
+reference for the network ones; there is no aiomas workload yet, as it does not install
+on Python 3.11 in practice (``AIOMAS_MISSING`` says why, and ``run.py`` prints it).
 """
 
 from __future__ import annotations
@@ -26,6 +28,23 @@ except ImportError:  # pragma: no cover - optional peer
 
 HAVE_MASLITE = maslite is not None
 HAVE_PYKKA = pykka is not None
+
+
+def _aiomas_missing() -> str | None:
+    """Why aiomas cannot be benchmarked here, or None if it imports.
+
+    aiomas (asyncio) is the reference of one network target; it is unmaintained and in
+    practice does not install on Python 3.11, and an old copy may fail to import in
+    other ways than ImportError, hence the catch-all.
+    """
+    try:
+        import aiomas  # noqa: F401
+    except Exception as exc:
+        return f"import aiomas failed: {type(exc).__name__}: {exc}"
+    return None
+
+
+AIOMAS_MISSING = _aiomas_missing()
 
 
 def _quiet_logger() -> logging.Logger:

@@ -3,16 +3,21 @@
 Usage::
 
     python benchmarks/run.py            # the full run (about a minute on 2 cores)
-    python benchmarks/run.py --quick    # smaller sizes, fewer repetitions (~10 s)
+    python benchmarks/run.py --quick    # smaller sizes, fewer repetitions (~20 s)
     python benchmarks/run.py --only live_pingpong,virtual_pingpong
     python benchmarks/run.py --only restart_cost,supervised_ask   # the supervision ones
+    python benchmarks/run.py --only net_codec,net_seq_tcp,net_inflight_tcp   # network (also _unix)
+    python benchmarks/run.py --profile net_seq_tcp/triomas-ask   # this process's side only
     python benchmarks/run.py --profile virtual_pingpong/triomas   # cProfile one repetition
 
 Output: one JSON object per line on stdout. First a ``meta`` line (machine and
 settings), then one line per workload and implementation (best repetition, with
 the median and every repetition), then one ``target`` line per target with the
 ratio measured in this run and whether the target is met (with ``--only``, the
-targets of the benchmarks that ran). See docs/performance.md.
+targets of the benchmarks that ran), with ``ratio`` lines beside some (diagnostic
+ratios, not targets) and a ``skipped`` line for a peer that cannot run here (aiomas).
+The ``net_*`` benchmarks start a child process per repetition (a triomas node, or the
+raw server of ``_net_raw.py``). See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import _baselines as base
+import _net_bench as net
+import _net_raw as raw
 import _peers as peers
 import _triomas_bench as tm
 from _harness import Reporter, Workload, measure, stderr
@@ -57,6 +64,10 @@ class Sizes:
     many_hops: int
     spawn_agents: int
     crashes: int
+    net_reps: int
+    codec_messages: int
+    net_round_trips: int
+    net_requests: int
 
 
 FULL = Sizes(
@@ -75,6 +86,10 @@ FULL = Sizes(
     many_hops=10,
     spawn_agents=100_000,
     crashes=10_000,
+    net_reps=3,
+    codec_messages=100_000,
+    net_round_trips=5_000,
+    net_requests=10_000,
 )
 
 QUICK = Sizes(
@@ -93,9 +108,16 @@ QUICK = Sizes(
     many_hops=10,
     spawn_agents=20_000,
     crashes=2_000,
+    net_reps=1,
+    codec_messages=20_000,
+    net_round_trips=2_000,
+    net_requests=5_000,
 )
 
 SPAWN_TARGET_AGENTS = 100_000
+NET_IN_FLIGHT = 100
+NET_WARMUP = 500
+"""Untimed round trips on a fresh connection before the clock starts."""
 
 
 def groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
@@ -331,7 +353,94 @@ def groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
         "virtual_1000x10": (s.reps, many),
         "supervised_ask": (s.reps, supervised_ask),
         "restart_cost": (s.reps, restart_cost),
+        **net_groups(s),
     }
+
+
+def net_groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
+    """The network benchmarks: the codec, and round trips to another process (a fresh
+    child process every repetition, started before the clock starts)."""
+    codec = [
+        Workload(
+            "net_codec",
+            "naive-cattrs-msgpack",
+            "msgs_per_s",
+            partial(net.naive_roundtrip, s.codec_messages),
+            {
+                "messages": s.codec_messages,
+                "how": "converter.unstructure, msgpack.packb, unpackb, converter.structure",
+            },
+        ),
+        Workload(
+            "net_codec",
+            "triomas-codec",
+            "msgs_per_s",
+            partial(net.codec_roundtrip, s.codec_messages),
+            {
+                "messages": s.codec_messages,
+                "how": "dumps, loads (the flat [tag, *fields] array the wire carries)",
+            },
+        ),
+    ]
+    groups: dict[str, tuple[int, list[Workload]]] = {"net_codec": (s.reps, codec)}
+    rt, req, warm = s.net_round_trips, s.net_requests, NET_WARMUP
+    for scheme in ("tcp", "unix"):
+        seq = {"round_trips": rt, "transport": scheme}
+        groups[f"net_seq_{scheme}"] = (
+            s.net_reps,
+            [
+                Workload(
+                    f"net_seq_{scheme}",
+                    "raw-trio",
+                    "round_trips_per_s",
+                    partial(raw.raw_sequential, scheme, rt, warm),
+                    {**seq, "how": "send_all a frame [id, n], read the reply frame, repeat"},
+                ),
+                Workload(
+                    f"net_seq_{scheme}",
+                    "triomas-ask",
+                    "round_trips_per_s",
+                    partial(net.ask_sequential, scheme, rt, warm),
+                    {**seq, "how": "await container.ask() in a loop, to an agent in a node"},
+                ),
+            ],
+        )
+        flight = {"requests": req, "in_flight": NET_IN_FLIGHT, "transport": scheme}
+        rpc = "requester tasks on one connection, a reader task wakes each by id"
+        groups[f"net_inflight_{scheme}"] = (
+            s.net_reps,
+            [
+                Workload(
+                    f"net_inflight_{scheme}",
+                    "raw-trio-rpc",
+                    "round_trips_per_s",
+                    partial(raw.raw_in_flight, scheme, req, NET_IN_FLIGHT, warm, "channel"),
+                    {**flight, "how": f"{rpc}; a writer task, one send_all per frame"},
+                ),
+                Workload(
+                    f"net_inflight_{scheme}",
+                    "raw-trio-rpc-locked",
+                    "round_trips_per_s",
+                    partial(raw.raw_in_flight, scheme, req, NET_IN_FLIGHT, warm, "locked"),
+                    {**flight, "how": f"{rpc}; each sends its frame holding a trio.Lock"},
+                ),
+                Workload(
+                    f"net_inflight_{scheme}",
+                    "raw-trio-rpc-coalesced",
+                    "round_trips_per_s",
+                    partial(raw.raw_in_flight, scheme, req, NET_IN_FLIGHT, warm, "coalesced"),
+                    {**flight, "how": f"{rpc}; a writer task sends all queued frames at once"},
+                ),
+                Workload(
+                    f"net_inflight_{scheme}",
+                    "triomas-ask",
+                    "round_trips_per_s",
+                    partial(net.ask_in_flight, scheme, req, NET_IN_FLIGHT, warm),
+                    {**flight, "how": "trio tasks, each await container.ask() in a loop"},
+                ),
+            ],
+        )
+    return groups
 
 
 def _half(fn: Callable[[int], Any], hops: int) -> Any:
@@ -448,6 +557,21 @@ def _ratio_target(
     reporter.target(row)
 
 
+def _ratio_note(reporter: Reporter, bench: str, num: str, den: str) -> None:
+    """A ratio worth seeing beside the targets, which is not one."""
+    a, b = reporter.rate(bench, num), reporter.rate(bench, den)
+    if a is None or b is None or (reporter.only is not None and bench not in reporter.only):
+        return
+    reporter.emit(
+        {
+            "ratio": f"{num} / {den}",
+            "bench": bench,
+            "measured_ratio": round(a / b, 3),
+            "note": "not a target",
+        }
+    )
+
+
 def _limit_target(
     reporter: Reporter,
     name: str,
@@ -475,6 +599,47 @@ def _limit_target(
         shown = round(value) if abs(value) >= 1000 else round(value, 4)
         row.update({"measured": shown, "measured_key": key, "met": met})
     reporter.target(row)
+
+
+def report_net_targets(reporter: Reporter) -> None:
+    _ratio_target(
+        reporter,
+        "codec round trip of a 4-field message >= 2 x naive cattrs unstructure + msgpack",
+        "net_codec",
+        "triomas-codec",
+        "naive-cattrs-msgpack",
+        2.0,
+    )
+    for scheme in ("tcp", "unix"):
+        _ratio_target(
+            reporter,
+            f"ask across processes over {scheme}, sequential >= 0.9 x raw trio",
+            f"net_seq_{scheme}",
+            "triomas-ask",
+            "raw-trio",
+            0.9,
+        )
+        bench = f"net_inflight_{scheme}"
+        _ratio_target(
+            reporter,
+            f"ask across processes over {scheme}, {NET_IN_FLIGHT} in flight"
+            " >= 1.0 x raw trio RPC connection (id demultiplexing)",
+            bench,
+            "triomas-ask",
+            "raw-trio-rpc",
+            1.0,
+        )
+        _ratio_note(reporter, bench, "triomas-ask", "raw-trio-rpc-locked")
+        _ratio_note(reporter, bench, "triomas-ask", "raw-trio-rpc-coalesced")
+    if reporter.only is None or "net_inflight_tcp" in reporter.only:
+        reporter.emit(
+            {
+                "bench": "net_inflight_tcp",
+                "impl": "aiomas",
+                "skipped": peers.AIOMAS_MISSING or "no aiomas workload yet",
+                "note": "the target >= 1.5 x aiomas is not measured; triomas is reported alone",
+            }
+        )
 
 
 def report_targets(reporter: Reporter, s: Sizes) -> None:
@@ -560,6 +725,7 @@ def report_targets(reporter: Reporter, s: Sizes) -> None:
         "<",
         1.0,
     )
+    report_net_targets(reporter)
 
 
 # ---- main -------------------------------------------------------------------------------
@@ -605,11 +771,23 @@ def meta(quick: bool, s: Sizes) -> dict[str, Any]:
         "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "triomas_source": _source_state(),
         "versions": {
-            d: _version(d) for d in ("triomas", "trio", "attrs", "maslite", "pykka", "psutil")
+            d: _version(d)
+            for d in (
+                "triomas",
+                "trio",
+                "attrs",
+                "cattrs",
+                "msgpack",
+                "maslite",
+                "pykka",
+                "psutil",
+                "aiomas",
+            )
         },
         "gc": "enabled during timing; collected before each repetition",
         "stat": "best repetition by throughput (median also given), after one warm-up",
         "reps": s.reps,
+        "net_reps": s.net_reps,
     }
 
 
@@ -643,7 +821,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     if args.reps:
-        sizes = Sizes(**{**sizes.__dict__, "reps": args.reps, "heavy_reps": args.reps})
+        override = {"reps": args.reps, "heavy_reps": args.reps, "net_reps": args.reps}
+        sizes = Sizes(**{**sizes.__dict__, **override})
     if args.profile:
         profile(args.profile, sizes)
         return 0

@@ -182,3 +182,37 @@ async def test_without_strict_local_messages_go_by_reference() -> None:
         keeper = await c.spawn(Keeper)
         value = (1, 2)
         assert await c.ask(keeper, Loose(value)) is value
+
+
+def test_dumps_and_loads_use_the_flat_array_form() -> None:
+    import msgpack
+
+    codec = Codec()
+    data = codec.dumps(Flat(1, "s", 2.5, b"b"))
+    assert msgpack.unpackb(data) == ["codec.Flat", 1, "s", 2.5, b"b"]
+    assert codec.loads(data) == Flat(1, "s", 2.5, b"b")
+    assert codec.loads(codec.dumps(Rich_example())) == Rich_example()
+    for bad, problem in [
+        (msgpack.packb(["codec.Flat", 1]), "1 field values for 4 fields"),
+        (msgpack.packb(["codec.Nope"]), "unknown message tag"),
+        (msgpack.packb({"a": 1}), "an array"),
+        (msgpack.packb(["codec.Point", 1, "y"]), r"codec\.Point\.y: expected int"),
+        (b"\xc1", "undecodable"),
+    ]:
+        with pytest.raises(DecodeError, match=problem):
+            codec.loads(bad)
+    with pytest.raises(EncodeError, match="not a @message"):
+        codec.dumps(object())
+
+
+def Rich_example() -> Rich:  # noqa: N802
+    return Rich(
+        Point(1, 2),
+        datetime.datetime(2026, 1, 2, tzinfo=datetime.UTC),
+        uuid.UUID(int=1),
+        Color.RED,
+        (1, "a"),
+        {},
+        [],
+        5,
+    )

@@ -549,7 +549,7 @@ async def test_an_unknown_tag_fails_that_message_only(addresses: Addresses) -> N
             raw = await RawPeer.connect(server.address)
             await raw.handshake()
             header = ["tcp://raw:1/me", "echo", "T", None, None]
-            await raw.send([Kind.MSG, *header, "7", None, None, 0.0, "net.Unknown", []])
+            await raw.send([Kind.MSG, *header, "7", None, None, 0.0, "net.Unknown"])
             reply = await raw.receive()
             assert reply is not None
             assert reply[:3] == [Kind.REPLY, "7", False]
@@ -558,11 +558,11 @@ async def test_an_unknown_tag_fails_that_message_only(addresses: Addresses) -> N
             assert [d.reason for d in letters] == [DeadLetterReason.UNDECODABLE]
             assert isinstance(letters[0].message, DecodeError)
             # wrong field types: the same, and the connection still works
-            await raw.send([Kind.MSG, *header, "8", None, None, 0.0, "net.Ping", ["x", 1]])
+            await raw.send([Kind.MSG, *header, "8", None, None, 0.0, "net.Ping", "x", 1])
             reply = await raw.receive()
             assert reply is not None
             assert reply[:3] == [Kind.REPLY, "8", False]
-            await raw.send([Kind.MSG, *header, "9", None, None, 0.0, "net.Ping", [1, "s"]])
+            await raw.send([Kind.MSG, *header, "9", None, None, 0.0, "net.Ping", 1, "s"])
             assert await raw.receive() == [Kind.REPLY, "9", True, 2]
             await raw.stream.aclose()
             await _still_serves(server, echo, addresses)

@@ -138,9 +138,9 @@ def test_a_message_frame_round_trips() -> None:
     "item",
     [
         [Kind.MSG, None],
-        [Kind.MSG, "no-scheme", "b", "T", None, None, None, None, None, 0.0, "wire.Note", ["x"]],
-        [Kind.MSG, None, 5, "T", None, None, None, None, None, 0.0, "wire.Note", ["x"]],
-        [Kind.MSG, None, "b", "T", None, None, None, None, None, "late", "wire.Note", ["x"]],
+        [Kind.MSG, "no-scheme", "b", "T", None, None, None, None, None, 0.0, "wire.Note", "x"],
+        [Kind.MSG, None, 5, "T", None, None, None, None, None, 0.0, "wire.Note", "x"],
+        [Kind.MSG, None, "b", "T", None, None, None, None, None, "late", "wire.Note", "x"],
     ],
 )
 def test_a_bad_message_header_is_a_protocol_error(item: list[object]) -> None:
@@ -157,7 +157,7 @@ def test_unknown_frame_kinds_are_protocol_errors() -> None:
 
 def test_a_reply_whose_value_will_not_decode_keeps_its_reply_id() -> None:
     codec = Codec()
-    bad = msgpack.ExtType(1, msgpack.packb(["wire.Unknown", []]))
+    bad = msgpack.ExtType(1, msgpack.packb(["wire.Unknown"]))
     item = parse(codec, msgpack.packb([Kind.REPLY, "42", True, bad]))
     assert item[:2] == [Kind.REPLY, "42"]
     assert isinstance(item[-1], DecodeError)
@@ -238,7 +238,7 @@ values = st.recursive(
 def test_message_frames_with_any_contents_fail_cleanly(rest: list[object], tag: object) -> None:
     codec = Codec()
     item = [Kind.MSG, *rest]
-    if len(item) == 12:
+    if len(item) >= 11:
         item[10] = tag
     with contextlib.suppress(ProtocolError, DecodeError):
         decode_message(codec, parse(codec, msgpack.packb(item)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import types
 import uuid
 from collections.abc import Callable
 from typing import Any, final
@@ -29,6 +30,23 @@ def _converter() -> cattrs.Converter:
     return converter
 
 
+def _plain(cls: type) -> bool:
+    """Whether building ``cls`` is only setting its slots: no validator, converter,
+    default factory left to run, hash cache, or pre/post-init hook."""
+    if any(hasattr(cls, hook) for hook in ("__attrs_pre_init__", "__attrs_post_init__")):
+        return False
+    if getattr(cls, "__attrs_attrs__", None) is None or "__slots__" not in cls.__dict__:
+        return False
+    if getattr(cls, "_attrs_cached_hash", None) is not None or "__attrs_cached_hash__" in dir(cls):
+        return False
+    for field in attrs.fields(cls):
+        if field.validator is not None or field.converter is not None or not field.init:
+            return False
+        if not isinstance(getattr(cls, field.name, None), types.MemberDescriptorType):
+            return False
+    return True
+
+
 @final
 class _Plan:
     """How one ``@message`` class travels: its tag, then its init fields in order.
@@ -37,7 +55,7 @@ class _Plan:
     field of a msgpack-native type costs one inline type check and nothing else.
     """
 
-    __slots__ = ("_names", "cls", "decode", "encode", "tag")
+    __slots__ = ("_names", "cls", "decode", "dump", "encode", "load", "tag")
 
     def __init__(self, cls: type, converter: cattrs.Converter) -> None:
         self.cls = cls
@@ -68,18 +86,45 @@ class _Plan:
             args.append(f"{field.alias}={arg}" if field.kw_only else arg)
         self._names = tuple(f.name for f in fields)
         names = ", ".join(f"v{i}" for i in range(len(fields)))
-        unpack = f"    {names}, = values\n" if fields else ""
+        unpack = (
+            f"    try:\n        {names}, = values\n    except ValueError:\n"
+            f"        _bad(-1, values, None)\n"
+            if fields
+            else "    if values: _bad(-1, values, None)\n"
+        )
+        load = (
+            f"    try:\n        _, {names}, = item\n    except ValueError:\n"
+            f"        _bad(-1, item[1:], None)\n"
+            if fields
+            else "    if len(item) != 1: _bad(-1, item[1:], None)\n"
+        )
+        build = f"    return cls({', '.join(args)})\n"
+        if _plain(cls):
+            # Values are checked already and nothing else runs in __init__: fill the
+            # slots directly, as attrs' own __init__ would, minus its per-call setup.
+            scope["_new"] = object.__new__
+            build = "    m = _new(cls)\n"
+            for i, field in enumerate(fields):
+                scope[f"set{i}"] = getattr(cls, field.name).__set__
+                build += f"    set{i}(m, v{i})\n"
+            build += "    return m\n"
+        scope["tag"] = self.tag
+        body = "".join(line + "\n" for line in checks) + build
         source = (
             f"def encode(m):\n    return ({', '.join(getters)}{',' if getters else ''})\n"
-            f"def decode(values):\n"
-            f"    if len(values) != {len(fields)}: _bad(-1, values, None)\n"
-            f"{unpack}"
-            + "".join(line + "\n" for line in checks)
-            + f"    return cls({', '.join(args)})\n"
+            f"def dump(m):\n    return (tag, {''.join(g + ', ' for g in getters)})\n"
+            f"def decode(values):\n{unpack}{body}"
+            f"def load(item):\n{load}{body}"
         )
         exec(compile(source, f"<triomas codec for {self.tag}>", "exec"), scope)
         self.encode: Callable[[Any], tuple[Any, ...]] = scope["encode"]
+        """The field values of a message, in order."""
+        self.dump: Callable[[Any], tuple[Any, ...]] = scope["dump"]
+        """The tag, then the field values: the flat array form."""
         self.decode: Callable[[Any], Any] = scope["decode"]
+        """The message from its field values."""
+        self.load: Callable[[Any], Any] = scope["load"]
+        """The message from its flat array form (the tag is not looked at)."""
 
     def _float(self, value: Any, index: int) -> float:
         if type(value) is not int:
@@ -116,6 +161,9 @@ class Codec:
         self.converter: cattrs.Converter = converter if converter is not None else _converter()
         self._plans: dict[type, _Plan] = {}
         self._by_tag: dict[str, _Plan] = {}
+        # One reused packer for whole payloads; _default packs nested messages with
+        # fresh ones, since a packer cannot be re-entered.
+        self._packer = msgpack.Packer(default=self._default)
 
     def forget(self) -> None:
         """Drop the per-class plans, so that hooks registered since take effect."""
@@ -141,31 +189,85 @@ class Codec:
         """The tag and field values of a ``@message`` instance (msgpack-ready)."""
         plan = self._plans.get(type(msg))
         if plan is None:
-            try:
-                plan = self._plan(type(msg))
-            except MessageTagError:
-                raise EncodeError(
-                    f"{type(msg).__qualname__} is not a @message class and cannot travel"
-                ) from None
+            plan = self._encoding_plan(msg)
         try:
             return plan.tag, plan.encode(msg)
         except Exception as exc:
             raise EncodeError(f"cannot encode {msg!r}: {exc}") from exc
 
+    def _encoding_plan(self, msg: Any) -> _Plan:
+        try:
+            return self._plan(type(msg))
+        except MessageTagError:
+            raise EncodeError(
+                f"{type(msg).__qualname__} is not a @message class and cannot travel"
+            ) from None
+
+    def _decoding_plan(self, tag: Any) -> _Plan:
+        if not isinstance(tag, str):
+            raise DecodeError(f"a message tag must be a string, not {type(tag).__name__}")
+        try:
+            return self._plan(message_class(tag))
+        except MessageTagError:
+            raise DecodeError(f"unknown message tag {tag!r}") from None
+
     def decode_body(self, tag: Any, values: Any) -> Any:
         """The message of class ``tag`` built from ``values``; :exc:`DecodeError` if bad."""
-        plan = self._by_tag.get(tag) if isinstance(tag, str) else None
+        plan = self._by_tag.get(tag) if type(tag) is str else None
         if plan is None:
-            if not isinstance(tag, str):
-                raise DecodeError(f"a message tag must be a string, not {type(tag).__name__}")
-            try:
-                plan = self._plan(message_class(tag))
-            except MessageTagError:
-                raise DecodeError(f"unknown message tag {tag!r}") from None
+            plan = self._decoding_plan(tag)
         if not isinstance(values, (list, tuple)):
             raise DecodeError(f"{tag}: field values must be an array")
         try:
             return plan.decode(values)
+        except DecodeError:
+            raise
+        except Exception as exc:
+            raise DecodeError(f"{tag}: {type(exc).__name__}: {exc}") from exc
+
+    def dump(self, msg: Any) -> tuple[Any, ...]:
+        """A ``@message`` instance in its flat array form ``(tag, *fields)``, msgpack-ready."""
+        plan = self._plans.get(type(msg))
+        if plan is None:
+            plan = self._encoding_plan(msg)
+        try:
+            return plan.dump(msg)
+        except Exception as exc:
+            raise EncodeError(f"cannot encode {msg!r:.200}: {exc}") from exc
+
+    def dumps(self, msg: Any) -> bytes:
+        """A ``@message`` instance as msgpack bytes: the array ``[tag, *fields]``."""
+        plan = self._plans.get(type(msg))
+        if plan is None:
+            plan = self._encoding_plan(msg)
+        try:
+            return self._packer.pack(plan.dump(msg))  # type: ignore[no-any-return]
+        except EncodeError:
+            raise
+        except Exception as exc:
+            raise EncodeError(f"cannot encode {msg!r:.200}: {exc}") from exc
+
+    def loads(self, data: bytes) -> Any:
+        """The message :meth:`dumps` made; :exc:`DecodeError` for anything else."""
+        try:
+            item = msgpack.unpackb(data, ext_hook=self._ext, strict_map_key=False)
+            tag = item[0]
+            return self._by_tag[tag].load(item)
+        except Exception:
+            pass  # the fast path did not do: find out what is wrong, and say so
+        item = self.unpack(data)
+        if type(item) is not list or not item:
+            raise DecodeError("a message is an array [tag, *fields]")
+        return self.load(item)
+
+    def load(self, item: list[Any]) -> Any:
+        """The message from its array form ``[tag, *fields]`` (already unpacked)."""
+        tag = item[0]
+        plan = self._by_tag.get(tag) if type(tag) is str else None
+        if plan is None:
+            plan = self._decoding_plan(tag)
+        try:
+            return plan.load(item)
         except DecodeError:
             raise
         except Exception as exc:
@@ -176,7 +278,7 @@ class Codec:
     def pack(self, obj: Any) -> bytes:
         """msgpack bytes of ``obj``; ``@message`` instances inside travel by tag."""
         try:
-            return msgpack.packb(obj, default=self._default, use_bin_type=True)  # type: ignore[no-any-return]
+            return self._packer.pack(obj)  # type: ignore[no-any-return]
         except EncodeError:
             raise
         except Exception as exc:
@@ -185,11 +287,15 @@ class Codec:
     def unpack(self, data: bytes) -> Any:
         """The object packed by :meth:`pack`; :exc:`DecodeError` for bad bytes or tags."""
         try:
-            return msgpack.unpackb(data, ext_hook=self._ext, raw=False, strict_map_key=False)
+            return msgpack.unpackb(data, ext_hook=self._ext, strict_map_key=False)
         except DecodeError:
             raise
         except Exception as exc:
             raise DecodeError(f"undecodable payload: {type(exc).__name__}: {exc}") from exc
+
+    def _unpack_nested(self, data: bytes) -> Any:
+        # Called from inside the reused unpacker, which cannot be re-entered.
+        return msgpack.unpackb(data, ext_hook=self._ext, strict_map_key=False)
 
     def roundtrip(self, msg: Any) -> Any:
         """``msg`` after encoding and decoding: what a remote receiver would get."""
@@ -206,20 +312,19 @@ class Codec:
         if isinstance(obj, datetime.datetime):
             if obj.tzinfo is None:
                 raise EncodeError(f"naive datetime {obj!r} cannot travel; give it a timezone")
-            return msgpack.ExtType(_EXT_DATETIME, self.pack(obj.timestamp()))
-        tag, values = self.encode_body(obj)
-        return msgpack.ExtType(_EXT_MESSAGE, self.pack([tag, values]))
+            return msgpack.ExtType(_EXT_DATETIME, msgpack.packb(obj.timestamp()))
+        return msgpack.ExtType(_EXT_MESSAGE, msgpack.packb(self.dump(obj), default=self._default))
 
     def _ext(self, code: int, data: bytes) -> Any:
         if code == _EXT_MESSAGE:
-            item = self.unpack(data)
-            if not isinstance(item, list) or len(item) != 2:
-                raise DecodeError("a message value must be [tag, values]")
-            return self.decode_body(item[0], item[1])
+            item = self._unpack_nested(data)
+            if type(item) is not list or not item:
+                raise DecodeError("a message is an array [tag, *fields]")
+            return self.load(item)
         if code == _EXT_UUID:
             return uuid.UUID(bytes=data)
         if code == _EXT_DATETIME:
-            return datetime.datetime.fromtimestamp(self.unpack(data), datetime.UTC)
+            return datetime.datetime.fromtimestamp(self._unpack_nested(data), datetime.UTC)
         raise DecodeError(f"unknown msgpack extension type {code}")
 
 

@@ -9,8 +9,9 @@ payload is a msgpack array whose first item is its :class:`Kind`:
 ``PROOF``   ``[1, proof]``: the dialer answers the acceptor's nonce
 ``WELCOME`` ``[2, accepted, reason]``: the acceptor keeps or declines the connection
 ``MSG``     ``[3, sender, receiver, topic, performative, conversation_id, reply_with,
-            in_reply_to, reply_by, sent_at, tag, fields]``; ``receiver`` is an agent
-            name in the receiving container, or ``None`` for a publish
+            in_reply_to, reply_by, sent_at, tag, *fields]``; ``receiver`` is an agent
+            name in the receiving container, or ``None`` for a publish; the body is
+            its tag and its field values, flat
 ``REPLY``   ``[4, reply_with, ok, value]``; when not ``ok``, ``value`` is an error
 ``INTEREST`` ``[5, add, topics]``: the sender's agents (un)subscribed to these topics
 ``ERROR``   ``[6, reason]``: why the sender is closing the connection
@@ -162,6 +163,8 @@ def raw_parse(payload: bytes) -> list[Any] | None:
 
 
 _KINDS = frozenset(int(kind) for kind in Kind)
+_BODY = 10
+"""Where the body (its tag, then its fields) starts in a ``MSG`` payload."""
 
 
 # ---- messages ----------------------------------------------------------------------------
@@ -169,26 +172,20 @@ _KINDS = frozenset(int(kind) for kind in Kind)
 
 def encode_message(codec: Codec, env: Envelope, receiver: str | None) -> bytes:
     """The framed ``MSG`` payload for ``env``, to agent ``receiver`` (None: a publish)."""
-    tag, values = codec.encode_body(env.body)
     sender = env.sender
-    return frame(
-        codec.pack(
-            (
-                Kind.MSG,
-                None if sender is None else sender.address,
-                receiver,
-                env.topic,
-                env.performative,
-                env.conversation_id,
-                env.reply_with,
-                env.in_reply_to,
-                env.reply_by,
-                env.sent_at,
-                tag,
-                values,
-            )
-        )
+    header = (
+        Kind.MSG,
+        None if sender is None else sender.address,
+        receiver,
+        env.topic,
+        env.performative,
+        env.conversation_id,
+        env.reply_with,
+        env.in_reply_to,
+        env.reply_by,
+        env.sent_at,
     )
+    return frame(codec.pack(header + codec.dump(env.body)))
 
 
 def decode_message(codec: Codec, item: list[Any]) -> tuple[Envelope, str | None]:
@@ -198,14 +195,14 @@ def decode_message(codec: Codec, item: list[Any]) -> tuple[Envelope, str | None]
     only the body is (then :func:`message_header` still reads the header).
     """
     env, receiver = message_header(item)
-    env.body = codec.decode_body(item[10], item[11])
+    env.body = codec.load(item[_BODY:])
     return env, receiver
 
 
 def message_header(item: list[Any]) -> tuple[Envelope, str | None]:
     """The envelope of a ``MSG`` payload with no body yet; :exc:`ProtocolError` if bad."""
-    if len(item) != 12:
-        raise ProtocolError(f"a MSG frame has 12 items, not {len(item)}")
+    if len(item) <= _BODY:
+        raise ProtocolError(f"a MSG frame has at least {_BODY + 1} items, not {len(item)}")
     _, sender, receiver, topic, performative, conv, reply_with, in_reply_to, reply_by, sent = item[
         :10
     ]
