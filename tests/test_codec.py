@@ -205,7 +205,7 @@ def test_dumps_and_loads_use_the_flat_array_form() -> None:
         codec.dumps(object())
 
 
-def Rich_example() -> Rich:  # noqa: N802
+def Rich_example() -> Rich:
     return Rich(
         Point(1, 2),
         datetime.datetime(2026, 1, 2, tzinfo=datetime.UTC),

@@ -222,8 +222,23 @@ async def test_ask_errors_cross_the_wire(addresses: Addresses) -> None:
                 a.send(echo, Loose(object()))
             with pytest.raises(EncodeError, match="answer could not be encoded"):
                 await a.ask(echo, Odd())
+
+
+class Sleepy(Agent):
+    @on(Ping)
+    async def ping(self, msg: Ping) -> int:
+        await self.sleep(60)
+        return 0
+
+
+async def test_a_remote_ask_times_out_in_clock_time(addresses: Addresses) -> None:
+    with trio.fail_after(10):
+        async with containers(addresses, 2) as (a, b):
+            sleepy = await b.spawn(Sleepy, shutdown=0)
+            start = trio.current_time()
             with pytest.raises(triomas.AskTimeout):
-                await a.ask(echo, Ping(1, "-"), timeout=0)
+                await a.ask(sleepy, Ping(1, "-"), timeout=0.05)
+            assert trio.current_time() - start >= 0.05
 
 
 class Subscriber(Agent):

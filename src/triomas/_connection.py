@@ -17,6 +17,7 @@ from ._wire import PROTOCOL, VERSION, FrameDecoder, Kind, frame, parse, proof, p
 log = logging.getLogger("triomas.network")
 
 _READ_SIZE = 65536
+_FLUSH_LIMIT = 10.0
 _BROKEN = (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError)
 
 
@@ -51,6 +52,7 @@ class Connection:
         self._out: list[bytes] = []
         self._out_bytes = 0
         self._writer_idle: trio.Event | None = None
+        self._writing = False
         self._close_reason = ""
         self._scope: trio.CancelScope | None = None
 
@@ -60,17 +62,48 @@ class Connection:
 
     # ---- writing ------------------------------------------------------------------------
 
-    def send_frame(self, data: bytes) -> bool:
-        """Queue a framed payload; False if the connection is closed or its buffer full."""
+    def send_frame(self, data: bytes, wake: bool = True) -> bool:
+        """Queue a framed payload; False if the connection is closed or its buffer full.
+
+        With ``wake=False`` the caller promises to :meth:`flush` right after.
+        """
         if self.closed or self._out_bytes + len(data) > self.max_buffer:
             return False
         self._out.append(data)
         self._out_bytes += len(data)
+        if wake:
+            self._wake_writer()
+        return True
+
+    def _wake_writer(self) -> None:
         idle = self._writer_idle
         if idle is not None:
             self._writer_idle = None
             idle.set()
-        return True
+
+    async def flush(self) -> None:
+        """Write what is queued from the calling task, unless a write is under way
+        (which then takes it along). A round trip saves waking the writer task.
+
+        The write is shielded, since a cancelled write would leave half a frame on
+        the stream; a peer that will not take it within ``_FLUSH_LIMIT`` seconds
+        costs the connection.
+        """
+        if self._writing or not self._out or self.closed:
+            return
+        self._writing = True
+        try:
+            out = self.take_unsent()
+            with trio.move_on_after(_FLUSH_LIMIT, shield=True) as scope:
+                await self.stream.send_all(out[0] if len(out) == 1 else b"".join(out))
+            if scope.cancelled_caught:
+                self.close("a write took too long")
+        except _BROKEN as exc:
+            self.close(f"{type(exc).__name__}: {exc}")
+        finally:
+            self._writing = False
+            if self._out:
+                self._wake_writer()
 
     def take_unsent(self) -> list[bytes]:
         """Remove and return what is queued and not yet handed to the stream."""
@@ -80,12 +113,16 @@ class Connection:
 
     async def _write_loop(self) -> None:
         while True:
-            if not self._out:
+            if not self._out or self._writing:
                 idle = self._writer_idle = trio.Event()
                 await idle.wait()
                 continue
-            out = self.take_unsent()
-            await self.stream.send_all(out[0] if len(out) == 1 else b"".join(out))
+            self._writing = True
+            try:
+                out = self.take_unsent()
+                await self.stream.send_all(out[0] if len(out) == 1 else b"".join(out))
+            finally:
+                self._writing = False
 
     # ---- reading ------------------------------------------------------------------------
 

@@ -577,8 +577,12 @@ class Container:
         in_reply_to: str | None,
         reply_by: float | None,
         single: bool = False,
-    ) -> None:
-        """Build the envelope and route it; ``single``: an ask, so exactly one recipient."""
+    ) -> AgentRef | None:
+        """Build the envelope and route it; ``single``: an ask, so exactly one recipient.
+
+        Returns the reference when it went to another container's network, where an
+        ask then flushes it (a tell is written by the connection's writer).
+        """
         engine = self._engine
         if self._strict:
             body = self.codec.roundtrip(body)
@@ -586,7 +590,7 @@ class Container:
         receiver: AgentRef | str = (
             to if isinstance(to, AgentRef) else to.__name__ if isinstance(to, type) else str(to)
         )
-        forwarded = False
+        forwarded: AgentRef | None = None
         env = Envelope(
             body,
             None if sender is None else sender.ref,
@@ -607,15 +611,16 @@ class Container:
         elif target is None and self._remote is not None:
             remote = self._remote_ref(to)
             if remote is not None:
-                self._remote.forward(env, remote)  # raises EncodeError before anyone saw it
-                forwarded = True
+                # It raises EncodeError before anyone saw the message.
+                self._remote.forward(env, remote, not single)
+                forwarded = remote
         if not direct and sender is not None and self._subscriptions.trackers:
             trackers = self._subscriptions.trackers.get(sender.name)
             if trackers:
                 copy = env if reply_with is None else attrs.evolve(env, reply_with=None)
                 for tracker in trackers:
                     tracker.deliver(tracker, copy)
-        if target is None and not forwarded:
+        if target is None and forwarded is None:
             unreachable = (
                 isinstance(to, AgentRef)
                 and to.container != self.address
@@ -625,6 +630,7 @@ class Container:
                 DeadLetterReason.UNREACHABLE if unreachable else DeadLetterReason.UNKNOWN_RECIPIENT
             )
             self._dead(env, reason, NoProc())
+        return forwarded
 
     def _remote_ref(self, to: Recipient) -> AgentRef | None:
         """``to`` as a reference to an agent another network container holds, if it is one."""
@@ -684,9 +690,12 @@ class Container:
         self._replies[rid] = fut
         engine = self._engine
         try:
-            self._send(
+            remote = self._send(
                 sender, to, body, None, False, performative, conversation_id, rid, None, None, True
             )
+            if remote is not None:
+                assert self._remote is not None
+                await self._remote.flush(remote)
             if fut.done and self._handoff:
                 # Answered by a hand-off: still a cancellation point, and still yield
                 # to the scheduler now and then so a loop of asks cannot starve others.
@@ -783,7 +792,8 @@ class Container:
             for member in target:
                 member.deliver(member, env)
         elif target is not None:
-            target.deliver(target, env)
+            if not (env.reply_with is not None and self._handoff and target.handoff(env)):
+                target.deliver(target, env)
         else:
             self._dead(env, DeadLetterReason.UNKNOWN_RECIPIENT, NoProc())
 

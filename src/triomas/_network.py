@@ -133,6 +133,7 @@ class Network:
         self.peers: dict[str, Peer] = {}
         self._nursery: trio.Nursery | None = None
         self._closing = False
+        self._reachable: dict[str, bool] = {}
 
     # ---- lifetime -----------------------------------------------------------------------
 
@@ -172,21 +173,35 @@ class Network:
 
     def reaches(self, container: str) -> bool:
         """Every container with a socket or memory address is reachable."""
-        try:
-            transport_for(container)
-        except ValueError:
-            return False
-        return not self._closing
+        known = self._reachable.get(container)
+        if known is None:
+            try:
+                transport_for(container)
+                known = True
+            except ValueError:
+                known = False
+            if len(self._reachable) < 10_000:
+                self._reachable[container] = known
+        return known and not self._closing
 
-    def forward(self, env: Envelope, to: AgentRef) -> None:
-        """Encode ``env`` for agent ``to`` and send it, or queue it until connected."""
+    async def flush(self, to: AgentRef) -> None:
+        """Write what waits for ``to``'s container from this task (see ``forward``)."""
+        peer = self.peers.get(to.container)
+        if peer is not None and peer.conn is not None:
+            await peer.conn.flush()
+
+    def forward(self, env: Envelope, to: AgentRef, wake: bool = True) -> None:
+        """Encode ``env`` for agent ``to`` and send it, or queue it until connected.
+
+        ``wake=False``: the caller will :meth:`flush` at once (an ask does).
+        """
         data = encode_message(self.codec, env, to.name)
         peer = self._peer(to.container)
         if env.reply_with is not None:
             peer.pending[env.reply_with] = None
         conn = peer.conn
         sent = (
-            conn.send_frame(data)
+            conn.send_frame(data, wake)
             if conn is not None
             else peer._enqueue(data, self.options.max_buffer)
         )

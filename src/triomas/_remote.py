@@ -37,12 +37,17 @@ class Remote(Protocol):
         """Whether this network can carry messages to ``container``."""
         ...
 
-    def forward(self, env: Envelope, to: AgentRef) -> None:
+    def forward(self, env: Envelope, to: AgentRef, wake: bool = True) -> None:
         """Send ``env`` to agent ``to`` in another container; never blocks.
 
         Raises :exc:`EncodeError` if the message cannot travel; what cannot be
-        delivered later becomes a dead letter.
+        delivered later becomes a dead letter. ``wake=False`` leaves the writing
+        to a :meth:`flush` the caller makes next.
         """
+        ...
+
+    async def flush(self, to: AgentRef) -> None:
+        """Write what waits for ``to``'s container, from the calling task."""
         ...
 
     def publish(self, env: Envelope) -> int:

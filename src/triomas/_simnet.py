@@ -99,9 +99,12 @@ class SimLink:
         """Whether ``container`` is another member of the network."""
         return container != self.address and container in self.network.members
 
-    def forward(self, env: Envelope, to: AgentRef) -> None:
+    def forward(self, env: Envelope, to: AgentRef, wake: bool = True) -> None:
         """Send ``env`` to agent ``to`` in another member."""
         self.network.transmit(self, to.container, encode_message(self.codec, env, to.name), env)
+
+    async def flush(self, to: AgentRef) -> None:
+        """Nothing waits: the network carries each message when it is sent."""
 
     def publish(self, env: Envelope) -> int:
         """Send ``env`` to every other member with subscribers of its topic."""
