@@ -84,7 +84,7 @@ class Stage(Agent):
             self.send(before, Connect(self.ref))
 
     @on(Connect)
-    def connect(self, msg: Connect) -> None:
+    def connected(self, msg: Connect) -> None:
         self.downstream = msg.downstream
 
     def say(self, what: str) -> None:

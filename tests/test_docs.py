@@ -93,7 +93,7 @@ def run_markdown(path: Path) -> None:
     namespace: dict[str, object] = {"__name__": "__main__", "__file__": str(path)}
     for block in code_blocks(path.read_text(encoding="utf-8")):
         # Padding keeps line numbers: tracebacks show the Markdown file's own lines.
-        code = compile("\n" * (block.line - 1) + block.source, str(path), "exec")
+        code = compile("\n" * (block.line - 1) + block.source, str(path), "exec", dont_inherit=True)
         before = namespace.get("main")
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):

@@ -641,3 +641,67 @@ async def test_a_full_send_buffer_turns_further_messages_into_dead_letters(
         await trio.sleep(2)
         lost = [d.message.text for d in letters if d.reason == DeadLetterReason.UNREACHABLE]
         assert lost == [f"message {i:02}" for i in range(kept)]
+
+
+async def test_a_peer_dialed_under_another_name_still_answers() -> None:
+    with trio.fail_after(10):
+        async with (
+            triomas.open_container("tcp://localhost:0") as b,
+            triomas.open_container("tcp://127.0.0.1:0") as a,
+        ):
+            await b.spawn(Echo, name="echo")
+            port = b.address.rpartition(":")[2]
+            assert await a.ask(f"tcp://127.0.0.1:{port}/echo", Ping(1, "-")) == 2
+
+
+async def test_a_peer_cannot_reach_past_the_container_it_talks_to() -> None:
+    letters: list[DeadLetter] = []
+    with trio.fail_after(10):
+        async with (
+            triomas.open_container("local://private") as private,
+            triomas.open_container("memory://public") as public,
+        ):
+            public.on_event(lambda e: letters.append(e) if isinstance(e, DeadLetter) else None)
+            await private.spawn(Echo, name="vault")
+            raw = await RawPeer.connect(public.address)
+            await raw.handshake()
+            header = ["tcp://raw:1/me", "local://private/vault", "T", None, None]
+            await raw.send([Kind.MSG, *header, "1", None, None, 0.0, "net.Ping", 1, "s"])
+            reply = await raw.receive()
+            assert reply is not None
+            assert reply[:3] == [Kind.REPLY, "1", False]
+            assert reply[3][0] == "down"
+            await raw.stream.aclose()
+    assert [d.reason for d in letters] == [DeadLetterReason.UNKNOWN_RECIPIENT]
+
+
+async def test_a_message_over_the_frame_limit_is_refused_at_the_sender(
+    addresses: Addresses,
+) -> None:
+    with trio.fail_after(10):
+        async with containers(addresses, 2, max_frame=1000) as (a, b):
+            echo = await b.spawn(Echo)
+            with pytest.raises(EncodeError, match="frame limit of 1000"):
+                a.send(echo, Loose(b"x" * 2000))
+            assert await a.ask(echo, Loose(b"x" * 500)) == b"x" * 500
+
+
+class Farewell(Agent):
+    def __init__(self, to: str) -> None:
+        self.to = to
+
+    async def teardown(self) -> None:
+        self.send(self.to, Pong(99))
+
+
+async def test_what_teardowns_send_still_goes_out(addresses: Addresses) -> None:
+    with trio.fail_after(10):
+        async with triomas.open_container(addresses()) as b:
+            collector = await b.spawn(Collector)
+            async with triomas.open_container(addresses()) as a:
+                await a.ask(collector, Pong(0))  # connected
+                await a.spawn(Farewell, collector.address)
+            got = b.agent(collector, Collector).got
+            while len(got) < 2:
+                await trio.lowlevel.checkpoint()
+            assert got == [0, 99]

@@ -105,7 +105,10 @@ async def test_a_node_that_cannot_start_is_reported_and_reaped() -> None:
 def test_a_node_exits_when_its_parent_goes_away() -> None:
     """By hand: ``python -m triomas node`` serves until its stdin closes."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "triomas", "node", "--address", "tcp://127.0.0.1:0"],
+        [
+            sys.executable,
+            *("-m", "triomas", "node", "--address", "tcp://127.0.0.1:0", "--watch-stdin"),
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=ENV,

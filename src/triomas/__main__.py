@@ -1,7 +1,8 @@
 """``python -m triomas node --address tcp://127.0.0.1:0``: a container in its own process.
 
 It prints ``triomas-node <address>`` once it listens, and runs until its ``node``
-agent is told to shut down, its stdin closes, or it gets SIGTERM or SIGINT.
+agent is told to shut down, it gets SIGTERM or SIGINT, or (with ``--watch-stdin``)
+its stdin closes.
 """
 
 from __future__ import annotations
@@ -21,10 +22,15 @@ def main(argv: list[str] | None = None) -> None:
     node = commands.add_parser("node", help="run a container that others can spawn agents in")
     node.add_argument("--address", default="tcp://127.0.0.1:0", help="where to listen")
     node.add_argument("--codec", help="import path of a triomas.Codec with your hooks")
+    node.add_argument(
+        "--watch-stdin",
+        action="store_true",
+        help="stop when stdin closes (how a spawning parent's death is noticed)",
+    )
     node.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper())
-    trio.run(run_node, args.address, secret_from_env(), args.codec)
+    trio.run(run_node, args.address, secret_from_env(), args.codec, args.watch_stdin)
 
 
 if __name__ == "__main__":

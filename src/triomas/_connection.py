@@ -53,6 +53,8 @@ class Connection:
         self._out_bytes = 0
         self._writer_idle: trio.Event | None = None
         self._writing = False
+        self.peer: Any = None
+        """The network's record of the peer this connection serves."""
         self._close_reason = ""
         self._scope: trio.CancelScope | None = None
 
@@ -110,6 +112,13 @@ class Connection:
         out, self._out = self._out, []
         self._out_bytes = 0
         return out
+
+    async def drain(self) -> None:
+        """Wait until everything queued has been handed to the stream."""
+        while (self._out or self._writing) and not self.closed:
+            await self.flush()
+            if self._writing:
+                await trio.sleep(0.001)
 
     async def _write_loop(self) -> None:
         while True:

@@ -774,6 +774,10 @@ class Container:
         if error is not None:
             self._dead(env, DeadLetterReason.UNDECODABLE, None)
             return
+        if receiver is not None and "/" in receiver:
+            # A name, never an address: a peer must not reach past this container.
+            self._dead(env, DeadLetterReason.UNKNOWN_RECIPIENT, NoProc())
+            return
         if receiver is None:
             subscribers = self._subscriptions.topics.get(env.topic)
             if not subscribers:

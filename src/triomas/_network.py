@@ -14,7 +14,7 @@ import trio
 from ._codec import Codec
 from ._connection import Connection
 from ._envelope import Envelope
-from ._errors import AuthenticationError, CalleeDown, DecodeError, ProtocolError
+from ._errors import AuthenticationError, CalleeDown, DecodeError, EncodeError, ProtocolError
 from ._events import DeadLetterReason, NoProc, Shutdown
 from ._ref import AgentRef
 from ._remote import answer, arrive
@@ -41,6 +41,7 @@ _DIAL_ERRORS = (
     AuthenticationError,
     trio.TooSlowError,
 )
+_DRAIN_LIMIT = 2.0
 _FIRST_RETRY = 0.05
 _MAX_RETRY = 2.0
 
@@ -161,6 +162,10 @@ class Network:
     async def aclose(self) -> None:
         """Stop listening, close every connection, forget what waits."""
         self._closing = True
+        with trio.move_on_after(_DRAIN_LIMIT):
+            for peer in self.peers.values():
+                if peer.conn is not None:
+                    await peer.conn.drain()  # what teardowns sent still goes out
         for peer in self.peers.values():
             if peer.conn is not None:
                 peer.conn.close("container closed")
@@ -196,6 +201,11 @@ class Network:
         ``wake=False``: the caller will :meth:`flush` at once (an ask does).
         """
         data = encode_message(self.codec, env, to.name)
+        if len(data) - 4 > self.options.max_frame:
+            raise EncodeError(
+                f"{type(env.body).__name__} takes {len(data) - 4} bytes on the wire, over the "
+                f"frame limit of {self.options.max_frame}"
+            )
         peer = self._peer(to.container)
         if env.reply_with is not None:
             peer.pending[env.reply_with] = None
@@ -334,7 +344,8 @@ class Network:
         if not keep:
             await trio.aclose_forcefully(conn.stream)
             return
-        await self._run_connection(self.peers[conn.address], conn)
+        assert conn.peer is not None
+        await self._run_connection(conn.peer, conn)
 
     def _decide(self, conn: Connection) -> bool:
         """Whether to keep an inbound connection, whose handshake just told its peer."""
@@ -351,6 +362,7 @@ class Network:
         if old is not None:
             old.close("replaced by a newer connection")
         peer.conn = conn
+        conn.peer = peer  # the address we dialed may differ from the one it announced
         topics = list(self.container._subscriptions.topics)
         if topics:
             conn.send_frame(frame(self.codec.pack((Kind.INTEREST, True, topics))))
@@ -414,7 +426,8 @@ class Network:
     def _on_frame(self, conn: Connection, payload: bytes) -> None:
         item = parse(self.codec, payload)
         kind = item[0]
-        peer = self.peers[conn.address]
+        peer = conn.peer
+        assert peer is not None
         if kind == Kind.MSG:
             arrive(self.container, self.codec, item, peer)
         elif kind == Kind.REPLY:

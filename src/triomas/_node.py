@@ -76,9 +76,12 @@ class NodeAgent(Agent):
         self._stop_node.set()
 
 
-async def run_node(address: str, secret: str | None, codec_path: str | None) -> None:
-    """The body of ``python -m triomas node``: serve until told to stop, or until the
-    parent closes our stdin, or SIGTERM / SIGINT."""
+async def run_node(
+    address: str, secret: str | None, codec_path: str | None, watch_stdin: bool = False
+) -> None:
+    """The body of ``python -m triomas node``: serve until told to stop, SIGTERM or
+    SIGINT, or (``watch_stdin``, as :func:`spawn_container` asks) until the parent
+    process closes our stdin."""
     from ._open import open_container
 
     codec = load(codec_path) if codec_path else None
@@ -87,7 +90,8 @@ async def run_node(address: str, secret: str | None, codec_path: str | None) -> 
         await container.spawn(NodeAgent, stop_node, name=NODE_AGENT, restart="permanent")
         print(READY + container.address, flush=True)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_watch_parent, stop_node)
+            if watch_stdin:
+                nursery.start_soon(_watch_parent, stop_node)
             nursery.start_soon(_watch_signals, stop_node)
             await stop_node.wait()
             nursery.cancel_scope.cancel()
@@ -184,7 +188,7 @@ async def spawn_container(
     """
     if container._remote is None:
         raise ValueError(f"{container.address} has no network: open it at tcp:// or unix://")
-    command = [python, "-m", "triomas", "node", "--address", address]
+    command = [python, "-m", "triomas", "node", "--address", address, "--watch-stdin"]
     if codec is not None:
         command += ["--codec", codec]
     child_env = dict(os.environ if env is None else env)
