@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -31,3 +32,23 @@ async def vc(recorder: TraceRecorder) -> AsyncIterator[triomas.Container]:
         clock=triomas.VirtualClock(), seed=1, trace=recorder
     ) as container:
         yield container
+
+
+Addresses = Callable[[], str]
+"""Makes a fresh container address of one transport on each call."""
+
+
+@pytest.fixture(params=["tcp", "unix", "memory"])
+def addresses(request: pytest.FixtureRequest, tmp_path: Path) -> Addresses:
+    """Container addresses for TCP (port 0), unix sockets (in a temp dir) and memory."""
+    counter = iter(range(1000))
+
+    def make() -> str:
+        n = next(counter)
+        if request.param == "tcp":
+            return "tcp://127.0.0.1:0"
+        if request.param == "unix":
+            return f"unix://{tmp_path}/c{n}.sock"
+        return f"memory://{tmp_path.name}-{n}"
+
+    return make

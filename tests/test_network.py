@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import trio.testing
 import trustme
 
 import triomas
+from conftest import Addresses
 from triomas import (
     Agent,
     AgentRef,
@@ -33,8 +34,6 @@ from triomas import (
     on,
 )
 from triomas._wire import PROTOCOL, VERSION, FrameDecoder, Kind, frame, parse, proof
-
-Addresses = Callable[[], str]
 
 
 @message(tag="net.Ping")
@@ -71,21 +70,6 @@ class Odd:
 @message(tag="net.Loose")
 class Loose:
     value: Any
-
-
-@pytest.fixture(params=["tcp", "unix", "memory"])
-def addresses(request: pytest.FixtureRequest, tmp_path: Path) -> Addresses:
-    counter = iter(range(1000))
-
-    def make() -> str:
-        n = next(counter)
-        if request.param == "tcp":
-            return "tcp://127.0.0.1:0"
-        if request.param == "unix":
-            return f"unix://{tmp_path}/c{n}.sock"
-        return f"memory://net-{n}"
-
-    return make
 
 
 def _task_count() -> int:
@@ -638,7 +622,7 @@ async def test_a_full_send_buffer_turns_further_messages_into_dead_letters(
         assert full == [f"message {i:02}" for i in range(kept, 20)]
         with pytest.raises(triomas.MailboxFull, match="send buffer"):
             await a.ask(gone, News("one more"))
-        await trio.sleep(2)
+        await trio.sleep(2)  # real-time: no, the autojump clock skips it
         lost = [d.message.text for d in letters if d.reason == DeadLetterReason.UNREACHABLE]
         assert lost == [f"message {i:02}" for i in range(kept)]
 

@@ -4,30 +4,13 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import trio
 
+from conftest import Addresses
 from triomas._transport import Transport, transport_for
-
-Addresses = Callable[[], str]
-
-
-@pytest.fixture(params=["tcp", "unix", "memory"])
-def addresses(request: pytest.FixtureRequest, tmp_path: Path) -> Addresses:
-    counter = iter(range(1000))
-
-    def make() -> str:
-        n = next(counter)
-        if request.param == "tcp":
-            return "tcp://127.0.0.1:0"
-        if request.param == "unix":
-            return f"unix://{tmp_path}/c{n}.sock"
-        return f"memory://conformance-{n}"
-
-    return make
 
 
 async def _serve_echo(

@@ -4,7 +4,6 @@ container, reconnection with backoff, and the frames' way into the container."""
 from __future__ import annotations
 
 import logging
-import math
 import ssl
 from collections import deque
 from typing import TYPE_CHECKING, final
@@ -84,10 +83,20 @@ class NetworkOptions:
 class Peer:
     """Another container, as seen from this one: its connection, or what waits for one."""
 
-    __slots__ = ("address", "conn", "dialing", "pending", "queue", "queued_bytes", "topics")
+    __slots__ = (
+        "address",
+        "conn",
+        "dialing",
+        "network",
+        "pending",
+        "queue",
+        "queued_bytes",
+        "topics",
+    )
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, network: Network) -> None:
         self.address = address
+        self.network = network
         self.conn: Connection | None = None
         self.queue: deque[bytes] = deque()
         self.queued_bytes = 0
@@ -98,11 +107,15 @@ class Peer:
         """Topics the peer's agents subscribe to."""
 
     def send_frame(self, data: bytes) -> bool:
-        """The :class:`Link` side: frames for the peer (replies, mostly)."""
+        """The :class:`Link` side: frames for the peer (replies, mostly); without a
+        connection they wait for one, within the send buffer."""
         conn = self.conn
         if conn is not None:
             return conn.send_frame(data)
-        return self._enqueue(data, math.inf)
+        if not self._enqueue(data, self.network.options.max_buffer):
+            return False
+        self.network._dial(self)
+        return True
 
     def _enqueue(self, data: bytes, limit: float) -> bool:
         if self.queued_bytes + len(data) > limit:
@@ -245,7 +258,7 @@ class Network:
     def _peer(self, address: str) -> Peer:
         peer = self.peers.get(address)
         if peer is None:
-            peer = self.peers[address] = Peer(address)
+            peer = self.peers[address] = Peer(address, self)
         return peer
 
     # ---- connecting ---------------------------------------------------------------------
