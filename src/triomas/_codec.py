@@ -293,14 +293,9 @@ class Codec:
         except Exception as exc:
             raise DecodeError(f"undecodable payload: {type(exc).__name__}: {exc}") from exc
 
-    def _unpack_nested(self, data: bytes) -> Any:
-        # Called from inside the reused unpacker, which cannot be re-entered.
-        return msgpack.unpackb(data, ext_hook=self._ext, strict_map_key=False)
-
     def roundtrip(self, msg: Any) -> Any:
         """``msg`` after encoding and decoding: what a remote receiver would get."""
-        tag, values = self.encode_body(msg)
-        return self.decode_body(tag, self.unpack(self.pack(values)))
+        return self.loads(self.dumps(msg))
 
     def roundtrip_value(self, value: Any) -> Any:
         """``value`` after :meth:`pack` and :meth:`unpack`."""
@@ -317,14 +312,11 @@ class Codec:
 
     def _ext(self, code: int, data: bytes) -> Any:
         if code == _EXT_MESSAGE:
-            item = self._unpack_nested(data)
-            if type(item) is not list or not item:
-                raise DecodeError("a message is an array [tag, *fields]")
-            return self.load(item)
+            return self.loads(data)
         if code == _EXT_UUID:
             return uuid.UUID(bytes=data)
         if code == _EXT_DATETIME:
-            return datetime.datetime.fromtimestamp(self._unpack_nested(data), datetime.UTC)
+            return datetime.datetime.fromtimestamp(self.unpack(data), datetime.UTC)
         raise DecodeError(f"unknown msgpack extension type {code}")
 
 

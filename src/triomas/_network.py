@@ -8,6 +8,7 @@ import ssl
 from collections import deque
 from typing import TYPE_CHECKING, final
 
+import attrs
 import trio
 
 from ._codec import Codec
@@ -46,37 +47,17 @@ _MAX_RETRY = 2.0
 
 
 @final
+@attrs.frozen(kw_only=True)
 class NetworkOptions:
     """The knobs of a container's network (see :func:`open_container`)."""
 
-    __slots__ = (
-        "handshake_timeout",
-        "max_buffer",
-        "max_frame",
-        "reconnect_timeout",
-        "secret",
-        "ssl_client",
-        "ssl_server",
-    )
-
-    def __init__(
-        self,
-        *,
-        secret: bytes | None = None,
-        ssl_server: ssl.SSLContext | None = None,
-        ssl_client: ssl.SSLContext | None = None,
-        max_frame: int,
-        max_buffer: int,
-        handshake_timeout: float,
-        reconnect_timeout: float,
-    ) -> None:
-        self.secret = secret
-        self.ssl_server = ssl_server
-        self.ssl_client = ssl_client
-        self.max_frame = max_frame
-        self.max_buffer = max_buffer
-        self.handshake_timeout = handshake_timeout
-        self.reconnect_timeout = reconnect_timeout
+    max_frame: int
+    max_buffer: int
+    handshake_timeout: float
+    reconnect_timeout: float
+    secret: bytes | None = None
+    ssl_server: ssl.SSLContext | None = None
+    ssl_client: ssl.SSLContext | None = None
 
 
 @final
