@@ -548,7 +548,7 @@ async def test_an_unknown_tag_fails_that_message_only(addresses: Addresses) -> N
             raw = await RawPeer.connect(server.address)
             await raw.handshake()
             header = ["tcp://raw:1/me", "echo", "T", None, None]
-            await raw.send([Kind.MSG, *header, "7", None, None, 0.0, "net.Unknown"])
+            await raw.send([Kind.MSG, *header, "7", None, None, 0.0, None, "net.Unknown"])
             reply = await raw.receive()
             assert reply is not None
             assert reply[:3] == [Kind.REPLY, "7", False]
@@ -557,11 +557,11 @@ async def test_an_unknown_tag_fails_that_message_only(addresses: Addresses) -> N
             assert [d.reason for d in letters] == [DeadLetterReason.UNDECODABLE]
             assert isinstance(letters[0].message, DecodeError)
             # wrong field types: the same, and the connection still works
-            await raw.send([Kind.MSG, *header, "8", None, None, 0.0, "net.Ping", "x", 1])
+            await raw.send([Kind.MSG, *header, "8", None, None, 0.0, None, "net.Ping", "x", 1])
             reply = await raw.receive()
             assert reply is not None
             assert reply[:3] == [Kind.REPLY, "8", False]
-            await raw.send([Kind.MSG, *header, "9", None, None, 0.0, "net.Ping", 1, "s"])
+            await raw.send([Kind.MSG, *header, "9", None, None, 0.0, None, "net.Ping", 1, "s"])
             assert await raw.receive() == [Kind.REPLY, "9", True, 2]
             await raw.stream.aclose()
             await _still_serves(server, echo, addresses)
@@ -650,7 +650,7 @@ async def test_a_peer_cannot_reach_past_the_container_it_talks_to() -> None:
             raw = await RawPeer.connect(public.address)
             await raw.handshake()
             header = ["tcp://raw:1/me", "local://private/vault", "T", None, None]
-            await raw.send([Kind.MSG, *header, "1", None, None, 0.0, "net.Ping", 1, "s"])
+            await raw.send([Kind.MSG, *header, "1", None, None, 0.0, None, "net.Ping", 1, "s"])
             reply = await raw.receive()
             assert reply is not None
             assert reply[:3] == [Kind.REPLY, "1", False]

@@ -134,13 +134,28 @@ def test_a_message_frame_round_trips() -> None:
     )
 
 
+def test_the_fipa_fields_cross_the_wire() -> None:
+    codec = Codec()
+    env = Envelope(Note("hi"), None, None, "Note", "cfp", protocol="fipa-contract-net")
+    env.ontology, env.language = "parking", "python"
+    (payload,) = FrameDecoder().feed(encode_message(codec, env, "b"))
+    back, _ = decode_message(codec, parse(codec, payload))
+    assert (back.protocol, back.ontology, back.language) == (
+        "fipa-contract-net",
+        "parking",
+        "python",
+    )
+
+
 @pytest.mark.parametrize(
     "item",
     [
         [Kind.MSG, None],
-        [Kind.MSG, "no-scheme", "b", "T", None, None, None, None, None, 0.0, "wire.Note", "x"],
-        [Kind.MSG, None, 5, "T", None, None, None, None, None, 0.0, "wire.Note", "x"],
-        [Kind.MSG, None, "b", "T", None, None, None, None, None, "late", "wire.Note", "x"],
+        [Kind.MSG, "no-scheme", "b", "T", None, None, None, None, None, 0.0, None, "wire.Note", "x"],
+        [Kind.MSG, None, 5, "T", None, None, None, None, None, 0.0, None, "wire.Note", "x"],
+        [Kind.MSG, None, "b", "T", None, None, None, None, None, "late", None, "wire.Note", "x"],
+        [Kind.MSG, None, "b", "T", None, None, None, None, None, 0.0, ["p", 1], "wire.Note", "x"],
+        [Kind.MSG, None, "b", "T", None, None, None, None, None, 0.0, "p", "wire.Note", "x"],
     ],
 )
 def test_a_bad_message_header_is_a_protocol_error(item: list[object]) -> None:
@@ -234,11 +249,11 @@ values = st.recursive(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(values, min_size=0, max_size=13), st.sampled_from(["wire.Note", "codec.Nope", 3]))
+@given(st.lists(values, min_size=0, max_size=14), st.sampled_from(["wire.Note", "codec.Nope", 3]))
 def test_message_frames_with_any_contents_fail_cleanly(rest: list[object], tag: object) -> None:
     codec = Codec()
     item = [Kind.MSG, *rest]
-    if len(item) >= 11:
-        item[10] = tag
+    if len(item) >= 12:
+        item[11] = tag
     with contextlib.suppress(ProtocolError, DecodeError):
         decode_message(codec, parse(codec, msgpack.packb(item)))

@@ -155,14 +155,20 @@ class Agent:
         direct: bool = False,
         performative: str | None = None,
         conversation_id: str | None = None,
+        reply_with: str | None = None,
         in_reply_to: str | None = None,
         reply_by: float | None = None,
+        protocol: str | None = None,
+        ontology: str | None = None,
+        language: str | None = None,
     ) -> None:
         """Send ``msg`` and return at once (a tell); it never blocks.
 
         ``to`` is a reference, an address, an agent name, or a class or group name
         (then every member gets it). What cannot be delivered becomes a
         :class:`DeadLetter` event. ``direct=True`` skips the sender's trackers.
+        The other keywords fill the :class:`Envelope`'s speech-act and FIPA fields;
+        a ``reply_with`` here is for the receiver to echo by hand, not an ask.
         """
         cell = self._cell
         container = cell.container
@@ -171,8 +177,12 @@ class Agent:
             and topic is None
             and performative is None
             and conversation_id is None
+            and reply_with is None
             and in_reply_to is None
             and reply_by is None
+            and protocol is None
+            and ontology is None
+            and language is None
             and not container._subscriptions.trackers
             and not container._strict
         ):
@@ -201,7 +211,19 @@ class Agent:
                 )
                 return
         container._send(
-            cell, to, msg, topic, direct, performative, conversation_id, None, in_reply_to, reply_by
+            cell,
+            to,
+            msg,
+            topic,
+            direct,
+            performative,
+            conversation_id,
+            reply_with,
+            in_reply_to,
+            reply_by,
+            fipa=None
+            if protocol is None and ontology is None and language is None
+            else (protocol, ontology, language),
         )
 
     async def send_wait(

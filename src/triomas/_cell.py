@@ -77,6 +77,12 @@ _STOPPED = Life.STOPPED
 _RESTARTING = Life.RESTARTING
 
 
+class Cancellable(Protocol):
+    """A task started beside the mailbox, as its engine knows it."""
+
+    def cancel(self) -> None: ...
+
+
 class Engine(Protocol):
     """What a cell needs from its scheduler (live or virtual)."""
 
@@ -98,7 +104,8 @@ class Engine(Protocol):
     ) -> TimerHandle: ...
     def start_task(
         self, cell: Cell, fn: Callable[..., Coroutine[Any, Any, object]], args: tuple[Any, ...]
-    ) -> None: ...
+    ) -> Cancellable: ...
+    def current_task(self) -> object: ...
     def interrupt(self, cell: Cell) -> None: ...
     def spawn_system(self, fn: Callable[[], Coroutine[Any, Any, object]]) -> None: ...
     def is_current(self, cell: Cell) -> bool: ...
@@ -747,8 +754,10 @@ class Cell:
                 del self.alarms[handle]
                 handle.cancel()
 
-    def start_task(self, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]) -> None:
-        """Start ``fn(*args)`` beside the mailbox."""
+    def start_task(
+        self, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]
+    ) -> Cancellable:
+        """Start ``fn(*args)`` beside the mailbox; a handle to cancel it."""
         if self.life is not Life.RUNNING or self.exit_reason is not None:
             raise AgentStateError(f"agent {self.name} is not running; it cannot start tasks")
-        self.engine.start_task(self, self.run_extra, (fn, args))
+        return self.engine.start_task(self, self.run_extra, (fn, args))

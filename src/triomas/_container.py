@@ -577,8 +577,11 @@ class Container:
         in_reply_to: str | None,
         reply_by: float | None,
         single: bool = False,
+        fipa: tuple[str | None, str | None, str | None] | None = None,
     ) -> AgentRef | None:
         """Build the envelope and route it; ``single``: an ask, so exactly one recipient.
+
+        ``fipa`` is the envelope's ``(protocol, ontology, language)``, if any.
 
         Returns the reference when it went to another container's network, where an
         ask then flushes it (a tell is written by the connection's writer).
@@ -603,6 +606,8 @@ class Container:
             reply_by,
             engine.now(),
         )
+        if fipa is not None:
+            env.protocol, env.ontology, env.language = fipa
         if isinstance(target, list):
             for member in target:
                 member.deliver(member, env)

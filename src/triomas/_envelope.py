@@ -20,6 +20,12 @@ class Envelope:
 
     ``receiver`` is what the sender addressed: a reference, a name, a class or
     group name, or ``None`` for a publish. ``sent_at`` is clock time.
+
+    ``performative`` names a speech act (``"tell"``, ``"cfp"``, ...) and is None
+    for plain messages. ``conversation_id``, ``reply_with``, ``in_reply_to`` and
+    ``reply_by`` (clock time) thread conversations; ``protocol`` (such as
+    ``"fipa-contract-net"``), ``ontology`` and ``language`` are FIPA-ACL's fields,
+    carried for the agents and never read by the runtime.
     """
 
     body: Any
@@ -32,3 +38,6 @@ class Envelope:
     in_reply_to: str | None = None
     reply_by: float | None = None
     sent_at: float = 0.0
+    protocol: str | None = None
+    ontology: str | None = None
+    language: str | None = None

@@ -187,16 +187,26 @@ class LiveEngine:
 
     def start_task(
         self, cell: Cell, fn: Callable[..., Coroutine[Any, Any, object]], args: tuple[Any, ...]
-    ) -> None:
-        """Run ``fn(*args)`` as a task belonging to ``cell``."""
+    ) -> trio.CancelScope:
+        """Run ``fn(*args)`` as a task belonging to ``cell``; cancel it through the scope."""
         self.busy += 1
-        self.nursery.start_soon(self._extra, cell, fn, args)
+        scope = trio.CancelScope(shield=True)
+        self.nursery.start_soon(self._extra, cell, scope, fn, args)
+        return scope
+
+    def current_task(self) -> object:
+        """The task running now."""
+        return trio.lowlevel.current_task()
 
     async def _extra(
-        self, cell: Cell, fn: Callable[..., Coroutine[Any, Any, object]], args: tuple[Any, ...]
+        self,
+        cell: Cell,
+        scope: trio.CancelScope,
+        fn: Callable[..., Coroutine[Any, Any, object]],
+        args: tuple[Any, ...],
     ) -> None:
         try:
-            with trio.CancelScope(shield=True) as scope:
+            with scope:
                 if cell.life is not Life.RUNNING:
                     return
                 cell.add_task(scope)

@@ -134,6 +134,10 @@ class VTask:
         finally:
             sim.current = None
 
+    def cancel(self) -> None:
+        """Throw :class:`Cancel` into the coroutine at its next step."""
+        self.sim.cancel(self)
+
     def _exit(self) -> None:
         if self.on_exit is not None:
             self.on_exit()

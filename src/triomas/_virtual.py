@@ -131,8 +131,8 @@ class VirtualEngine:
 
     def start_task(
         self, cell: Cell, fn: Callable[..., Coroutine[Any, Any, object]], args: tuple[Any, ...]
-    ) -> None:
-        """Run ``fn(*args)`` as a virtual task belonging to ``cell``."""
+    ) -> VTask:
+        """Run ``fn(*args)`` as a virtual task belonging to ``cell``; ``cancel()`` ends it."""
         task: VTask | None = None
 
         def done() -> None:
@@ -140,6 +140,11 @@ class VirtualEngine:
 
         task = self.sim.spawn(functools.partial(fn, *args), done)
         cell.add_task(task)
+        return task
+
+    def current_task(self) -> object:
+        """The virtual task running now, or None outside the simulation."""
+        return self.sim.current
 
     def spawn_system(self, fn: Callable[[], Coroutine[Any, Any, object]]) -> None:
         """Run ``fn()`` as a virtual task of the runtime (supervision work)."""
@@ -165,7 +170,7 @@ class VirtualEngine:
     def cancel_tasks(self, cell: Cell) -> None:
         """Cancel the cell's extra tasks."""
         for task in list(cell.tasks or ()):
-            self.sim.cancel(task)
+            task.cancel()
 
     async def shielded(
         self, cell: Cell, thunk: Callable[[], Awaitable[None] | None], deadline: float

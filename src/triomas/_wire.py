@@ -49,7 +49,7 @@ from ._events import ExitReason, Failure, Fatal, NoProc, Normal, Shutdown
 from ._ref import AgentRef
 
 PROTOCOL: Final = "triomas"
-VERSION: Final = 1
+VERSION: Final = 2
 MAX_FRAME: Final = 4 * 1024 * 1024
 """The default largest frame accepted, in bytes."""
 
@@ -163,7 +163,7 @@ def raw_parse(payload: bytes) -> list[Any] | None:
 
 
 _KINDS = frozenset(int(kind) for kind in Kind)
-_BODY = 10
+_BODY = 11
 """Where the body (its tag, then its fields) starts in a ``MSG`` payload."""
 
 
@@ -184,6 +184,9 @@ def encode_message(codec: Codec, env: Envelope, receiver: str | None) -> bytes:
         env.in_reply_to,
         env.reply_by,
         env.sent_at,
+        None
+        if env.protocol is None and env.ontology is None and env.language is None
+        else (env.protocol, env.ontology, env.language),
     )
     return frame(codec.pack(header + codec.dump(env.body)))
 
@@ -203,9 +206,9 @@ def message_header(item: list[Any]) -> tuple[Envelope, str | None]:
     """The envelope of a ``MSG`` payload with no body yet; :exc:`ProtocolError` if bad."""
     if len(item) <= _BODY:
         raise ProtocolError(f"a MSG frame has at least {_BODY + 1} items, not {len(item)}")
-    _, sender, receiver, topic, performative, conv, reply_with, in_reply_to, reply_by, sent = item[
-        :10
-    ]
+    (_, sender, receiver, topic, performative, conv, reply_with, in_reply_to, reply_by, sent, fipa) = (
+        item[:_BODY]
+    )
     try:
         if sender is not None and not isinstance(sender, str):
             raise TypeError(sender)
@@ -219,6 +222,14 @@ def message_header(item: list[Any]) -> tuple[Envelope, str | None]:
         and (reply_with is None or isinstance(reply_with, str))
         and (reply_by is None or isinstance(reply_by, (int, float)))
         and isinstance(sent, (int, float))
+        and (
+            fipa is None
+            or (
+                isinstance(fipa, list)
+                and len(fipa) == 3
+                and all(v is None or isinstance(v, str) for v in fipa)
+            )
+        )
     ):
         raise ProtocolError("a MSG frame has a header field of the wrong type")
     env = Envelope(
@@ -233,6 +244,8 @@ def message_header(item: list[Any]) -> tuple[Envelope, str | None]:
         reply_by,
         sent,
     )
+    if fipa is not None:
+        env.protocol, env.ontology, env.language = fipa
     return env, receiver
 
 
