@@ -1,0 +1,76 @@
+"""BDI agents and speech acts: beliefs, goals, plans, intentions, environments, channels.
+
+``from triomas.bdi import BDIAgent, Belief, Goal, plan, Any, Environment, Percept, Channel``
+"""
+
+from ._acts import (
+    AcceptProposal,
+    Achieve,
+    AskAll,
+    AskHow,
+    AskOne,
+    Cancel,
+    Cfp,
+    Failure,
+    InformDone,
+    InformResult,
+    NotUnderstood,
+    Propose,
+    Refuse,
+    RejectProposal,
+    Signal,
+    Tell,
+    TellHow,
+    Unachieve,
+    Untell,
+    UntellHow,
+)
+from ._agent import BDIAgent
+from ._environment import Channel, Environment, Percept, action
+from ._errors import ActionError, NoApplicablePlan, PlanFailure
+from ._plans import PlanSpec, plan, plan_spec, teachable
+from ._terms import Any, Belief, Event, Goal, Trigger, Wildcard, gain, lose, test
+
+__all__ = [
+    "AcceptProposal",
+    "Achieve",
+    "ActionError",
+    "Any",
+    "AskAll",
+    "AskHow",
+    "AskOne",
+    "BDIAgent",
+    "Belief",
+    "Cancel",
+    "Cfp",
+    "Channel",
+    "Environment",
+    "Event",
+    "Failure",
+    "Goal",
+    "InformDone",
+    "InformResult",
+    "NoApplicablePlan",
+    "NotUnderstood",
+    "Percept",
+    "PlanFailure",
+    "PlanSpec",
+    "Propose",
+    "Refuse",
+    "RejectProposal",
+    "Signal",
+    "Tell",
+    "TellHow",
+    "Trigger",
+    "Unachieve",
+    "Untell",
+    "UntellHow",
+    "Wildcard",
+    "action",
+    "gain",
+    "lose",
+    "plan",
+    "plan_spec",
+    "teachable",
+    "test",
+]

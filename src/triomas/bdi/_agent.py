@@ -1,0 +1,657 @@
+"""``BDIAgent``: beliefs, goals, plans and intentions on a triomas agent."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .._agent import Agent, Recipient
+from .._cell import Life
+from .._errors import AskTimeout
+from .._future import Future
+from .._handlers import on
+from . import _speech
+from ._acts import PERFORMATIVES, AskAll, AskHow, AskOne, Tell, TellHow
+from ._base import Base
+from ._environment import (
+    ActionFailed,
+    Channel,
+    EnvAction,
+    JoinEnvironment,
+    LeaveEnvironment,
+    PerceptUpdate,
+)
+from ._errors import ActionError, NoApplicablePlan, PlanFailure
+from ._intention import Gate, Intention
+from ._plans import Plan, PlanLibrary, PlanSpec, declared_plans, finish, plan_from_spec
+from ._terms import Belief, Event, Goal, Trigger, event_matches, matches, normalize
+
+if TYPE_CHECKING:
+    from .._envelope import Envelope
+    from .._ref import AgentRef
+
+log = logging.getLogger("triomas.bdi")
+
+_GAIN, _LOSE, _TEST = Trigger.GAIN, Trigger.LOSE, Trigger.TEST
+_SUCCESS, _FAILURE, _DROPPED = Trigger.SUCCESS, Trigger.FAILURE, Trigger.DROPPED
+_LATE_KEPT = 1024
+
+
+class BDIAgent(Agent):
+    """An agent with beliefs, goals and plans (AgentSpeak, as in Jason and MASPY).
+
+    Declare plans with :func:`plan`. Each event (a belief gained or lost, a goal
+    adopted) is handled in arrival order: the first plan, in declaration order,
+    whose trigger matches and whose context holds starts an *intention*, a task
+    of its own, so a plan that waits holds up nothing else. Mail is read as by
+    any agent, one message at a time; speech acts (``Tell``, ``Achieve``, ...)
+    are understood out of the box, and other messages go to ``@on`` handlers.
+
+    Beliefs and goals may be added in ``__init__``; their plans start once the
+    agent runs. Everything here uses the agent's clock, so BDI agents run the
+    same in real and in virtual time.
+    """
+
+    show_exec: bool = False
+    """Log every step of the reasoning cycle (MASPY's ``show_exec``) on the
+    ``triomas.bdi`` logger, at INFO level."""
+
+    maspy_compat: bool = False
+    """MASPY's conventions: answers to ``ask_one`` and ``ask_all`` are added to the
+    belief base, and ``ask_one`` gives None (not False) when nothing matched."""
+
+    accept_plans: bool = True
+    """Whether ``TellHow`` may teach this agent plans (registered ones only)."""
+
+    _declared: ClassVar[list[Plan]] = []
+    _beliefs: Base[Belief]
+    _goals: Base[Goal]
+    _library: PlanLibrary
+    _events: deque[Event]
+    _deliberating: bool
+    _running: dict[object, Intention]
+    _waiters: list[tuple[Event, Future]]
+    _gate: Gate
+    _asks: dict[str, Future]
+    _late: dict[str, None]
+    _serial: int
+    _requests: dict[Goal, Envelope]
+    _conversations: dict[str, Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._declared = declared_plans(cls)
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> BDIAgent:
+        self = super().__new__(cls)
+        self._beliefs = Base()
+        self._goals = Base()
+        self._library = PlanLibrary(cls._declared)
+        self._events = deque()
+        self._deliberating = False
+        self._running = {}
+        self._waiters = []
+        self._gate = Gate()
+        self._asks = {}
+        self._late = {}
+        self._serial = 0
+        self._requests = {}
+        self._conversations = {}
+        return self
+
+    async def update(self) -> None:
+        """Start the intentions of events raised before the agent ran, then read mail."""
+        if self._events:
+            self._deliberate()
+        await self._cell.dispatch_all()
+
+    # ---- beliefs and goals ---------------------------------------------------------------
+
+    def add(self, *items: Belief | Goal | Iterable[Belief | Goal]) -> None:
+        """Add beliefs (each new one raises ``gain``) and adopt goals (each starts
+        an intention, as :meth:`post`). Items without a source get ``"self"``."""
+        for item in _flatten(items):
+            if isinstance(item, Goal):
+                self.post(item)
+            else:
+                self._believe(item if item.source is not None else item.with_source("self"))
+
+    def rm(self, *patterns: Belief | Goal) -> int:
+        """Remove the beliefs matching each pattern (each raises ``lose``), and drop
+        the goals matching goal patterns (as :meth:`drop_desire`); how many went."""
+        gone = 0
+        for pattern in patterns:
+            if isinstance(pattern, Goal):
+                gone += self.drop_desire(pattern)
+            else:
+                gone += self._disbelieve(pattern)
+        return gone
+
+    def has(self, pattern: Belief | Goal) -> bool:
+        """Whether a belief or goal matches ``pattern``."""
+        return self._holding(pattern) is not None
+
+    def get(self, pattern: Belief | Goal) -> Any:
+        """The oldest belief or goal matching ``pattern``, or None."""
+        return self._holding(pattern)
+
+    def get_all(self, pattern: Belief | Goal) -> list[Any]:
+        """Every belief or goal matching ``pattern``, oldest first."""
+        if isinstance(pattern, Goal):
+            return self._goals.all(pattern)
+        return self._beliefs.all(pattern)
+
+    @property
+    def beliefs(self) -> list[Belief]:
+        """Every belief held, by name, oldest first."""
+        return list(self._beliefs)
+
+    @property
+    def goals(self) -> list[Goal]:
+        """Every goal adopted and not yet achieved, failed or dropped."""
+        return list(self._goals)
+
+    @property
+    def intentions(self) -> list[Event]:
+        """The events whose plans are running now, oldest first."""
+        return [i.event for i in self._running.values()]
+
+    def _holding(self, pattern: Belief | Goal) -> Any:
+        if isinstance(pattern, Goal):
+            return self._goals.first(pattern)
+        return self._beliefs.first(pattern)
+
+    def _believe(self, belief: Belief) -> bool:
+        if not self._beliefs.add(belief):
+            return False
+        self._post(Event(_GAIN, belief))
+        return True
+
+    def _disbelieve(self, pattern: Belief) -> int:
+        gone = self._beliefs.all(pattern)
+        for belief in gone:
+            self._beliefs.discard(belief)
+            self._post(Event(_LOSE, belief))
+        return len(gone)
+
+    # ---- goals and intentions ------------------------------------------------------------
+
+    def post(self, goal: Goal, *, request: Envelope | None = None) -> None:
+        """Adopt ``goal`` as a new intention of its own (AgentSpeak's ``!!g``).
+
+        ``request`` is the ``Achieve`` to answer with ``InformDone`` or ``Failure``.
+        """
+        if goal.source is None:
+            goal = goal.with_source("self")
+        self._goals.add(goal)
+        if request is not None:
+            self._requests[goal] = request
+        self._post(Event(_GAIN, goal))
+
+    async def achieve(self, goal: Goal) -> Any:
+        """Achieve ``goal`` as a subgoal of the calling plan (AgentSpeak's ``!g``).
+
+        The first applicable plan runs in the caller's task and its result is
+        returned. If it fails, a ``lose`` plan for the goal (``-!g``) handles the
+        failure and its result is returned; with none, :exc:`PlanFailure` is
+        raised (:exc:`NoApplicablePlan` if no plan applied).
+        """
+        if goal.source is None:
+            goal = goal.with_source("self")
+        intention = self._current()
+        selected = self._applicable(_GAIN, goal)
+        self._goals.add(goal)
+        self._post(Event(_GAIN, goal), select=False)
+        if intention is not None:
+            intention.stack.append(goal)
+        took_gate = False
+        ended = False
+        try:
+            if selected is None:
+                ended = True
+                error: Exception = NoApplicablePlan(f"no applicable plan for {goal!r}")
+                self._end_goal(goal, Event(_FAILURE, goal, error))
+                return await self._handle_failure(goal, error)
+            chosen, values = selected
+            if chosen.exclusive and self._gate.owner is None and intention is not None:
+                self._gate.owner = intention
+                took_gate = True
+            self._note("subgoal", f"{goal!r} with {chosen.label}")
+            try:
+                result = await finish(chosen.call(self, goal.source, values))
+            except Exception as exc:
+                ended = True
+                self._end_goal(goal, Event(_FAILURE, goal, exc))
+                return await self._handle_failure(goal, exc)
+            ended = True
+            self._end_goal(goal, Event(_SUCCESS, goal))
+            return result
+        finally:
+            if not ended:
+                self._end_goal(goal, Event(_DROPPED, goal))
+            if intention is not None and intention.stack and intention.stack[-1] is goal:
+                intention.stack.pop()
+            if took_gate:
+                self._open_gate()
+            await self._pass_gate()
+
+    async def test(self, pattern: Belief) -> Belief | None:
+        """A test goal (``?b``): the oldest matching belief, or, if none, what a
+        ``test`` plan for it finds (its result, or the belief it added)."""
+        found = self._beliefs.first(pattern)
+        if found is not None:
+            return found
+        selected = self._applicable(_TEST, pattern)
+        if selected is None:
+            return None
+        chosen, values = selected
+        result = await finish(chosen.call(self, "self", values))
+        await self._pass_gate()
+        if isinstance(result, Belief) and matches(pattern, result):
+            return result
+        return self._beliefs.first(pattern)
+
+    def drop_desire(self, pattern: Goal) -> int:
+        """Give up the goals matching ``pattern``: forget them, drop their pending
+        events and cancel the intentions pursuing them; how many goals went."""
+        self.drop_event(pattern)
+        dropped = self.drop_intention(pattern)
+        goals = self._goals.all(pattern)
+        for goal in goals:
+            self._end_goal(goal, Event(_DROPPED, goal))
+        return len(goals) + dropped
+
+    def drop_intention(self, pattern: Goal) -> int:
+        """Cancel the intentions with a goal matching ``pattern`` on their stack;
+        each ends with a ``dropped`` event; how many."""
+        doomed = [i for i in self._running.values() if i.holds(pattern) and not i.cancelled]
+        for intention in doomed:
+            self._note("drop", repr(intention.event))
+            intention.cancel()
+        return len(doomed)
+
+    def drop_event(self, pattern: Belief | Goal) -> int:
+        """Remove the pending events about ``pattern``; how many."""
+        kept = [e for e in self._events if not matches(pattern, e.content)]
+        gone = len(self._events) - len(kept)
+        self._events = deque(kept)
+        return gone
+
+    async def wait(self, event: Event | None = None, *, timeout: float | None = None) -> Any:
+        """Suspend the calling intention until an event matching ``event`` happens
+        (the event is returned) or ``timeout`` clock seconds pass (None is returned).
+
+        Without ``event`` it only sleeps. Other intentions and the mail go on.
+        """
+        if event is None and timeout is None:
+            raise ValueError("wait() needs an event to wait for, a timeout, or both")
+        fut = Future()
+        waiter = None
+        if event is not None:
+            waiter = (event, fut)
+            self._waiters.append(waiter)
+        engine = self._cell.engine
+        try:
+            deadline = math.inf if timeout is None else engine.now() + timeout
+            done = await engine.wait(fut, deadline)
+        finally:
+            if waiter is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+        await self._pass_gate()
+        return fut.result() if done else None
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep in clock time; only the calling intention waits."""
+        await super().sleep(seconds)
+        await self._pass_gate()
+
+    # ---- speech acts ---------------------------------------------------------------------
+
+    def send(
+        self,
+        to: Recipient,
+        msg: Any,
+        *,
+        performative: str | None = None,
+        **fields: Any,
+    ) -> None:
+        """As :meth:`Agent.send`; a speech act also sets the envelope's performative."""
+        if performative is None:
+            performative = PERFORMATIVES.get(type(msg))
+        super().send(to, msg, performative=performative, **fields)
+
+    async def ask_one(
+        self, to: Recipient, pattern: Belief, *, timeout: float = 2.0, add: bool | None = None
+    ) -> Belief | bool | None:
+        """Ask ``to`` for one belief matching ``pattern`` (KQML ``askOne``).
+
+        Returns the belief with ``to``'s name as its source, or False if ``to``
+        has none (``None`` with :attr:`maspy_compat`). Only the calling intention
+        waits; after ``timeout`` clock seconds with no answer (a silent or unknown
+        agent) it raises :exc:`AskTimeout`, and a late answer is ignored. With
+        ``add`` (default: :attr:`maspy_compat`) the answer is also believed.
+        """
+        env = await self._ask_act(to, AskOne(pattern), timeout)
+        if isinstance(env.body, Tell) and isinstance(env.body.content, Belief):
+            belief = normalize(env.body.content, _speech.sender_name(env))
+            if self.maspy_compat if add is None else add:
+                self._believe(belief)
+            return belief
+        return None if self.maspy_compat else False
+
+    async def ask_all(
+        self, to: Recipient, pattern: Belief, *, timeout: float = 2.0, add: bool | None = None
+    ) -> list[Belief]:
+        """Ask ``to`` for every belief matching ``pattern`` (KQML ``askAll``); the
+        list may be empty. Waiting and ``add`` as in :meth:`ask_one`."""
+        env = await self._ask_act(to, AskAll(pattern), timeout)
+        content = env.body.content if isinstance(env.body, Tell) else ()
+        source = _speech.sender_name(env)
+        found = [normalize(b, source) for b in _speech._contents(content) if isinstance(b, Belief)]
+        if self.maspy_compat if add is None else add:
+            for belief in found:
+                self._believe(belief)
+        return found
+
+    async def ask_how(
+        self,
+        to: Recipient,
+        trigger: Trigger,
+        pattern: Belief | Goal,
+        *,
+        timeout: float = 2.0,
+        learn: bool = False,
+    ) -> list[PlanSpec]:
+        """Ask ``to`` for its teachable plans relevant to ``trigger`` of ``pattern``
+        (KQML ``askHow``). With ``learn``, plans registered here are learnt too."""
+        env = await self._ask_act(to, AskHow(trigger.value, pattern), timeout)
+        specs = [
+            s
+            for s in _speech._contents(env.body.content if isinstance(env.body, TellHow) else ())
+            if isinstance(s, PlanSpec)
+        ]
+        if learn:
+            for spec in specs:
+                self._library.learn(plan_from_spec(spec, _speech.sender_name(env)))
+        return specs
+
+    async def request(self, to: Recipient, goal: Goal, *, timeout: float = 5.0) -> Any:
+        """Ask ``to`` to achieve ``goal`` and wait for the outcome: its
+        ``InformDone`` or ``InformResult``, or its ``Failure``."""
+        from ._acts import Achieve
+
+        env = await self._ask_act(to, Achieve(goal), timeout)
+        return env.body
+
+    def broadcast(self, act: Any, channel: Channel | str) -> None:
+        """Send ``act`` to every agent connected to ``channel`` (this one too, if it is)."""
+        topic = channel.topic if isinstance(channel, Channel) else Channel(channel).topic
+        self.publish(act, topic=topic)
+
+    def on_unhandled_act(self, env: Envelope) -> None:
+        """Called with a FIPA act that belongs to no conversation and answers no ask.
+
+        The default logs it; a late ``Propose`` of a finished Contract Net is
+        rejected as late by the initiator's helper before it gets here.
+        """
+        log.info("agent %s: no conversation for %r from %s", self.name, env.body, env.sender)
+        self._note("unhandled", repr(env.body))
+
+    _on_tell = _speech.on_tell
+    _on_untell = _speech.on_untell
+    _on_achieve = _speech.on_achieve
+    _on_unachieve = _speech.on_unachieve
+    _on_ask_one = _speech.on_ask_one
+    _on_ask_all = _speech.on_ask_all
+    _on_tell_how = _speech.on_tell_how
+    _on_untell_how = _speech.on_untell_how
+    _on_ask_how = _speech.on_ask_how
+    _on_signal = _speech.on_signal
+    _on_fipa = _speech.on_fipa
+
+    # ---- environments and channels -------------------------------------------------------
+
+    def connect_to(self, *targets: Channel | AgentRef | str) -> None:
+        """Join channels, and connect to environments (by reference, name or
+        address): their percepts become beliefs, and follow every change."""
+        for target in targets:
+            if isinstance(target, Channel):
+                self.subscribe(topic=target.topic)
+            else:
+                self.send(target, JoinEnvironment())
+
+    def disconnect_from(self, *targets: Channel | AgentRef | str) -> None:
+        """Leave channels, and disconnect from environments (their percepts are
+        then retracted)."""
+        for target in targets:
+            if isinstance(target, Channel):
+                self.unsubscribe(topic=target.topic)
+            else:
+                self.send(target, LeaveEnvironment())
+
+    async def env_action(
+        self, env: AgentRef | str, name: str, *args: Any, timeout: float = 5.0
+    ) -> Any:
+        """Call action ``name`` of environment ``env`` with ``args``; its result.
+
+        Raises :exc:`ActionError` if the action raised or does not exist. Only
+        the calling intention waits.
+        """
+        result = await self.ask(env, EnvAction(name, args), timeout=timeout)
+        await self._pass_gate()
+        if isinstance(result, ActionFailed):
+            raise ActionError(f"{result.error_type}: {result.message}")
+        return result
+
+    @on(PerceptUpdate)
+    def _on_percepts(self, update: PerceptUpdate, env: Envelope) -> None:
+        source = _speech.sender_name(env)
+        for percept in update.removed:
+            self._disbelieve(Belief(percept.name, *percept.args, source=source))
+        for percept in update.added:
+            self._believe(Belief(percept.name, *percept.args, source=source))
+
+    # ---- the cycle -----------------------------------------------------------------------
+
+    def _post(self, event: Event, *, select: bool = True) -> None:
+        self._note(event.trigger.value, repr(event.content))
+        if self._waiters:
+            for waiter in [w for w in self._waiters if event_matches(w[0], event)]:
+                self._waiters.remove(waiter)
+                waiter[1].set_result(event)
+        if not select:
+            return
+        self._events.append(event)
+        if not self._deliberating:
+            self._deliberate()
+
+    def _deliberate(self) -> None:
+        cell = self._cell
+        if cell.life is not Life.RUNNING or cell.exit_reason is not None:
+            return  # __init__ or a stop: update() picks the events up on the next start
+        self._deliberating = True
+        try:
+            events = self._events
+            while events and self._gate.owner is None:
+                self._select(events.popleft())
+        finally:
+            self._deliberating = False
+
+    def _select(self, event: Event) -> None:
+        content = event.content
+        trigger = event.trigger
+        if isinstance(content, Goal) and trigger is _GAIN and content not in self._goals:
+            return  # dropped while its event waited
+        selected = self._applicable(trigger, content)
+        if selected is None:
+            if isinstance(content, Goal) and trigger is _GAIN:
+                error = NoApplicablePlan(f"no applicable plan for {content!r}")
+                self._note("no plan", repr(content))
+                self._end_goal(content, Event(_FAILURE, content, error))
+                self._post(Event(_LOSE, content, error))
+            return
+        chosen, values = selected
+        request = self._requests.pop(content, None) if isinstance(content, Goal) else None
+        intention = Intention(event, request)
+        if chosen.exclusive:
+            self._gate.owner = intention
+        self._note("intend", f"{event!r} with {chosen.label}")
+        intention.handle = self._cell.start_task(self._run, (intention, chosen, values))
+
+    def _applicable(
+        self, trigger: Trigger, content: Belief | Goal
+    ) -> tuple[Plan, tuple[Any, ...]] | None:
+        for candidate in self._library.relevant(trigger, content):
+            values = candidate.bind(self, content)
+            if values is not None:
+                return candidate, values
+        return None
+
+    async def _run(self, intention: Intention, chosen: Plan, values: tuple[Any, ...]) -> None:
+        engine = self._cell.engine
+        key = engine.current_task()
+        self._running[key] = intention
+        event = intention.event
+        content = event.content
+        ended = False
+        try:
+            await self._pass_gate(intention)
+            result = await finish(chosen.call(self, content.source, values))
+            ended = True
+        except Exception as exc:
+            ended = True
+            log.warning("agent %s: plan %s for %r failed: %r", self.name, chosen.label, event, exc)
+            self._finish(intention, Event(_FAILURE, content, exc), exc)
+            return
+        finally:
+            del self._running[key]
+            if not ended:
+                self._finish(intention, Event(_DROPPED, content), None)
+            if self._gate.owner is intention:
+                self._open_gate()
+        self._finish(intention, Event(_SUCCESS, content), result)
+
+    def _finish(self, intention: Intention, outcome: Event, result: Any) -> None:
+        content = outcome.content
+        trigger = outcome.trigger
+        if isinstance(content, Goal) and intention.event.trigger is _GAIN:
+            self._end_goal(content, outcome)
+            if intention.request is not None:
+                self._answer_request(intention.request, outcome, result)
+            if trigger is _FAILURE and self._cell.exit_reason is None:
+                self._post(Event(_LOSE, content, outcome.error))
+        elif trigger is not _SUCCESS:
+            self._post(outcome, select=False)
+
+    def _end_goal(self, goal: Goal, outcome: Event) -> None:
+        self._goals.discard(goal)
+        request = self._requests.pop(goal, None)
+        if request is not None:
+            self._answer_request(request, outcome, None)
+        self._post(outcome, select=False)
+
+    def _answer_request(self, request: Envelope, outcome: Event, result: Any) -> None:
+        from ._acts import Failure, InformDone, InformResult
+
+        if request.sender is None or self._cell.exit_reason is not None:
+            return
+        body: Any
+        if outcome.trigger is _SUCCESS:
+            body = InformDone() if result is None else InformResult(result)
+        else:
+            reason = outcome.error if outcome.error is not None else outcome.trigger.value
+            body = Failure(repr(reason) if isinstance(reason, BaseException) else reason)
+        self.send(
+            request.sender,
+            body,
+            in_reply_to=request.reply_with,
+            conversation_id=request.conversation_id,
+        )
+
+    async def _handle_failure(self, goal: Goal, error: Exception) -> Any:
+        handler = self._applicable(_LOSE, goal)
+        if handler is None:
+            if isinstance(error, PlanFailure):
+                raise error
+            raise PlanFailure(f"the plan for {goal!r} failed: {error!r}") from error
+        chosen, values = handler
+        self._note("recover", f"{goal!r} with {chosen.label}")
+        return await finish(chosen.call(self, goal.source, values))
+
+    def _current(self) -> Intention | None:
+        return self._running.get(self._cell.engine.current_task())
+
+    async def _pass_gate(self, intention: Intention | None = None) -> None:
+        gate = self._gate
+        if gate.owner is None:
+            return
+        if intention is None:
+            intention = self._current()
+        engine = self._cell.engine
+        while gate.closed_to(intention):
+            fut = Future()
+            gate.waiting.append(fut)
+            await engine.wait(fut, math.inf)
+
+    def _open_gate(self) -> None:
+        self._gate.open()
+        if self._events and not self._deliberating:
+            self._deliberate()
+
+    def _note(self, kind: str, what: str) -> None:
+        cell = self._cell
+        container = cell.container
+        if container._trace is not None:
+            container._trace_event(cell.name, kind, what)
+        if self.show_exec:
+            log.info("%s @ %.6g: %s %s", cell.name, cell.engine.now(), kind, what)
+
+    # ---- asking --------------------------------------------------------------------------
+
+    async def _ask_act(self, to: Recipient, act: Any, timeout: float) -> Any:
+        """Send ``act`` with a fresh ``reply_with`` and wait for the act answering it."""
+        self._serial += 1
+        rid = f"{self.name}#{self._serial}"
+        fut = Future()
+        self._asks[rid] = fut
+        engine = self._cell.engine
+        try:
+            self.send(to, act, reply_with=rid)
+            answered = await engine.wait(fut, engine.now() + timeout)
+        finally:
+            del self._asks[rid]
+        if not answered:
+            self._late[rid] = None
+            if len(self._late) > _LATE_KEPT:
+                del self._late[next(iter(self._late))]
+            raise AskTimeout(f"no answer from {to} within {timeout} s to {act!r}")
+        await self._pass_gate()
+        return fut.result()
+
+    def _answered(self, env: Envelope) -> bool:
+        """Whether ``env`` answers one of this agent's asks (then it is consumed)."""
+        rid = env.in_reply_to
+        if rid is None:
+            return False
+        fut = self._asks.get(rid)
+        if fut is not None:
+            fut.set_result(env)
+            return True
+        if rid in self._late:
+            del self._late[rid]
+            self._note("late", repr(env.body))
+            return True
+        return False
+
+
+def _flatten(items: Iterable[Any]) -> Iterable[Belief | Goal]:
+    for item in items:
+        if isinstance(item, (Belief, Goal)):
+            yield item
+        elif isinstance(item, Iterable) and not isinstance(item, (str, bytes)):
+            yield from _flatten(item)
+        else:
+            raise TypeError(f"expected a Belief or a Goal, not {item!r}")

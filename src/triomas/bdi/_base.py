@@ -1,0 +1,67 @@
+"""The belief base and the goal base: insertion-ordered sets indexed by name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Generic, final
+
+from ._terms import T, matches
+
+
+@final
+class Base(Generic[T]):
+    """Beliefs (or goals) by name, each name's in the order they were added.
+
+    Only the owning agent's tasks touch it, so it has no locks.
+    """
+
+    __slots__ = ("_by_name",)
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, dict[T, None]] = {}
+
+    def add(self, item: T) -> bool:
+        """Add ``item``; False if the same one (name, arguments, source) is held."""
+        same = self._by_name.get(item.name)
+        if same is None:
+            self._by_name[item.name] = {item: None}
+            return True
+        if item in same:
+            return False
+        same[item] = None
+        return True
+
+    def discard(self, item: T) -> bool:
+        """Remove exactly ``item``; False if it was not held."""
+        same = self._by_name.get(item.name)
+        if same is None or item not in same:
+            return False
+        del same[item]
+        if not same:
+            del self._by_name[item.name]
+        return True
+
+    def first(self, pattern: T) -> T | None:
+        """The oldest item matching ``pattern``, or None."""
+        same = self._by_name.get(pattern.name)
+        if same:
+            if pattern.source is not None and pattern in same:
+                return pattern
+            for item in same:
+                if matches(pattern, item):
+                    return item
+        return None
+
+    def all(self, pattern: T) -> list[T]:
+        """Every item matching ``pattern``, oldest first."""
+        same = self._by_name.get(pattern.name)
+        if not same:
+            return []
+        return [item for item in same if matches(pattern, item)]
+
+    def __iter__(self) -> Iterator[T]:
+        for same in list(self._by_name.values()):
+            yield from list(same)
+
+    def __len__(self) -> int:
+        return sum(len(same) for same in self._by_name.values())

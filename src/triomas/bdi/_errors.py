@@ -1,0 +1,17 @@
+"""The errors of the BDI layer."""
+
+from __future__ import annotations
+
+from .._errors import TriomasError
+
+
+class PlanFailure(TriomasError):
+    """A subgoal failed and no ``lose`` plan handled the failure."""
+
+
+class NoApplicablePlan(PlanFailure):
+    """No plan was relevant to a goal with its context holding."""
+
+
+class ActionError(TriomasError):
+    """An environment action failed; the message names the environment's error."""

@@ -1,0 +1,66 @@
+"""An intention: one task running a plan for an event, with its stack of goals."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, final
+
+from .._future import Future
+from ._terms import Belief, Event, Goal, matches
+
+if TYPE_CHECKING:
+    from .._cell import Cancellable
+    from .._envelope import Envelope
+
+
+@final
+class Intention:
+    """A plan being run for ``event`` as its own task.
+
+    ``stack`` holds the goal (or belief) that started it, then the subgoals it
+    awaits with ``achieve``, innermost last. ``request`` is the ``Achieve`` to
+    answer when the goal ends, if its sender asked for an answer.
+    """
+
+    __slots__ = ("cancelled", "event", "handle", "request", "stack")
+
+    def __init__(self, event: Event, request: Envelope | None) -> None:
+        self.event = event
+        self.stack: list[Belief | Goal] = [event.content]
+        self.handle: Cancellable | None = None
+        self.cancelled = False
+        self.request = request
+
+    def holds(self, pattern: Belief | Goal) -> bool:
+        """Whether a goal on this intention's stack matches ``pattern``."""
+        return any(matches(pattern, item) for item in self.stack)
+
+    def cancel(self) -> None:
+        """Cancel the task: the plan is dropped at its current await."""
+        self.cancelled = True
+        if self.handle is not None:
+            self.handle.cancel()
+
+    def __repr__(self) -> str:
+        return f"<intention for {self.event!r}>"
+
+
+@final
+class Gate:
+    """Holds other intentions back while an exclusive plan runs."""
+
+    __slots__ = ("owner", "waiting")
+
+    def __init__(self) -> None:
+        self.owner: Intention | None = None
+        self.waiting: list[Future] = []
+
+    def closed_to(self, intention: Intention | None) -> bool:
+        """Whether ``intention`` must wait before going on."""
+        return self.owner is not None and self.owner is not intention
+
+    def open(self) -> None:
+        """Let everyone waiting go on."""
+        self.owner = None
+        waiting, self.waiting = self.waiting, []
+        for fut in waiting:
+            fut.set_result(None)

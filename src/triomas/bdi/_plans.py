@@ -1,0 +1,276 @@
+"""Plans: the ``@plan`` decorator, the plan library's index, and teachable plans."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, final
+
+import attrs
+
+from .._message import message
+from ._terms import Belief, Goal, Trigger, bindings, matches
+
+if TYPE_CHECKING:
+    from ._agent import BDIAgent
+
+F = TypeVar("F", bound=Callable[..., Any])
+Context = Belief | Goal | Callable[[Any], bool]
+"""One condition of a plan's context: a pattern that must match a belief (or a
+goal the agent holds), or a predicate called with the agent."""
+
+_PLAN_TRIGGERS = (Trigger.GAIN, Trigger.LOSE, Trigger.TEST)
+
+
+@final
+@attrs.frozen(slots=True)
+class Plan:
+    """A plan as the library holds it: when it is relevant, when applicable, what runs.
+
+    ``body(agent, source, *values)`` is called with the trigger's source and the
+    values the wildcards of the trigger and of each context pattern matched.
+    ``source`` is ``"self"`` for plans of the agent's own class and the teacher's
+    name for plans learnt by ``TellHow``.
+    """
+
+    trigger: Trigger
+    pattern: Belief | Goal
+    context: tuple[Context, ...]
+    body: Callable[..., Any]
+    label: str
+    exclusive: bool = False
+    source: str = "self"
+
+    def bind(self, agent: BDIAgent, content: Belief | Goal) -> tuple[Any, ...] | None:
+        """The plan's arguments if its context holds for ``content``, else None."""
+        values = bindings(self.pattern, content)
+        for condition in self.context:
+            if isinstance(condition, (Belief, Goal)):
+                found = agent._holding(condition)
+                if found is None:
+                    return None
+                values += bindings(condition, found)
+            elif not condition(agent):
+                return None
+        return values
+
+    def call(self, agent: BDIAgent, source: str | None, values: tuple[Any, ...]) -> Any:
+        """Start the body: its result, or an awaitable of it."""
+        return self.body(agent, source, *values)
+
+
+@final
+@attrs.frozen(slots=True)
+class _Declared:
+    trigger: Trigger
+    pattern: Belief | Goal
+    context: tuple[Context, ...]
+    exclusive: bool
+
+
+def plan(
+    trigger: Trigger,
+    pattern: Belief | Goal,
+    context: Context | Sequence[Context] = (),
+    *,
+    exclusive: bool = False,
+) -> Callable[[F], F]:
+    """Declare a method as a plan for ``trigger`` (``gain``, ``lose`` or ``test``)
+    of a belief or goal matching ``pattern``.
+
+    ``context`` is one condition or a sequence of them, all of which must hold
+    when the event is selected. The method is called as
+    ``method(self, source, *values)``: ``values`` are what the wildcards of the
+    trigger matched, then those of each context pattern, in order. It may be
+    plain or ``async``; what it returns is the result of the goal.
+
+    An ``exclusive`` plan runs with no other intention of its agent interleaved
+    (Jason's atomic plans). Plans are tried in declaration order, base classes
+    first; the first applicable one runs.
+    """
+    if trigger not in _PLAN_TRIGGERS:
+        raise ValueError(f"plans are declared on gain, lose or test, not {trigger.value}")
+    if not isinstance(pattern, (Belief, Goal)):
+        raise TypeError(f"a plan's trigger is a Belief or a Goal pattern, not {pattern!r}")
+    conditions: tuple[Context, ...] = (
+        (context,) if isinstance(context, (Belief, Goal)) or callable(context) else tuple(context)
+    )
+    for condition in conditions:
+        if not (isinstance(condition, (Belief, Goal)) or callable(condition)):
+            raise TypeError(
+                f"a plan context is a Belief or Goal pattern or a callable: {condition!r}"
+            )
+
+    def decorate(fn: F) -> F:
+        declared: list[_Declared] = list(getattr(fn, "__triomas_plans__", ()))
+        declared.append(_Declared(trigger, pattern, conditions, exclusive))
+        fn.__triomas_plans__ = declared  # type: ignore[attr-defined]
+        return fn
+
+    return decorate
+
+
+def declared_plans(cls: type) -> list[Plan]:
+    """The plans of ``cls``, in declaration order, base classes first."""
+    found: dict[str, list[Plan]] = {}
+    for klass in reversed(cls.__mro__):
+        for name, value in vars(klass).items():
+            declared = getattr(value, "__triomas_plans__", None)
+            if declared is not None:
+                label = _TEACHABLE_NAMES.get(value, name)
+                found[name] = [
+                    Plan(d.trigger, d.pattern, d.context, value, label, d.exclusive)
+                    for d in declared
+                ]
+            elif name in found:
+                del found[name]  # overridden by something that is not a plan
+    return [p for plans in found.values() for p in plans]
+
+
+@final
+class PlanLibrary:
+    """The plans of one agent, indexed by ``(trigger, kind, name)``, in order."""
+
+    __slots__ = ("_index", "learnt")
+
+    def __init__(self, plans: Sequence[Plan]) -> None:
+        self._index: dict[tuple[Trigger, type, str], list[Plan]] = {}
+        self.learnt: list[Plan] = []
+        for p in plans:
+            self._add(p)
+
+    def _add(self, p: Plan) -> None:
+        key = (p.trigger, type(p.pattern), p.pattern.name)
+        self._index.setdefault(key, []).append(p)
+
+    def relevant(self, trigger: Trigger, content: Belief | Goal) -> list[Plan]:
+        """The plans whose trigger matches, in order."""
+        plans = self._index.get((trigger, type(content), content.name))
+        if not plans:
+            return []
+        return [p for p in plans if matches(p.pattern, content.with_source(None))]
+
+    def learn(self, p: Plan) -> bool:
+        """Add a plan taught by another agent; False if it is known already."""
+        for known in self.learnt:
+            if known.label == p.label and known.source == p.source:
+                return False
+        self.learnt.append(p)
+        self._add(p)
+        return True
+
+    def forget(self, label: str, source: str) -> int:
+        """Remove the plans labelled ``label`` that ``source`` taught; how many."""
+        gone = [p for p in self.learnt if p.label == label and p.source == source]
+        for p in gone:
+            self.learnt.remove(p)
+            self._index[(p.trigger, type(p.pattern), p.pattern.name)].remove(p)
+        return len(gone)
+
+
+# ---- plans that travel by name ---------------------------------------------------------
+
+
+@final
+@message(tag="bdi.PlanSpec")
+class PlanSpec:
+    """A plan as it travels in ``TellHow`` and ``AskHow`` answers: never code.
+
+    ``name`` refers to a body registered with :func:`teachable`; the receiver runs
+    its own copy of that code, and refuses names it does not know.
+    """
+
+    name: str
+    trigger: str
+    pattern: Any
+    context: Any = ()
+
+
+_TEACHABLE: dict[str, Callable[..., Any]] = {}
+_TEACHABLE_NAMES: dict[Callable[..., Any], str] = {}
+
+
+def teachable(name: str) -> Callable[[F], F]:
+    """Register a plan under ``name`` so that ``TellHow`` may teach it.
+
+    Put it above ``@plan`` on a method, or on a plain function
+    ``fn(agent, source, *values)`` to be taught with :func:`plan_spec`. Only the
+    patterns of its context travel, so a teachable plan has no callable context.
+    """
+
+    def decorate(fn: F) -> F:
+        for d in getattr(fn, "__triomas_plans__", ()):
+            if any(callable(c) and not isinstance(c, (Belief, Goal)) for c in d.context):
+                raise TypeError(f"plan {name!r} has a callable context: it cannot be taught")
+        old = _TEACHABLE.get(name)
+        if old is not None and _origin(old) != _origin(fn):
+            raise ValueError(f"a plan is already registered as teachable under {name!r}")
+        _TEACHABLE[name] = fn
+        _TEACHABLE_NAMES[fn] = name
+        return fn
+
+    return decorate
+
+
+def _origin(fn: Callable[..., Any]) -> tuple[str, str]:
+    return (getattr(fn, "__module__", ""), getattr(fn, "__qualname__", ""))
+
+
+def plan_spec(
+    name: str,
+    trigger: Trigger,
+    pattern: Belief | Goal,
+    context: Sequence[Belief | Goal] = (),
+) -> PlanSpec:
+    """The description of a teachable plan, for ``TellHow``."""
+    if name not in _TEACHABLE:
+        raise KeyError(f"no plan is registered as teachable under {name!r}")
+    return PlanSpec(name, trigger.value, pattern, tuple(context))
+
+
+def specs_of(plans: Sequence[Plan]) -> list[PlanSpec]:
+    """The travelling form of those ``plans`` that are teachable."""
+    return [
+        PlanSpec(p.label, p.trigger.value, p.pattern, tuple(p.context))
+        for p in plans
+        if _TEACHABLE.get(p.label) is p.body
+    ]
+
+
+def plan_from_spec(spec: PlanSpec, source: str) -> Plan:
+    """The plan a ``TellHow`` from ``source`` describes; :exc:`LookupError` if its
+    name is not registered here, :exc:`ValueError` if the description is malformed."""
+    body = _TEACHABLE.get(spec.name)
+    if body is None:
+        raise LookupError(f"plan {spec.name!r} is not registered as teachable here")
+    try:
+        trigger = Trigger(spec.trigger)
+    except ValueError:
+        raise ValueError(f"plan {spec.name!r} has an unknown trigger {spec.trigger!r}") from None
+    if trigger not in _PLAN_TRIGGERS or not isinstance(spec.pattern, (Belief, Goal)):
+        raise ValueError(f"plan {spec.name!r} has a malformed trigger")
+    context = tuple(spec.context)
+    if not all(isinstance(c, (Belief, Goal)) for c in context):
+        raise ValueError(f"plan {spec.name!r} has a malformed context")
+    from ._terms import normalize
+
+    return Plan(
+        trigger,
+        normalize(spec.pattern),
+        tuple(normalize(c) for c in context),
+        body,
+        spec.name,
+        source=source,
+    )
+
+
+def is_async(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` is an ``async def``."""
+    return inspect.iscoroutinefunction(fn)
+
+
+async def finish(result: Any) -> Any:
+    """Await ``result`` if it is awaitable."""
+    if isinstance(result, Awaitable):
+        return await result
+    return result

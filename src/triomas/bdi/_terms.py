@@ -1,0 +1,190 @@
+"""Beliefs, goals, the ``Any`` wildcard, triggers and events, and how patterns match."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any as _Any
+from typing import TypeVar, final
+
+import attrs
+
+from .._message import message
+
+T = TypeVar("T", "Belief", "Goal")
+N = TypeVar("N", bound="Belief | Goal")
+
+
+@final
+@message(tag="bdi.Any")
+class Wildcard:
+    """The type of :data:`Any`: in a pattern it matches any one value."""
+
+    def __repr__(self) -> str:
+        return "Any"
+
+
+Any = Wildcard()
+"""The wildcard: ``Belief("price", Any)`` matches ``price`` with any one argument.
+
+Every ``Wildcard`` instance is equal to it, so it survives the codec.
+"""
+
+
+def _freeze(value: _Any) -> _Any:
+    if type(value) is list or type(value) is tuple:
+        return tuple(_freeze(item) for item in value)
+    return value
+
+
+def _check_args(args: tuple[_Any, ...]) -> tuple[_Any, ...]:
+    args = _freeze(args)
+    try:
+        hash(args)
+    except TypeError:
+        raise TypeError(f"belief and goal arguments must be hashable values: {args!r}") from None
+    return args
+
+
+@final
+@message(tag="bdi.Belief")
+class Belief:
+    """Something an agent believes: a name, argument values and where it came from.
+
+    ``Belief("price", 10, source="seller")``. ``source`` is the name of the agent
+    that told it, the environment that perceived it, or ``"self"``; in a pattern,
+    ``None`` matches every source and :data:`Any` matches any one argument.
+    Arguments must be hashable; lists become tuples.
+    """
+
+    name: str
+    args: _Any  # a tuple; typed Any so that its values travel as they are
+    source: str | None = None
+
+    def __init__(self, name: str, *args: _Any, source: str | None = None) -> None:
+        self.__attrs_init__(name, _check_args(args), source)  # type: ignore[attr-defined]
+
+    def with_source(self, source: str | None) -> Belief:
+        """The same belief from ``source``."""
+        return Belief(self.name, *self.args, source=source)
+
+    def __repr__(self) -> str:
+        return _show("Belief", self.name, self.args, self.source)
+
+
+@final
+@message(tag="bdi.Goal")
+class Goal:
+    """Something an agent wants to achieve: ``Goal("park", spot, source="manager")``.
+
+    As with :class:`Belief`, ``source`` says who asked for it (``"self"`` for the
+    agent's own goals) and a pattern may use :data:`Any` and ``source=None``.
+    """
+
+    name: str
+    args: _Any  # a tuple; typed Any so that its values travel as they are
+    source: str | None = None
+
+    def __init__(self, name: str, *args: _Any, source: str | None = None) -> None:
+        self.__attrs_init__(name, _check_args(args), source)  # type: ignore[attr-defined]
+
+    def with_source(self, source: str | None) -> Goal:
+        """The same goal from ``source``."""
+        return Goal(self.name, *self.args, source=source)
+
+    def __repr__(self) -> str:
+        return _show("Goal", self.name, self.args, self.source)
+
+
+def _show(kind: str, name: str, args: tuple[_Any, ...], source: str | None) -> str:
+    parts = [repr(name), *map(repr, args)]
+    if source is not None:
+        parts.append(f"source={source!r}")
+    return f"{kind}({', '.join(parts)})"
+
+
+def normalize(item: N, source: str | None = None) -> N:
+    """``item`` rebuilt (arguments frozen again after a trip through the codec),
+    with ``source`` if one is given."""
+    return type(item)(item.name, *item.args, source=item.source if source is None else source)
+
+
+class Trigger(enum.Enum):
+    """What happened to a belief or goal: the kind of an :class:`Event`.
+
+    Plans are declared on ``gain``, ``lose`` and ``test``; ``success``, ``failure``
+    and ``dropped`` report how a goal ended, for :meth:`BDIAgent.wait` and traces.
+    """
+
+    GAIN = "gain"
+    LOSE = "lose"
+    TEST = "test"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    DROPPED = "dropped"
+
+
+gain = Trigger.GAIN
+"""A belief was added (``+b``) or a goal adopted (``+!g``)."""
+lose = Trigger.LOSE
+"""A belief was removed (``-b``) or a goal failed (``-!g``: the failure handler)."""
+test = Trigger.TEST
+"""A test goal (``?b``): asked when a query finds no belief."""
+
+
+@final
+@attrs.frozen(slots=True)
+class Event:
+    """One event of the reasoning cycle: ``Event(gain, Belief("price", 10))``.
+
+    As a pattern for :meth:`BDIAgent.wait`, ``content`` may use :data:`Any`.
+    ``error`` is the exception behind a ``failure`` event.
+    """
+
+    trigger: Trigger
+    content: Belief | Goal
+    error: BaseException | None = attrs.field(default=None, eq=False)
+
+    def __repr__(self) -> str:
+        return f"{self.trigger.value} {self.content!r}"
+
+
+def _same(pattern: _Any, value: _Any) -> bool:
+    if pattern == value or type(pattern) is Wildcard:
+        return True
+    if type(pattern) is tuple and type(value) is tuple and len(pattern) == len(value):
+        return all(_same(p, v) for p, v in zip(pattern, value, strict=True))
+    return False
+
+
+def matches(pattern: Belief | Goal, item: Belief | Goal) -> bool:
+    """Whether ``item`` matches ``pattern``: same kind, name and arity, each argument
+    equal or a wildcard, and the same source unless the pattern's is None."""
+    if type(pattern) is not type(item) or pattern.name != item.name:
+        return False
+    if pattern.source is not None and pattern.source != item.source:
+        return False
+    pargs, args = pattern.args, item.args
+    if len(pargs) != len(args):
+        return False
+    return pargs == args or all(_same(p, v) for p, v in zip(pargs, args, strict=True))
+
+
+def bindings(pattern: Belief | Goal, item: Belief | Goal) -> tuple[_Any, ...]:
+    """The values of ``item`` where ``pattern`` has wildcards, in order."""
+    found: list[_Any] = []
+
+    def collect(p: _Any, v: _Any) -> None:
+        if type(p) is Wildcard:
+            found.append(v)
+        elif type(p) is tuple and type(v) is tuple:
+            for pp, vv in zip(p, v, strict=True):
+                collect(pp, vv)
+
+    for p, v in zip(pattern.args, item.args, strict=True):
+        collect(p, v)
+    return tuple(found)
+
+
+def event_matches(pattern: Event, event: Event) -> bool:
+    """Whether ``event`` matches the event pattern ``pattern``."""
+    return pattern.trigger is event.trigger and matches(pattern.content, event.content)
