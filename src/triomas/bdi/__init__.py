@@ -25,25 +25,32 @@ from ._acts import (
     Untell,
     UntellHow,
 )
+from ._admin import Admin
 from ._agent import BDIAgent
+from ._contract_net import PROTOCOL, Bid, ContractNetParticipant, ContractNetResult, contract_net
 from ._environment import Channel, Environment, Percept, action
 from ._errors import ActionError, NoApplicablePlan, PlanFailure
 from ._plans import PlanSpec, plan, plan_spec, teachable
 from ._terms import Any, Belief, Event, Goal, Trigger, Wildcard, gain, lose, test
 
 __all__ = [
+    "PROTOCOL",
     "AcceptProposal",
     "Achieve",
     "ActionError",
+    "Admin",
     "Any",
     "AskAll",
     "AskHow",
     "AskOne",
     "BDIAgent",
     "Belief",
+    "Bid",
     "Cancel",
     "Cfp",
     "Channel",
+    "ContractNetParticipant",
+    "ContractNetResult",
     "Environment",
     "Event",
     "Failure",
@@ -67,6 +74,7 @@ __all__ = [
     "UntellHow",
     "Wildcard",
     "action",
+    "contract_net",
     "gain",
     "lose",
     "plan",

@@ -6,7 +6,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from .._agent import Agent, Recipient
 from .._cell import Life
@@ -15,6 +15,7 @@ from .._future import Future
 from .._handlers import on
 from . import _speech
 from ._acts import PERFORMATIVES, AskAll, AskHow, AskOne, Tell, TellHow
+from ._admin import ConnectTo
 from ._base import Base
 from ._environment import (
     ActionFailed,
@@ -85,7 +86,7 @@ class BDIAgent(Agent):
         super().__init_subclass__(**kwargs)
         cls._declared = declared_plans(cls)
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> BDIAgent:
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         self = super().__new__(cls)
         self._beliefs = Base()
         self._goals = Base()
@@ -445,6 +446,10 @@ class BDIAgent(Agent):
         if isinstance(result, ActionFailed):
             raise ActionError(f"{result.error_type}: {result.message}")
         return result
+
+    @on(ConnectTo)
+    def _on_connect_to(self, order: ConnectTo) -> None:
+        self.connect_to(*(Channel(name) for name in order.channels), *order.environments)
 
     @on(PerceptUpdate)
     def _on_percepts(self, update: PerceptUpdate, env: Envelope) -> None:

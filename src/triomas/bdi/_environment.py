@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar, final
+from typing import Any, Self, TypeVar, final
 
 import attrs
 
@@ -119,7 +119,7 @@ class Environment(Agent):
             if getattr(value, "__triomas_action__", False)
         }
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Environment:
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         self = super().__new__(cls)
         self._percepts = {}
         self._observers = {}

@@ -1,0 +1,312 @@
+"""The FIPA Contract Net protocol (SC00029H): an initiator helper and a participant.
+
+Every message of one run carries the same ``conversation_id`` and the protocol
+name ``"fipa-contract-net"``; each answer's ``in_reply_to`` is the ``reply_with``
+of the message it answers. Proposals after the deadline are rejected as late.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Self, final
+
+import attrs
+
+from .._cell import Cancellable
+from .._envelope import Envelope
+from .._future import Future
+from .._handlers import on
+from ._acts import (
+    AcceptProposal,
+    Cancel,
+    Cfp,
+    Failure,
+    InformDone,
+    InformResult,
+    NotUnderstood,
+    Propose,
+    Refuse,
+    RejectProposal,
+)
+from ._agent import BDIAgent
+
+if TYPE_CHECKING:
+    from .._agent import Recipient
+
+PROTOCOL = "fipa-contract-net"
+"""The ``protocol`` field of every Contract Net message."""
+
+log = logging.getLogger("triomas.bdi")
+_CLOSED_KEPT = 256
+
+
+@final
+@attrs.frozen(slots=True)
+class Bid:
+    """A proposal received in time: who made it, what it is."""
+
+    participant: str
+    proposal: Any
+
+
+@final
+@attrs.define(slots=True)
+class ContractNetResult:
+    """How one Contract Net ended.
+
+    ``results`` maps each accepted participant that reported to its
+    ``InformResult`` result (None for ``InformDone``); ``failed`` to the reason of
+    its ``Failure``. ``silent`` lists the participants that did not answer the
+    call by the deadline, ``unfinished`` the accepted ones that did not report
+    within ``result_timeout``.
+    """
+
+    bids: list[Bid] = attrs.Factory(list)
+    refused: dict[str, Any] = attrs.Factory(dict)
+    accepted: list[Bid] = attrs.Factory(list)
+    results: dict[str, Any] = attrs.Factory(dict)
+    failed: dict[str, Any] = attrs.Factory(dict)
+    silent: list[str] = attrs.Factory(list)
+    late: list[str] = attrs.Factory(list)
+    unfinished: list[str] = attrs.Factory(list)
+
+
+@final
+class _Run:
+    """The initiator's side of one conversation, fed by the agent's mail."""
+
+    def __init__(self, agent: BDIAgent, cid: str, result: ContractNetResult) -> None:
+        self.agent = agent
+        self.cid = cid
+        self.result = result
+        self.inbox: list[Envelope] = []
+        self.wake = Future()
+        self.collecting = True
+        self.closed = False
+
+    def route(self, env: Envelope) -> None:
+        if isinstance(env.body, Propose) and not self.collecting:
+            self.reject_late(env)
+        elif not self.closed:
+            self.inbox.append(env)
+            self.wake.set_result(None)
+
+    def reject_late(self, env: Envelope) -> None:
+        if env.sender is not None:
+            self.result.late.append(env.sender.name)
+            self.agent.send(
+                env.sender,
+                RejectProposal("late"),
+                conversation_id=self.cid,
+                in_reply_to=env.reply_with,
+                protocol=PROTOCOL,
+            )
+
+    async def next(self, deadline: float) -> Envelope | None:
+        if not self.inbox:
+            self.wake = Future()
+            engine = self.agent._cell.engine
+            if not await engine.wait(self.wake, deadline):
+                return None
+        return self.inbox.pop(0)
+
+
+async def contract_net(
+    agent: BDIAgent,
+    participants: Sequence[Recipient],
+    task: Any,
+    *,
+    deadline: float,
+    choose: Callable[[list[Bid]], Sequence[Bid]],
+    result_timeout: float | None = None,
+) -> ContractNetResult:
+    """Run a Contract Net from ``agent`` (call it from a plan, or any task of the agent).
+
+    Sends ``Cfp(task)`` to each participant with ``reply_by`` ``deadline`` clock
+    seconds from now, collects ``Propose`` and ``Refuse`` until everyone has
+    answered or the deadline passes, then accepts the bids ``choose(bids)``
+    returns and rejects the others. It then waits for each accepted
+    participant's ``InformDone``, ``InformResult`` or ``Failure``, at most
+    ``result_timeout`` seconds (None: as long as it takes). Proposals that arrive
+    after the deadline get ``RejectProposal("late")``. If the calling task is
+    cancelled, accepted participants get ``Cancel``.
+    """
+    engine = agent._cell.engine
+    agent._serial += 1
+    cid = f"{agent.name}/cnp-{agent._serial}"
+    result = ContractNetResult()
+    run = _Run(agent, cid, result)
+    agent._conversations[cid] = run.route
+    reply_by = engine.now() + deadline
+    waiting: dict[str, str] = {}
+    try:
+        for i, to in enumerate(participants):
+            rid = f"{cid}/{i}"
+            agent.send(
+                to,
+                Cfp(task),
+                conversation_id=cid,
+                reply_with=rid,
+                reply_by=reply_by,
+                protocol=PROTOCOL,
+            )
+            waiting[rid] = str(getattr(to, "name", to))
+        answers: dict[str, Envelope] = {}
+        while waiting:
+            env = await run.next(reply_by)
+            if env is None:
+                break
+            name = waiting.pop(env.in_reply_to or "", None)
+            if name is None or env.sender is None:
+                continue
+            if isinstance(env.body, Propose):
+                result.bids.append(Bid(env.sender.name, env.body.proposal))
+                answers[env.sender.name] = env
+            elif isinstance(env.body, Refuse):
+                result.refused[env.sender.name] = env.body.reason
+            elif isinstance(env.body, NotUnderstood):
+                result.refused[env.sender.name] = env.body
+        run.collecting = False
+        result.silent = list(waiting.values())
+        result.accepted = list(choose(list(result.bids)))
+        chosen = {bid.participant for bid in result.accepted}
+        reports: dict[str, str] = {}
+        for bid in result.bids:
+            env = answers[bid.participant]
+            assert env.sender is not None
+            accept = bid.participant in chosen
+            agent.send(
+                env.sender,
+                AcceptProposal(bid.proposal) if accept else RejectProposal("not chosen"),
+                conversation_id=cid,
+                in_reply_to=env.reply_with,
+                protocol=PROTOCOL,
+            )
+            if accept:
+                reports[bid.participant] = bid.participant
+        finish_by = math.inf if result_timeout is None else engine.now() + result_timeout
+        while reports:
+            env = await run.next(finish_by)
+            if env is None:
+                break
+            if env.sender is None or reports.pop(env.sender.name, None) is None:
+                continue
+            body = env.body
+            if isinstance(body, InformResult):
+                result.results[env.sender.name] = body.result
+            elif isinstance(body, InformDone):
+                result.results[env.sender.name] = None
+            elif isinstance(body, Failure):
+                result.failed[env.sender.name] = body.reason
+            else:
+                reports[env.sender.name] = env.sender.name
+        result.unfinished = list(reports)
+        return result
+    except BaseException:
+        for bid in result.accepted:
+            if bid.participant not in result.results and bid.participant not in result.failed:
+                agent.send(
+                    answers[bid.participant].sender or bid.participant,
+                    Cancel("the initiator gave up"),
+                    conversation_id=cid,
+                    protocol=PROTOCOL,
+                )
+        raise
+    finally:
+        run.collecting = False
+        run.closed = True
+        conversations = agent._conversations
+        # Keep routing the closed conversation a while, to reject late proposals.
+        conversations[cid] = run.route
+        closed = [key for key in conversations if key != cid]
+        while len(closed) > _CLOSED_KEPT:
+            del conversations[closed.pop(0)]
+
+
+class ContractNetParticipant(BDIAgent):
+    """A BDI agent that takes part in Contract Nets: override :meth:`bid` and
+    :meth:`perform`."""
+
+    _calls: dict[str, Any]
+    _contracts: dict[str, Cancellable]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        self = super().__new__(cls)
+        self._calls = {}
+        self._contracts = {}
+        return self
+
+    def bid(self, task: Any, initiator: str) -> Any:
+        """The proposal for ``task`` (plain or ``async``), or None to refuse.
+
+        The default refuses.
+        """
+        return None
+
+    async def perform(self, task: Any, proposal: Any) -> Any:
+        """Do the task once the proposal is accepted; the result is reported with
+        ``InformResult`` (``InformDone`` if it is None), an exception with ``Failure``.
+        """
+        return None
+
+    @on(Cfp)
+    def _on_cfp(self, cfp: Cfp, env: Envelope) -> None:
+        self._cell.start_task(self._answer_cfp, (cfp, env))
+
+    async def _answer_cfp(self, cfp: Cfp, env: Envelope) -> None:
+        initiator = "unknown" if env.sender is None else env.sender.name
+        try:
+            proposal = self.bid(cfp.task, initiator)
+            if inspect.isawaitable(proposal):
+                proposal = await proposal
+        except Exception as exc:
+            log.warning("agent %s: bid() raised %r", self.name, exc)
+            proposal = None
+        if proposal is not None and env.conversation_id is not None:
+            self._calls[env.conversation_id] = cfp.task
+        answer = Refuse("no bid") if proposal is None else Propose(proposal)
+        self._answer(env, answer, f"{self.name}/{env.conversation_id}")
+
+    @on(AcceptProposal)
+    def _on_accept(self, accept: AcceptProposal, env: Envelope) -> None:
+        cid = env.conversation_id
+        if cid is None or cid not in self._calls or cid in self._contracts:
+            return
+        task = self._calls.pop(cid)
+        self._contracts[cid] = self._cell.start_task(self._perform, (task, accept, env))
+
+    async def _perform(self, task: Any, accept: AcceptProposal, env: Envelope) -> None:
+        assert env.conversation_id is not None
+        try:
+            result = await self.perform(task, accept.proposal)
+        except Exception as exc:
+            self._answer(env, Failure(repr(exc)))
+        else:
+            self._answer(env, InformDone() if result is None else InformResult(result))
+        finally:
+            self._contracts.pop(env.conversation_id, None)
+
+    @on(RejectProposal)
+    def _on_reject(self, reject: RejectProposal, env: Envelope) -> None:
+        self._calls.pop(env.conversation_id or "", None)
+        self._note("rejected", f"{env.conversation_id}: {reject.reason!r}")
+
+    @on(Cancel)
+    def _on_cancel(self, cancel: Cancel, env: Envelope) -> None:
+        handle = self._contracts.pop(env.conversation_id or "", None)
+        if handle is not None:
+            handle.cancel()
+
+    def _answer(self, env: Envelope, act: Any, reply_with: str | None = None) -> None:
+        if env.sender is not None:
+            self.send(
+                env.sender,
+                act,
+                conversation_id=env.conversation_id,
+                in_reply_to=env.reply_with,
+                reply_with=reply_with,
+                protocol=PROTOCOL,
+            )
