@@ -123,9 +123,13 @@ async def test_add_rm_has_get(vc: triomas.Container) -> None:
     await vc.run_until_idle()
     (k,) = agents
     k.add(Belief("a", 1), [Belief("a", 2), Belief("b")])
-    assert k.has(Belief("a", Any)) and not k.has(Belief("c"))
+    assert k.has(Belief("a", Any))
+    assert not k.has(Belief("c"))
     assert k.get(Belief("a", Any)) == Belief("a", 1, source="self")
-    assert k.get_all(Belief("a", Any)) == [Belief("a", 1, source="self"), Belief("a", 2, source="self")]
+    assert k.get_all(Belief("a", Any)) == [
+        Belief("a", 1, source="self"),
+        Belief("a", 2, source="self"),
+    ]
     assert k.rm(Belief("a", Any)) == 2
     assert k.beliefs == [Belief("b", source="self")]
     with pytest.raises(TypeError):
@@ -226,7 +230,7 @@ async def test_a_failing_plan_never_kills_the_agent(vc: triomas.Container) -> No
     vc.send(ref, Achieve(Goal("quick")))
     await vc.run_until_idle()
     assert ("quick", 0.0) in log
-    assert vc._cells["w"].incarnation == 1  # noqa: SLF001 - never restarted
+    assert vc._cells["w"].incarnation == 1
 
 
 class Waiter(BDIAgent):
@@ -293,7 +297,8 @@ async def test_drop_desire_intention_and_event(vc: triomas.Container) -> None:
     assert d.goals == [Goal("long", 2, source="self")]
     assert d.drop_desire(Goal("long", Any)) == 2  # the goal and its intention
     await vc.run_until_idle()
-    assert d.goals == [] and d.intentions == []
+    assert d.goals == []
+    assert d.intentions == []
     assert [e for e in log if e[0] == "long end"] == []
     assert d.drop_event(Goal("long", Any)) == 0
 
@@ -433,8 +438,10 @@ async def test_s6_achieve_success_and_unachieve_drop(
     events = [(r.time, r.event, r.payload) for r in recorder.records if r.agent == "R"]
     assert (5.0, "success", "Goal('g', 1, source='S1')") in events
     assert (12.0, "dropped", "Goal('g', 7, source='S1')") in events
-    agent = vc._cells["R"].agent  # noqa: SLF001 - looking inside on purpose
-    assert isinstance(agent, BDIAgent) and agent.goals == [] and agent.intentions == []
+    agent = vc._cells["R"].agent
+    assert isinstance(agent, BDIAgent)
+    assert agent.goals == []
+    assert agent.intentions == []
 
 
 async def test_signal_raises_an_event_without_a_belief(vc: triomas.Container) -> None:
@@ -490,7 +497,9 @@ async def test_s6_tell_how_teaches_and_untell_how_unteaches(vc: triomas.Containe
         name="T",
     )
     await vc.run_until_idle()
-    assert log[0] == FipaFailure(repr(NoApplicablePlan("no applicable plan for Goal('greet', 'ann', source='T')")))
+    assert log[0] == FipaFailure(
+        repr(NoApplicablePlan("no applicable plan for Goal('greet', 'ann', source='T')"))
+    )
     assert log[1] == InformResult("hello bob")
     assert isinstance(log[2], FipaFailure)
 
@@ -694,8 +703,10 @@ async def test_request_reports_done_and_failure(vc: triomas.Container) -> None:
     )
     await vc.run_until_idle()
     assert log[0] == InformDone()
-    assert isinstance(log[1], FipaFailure) and "root" in log[1].reason
-    assert isinstance(log[2], FipaFailure) and "no applicable plan" in log[2].reason
+    assert isinstance(log[1], FipaFailure)
+    assert "root" in log[1].reason
+    assert isinstance(log[2], FipaFailure)
+    assert "no applicable plan" in log[2].reason
 
 
 def test_bdi_runs_are_deterministic() -> None:
@@ -708,7 +719,9 @@ def test_bdi_runs_are_deterministic() -> None:
                 await c.spawn(Silent, name="Silent")
                 await c.spawn(Asker, [], "sync", name="S")
                 await c.spawn(Receiver, [], name="R")
-                await c.spawn(Sender, [(0, Tell(Belief("b", 1))), (1, Achieve(Goal("g", 2)))], name="S1")
+                await c.spawn(
+                    Sender, [(0, Tell(Belief("b", 1))), (1, Achieve(Goal("g", 2)))], name="S1"
+                )
                 await c.run_until_idle()
 
         triomas.run(main, clock=triomas.VirtualClock(), seed=3)

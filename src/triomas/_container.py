@@ -735,7 +735,7 @@ class Container:
     def _reply_slot(self, request: Envelope) -> ReplySlot | None:
         # The slot is closed when the caller stops waiting (timeout, crash): then the
         # reply is late and dropped, as the call's end already told the caller.
-        rid = request.reply_with
+        rid = request._reply_key or request.reply_with
         return None if rid is None else self._replies.pop(rid, None)
 
     # ---- dead letters and events ---------------------------------------------------------
@@ -773,7 +773,7 @@ class Container:
             rid = self._run.new_reply_id()
             origin = f"{self.address}/{receiver}"
             self._replies[rid] = RemoteReply(link, env.reply_with, self.codec, origin)
-            env.reply_with = rid
+            env._reply_key = rid
         if receiver is not None:
             env.receiver = AgentRef(self.address, receiver)
         if error is not None:

@@ -41,3 +41,6 @@ class Envelope:
     protocol: str | None = None
     ontology: str | None = None
     language: str | None = None
+    # Where the answer to an ask from another container goes in the reply table,
+    # when ``reply_with`` keeps the id the asker chose.
+    _reply_key: str | None = attrs.field(default=None, eq=False, repr=False)

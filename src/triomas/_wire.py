@@ -206,9 +206,19 @@ def message_header(item: list[Any]) -> tuple[Envelope, str | None]:
     """The envelope of a ``MSG`` payload with no body yet; :exc:`ProtocolError` if bad."""
     if len(item) <= _BODY:
         raise ProtocolError(f"a MSG frame has at least {_BODY + 1} items, not {len(item)}")
-    (_, sender, receiver, topic, performative, conv, reply_with, in_reply_to, reply_by, sent, fipa) = (
-        item[:_BODY]
-    )
+    (
+        _,
+        sender,
+        receiver,
+        topic,
+        performative,
+        conv,
+        reply_with,
+        in_reply_to,
+        reply_by,
+        sent,
+        fipa,
+    ) = item[:_BODY]
     try:
         if sender is not None and not isinstance(sender, str):
             raise TypeError(sender)
