@@ -43,8 +43,8 @@ class Carrier(ContractNetParticipant):
 
     async def bid(self, task: str, initiator: str) -> int | None:
         rng = self.random
-        busy = rng.random() < 0.25
-        await self.sleep(8.0 if self.name in SLOW else round(rng.uniform(0.5, 4.5), 1))
+        busy = rng.random() < 0.25 and self.name not in SLOW
+        await self.sleep(6.0 if self.name in SLOW else round(rng.uniform(0.5, 4.5), 1))
         return None if busy else rng.randint(40, 120)
 
     async def perform(self, task: str, proposal: int) -> str:
@@ -70,7 +70,9 @@ class Shipper(BDIAgent):
         result = await contract_net(self, self.bidders, what, deadline=5, choose=cheapest)
         now = self.clock.now()
         prices = sorted(bid.proposal for bid in result.bids)
-        print(f"t={now:.1f} {len(result.bids)} bids in time, from {prices[0]} to {prices[-1]}")
+        print(
+            f"t={now:.1f} done: {len(result.bids)} bids in time, from {prices[0]} to {prices[-1]}"
+        )
         print(f"  refused: {sorted(result.refused)}")
         print(f"  silent at the deadline: {result.silent}")
         for bid in result.accepted:

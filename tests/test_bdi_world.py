@@ -340,3 +340,64 @@ def _achieve(goal: Goal) -> AnyType:
     from triomas.bdi import Achieve
 
     return Achieve(goal)
+
+
+class Stubborn(BDIAgent):
+    """Pursues a goal forever until told to drop it, then asks a herald in the
+    other container to broadcast, and ends the test when the news arrives."""
+
+    def __init__(self, herald: str, done: trio.Event) -> None:
+        self.herald = herald
+        self.done = done
+        self.add(Goal("forever"), Goal("watch"))
+
+    @plan(gain, Goal("forever"))
+    async def forever(self, src: str) -> None:
+        await self.wait(timeout=3600)
+
+    @plan(gain, Goal("watch"))
+    async def watch(self, src: str) -> None:
+        from triomas.bdi import Achieve, Event, Trigger
+
+        await self.wait(Event(Trigger.DROPPED, Goal("forever")))
+        self.send(self.herald, Achieve(Goal("announce", "check")))
+
+    @plan(gain, Belief("news", Any))
+    def news(self, src: str, what: str) -> None:
+        if what == "check" and not self.has(Goal("forever")):
+            self.done.set()
+
+
+class Counting(Driver):
+    def __init__(self, log: list[AnyType], seen: trio.Event) -> None:
+        super().__init__(log)
+        self.seen = seen
+
+    @plan(gain, Belief("spot", Any, Any))
+    def saw(self, src: str, n: int, state: str) -> None:
+        super().saw(src, n, state)
+        if n == 2:
+            self.seen.set()
+
+
+async def test_live_drop_and_a_world_across_containers() -> None:
+    from triomas.bdi import Unachieve
+
+    seen, done = trio.Event(), trio.Event()
+    log: list[AnyType] = []
+    with trio.fail_after(10):
+        async with (
+            triomas.open_container("tcp://127.0.0.1:0") as a,
+            triomas.open_container("tcp://127.0.0.1:0") as b,
+        ):
+            await a.spawn(Lot, name="lot")
+            await a.spawn(Listener, [], name="herald")
+            driver = await b.spawn(Counting, log, seen, name="d")
+            stubborn = await b.spawn(Stubborn, f"{a.address}/herald", done, name="s")
+            admin = Admin(b)
+            admin.connect([driver], f"{a.address}/lot")
+            admin.connect([stubborn], Channel("Parking"))
+            await seen.wait()
+            b.send(stubborn, Unachieve(Goal("forever")))
+            await done.wait()
+    assert log == [("d", "+spot", 1, "free", "lot"), ("d", "+spot", 2, "free", "lot")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 import triomas
+import triomas.bdi
 import triomas.testing
 
 PUBLIC = {
@@ -84,16 +85,69 @@ PUBLIC = {
 }
 
 
+BDI = {
+    "PROTOCOL",
+    "AcceptProposal",
+    "Achieve",
+    "ActionError",
+    "Admin",
+    "Any",
+    "AskAll",
+    "AskHow",
+    "AskOne",
+    "BDIAgent",
+    "Belief",
+    "Bid",
+    "Cancel",
+    "Cfp",
+    "Channel",
+    "ContractNetParticipant",
+    "ContractNetResult",
+    "Environment",
+    "Event",
+    "Failure",
+    "Goal",
+    "InformDone",
+    "InformResult",
+    "NoApplicablePlan",
+    "NotUnderstood",
+    "Percept",
+    "PlanFailure",
+    "PlanSpec",
+    "Propose",
+    "Refuse",
+    "RejectProposal",
+    "Signal",
+    "Tell",
+    "TellHow",
+    "Trigger",
+    "Unachieve",
+    "Untell",
+    "UntellHow",
+    "Wildcard",
+    "action",
+    "contract_net",
+    "gain",
+    "lose",
+    "plan",
+    "plan_spec",
+    "teachable",
+    "test",
+}
+
+
 def test_public_names_are_pinned() -> None:
     assert set(triomas.__all__) == PUBLIC
     assert set(triomas.testing.__all__) == {"TraceRecorder"}
-    for name in triomas.__all__:
-        assert hasattr(triomas, name)
+    assert set(triomas.bdi.__all__) == BDI
+    for module in (triomas, triomas.bdi):
+        for name in module.__all__:
+            assert hasattr(module, name)
 
 
 def test_every_public_name_is_documented() -> None:
     missing = []
-    for module in (triomas, triomas.testing):
+    for module in (triomas, triomas.testing, triomas.bdi):
         for name in module.__all__:
             obj = getattr(module, name)
             if inspect.isclass(obj) or inspect.isfunction(obj):
@@ -110,7 +164,8 @@ def test_every_public_name_is_documented() -> None:
 
 
 def test_public_classes_live_in_private_modules() -> None:
-    for name in triomas.__all__:
-        obj = getattr(triomas, name)
-        if inspect.isclass(obj) or inspect.isfunction(obj):
-            assert obj.__module__.startswith("triomas._"), (name, obj.__module__)
+    for module, prefix in ((triomas, "triomas._"), (triomas.bdi, "triomas.bdi._")):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                assert obj.__module__.startswith(prefix), (name, obj.__module__)
