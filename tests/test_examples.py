@@ -156,6 +156,45 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         "node stopped with exit code 0",
         "container closed",
     ],
+    "parking": [
+        "t=  2.0  Driver_5  arrives with a budget of 13, offers 6",
+        "t=  2.0  Driver_5  accepts 13",
+        "t=  2.0  Driver_5  parks in spot 1 for 13",
+        "t=  3.0  Driver_4  parks in spot 2 for 13",
+        "t=  6.0  Driver_1  hears the lot is full and waits",
+        "t=  9.0  Driver_5  leaves spot 1",
+        "t=  9.0  Driver_3  parks in spot 1 for 14",
+        "t= 12.0  Driver_1  gives up: 12 is over its budget of 9",
+        "t= 12.0  Driver_2  parks in spot 2 for 12",
+        "t= 18.0  Driver_2  leaves spot 2",
+        "run -> idle at t=18.0; free spots: [1, 2]",
+        "the manager took 52 in all",
+    ],
+    "contract_net": [
+        "t=0.0 call for proposals to 20 carriers",
+        "t=8.0 done: 14 bids in time, from 45 to 115",
+        "  refused: ['carrier-03', 'carrier-15', 'carrier-17', 'carrier-20']",
+        "  silent at the deadline: ['carrier-07', 'carrier-13']",
+        "  accepted: carrier-06 for 45",
+        "  result from carrier-06: 'crate delivered by carrier-06 at t=8.0'",
+        "  rejected as late: ['carrier-07', 'carrier-13']",
+        "run_until_idle -> idle at t=8.0",
+    ],
+    "bdi_two_containers": [
+        "request welcome     -> InformResult(result='welcome, ann (as customer told me)')",
+        "ask_one apple price -> Belief('price', 'apple', 3, source='shop')",
+        "ask_one kiwi price  -> False",
+        "ask_all prices      -> [Belief('price', 'apple', 3, source='shop'),"
+        " Belief('price', 'pear', 5, source='shop')]",
+        "request 4 apples    -> InformResult(result='4 apples for 12')",
+        'request haggle      -> Failure: NoApplicablePlan("no applicable plan for'
+        " Goal('haggle', 'apple', source='customer')\")",
+        "ask_one apple stock -> Belief('stock', 'apple', 6, source='shop')",
+        "contract_net bids   -> [('courier-1', 9), ('courier-2', 7), ('courier-3', 8)]",
+        "  accepted          -> ['courier-2']",
+        "  results           -> {'courier-2': 'courier-2 delivers 4 apples for 7'}",
+        "both containers closed",
+    ],
 }
 
 FORBIDDEN: dict[str, list[str]] = {
@@ -176,6 +215,8 @@ DETERMINISTIC: dict[str, tuple[str, ...]] = {
     "broadcast": (),
     "worker_pool": (),
     "pipeline": (),
+    "parking": (),
+    "contract_net": (),
 }
 
 
