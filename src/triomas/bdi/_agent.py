@@ -81,6 +81,7 @@ class BDIAgent(Agent):
     _serial: int
     _requests: dict[Goal, Envelope]
     _conversations: dict[str, Any]
+    _closed_conversations: dict[str, None]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -101,6 +102,7 @@ class BDIAgent(Agent):
         self._serial = 0
         self._requests = {}
         self._conversations = {}
+        self._closed_conversations = {}
         return self
 
     async def update(self) -> None:

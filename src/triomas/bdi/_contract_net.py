@@ -218,12 +218,13 @@ async def contract_net(
     finally:
         run.collecting = False
         run.closed = True
-        conversations = agent._conversations
         # Keep routing the closed conversation a while, to reject late proposals.
-        conversations[cid] = run.route
-        closed = [key for key in conversations if key != cid]
+        closed = agent._closed_conversations
+        closed[cid] = None
         while len(closed) > _CLOSED_KEPT:
-            del conversations[closed.pop(0)]
+            oldest = next(iter(closed))
+            del closed[oldest]
+            agent._conversations.pop(oldest, None)
 
 
 class ContractNetParticipant(BDIAgent):
