@@ -5,12 +5,19 @@ distributed between rounds) is the reference for the virtual-time workloads.
 Pykka (one thread per actor) is the reference for the live ones. aiomas would be the
 reference for the network ones; there is no aiomas workload yet, as it does not install
 on Python 3.11 in practice (``AIOMAS_MISSING`` says why, and ``run.py`` prints it).
+MASPY (BDI agents on threads; PyPI ``maspy-ml``, Python >= 3.12) is the reference for
+the BDI tell ring, run by ``_maspy_ring.py`` in a fresh process per repetition; where it
+does not import, ``MASPY_MISSING`` says why and only its published figures are quoted.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from _harness import Sample, clock
@@ -45,6 +52,30 @@ def _aiomas_missing() -> str | None:
 
 
 AIOMAS_MISSING = _aiomas_missing()
+
+
+def _maspy_missing() -> str | None:
+    """Why MASPY cannot be benchmarked here, or None if it imports.
+
+    MASPY is published on PyPI as ``maspy-ml`` (the ``maspy`` name there is an unrelated
+    proteomics library) and needs Python >= 3.12. Importing it pulls in pandas, so it is
+    only tried on such a Python.
+    """
+    if sys.version_info < (3, 12):
+        return f"MASPY needs Python >= 3.12, this is {sys.version.split()[0]}"
+    try:
+        from maspy import Admin, pl  # noqa: F401
+    except Exception as exc:
+        return f"import maspy failed: {type(exc).__name__}: {exc} (pip install maspy-ml)"
+    return None
+
+
+MASPY_MISSING = _maspy_missing()
+HAVE_MASPY = MASPY_MISSING is None
+
+MASPY_PUBLISHED = {10: 6_000.0, 1000: 1_000.0}
+"""MASPY's tell throughput as released, in messages per second, by number of agents:
+published figures (the BDI spec, shared/specs/bdi-kqml.md), not measured here."""
 
 
 def _quiet_logger() -> logging.Logger:
@@ -232,3 +263,24 @@ def pykka_fanout(receivers: int, per_receiver: int) -> Sample:
     finally:
         pykka.ActorRegistry.stop_all()
     return Sample(receivers * per_receiver, elapsed)
+
+
+# ---- MASPY ------------------------------------------------------------------------------
+
+
+def maspy_tell_ring(agents: int, total: int) -> Sample:
+    """The BDI tell ring on MASPY (``_maspy_ring.py``), in a fresh process.
+
+    ``agents`` tokens of ``total // agents`` hops; the clock (in the child) runs from the
+    first plan to the last, so the start of its threads and its shutdown are not timed.
+    """
+    hops = total // agents
+    script = Path(__file__).resolve().with_name("_maspy_ring.py")
+    cmd = [sys.executable, str(script), str(agents), str(hops)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        why = (lines[-1] if lines else "") + proc.stderr.strip()[-500:]
+        raise RuntimeError(f"_maspy_ring.py {agents} {hops} failed: {why}")
+    result = json.loads(lines[-1])
+    return Sample(result["messages"], result["seconds"])

@@ -7,6 +7,7 @@ Usage::
     python benchmarks/run.py --only live_pingpong,virtual_pingpong
     python benchmarks/run.py --only restart_cost,supervised_ask   # the supervision ones
     python benchmarks/run.py --only net_codec,net_seq_tcp,net_inflight_tcp   # network (also _unix)
+    python benchmarks/run.py --only bdi_tell_10,bdi_tell_100,bdi_tell_1000   # BDI agents
     python benchmarks/run.py --profile net_seq_tcp/triomas-ask   # this process's side only
     python benchmarks/run.py --profile virtual_pingpong/triomas   # cProfile one repetition
 
@@ -15,9 +16,11 @@ settings), then one line per workload and implementation (best repetition, with
 the median and every repetition), then one ``target`` line per target with the
 ratio measured in this run and whether the target is met (with ``--only``, the
 targets of the benchmarks that ran), with ``ratio`` lines beside some (diagnostic
-ratios, not targets) and a ``skipped`` line for a peer that cannot run here (aiomas).
-The ``net_*`` benchmarks start a child process per repetition (a triomas node, or the
-raw server of ``_net_raw.py``). See docs/performance.md.
+ratios, not targets, among them ratios to MASPY's published figures, which are not
+measured side by side) and a ``skipped`` line for a peer that cannot run here (aiomas;
+MASPY on Python < 3.12). The ``net_*`` benchmarks start a child process per repetition
+(a triomas node, or the raw server of ``_net_raw.py``), and so does MASPY in the
+``bdi_tell_*`` ones. See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import _baselines as base
+import _bdi_bench as bdi
 import _net_bench as net
 import _net_raw as raw
 import _peers as peers
@@ -68,6 +72,8 @@ class Sizes:
     codec_messages: int
     net_round_trips: int
     net_requests: int
+    bdi_messages: int
+    maspy_messages: int
 
 
 FULL = Sizes(
@@ -90,6 +96,8 @@ FULL = Sizes(
     codec_messages=100_000,
     net_round_trips=5_000,
     net_requests=10_000,
+    bdi_messages=50_000,
+    maspy_messages=10_000,
 )
 
 QUICK = Sizes(
@@ -112,12 +120,16 @@ QUICK = Sizes(
     codec_messages=20_000,
     net_round_trips=2_000,
     net_requests=5_000,
+    bdi_messages=10_000,
+    maspy_messages=4_000,
 )
 
 SPAWN_TARGET_AGENTS = 100_000
 NET_IN_FLIGHT = 100
 NET_WARMUP = 500
 """Untimed round trips on a fresh connection before the clock starts."""
+BDI_AGENTS = (10, 100, 1000)
+"""The sizes of the BDI tell ring: one benchmark, ``bdi_tell_N``, per number of agents."""
 
 
 def groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
@@ -353,8 +365,65 @@ def groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
         "virtual_1000x10": (s.reps, many),
         "supervised_ask": (s.reps, supervised_ask),
         "restart_cost": (s.reps, restart_cost),
+        **bdi_groups(s),
         **net_groups(s),
     }
+
+
+def bdi_groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
+    """The BDI tell ring with 10, 100 and 1000 agents; MASPY (threads, a fresh process per
+    repetition) in a group of its own with fewer repetitions and messages, like Pykka's."""
+    groups: dict[str, tuple[int, list[Workload]]] = {}
+    how = "each agent starts a token; agents x hops tells in all, round a ring"
+    for n in BDI_AGENTS:
+        bench = f"bdi_tell_{n}"
+        total = s.bdi_messages
+        ring = {"agents": n, "hops": total // n, "messages": n * (total // n), "how": how}
+        groups[bench] = (
+            s.reps,
+            [
+                Workload(
+                    bench,
+                    "triomas-agent",
+                    "msgs_per_s",
+                    partial(bdi.tell_ring, n, total, False),
+                    {**ring, "handler": "@on(Tell) of a plain Agent sends the next Tell"},
+                ),
+                Workload(
+                    bench,
+                    "triomas-bdi",
+                    "msgs_per_s",
+                    partial(bdi.tell_ring, n, total, True),
+                    {
+                        **ring,
+                        "handler": "BDIAgent: the belief's gain event runs "
+                        "@plan(gain, Belief('token', Any)), which tells the next",
+                    },
+                ),
+            ],
+        )
+        if peers.HAVE_MASPY:
+            mtotal = s.maspy_messages
+            groups[f"{bench}_maspy"] = (
+                s.heavy_reps,
+                [
+                    Workload(
+                        bench,
+                        "maspy",
+                        "msgs_per_s",
+                        partial(peers.maspy_tell_ring, n, mtotal),
+                        {
+                            "agents": n,
+                            "hops": mtotal // n,
+                            "messages": n * (mtotal // n),
+                            "how": how + "; the first hop is each agent's initial belief",
+                            "handler": "@pl(gain, Belief('token', Any)) sends the next tell",
+                            "timed": "first plan to last, in a fresh process",
+                        },
+                    )
+                ],
+            )
+    return groups
 
 
 def net_groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
@@ -725,7 +794,54 @@ def report_targets(reporter: Reporter, s: Sizes) -> None:
         "<",
         1.0,
     )
+    report_bdi_targets(reporter)
     report_net_targets(reporter)
+
+
+def report_bdi_targets(reporter: Reporter) -> None:
+    """The MASPY target where MASPY runs here; else ratios to its published figures."""
+    for n in BDI_AGENTS:
+        _ratio_note(reporter, f"bdi_tell_{n}", "triomas-bdi", "triomas-agent")
+        if peers.HAVE_MASPY and n != 1000:
+            _ratio_note(reporter, f"bdi_tell_{n}", "triomas-bdi", "maspy")
+    if peers.HAVE_MASPY:
+        _ratio_target(
+            reporter,
+            "BDI tell throughput with 1000 agents >= 20 x MASPY",
+            "bdi_tell_1000",
+            "triomas-bdi",
+            "maspy",
+            20.0,
+        )
+    elif reporter.only is None or "bdi_tell_1000" in reporter.only:
+        reporter.emit(
+            {
+                "bench": "bdi_tell_1000",
+                "impl": "maspy",
+                "skipped": peers.MASPY_MISSING,
+                "note": "the target >= 20 x MASPY with 1000 agents is not measured; "
+                "triomas is reported alone, with ratios to MASPY's published figures",
+            }
+        )
+    for n, published in peers.MASPY_PUBLISHED.items():
+        bench = f"bdi_tell_{n}"
+        ours = reporter.rate(bench, "triomas-bdi")
+        if ours is None or (reporter.only is not None and bench not in reporter.only):
+            continue
+        reporter.emit(
+            {
+                "ratio": "triomas-bdi / maspy (published figure, not measured side by side)",
+                "bench": bench,
+                "measured_ratio": round(ours / published, 3),
+                "numerator": {"impl": "triomas-bdi", "ops_per_s": round(ours)},
+                "denominator": {
+                    "impl": "maspy (published figure, not measured side by side)",
+                    "ops_per_s": round(published),
+                },
+                "note": "not a target check: MASPY as released, a figure from the BDI spec, "
+                "taken on another machine",
+            }
+        )
 
 
 # ---- main -------------------------------------------------------------------------------
@@ -782,6 +898,7 @@ def meta(quick: bool, s: Sizes) -> dict[str, Any]:
                 "pykka",
                 "psutil",
                 "aiomas",
+                "maspy-ml",
             )
         },
         "gc": "enabled during timing; collected before each repetition",

@@ -198,7 +198,8 @@ async def test_intentions_run_side_by_side(vc: triomas.Container) -> None:
     vc.send(ref, Achieve(Goal("long", 1)))
     vc.send(ref, Achieve(Goal("quick")))
     await vc.run_until_idle()
-    assert log == [("long start", 1, 0.0), ("quick", 0.0), ("long end", 1, 5.0)]
+    # a plan that cannot wait runs at once; the other waits in a task of its own
+    assert log == [("quick", 0.0), ("long start", 1, 0.0), ("long end", 1, 5.0)]
 
 
 async def test_subgoals_run_inline_and_failures_are_handled(
@@ -210,11 +211,11 @@ async def test_subgoals_run_inline_and_failures_are_handled(
     vc.send(ref, Achieve(Goal("root_fails")))
     await vc.run_until_idle()
     assert log == [
+        ("-!root_fails", "unknown"),  # plain plans run at once
         ("sub", 42),
         ("sub failed", "PlanFailure"),
         "no plan",
         ("recovered", "handled"),
-        ("-!root_fails", "unknown"),
     ]
     kinds = [(r.event, r.payload) for r in recorder.records if r.agent == "w"]
     assert ("failure", "Goal('root_fails', source='unknown')") in kinds
@@ -335,8 +336,8 @@ async def test_an_exclusive_plan_holds_other_intentions_back(vc: triomas.Contain
     assert log == [
         ("atomic start", 0.5),
         ("atomic end", 3.0),
+        ("after", 3.0),  # no new intention started meanwhile
         ("slow", 3.0),  # its sleep ended at 1.0, but it was held back until now
-        ("after", 3.0),  # and no new intention started meanwhile
         ("slow", 4.0),
         ("slow", 5.0),
     ]

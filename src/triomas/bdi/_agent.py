@@ -12,7 +12,7 @@ from .._agent import Agent, Recipient
 from .._cell import Life
 from .._errors import AskTimeout
 from .._future import Future
-from .._handlers import on
+from .._handlers import complete, on
 from . import _speech
 from ._acts import PERFORMATIVES, AskAll, AskHow, AskOne, Tell, TellHow
 from ._admin import ConnectTo
@@ -339,7 +339,7 @@ class BDIAgent(Agent):
         """
         env = await self._ask_act(to, AskOne(pattern), timeout)
         if isinstance(env.body, Tell) and isinstance(env.body.content, Belief):
-            belief = normalize(env.body.content, _speech.sender_name(env))
+            belief = normalize(env.body.content, _speech.sender_name(self, env))
             if self.maspy_compat if add is None else add:
                 self._believe(belief)
             return belief
@@ -352,7 +352,7 @@ class BDIAgent(Agent):
         list may be empty. Waiting and ``add`` as in :meth:`ask_one`."""
         env = await self._ask_act(to, AskAll(pattern), timeout)
         content = env.body.content if isinstance(env.body, Tell) else ()
-        source = _speech.sender_name(env)
+        source = _speech.sender_name(self, env)
         found = [normalize(b, source) for b in _speech._contents(content) if isinstance(b, Belief)]
         if self.maspy_compat if add is None else add:
             for belief in found:
@@ -378,7 +378,7 @@ class BDIAgent(Agent):
         ]
         if learn:
             for spec in specs:
-                self._library.learn(plan_from_spec(spec, _speech.sender_name(env)))
+                self._library.learn(plan_from_spec(spec, _speech.sender_name(self, env)))
         return specs
 
     async def request(self, to: Recipient, goal: Goal, *, timeout: float = 5.0) -> Any:
@@ -455,7 +455,7 @@ class BDIAgent(Agent):
 
     @on(PerceptUpdate)
     def _on_percepts(self, update: PerceptUpdate, env: Envelope) -> None:
-        source = _speech.sender_name(env)
+        source = _speech.sender_name(self, env)
         for percept in update.removed:
             self._disbelieve(Belief(percept.name, *percept.args, source=source))
         for percept in update.added:
@@ -503,9 +503,12 @@ class BDIAgent(Agent):
         chosen, values = selected
         request = self._requests.pop(content, None) if isinstance(content, Goal) else None
         intention = Intention(event, request)
+        self._note("intend", f"{event!r} with {chosen.label}")
+        if not chosen.suspends:
+            self._run_now(intention, chosen, values)
+            return
         if chosen.exclusive:
             self._gate.owner = intention
-        self._note("intend", f"{event!r} with {chosen.label}")
         intention.handle = self._cell.start_task(self._run, (intention, chosen, values))
 
     def _applicable(
@@ -530,8 +533,7 @@ class BDIAgent(Agent):
             ended = True
         except Exception as exc:
             ended = True
-            log.warning("agent %s: plan %s for %r failed: %r", self.name, chosen.label, event, exc)
-            self._finish(intention, Event(_FAILURE, content, exc), exc)
+            self._failed(intention, chosen, exc)
             return
         finally:
             del self._running[key]
@@ -540,6 +542,39 @@ class BDIAgent(Agent):
             if self._gate.owner is intention:
                 self._open_gate()
         self._finish(intention, Event(_SUCCESS, content), result)
+
+    def _run_now(self, intention: Intention, chosen: Plan, values: tuple[Any, ...]) -> None:
+        # A plan that cannot wait runs to its end here: no task, and it is atomic anyway.
+        content = intention.event.content
+        self._running[intention] = intention
+        try:
+            result = chosen.call(self, content.source, values)
+            if chosen.is_async:
+                result = complete(result)
+        except Exception as exc:
+            del self._running[intention]
+            self._failed(intention, chosen, exc)
+            return
+        del self._running[intention]
+        self._finish(intention, Event(_SUCCESS, content), result)
+
+    def _failed(self, intention: Intention, chosen: Plan, exc: Exception) -> None:
+        event = intention.event
+        content = event.content
+        handled = intention.request is not None or (
+            isinstance(content, Goal)
+            and event.trigger is _GAIN
+            and self._applicable(_LOSE, content) is not None
+        )
+        log.log(
+            logging.DEBUG if handled else logging.WARNING,
+            "agent %s: plan %s for %r failed: %r",
+            self.name,
+            chosen.label,
+            event,
+            exc,
+        )
+        self._finish(intention, Event(_FAILURE, content, exc), exc)
 
     def _finish(self, intention: Intention, outcome: Event, result: Any) -> None:
         content = outcome.content

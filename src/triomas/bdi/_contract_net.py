@@ -19,6 +19,7 @@ from .._cell import Cancellable
 from .._envelope import Envelope
 from .._future import Future
 from .._handlers import on
+from .._ref import AgentRef, is_address
 from ._acts import (
     AcceptProposal,
     Cancel,
@@ -32,6 +33,7 @@ from ._acts import (
     RejectProposal,
 )
 from ._agent import BDIAgent
+from ._speech import source_of
 
 if TYPE_CHECKING:
     from .._agent import Recipient
@@ -96,7 +98,8 @@ class _Run:
 
     def reject_late(self, env: Envelope) -> None:
         if env.sender is not None:
-            self.result.late.append(env.sender.name)
+            if not self.closed:  # the result is the caller's once returned
+                self.result.late.append(source_of(self.agent, env.sender))
             self.agent.send(
                 env.sender,
                 RejectProposal("late"),
@@ -153,7 +156,7 @@ async def contract_net(
                 reply_by=reply_by,
                 protocol=PROTOCOL,
             )
-            waiting[rid] = str(getattr(to, "name", to))
+            waiting[rid] = _participant(agent, to)
         answers: dict[str, Envelope] = {}
         while waiting:
             env = await run.next(reply_by)
@@ -163,12 +166,12 @@ async def contract_net(
             if name is None or env.sender is None:
                 continue
             if isinstance(env.body, Propose):
-                result.bids.append(Bid(env.sender.name, env.body.proposal))
-                answers[env.sender.name] = env
+                result.bids.append(Bid(source_of(agent, env.sender), env.body.proposal))
+                answers[source_of(agent, env.sender)] = env
             elif isinstance(env.body, Refuse):
-                result.refused[env.sender.name] = env.body.reason
+                result.refused[source_of(agent, env.sender)] = env.body.reason
             elif isinstance(env.body, NotUnderstood):
-                result.refused[env.sender.name] = env.body
+                result.refused[source_of(agent, env.sender)] = env.body
         run.collecting = False
         result.silent = list(waiting.values())
         result.accepted = list(choose(list(result.bids)))
@@ -192,17 +195,17 @@ async def contract_net(
             env = await run.next(finish_by)
             if env is None:
                 break
-            if env.sender is None or reports.pop(env.sender.name, None) is None:
+            if env.sender is None or reports.pop(source_of(agent, env.sender), None) is None:
                 continue
             body = env.body
             if isinstance(body, InformResult):
-                result.results[env.sender.name] = body.result
+                result.results[source_of(agent, env.sender)] = body.result
             elif isinstance(body, InformDone):
-                result.results[env.sender.name] = None
+                result.results[source_of(agent, env.sender)] = None
             elif isinstance(body, Failure):
-                result.failed[env.sender.name] = body.reason
+                result.failed[source_of(agent, env.sender)] = body.reason
             else:
-                reports[env.sender.name] = env.sender.name
+                reports[source_of(agent, env.sender)] = source_of(agent, env.sender)
         result.unfinished = list(reports)
         return result
     except BaseException:
@@ -225,6 +228,14 @@ async def contract_net(
             oldest = next(iter(closed))
             del closed[oldest]
             agent._conversations.pop(oldest, None)
+
+
+def _participant(agent: BDIAgent, to: Recipient) -> str:
+    if isinstance(to, AgentRef):
+        return source_of(agent, to)
+    if isinstance(to, str) and is_address(to):
+        return source_of(agent, AgentRef.parse(to))
+    return to.__name__ if isinstance(to, type) else str(to)
 
 
 class ContractNetParticipant(BDIAgent):
@@ -258,7 +269,7 @@ class ContractNetParticipant(BDIAgent):
         self._cell.start_task(self._answer_cfp, (cfp, env))
 
     async def _answer_cfp(self, cfp: Cfp, env: Envelope) -> None:
-        initiator = "unknown" if env.sender is None else env.sender.name
+        initiator = "unknown" if env.sender is None else source_of(self, env.sender)
         try:
             proposal = self.bid(cfp.task, initiator)
             if inspect.isawaitable(proposal):

@@ -14,6 +14,7 @@ from .._envelope import Envelope
 from .._handlers import on
 from .._message import message
 from .._ref import AgentRef
+from ._speech import source_of
 from ._terms import _check_args, _same
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -89,8 +90,9 @@ class ActionFailed:
 def action(fn: F) -> F:
     """Make an environment method an action agents may call with ``env_action``.
 
-    It is called as ``method(self, agent_name, *args)``, may be plain or ``async``,
-    and what it returns is the caller's result.
+    It is called as ``method(self, agent, *args)``, where ``agent`` is the caller's
+    name (its address if it lives in another container); it may be plain or
+    ``async``, and what it returns is the caller's result.
     """
     fn.__triomas_action__ = True  # type: ignore[attr-defined]
     return fn
@@ -159,8 +161,10 @@ class Environment(Agent):
 
     def change(self, pattern: Percept, new: Percept) -> int:
         """Replace the percepts matching ``pattern`` by ``new``, in one push; how many
-        were replaced."""
+        were replaced. If none matched, nothing changes."""
         gone = self.get_all(pattern)
+        if not gone:
+            return 0
         same = self._percepts.get(pattern.name, {})
         for percept in gone:
             del same[percept]
@@ -177,8 +181,9 @@ class Environment(Agent):
 
     @property
     def connected(self) -> list[str]:
-        """The names of the connected agents, in the order they connected."""
-        return list(self._observers)
+        """The connected agents (names in this container, else addresses), in the
+        order they connected."""
+        return [source_of(self, ref) for ref in self._observers.values()]
 
     def _push(self, added: list[Percept], removed: list[Percept]) -> None:
         if not (added or removed) or not self._observers:
@@ -193,12 +198,12 @@ class Environment(Agent):
     def _join(self, _: JoinEnvironment, env: Envelope) -> None:
         if env.sender is None:
             return
-        self._observers[env.sender.name] = env.sender
+        self._observers[env.sender.address] = env.sender
         self.send(env.sender, PerceptUpdate(tuple(self.percepts), ()))
 
     @on(LeaveEnvironment)
     def _leave(self, _: LeaveEnvironment, env: Envelope) -> None:
-        if env.sender is not None and self._observers.pop(env.sender.name, None) is not None:
+        if env.sender is not None and self._observers.pop(env.sender.address, None) is not None:
             self.send(env.sender, PerceptUpdate((), tuple(self.percepts)))
 
     @on(EnvAction)
@@ -206,7 +211,7 @@ class Environment(Agent):
         fn = self._actions.get(call.name)
         if fn is None:
             return ActionFailed("LookupError", f"{self.name} has no action {call.name!r}")
-        caller = "unknown" if env.sender is None else env.sender.name
+        caller = source_of(self, env.sender)
         try:
             result = fn(self, caller, *call.args)
             if inspect.isawaitable(result):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, final
 
 import attrs
 
+from .._handlers import can_suspend
 from .._message import message
 from ._terms import Belief, Goal, Trigger, bindings, matches
 
@@ -40,6 +41,12 @@ class Plan:
     label: str
     exclusive: bool = False
     source: str = "self"
+    is_async: bool = attrs.field(init=False)
+    suspends: bool = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.body))
+        object.__setattr__(self, "suspends", can_suspend(self.body))
 
     def bind(self, agent: BDIAgent, content: Belief | Goal) -> tuple[Any, ...] | None:
         """The plan's arguments if its context holds for ``content``, else None."""
@@ -262,11 +269,6 @@ def plan_from_spec(spec: PlanSpec, source: str) -> Plan:
         spec.name,
         source=source,
     )
-
-
-def is_async(fn: Callable[..., Any]) -> bool:
-    """Whether ``fn`` is an ``async def``."""
-    return inspect.iscoroutinefunction(fn)
 
 
 async def finish(result: Any) -> Any:

@@ -38,15 +38,28 @@ from ._plans import PlanSpec, plan_from_spec, specs_of
 from ._terms import Belief, Event, Goal, Trigger, normalize
 
 if TYPE_CHECKING:
+    from .._agent import Agent
     from .._envelope import Envelope
+    from .._ref import AgentRef
     from ._agent import BDIAgent
 
 log = logging.getLogger("triomas.bdi")
 
 
-def sender_name(env: Envelope) -> str:
-    """The name a sender's beliefs, goals and plans are annotated with."""
-    return "unknown" if env.sender is None else env.sender.name
+def sender_name(agent: Agent, env: Envelope) -> str:
+    """The source a sender's beliefs, goals and plans are annotated with: its name if
+    it lives in ``agent``'s container, else its address, so that a plan can always
+    answer its source with ``send``."""
+    return source_of(agent, env.sender)
+
+
+def source_of(agent: Agent, sender: AgentRef | None) -> str:
+    """``sender`` as a source: a name in ``agent``'s container, else an address."""
+    if sender is None:
+        return "unknown"
+    if sender.container == agent.container.address:
+        return sender.name
+    return sender.address
 
 
 def _contents(content: Any) -> list[Any]:
@@ -69,7 +82,7 @@ def on_tell(agent: BDIAgent, act: Tell, env: Envelope) -> None:
     """Add the told beliefs with the sender as source; ``gain`` for each new one."""
     if agent._answered(env):
         return
-    source = sender_name(env)
+    source = sender_name(agent, env)
     items = _contents(act.content)
     if not all(isinstance(item, Belief) for item in items):
         _refuse(agent, env, "tell carries beliefs")
@@ -87,7 +100,7 @@ def on_untell(agent: BDIAgent, act: Untell, env: Envelope) -> None:
         if not isinstance(item, Belief):
             _refuse(agent, env, "untell carries belief patterns")
             return
-        agent._disbelieve(normalize(item, sender_name(env)))
+        agent._disbelieve(normalize(item, sender_name(agent, env)))
 
 
 @on(Achieve)
@@ -97,7 +110,7 @@ def on_achieve(agent: BDIAgent, act: Achieve, env: Envelope) -> None:
     if not isinstance(act.content, Goal):
         _refuse(agent, env, "achieve carries a goal")
         return
-    goal = normalize(act.content, sender_name(env))
+    goal = normalize(act.content, sender_name(agent, env))
     agent.post(goal, request=env if env.reply_with is not None else None)
 
 
@@ -159,7 +172,7 @@ def on_tell_how(agent: BDIAgent, act: TellHow, env: Envelope) -> None:
             _refuse(agent, env, "tellHow carries plan descriptions")
             return
         try:
-            learnt = plan_from_spec(spec, sender_name(env))
+            learnt = plan_from_spec(spec, sender_name(agent, env))
         except (LookupError, ValueError) as exc:
             _refuse(agent, env, str(exc))
             continue
@@ -170,8 +183,8 @@ def on_tell_how(agent: BDIAgent, act: TellHow, env: Envelope) -> None:
 @on(UntellHow)
 def on_untell_how(agent: BDIAgent, act: UntellHow, env: Envelope) -> None:
     """Forget the plans with that name that the sender taught."""
-    if agent._library.forget(str(act.content), sender_name(env)):
-        agent._note("unlearn", f"{act.content} from {sender_name(env)}")
+    if agent._library.forget(str(act.content), sender_name(agent, env)):
+        agent._note("unlearn", f"{act.content} from {sender_name(agent, env)}")
 
 
 @on(AskHow)
@@ -195,7 +208,7 @@ def on_signal(agent: BDIAgent, act: Signal, env: Envelope) -> None:
     if not isinstance(act.content, (Belief, Goal)):
         _refuse(agent, env, "signal carries a belief or a goal")
         return
-    agent._post(Event(Trigger.GAIN, normalize(act.content, sender_name(env))))
+    agent._post(Event(Trigger.GAIN, normalize(act.content, sender_name(agent, env))))
 
 
 _FIPA = (
