@@ -11,7 +11,6 @@ import trio
 import triomas
 from triomas.bdi import (
     ActionError,
-    Event,
     Admin,
     Any,
     BDIAgent,
@@ -20,6 +19,7 @@ from triomas.bdi import (
     Channel,
     ContractNetParticipant,
     Environment,
+    Event,
     Goal,
     Percept,
     Tell,

@@ -203,7 +203,9 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
             rf" \('{TCP}/courier-3', 8\)\]"
         ),
         re.compile(rf"  accepted          -> \['{TCP}/courier-2'\]"),
-        re.compile(rf"  results           -> \{{'{TCP}/courier-2': 'courier-2 delivers 4 apples for 7'\}}"),
+        re.compile(
+            rf"  results           -> \{{'{TCP}/courier-2': 'courier-2 delivers 4 apples for 7'\}}"
+        ),
         "both containers closed",
     ],
 }
