@@ -202,8 +202,11 @@ class BDIAgent(Agent):
         failure and its result is returned; with none, :exc:`PlanFailure` is
         raised (:exc:`NoApplicablePlan` if no plan applied).
         """
-        if goal.source is None:
-            goal = goal.with_source("self")
+        result = await self._achieve(goal.with_source("self") if goal.source is None else goal)
+        await self._pass_gate()
+        return result
+
+    async def _achieve(self, goal: Goal) -> Any:
         intention = self._current()
         selected = self._applicable(_GAIN, goal)
         self._goals.add(goal)
@@ -239,7 +242,6 @@ class BDIAgent(Agent):
                 intention.stack.pop()
             if took_gate:
                 self._open_gate()
-            await self._pass_gate()
 
     async def test(self, pattern: Belief) -> Belief | None:
         """A test goal (``?b``): the oldest matching belief, or, if none, what a
