@@ -5,8 +5,8 @@ one token (its initial belief ``token(1)``), and the plan for ``gain token(h)`` 
 next agent ``token(h + 1)`` until ``HOPS`` hops: ``AGENTS * HOPS`` plans run. MASPY's
 ``Admin`` is a process-wide singleton that keeps every agent it ever made, and each
 agent owns threads (a cycle thread and two pools), so every repetition runs in a fresh
-process. The clock runs from the first plan to the last; the last prints one JSON line
-(after whatever MASPY printed on stdout).
+process. The clock runs from the first plan to the last. The last line on stdout (after
+whatever MASPY printed there) is one JSON object: ``messages`` (plans run) and ``seconds``.
 """
 
 from __future__ import annotations

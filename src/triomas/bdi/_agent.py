@@ -466,7 +466,8 @@ class BDIAgent(Agent):
     # ---- the cycle -----------------------------------------------------------------------
 
     def _post(self, event: Event, *, select: bool = True) -> None:
-        self._note(event.trigger.value, repr(event.content))
+        if self.show_exec or self._cell.container._trace is not None:
+            self._note(event.trigger.value, repr(event.content))
         if self._waiters:
             for waiter in [w for w in self._waiters if event_matches(w[0], event)]:
                 self._waiters.remove(waiter)
@@ -505,7 +506,8 @@ class BDIAgent(Agent):
         chosen, values = selected
         request = self._requests.pop(content, None) if isinstance(content, Goal) else None
         intention = Intention(event, request)
-        self._note("intend", f"{event!r} with {chosen.label}")
+        if self.show_exec or self._cell.container._trace is not None:
+            self._note("intend", f"{event!r} with {chosen.label}")
         if not chosen.suspends:
             self._run_now(intention, chosen, values)
             return

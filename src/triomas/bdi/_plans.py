@@ -155,7 +155,7 @@ class PlanLibrary:
         plans = self._index.get((trigger, type(content), content.name))
         if not plans:
             return []
-        return [p for p in plans if matches(p.pattern, content.with_source(None))]
+        return [p for p in plans if matches(p.pattern, content)]
 
     def learn(self, p: Plan) -> bool:
         """Add a plan taught by another agent; False if it is known already."""

@@ -65,7 +65,7 @@ class Belief:
 
     def with_source(self, source: str | None) -> Belief:
         """The same belief from ``source``."""
-        return Belief(self.name, *self.args, source=source)
+        return _copy(self, source)
 
     def __repr__(self) -> str:
         return _show("Belief", self.name, self.args, self.source)
@@ -89,7 +89,7 @@ class Goal:
 
     def with_source(self, source: str | None) -> Goal:
         """The same goal from ``source``."""
-        return Goal(self.name, *self.args, source=source)
+        return _copy(self, source)
 
     def __repr__(self) -> str:
         return _show("Goal", self.name, self.args, self.source)
@@ -102,10 +102,20 @@ def _show(kind: str, name: str, args: tuple[_Any, ...], source: str | None) -> s
     return f"{kind}({', '.join(parts)})"
 
 
+def _copy(item: N, source: str | None) -> N:
+    # Arguments already checked: only the source changes.
+    new = object.__new__(type(item))
+    new.__attrs_init__(item.name, item.args, source)  # type: ignore[attr-defined]
+    return new
+
+
 def normalize(item: N, source: str | None = None) -> N:
-    """``item`` rebuilt (arguments frozen again after a trip through the codec),
-    with ``source`` if one is given."""
-    return type(item)(item.name, *item.args, source=item.source if source is None else source)
+    """``item`` with ``source`` (if given), its arguments frozen again if it came
+    through the codec (which turns tuples into lists)."""
+    source = item.source if source is None else source
+    if type(item.args) is tuple:
+        return item if source == item.source else _copy(item, source)
+    return type(item)(item.name, *item.args, source=source)
 
 
 class Trigger(enum.Enum):
