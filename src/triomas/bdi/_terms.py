@@ -105,7 +105,9 @@ def _show(kind: str, name: str, args: tuple[_Any, ...], source: str | None) -> s
 def _copy(item: N, source: str | None) -> N:
     # Arguments already checked: only the source changes.
     new = object.__new__(type(item))
-    new.__attrs_init__(item.name, item.args, source)  # type: ignore[attr-defined]
+    object.__setattr__(new, "name", item.name)
+    object.__setattr__(new, "args", item.args)
+    object.__setattr__(new, "source", source)
     return new
 
 
