@@ -14,7 +14,18 @@ from .._errors import AskTimeout
 from .._future import Future
 from .._handlers import complete, on
 from . import _speech
-from ._acts import PERFORMATIVES, AskAll, AskHow, AskOne, Tell, TellHow
+from ._acts import (
+    PERFORMATIVES,
+    Achieve,
+    AskAll,
+    AskHow,
+    AskOne,
+    Failure,
+    InformDone,
+    InformResult,
+    Tell,
+    TellHow,
+)
 from ._admin import ConnectTo
 from ._base import Base
 from ._environment import (
@@ -386,8 +397,6 @@ class BDIAgent(Agent):
     async def request(self, to: Recipient, goal: Goal, *, timeout: float = 5.0) -> Any:
         """Ask ``to`` to achieve ``goal`` and wait for the outcome: its
         ``InformDone`` or ``InformResult``, or its ``Failure``."""
-        from ._acts import Achieve
-
         env = await self._ask_act(to, Achieve(goal), timeout)
         return env.body
 
@@ -600,8 +609,6 @@ class BDIAgent(Agent):
         self._post(outcome, select=False)
 
     def _answer_request(self, request: Envelope, outcome: Event, result: Any) -> None:
-        from ._acts import Failure, InformDone, InformResult
-
         if request.sender is None or self._cell.exit_reason is not None:
             return
         body: Any

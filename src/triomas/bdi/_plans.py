@@ -10,7 +10,7 @@ import attrs
 
 from .._handlers import can_suspend
 from .._message import message
-from ._terms import Belief, Goal, Trigger, bindings, matches
+from ._terms import Belief, Goal, Trigger, bindings, matches, normalize
 
 if TYPE_CHECKING:
     from ._agent import BDIAgent
@@ -259,8 +259,6 @@ def plan_from_spec(spec: PlanSpec, source: str) -> Plan:
     context = tuple(spec.context)
     if not all(isinstance(c, (Belief, Goal)) for c in context):
         raise ValueError(f"plan {spec.name!r} has a malformed context")
-    from ._terms import normalize
-
     return Plan(
         trigger,
         normalize(spec.pattern),
