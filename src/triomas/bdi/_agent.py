@@ -352,7 +352,7 @@ class BDIAgent(Agent):
         """
         env = await self._ask_act(to, AskOne(pattern), timeout)
         if isinstance(env.body, Tell) and isinstance(env.body.content, Belief):
-            belief = normalize(env.body.content, _speech.sender_name(self, env))
+            belief = normalize(env.body.content, _speech.source_of(self, env.sender))
             if self.maspy_compat if add is None else add:
                 self._believe(belief)
             return belief
@@ -365,7 +365,7 @@ class BDIAgent(Agent):
         list may be empty. Waiting and ``add`` as in :meth:`ask_one`."""
         env = await self._ask_act(to, AskAll(pattern), timeout)
         content = env.body.content if isinstance(env.body, Tell) else ()
-        source = _speech.sender_name(self, env)
+        source = _speech.source_of(self, env.sender)
         found = [normalize(b, source) for b in _speech._contents(content) if isinstance(b, Belief)]
         if self.maspy_compat if add is None else add:
             for belief in found:
@@ -391,7 +391,7 @@ class BDIAgent(Agent):
         ]
         if learn:
             for spec in specs:
-                self._library.learn(plan_from_spec(spec, _speech.sender_name(self, env)))
+                self._library.learn(plan_from_spec(spec, _speech.source_of(self, env.sender)))
         return specs
 
     async def request(self, to: Recipient, goal: Goal, *, timeout: float = 5.0) -> Any:
@@ -466,7 +466,7 @@ class BDIAgent(Agent):
 
     @on(PerceptUpdate)
     def _on_percepts(self, update: PerceptUpdate, env: Envelope) -> None:
-        source = _speech.sender_name(self, env)
+        source = _speech.source_of(self, env.sender)
         for percept in update.removed:
             self._disbelieve(Belief(percept.name, *percept.args, source=source))
         for percept in update.added:

@@ -59,6 +59,11 @@ class Base(Generic[T]):
             return []
         return [item for item in same if matches(pattern, item)]
 
+    def __contains__(self, item: object) -> bool:
+        name = getattr(item, "name", None)
+        same = self._by_name.get(name) if isinstance(name, str) else None
+        return same is not None and item in same
+
     def __iter__(self) -> Iterator[T]:
         for same in list(self._by_name.values()):
             yield from list(same)

@@ -165,18 +165,19 @@ async def contract_net(
             name = waiting.pop(env.in_reply_to or "", None)
             if name is None or env.sender is None:
                 continue
+            who = source_of(agent, env.sender)
             if isinstance(env.body, Propose):
-                result.bids.append(Bid(source_of(agent, env.sender), env.body.proposal))
-                answers[source_of(agent, env.sender)] = env
+                result.bids.append(Bid(who, env.body.proposal))
+                answers[who] = env
             elif isinstance(env.body, Refuse):
-                result.refused[source_of(agent, env.sender)] = env.body.reason
+                result.refused[who] = env.body.reason
             elif isinstance(env.body, NotUnderstood):
-                result.refused[source_of(agent, env.sender)] = env.body
+                result.refused[who] = env.body
         run.collecting = False
         result.silent = list(waiting.values())
         result.accepted = list(choose(list(result.bids)))
         chosen = {bid.participant for bid in result.accepted}
-        reports: dict[str, str] = {}
+        reports: set[str] = set()
         for bid in result.bids:
             env = answers[bid.participant]
             assert env.sender is not None
@@ -189,24 +190,26 @@ async def contract_net(
                 protocol=PROTOCOL,
             )
             if accept:
-                reports[bid.participant] = bid.participant
+                reports.add(bid.participant)
         finish_by = math.inf if result_timeout is None else engine.now() + result_timeout
         while reports:
             env = await run.next(finish_by)
             if env is None:
                 break
-            if env.sender is None or reports.pop(source_of(agent, env.sender), None) is None:
+            who = source_of(agent, env.sender)
+            if who not in reports:
                 continue
             body = env.body
             if isinstance(body, InformResult):
-                result.results[source_of(agent, env.sender)] = body.result
+                result.results[who] = body.result
             elif isinstance(body, InformDone):
-                result.results[source_of(agent, env.sender)] = None
+                result.results[who] = None
             elif isinstance(body, Failure):
-                result.failed[source_of(agent, env.sender)] = body.reason
+                result.failed[who] = body.reason
             else:
-                reports[source_of(agent, env.sender)] = source_of(agent, env.sender)
-        result.unfinished = list(reports)
+                continue
+            reports.discard(who)
+        result.unfinished = [b.participant for b in result.accepted if b.participant in reports]
         return result
     except BaseException:
         for bid in result.accepted:

@@ -46,15 +46,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("triomas.bdi")
 
 
-def sender_name(agent: Agent, env: Envelope) -> str:
-    """The source a sender's beliefs, goals and plans are annotated with: its name if
-    it lives in ``agent``'s container, else its address, so that a plan can always
-    answer its source with ``send``."""
-    return source_of(agent, env.sender)
-
-
 def source_of(agent: Agent, sender: AgentRef | None) -> str:
-    """``sender`` as a source: a name in ``agent``'s container, else an address."""
+    """``sender`` as the source of what it told ``agent``: its name if it lives in
+    ``agent``'s container, else its address, so that a plan can always answer its
+    source with ``send``."""
     if sender is None:
         return "unknown"
     if sender.container == agent.container.address:
@@ -82,7 +77,7 @@ def on_tell(agent: BDIAgent, act: Tell, env: Envelope) -> None:
     """Add the told beliefs with the sender as source; ``gain`` for each new one."""
     if agent._answered(env):
         return
-    source = sender_name(agent, env)
+    source = source_of(agent, env.sender)
     items = _contents(act.content)
     if not all(isinstance(item, Belief) for item in items):
         _refuse(agent, env, "tell carries beliefs")
@@ -100,7 +95,7 @@ def on_untell(agent: BDIAgent, act: Untell, env: Envelope) -> None:
         if not isinstance(item, Belief):
             _refuse(agent, env, "untell carries belief patterns")
             return
-        agent._disbelieve(normalize(item, sender_name(agent, env)))
+        agent._disbelieve(normalize(item, source_of(agent, env.sender)))
 
 
 @on(Achieve)
@@ -110,7 +105,7 @@ def on_achieve(agent: BDIAgent, act: Achieve, env: Envelope) -> None:
     if not isinstance(act.content, Goal):
         _refuse(agent, env, "achieve carries a goal")
         return
-    goal = normalize(act.content, sender_name(agent, env))
+    goal = normalize(act.content, source_of(agent, env.sender))
     agent.post(goal, request=env if env.reply_with is not None else None)
 
 
@@ -172,7 +167,7 @@ def on_tell_how(agent: BDIAgent, act: TellHow, env: Envelope) -> None:
             _refuse(agent, env, "tellHow carries plan descriptions")
             return
         try:
-            learnt = plan_from_spec(spec, sender_name(agent, env))
+            learnt = plan_from_spec(spec, source_of(agent, env.sender))
         except (LookupError, ValueError) as exc:
             _refuse(agent, env, str(exc))
             continue
@@ -183,8 +178,8 @@ def on_tell_how(agent: BDIAgent, act: TellHow, env: Envelope) -> None:
 @on(UntellHow)
 def on_untell_how(agent: BDIAgent, act: UntellHow, env: Envelope) -> None:
     """Forget the plans with that name that the sender taught."""
-    if agent._library.forget(str(act.content), sender_name(agent, env)):
-        agent._note("unlearn", f"{act.content} from {sender_name(agent, env)}")
+    if agent._library.forget(str(act.content), source_of(agent, env.sender)):
+        agent._note("unlearn", f"{act.content} from {source_of(agent, env.sender)}")
 
 
 @on(AskHow)
@@ -208,7 +203,7 @@ def on_signal(agent: BDIAgent, act: Signal, env: Envelope) -> None:
     if not isinstance(act.content, (Belief, Goal)):
         _refuse(agent, env, "signal carries a belief or a goal")
         return
-    agent._post(Event(Trigger.GAIN, normalize(act.content, sender_name(agent, env))))
+    agent._post(Event(Trigger.GAIN, normalize(act.content, source_of(agent, env.sender))))
 
 
 _FIPA = (
