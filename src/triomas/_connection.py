@@ -12,6 +12,7 @@ import trio
 
 from ._codec import Codec
 from ._errors import AuthenticationError, ProtocolError
+from ._socketio import SocketIO
 from ._wire import PROTOCOL, VERSION, FrameDecoder, Kind, frame, parse, proof, proof_ok
 
 log = logging.getLogger("triomas.network")
@@ -26,9 +27,10 @@ class Connection:
     """A stream to one peer container, used in both directions.
 
     Writes are queued (never awaited by the sender) and a writer task sends all
-    that has queued up in one ``send_all``. ``on_frame`` gets every payload after the
-    handshake; when the stream ends or fails, ``on_lost`` is called once with what
-    was queued but never written.
+    that has queued up in one ``send_all``. Over a plain socket, an ask's request
+    and the replies the reader makes while handling a chunk are written at once
+    from that task, as far as the socket takes them without waiting; the writer
+    gets the rest. ``on_frame`` gets every payload after the handshake.
     """
 
     def __init__(
@@ -53,6 +55,13 @@ class Connection:
         self._out_bytes = 0
         self._writer_idle: trio.Event | None = None
         self._writing = False
+        # Set by run(): the acceptor may wrap the stream in TLS after the handshake.
+        self._socket: SocketIO | None = None
+        # Bytes handed to the write path that the socket has not taken yet: the
+        # writer sends them before anything queued.
+        self._tail = b""
+        # The reader is handling a chunk: it writes what queues meanwhile itself.
+        self._reading = False
         self.peer: Any = None
         """The network's record of the peer this connection serves."""
         self._close_reason = ""
@@ -73,7 +82,7 @@ class Connection:
             return False
         self._out.append(data)
         self._out_bytes += len(data)
-        if wake:
+        if wake and not self._reading:
             self._wake_writer()
         return True
 
@@ -83,15 +92,43 @@ class Connection:
             self._writer_idle = None
             idle.set()
 
+    def _write_queued(self) -> None:
+        """Give what is queued to the socket without waiting; the writer gets the rest.
+
+        It neither blocks nor yields, so the reader may call it: a reader stuck in a
+        write while its peer's reader is stuck in one too would be a deadlock.
+        """
+        if self._writing or not self._out or self.closed:
+            return
+        sock = self._socket
+        if sock is not None and not self._tail:
+            out = self.take_unsent()
+            data = out[0] if len(out) == 1 else b"".join(out)
+            try:
+                written = sock.write(data)
+            except (OSError, trio.ClosedResourceError) as exc:
+                self._out = out  # nothing was written: what waits becomes dead letters
+                self._out_bytes = len(data)
+                self.close(f"{type(exc).__name__}: {exc}")
+                return
+            if written == len(data):
+                return
+            self._tail = data[written:]
+        self._wake_writer()
+
     async def flush(self) -> None:
         """Write what is queued from the calling task, unless a write is under way
         (which then takes it along). A round trip saves waking the writer task.
 
-        The write is shielded, since a cancelled write would leave half a frame on
+        Over a plain socket this never waits (see :meth:`_write_queued`). Otherwise
+        the write is shielded, since a cancelled write would leave half a frame on
         the stream; a peer that will not take it within ``_FLUSH_LIMIT`` seconds
         costs the connection.
         """
         if self._writing or not self._out or self.closed:
+            return
+        if self._socket is not None:
+            self._write_queued()
             return
         self._writing = True
         try:
@@ -108,27 +145,30 @@ class Connection:
                 self._wake_writer()
 
     def take_unsent(self) -> list[bytes]:
-        """Remove and return what is queued and not yet handed to the stream."""
+        """Remove and return the frames queued and not yet handed to the stream."""
         out, self._out = self._out, []
         self._out_bytes = 0
         return out
 
     async def drain(self) -> None:
         """Wait until everything queued has been handed to the stream."""
-        while (self._out or self._writing) and not self.closed:
+        while (self._out or self._tail or self._writing) and not self.closed:
             await self.flush()
-            if self._writing:
+            if self._out or self._tail or self._writing:
                 await trio.sleep(0.001)
 
     async def _write_loop(self) -> None:
         while True:
-            if not self._out or self._writing:
+            if not (self._out or self._tail) or self._writing:
                 idle = self._writer_idle = trio.Event()
                 await idle.wait()
                 continue
             self._writing = True
             try:
                 out = self.take_unsent()
+                if self._tail:
+                    out.insert(0, self._tail)
+                    self._tail = b""
                 await self.stream.send_all(out[0] if len(out) == 1 else b"".join(out))
             finally:
                 self._writing = False
@@ -154,14 +194,19 @@ class Connection:
 
     async def _read_loop(self, on_frame: Callable[[Connection, bytes], None]) -> None:
         frames, self._frames = self._frames, []
-        for payload in frames:
-            on_frame(self, payload)
+        receive = self.stream.receive_some if self._socket is None else self._socket.read
         while True:
-            data = await self.stream.receive_some(_READ_SIZE)
+            self._reading = True
+            try:
+                for payload in frames:
+                    on_frame(self, payload)
+            finally:
+                self._reading = False
+            self._write_queued()
+            data = await receive(_READ_SIZE)
             if not data:
                 return
-            for payload in self._decoder.feed(data):
-                on_frame(self, payload)
+            frames = self._decoder.feed(data)
 
     # ---- handshake ----------------------------------------------------------------------
 
@@ -217,6 +262,7 @@ class Connection:
     async def run(self, on_frame: Callable[[Connection, bytes], None]) -> str:
         """Read and write until the stream ends or fails; return why it ended."""
         reason = "closed by peer"
+        self._socket = SocketIO.of(self.stream)
 
         async def guarded(loop: Callable[[], Awaitable[None]], scope: trio.CancelScope) -> None:
             nonlocal reason

@@ -210,3 +210,4 @@ def transport_for(address: str) -> Transport:
             f"{address!r}: no transport for this scheme (use tcp://, unix://, memory:// or local://)"
         )
     return transport
+
