@@ -30,7 +30,8 @@ class Connection:
     that has queued up in one ``send_all``. Over a plain socket, an ask's request
     and the replies the reader makes while handling a chunk are written at once
     from that task, as far as the socket takes them without waiting; the writer
-    gets the rest. ``on_frame`` gets every payload after the handshake.
+    gets the rest. ``on_frame`` gets every payload after the handshake, and says
+    whether it answered an ask.
     """
 
     def __init__(
@@ -192,17 +193,25 @@ class Connection:
             raise ProtocolError(f"expected {kind.name} during the handshake, got kind {item[0]}")
         return item
 
-    async def _read_loop(self, on_frame: Callable[[Connection, bytes], None]) -> None:
+    async def _read_loop(self, on_frame: Callable[[Connection, bytes], bool]) -> None:
         frames, self._frames = self._frames, []
         receive = self.stream.receive_some if self._socket is None else self._socket.read
+        answered = False
         while True:
             self._reading = True
             try:
                 for payload in frames:
-                    on_frame(self, payload)
+                    if on_frame(self, payload):
+                        answered = True
             finally:
                 self._reading = False
             self._write_queued()
+            if answered:
+                # Let the askers just answered run (and maybe ask again) before this
+                # task reads on: a round trip then waits for nothing else.
+                answered = False
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                await trio.lowlevel.cancel_shielded_checkpoint()
             data = await receive(_READ_SIZE)
             if not data:
                 return
@@ -259,7 +268,7 @@ class Connection:
 
     # ---- running ------------------------------------------------------------------------
 
-    async def run(self, on_frame: Callable[[Connection, bytes], None]) -> str:
+    async def run(self, on_frame: Callable[[Connection, bytes], bool]) -> str:
         """Read and write until the stream ends or fails; return why it ended."""
         reason = "closed by peer"
         self._socket = SocketIO.of(self.stream)

@@ -417,17 +417,20 @@ class Network:
 
     # ---- receiving ----------------------------------------------------------------------
 
-    def _on_frame(self, conn: Connection, payload: bytes) -> None:
+    def _on_frame(self, conn: Connection, payload: bytes) -> bool:
+        """Handle one payload from ``conn``; True if it answered an ask here."""
         item = parse(self.codec, payload)
         kind = item[0]
         peer = conn.peer
         assert peer is not None
         if kind == Kind.MSG:
             arrive(self.container, self.codec, item, peer)
-        elif kind == Kind.REPLY:
+            return False
+        if kind == Kind.REPLY:
             rid = answer(self.container, item)
             peer.pending.pop(rid, None)
-        elif kind == Kind.INTEREST:
+            return True
+        if kind == Kind.INTEREST:
             if len(item) != 3 or not isinstance(item[2], list):
                 raise ProtocolError("malformed INTEREST")
             topics = peer.topics
@@ -435,7 +438,7 @@ class Network:
                 topics.update(t for t in item[2] if isinstance(t, str))
             else:
                 topics.difference_update(item[2])
-        elif kind == Kind.ERROR:
+            return False
+        if kind == Kind.ERROR:
             raise ProtocolError(f"the peer reports: {item[1] if len(item) > 1 else '?'}")
-        else:
-            raise ProtocolError(f"unexpected {Kind(kind).name} after the handshake")
+        raise ProtocolError(f"unexpected {Kind(kind).name} after the handshake")
