@@ -771,8 +771,7 @@ class Container:
         """Deliver a message that came from another container over ``link``."""
         if env.reply_with is not None:
             rid = self._run.new_reply_id()
-            origin = f"{self.address}/{receiver}"
-            self._replies[rid] = RemoteReply(link, env.reply_with, self.codec, origin)
+            self._replies[rid] = RemoteReply(link, env.reply_with, self.codec, self.address, receiver)
             env._reply_key = rid
         if receiver is not None:
             env.receiver = AgentRef(self.address, receiver)

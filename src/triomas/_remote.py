@@ -71,14 +71,20 @@ class RemoteReply:
     callee side answers remote and local asks alike.
     """
 
-    __slots__ = ("codec", "done", "link", "origin", "rid")
+    __slots__ = ("callee", "codec", "done", "home", "link", "rid")
 
-    def __init__(self, link: Link, rid: str, codec: Codec, origin: str) -> None:
+    def __init__(self, link: Link, rid: str, codec: Codec, home: str, callee: str | None) -> None:
         self.link = link
         self.rid = rid
         self.codec = codec
-        self.origin = origin
+        self.home = home
+        self.callee = callee
         self.done = False
+
+    @property
+    def origin(self) -> str:
+        """The address of the agent asked: where an error says it came from."""
+        return f"{self.home}/{self.callee}"
 
     def set_result(self, value: Any) -> bool:
         """Send ``value`` back; an unencodable value is sent as an error instead."""

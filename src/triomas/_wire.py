@@ -202,6 +202,26 @@ def decode_message(codec: Codec, item: list[Any]) -> tuple[Envelope, str | None]
     return env, receiver
 
 
+_SENDERS: dict[str, AgentRef] = {}
+_SENDERS_MAX = 4096
+
+
+def _sender_ref(address: Any) -> AgentRef:
+    """The reference for a sender's address; the same few senders come again and again."""
+    ref = _SENDERS.get(address) if type(address) is str else None
+    if ref is None:
+        try:
+            if not isinstance(address, str):
+                raise TypeError(address)
+            ref = AgentRef.parse(address)
+        except (ValueError, TypeError):
+            raise ProtocolError(f"bad sender address {address!r:.100}") from None
+        if len(_SENDERS) >= _SENDERS_MAX:
+            _SENDERS.clear()
+        _SENDERS[address] = ref
+    return ref
+
+
 def message_header(item: list[Any]) -> tuple[Envelope, str | None]:
     """The envelope of a ``MSG`` payload with no body yet; :exc:`ProtocolError` if bad."""
     if len(item) <= _BODY:
@@ -219,17 +239,14 @@ def message_header(item: list[Any]) -> tuple[Envelope, str | None]:
         sent,
         fipa,
     ) = item[:_BODY]
-    try:
-        if sender is not None and not isinstance(sender, str):
-            raise TypeError(sender)
-        sender_ref = None if sender is None else AgentRef.parse(sender)
-    except (ValueError, TypeError):
-        raise ProtocolError(f"bad sender address {sender!r:.100}") from None
+    sender_ref = None if sender is None else _sender_ref(sender)
     if not (
-        (receiver is None or isinstance(receiver, str))
-        and isinstance(topic, str)
-        and all(v is None or isinstance(v, str) for v in (performative, conv, in_reply_to))
-        and (reply_with is None or isinstance(reply_with, str))
+        (receiver is None or type(receiver) is str)
+        and type(topic) is str
+        and (performative is None or type(performative) is str)
+        and (conv is None or type(conv) is str)
+        and (reply_with is None or type(reply_with) is str)
+        and (in_reply_to is None or type(in_reply_to) is str)
         and (reply_by is None or isinstance(reply_by, (int, float)))
         and isinstance(sent, (int, float))
         and (
