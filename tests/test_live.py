@@ -356,3 +356,143 @@ async def test_an_async_handler_without_await_takes_the_fast_paths(
     async with triomas.open_container(clock=triomas.VirtualClock()) as v:
         ref = await v.spawn(AsyncEcho)
         assert await v.ask(ref, Ping(41)) == 42
+
+
+# ---- plain tells waiting as three entries --------------------------------------------
+
+
+@message(tag="live.Unknown")
+class Unknown:
+    n: int
+
+
+class Recorder(Agent):
+    """Records what it handles, with the envelope's fields."""
+
+    def __init__(self, log: list[tuple[object, ...]]) -> None:
+        self.log = log
+
+    @on(Note)
+    def note(self, msg: Note, env: Envelope) -> None:
+        assert env.sender is not None
+        assert isinstance(env.receiver, triomas.AgentRef)
+        self.log.append((msg.text, env.sender.name, env.receiver.name, env.topic, env.performative))
+        if msg.text == "stop":
+            self.stop()
+
+    @on(triomas.Down)
+    def down(self, msg: triomas.Down) -> None:
+        self.log.append(("down", msg.ref.name))
+
+
+class Teller(Agent):
+    """On a Ping, tells ``to`` a mix of plain tells and speech acts in one go."""
+
+    def __init__(self, to: triomas.AgentRef, texts: list[str]) -> None:
+        self.to = to
+        self.texts = texts
+        self.waiting: list[int] = []
+
+    @on(Ping)
+    def go(self, msg: Ping) -> None:
+        for text in self.texts:
+            if text.startswith("inform:"):
+                self.send(self.to, Note(text), performative="inform")
+            elif text == "unknown":
+                self.send(self.to, Unknown(1))
+            else:
+                self.send(self.to, Note(text))
+        self.waiting.append(len(self.to._cell.mailbox))  # type: ignore[union-attr]
+
+
+async def test_plain_tells_wait_compactly_and_arrive_as_envelopes_in_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    log: list[tuple[object, ...]] = []
+    async with triomas.open_container() as c:
+        rec = await c.spawn(Recorder, log, name="rec")
+        teller = await c.spawn(Teller, rec, ["a", "inform:b", "c"], name="teller")
+        c.send(teller, Ping(0))
+        await c.run_until_idle()
+        # two tells of three entries each and one envelope waited at once
+        assert c.agent(teller).waiting == [7]  # type: ignore[attr-defined]
+    assert log == [
+        ("a", "teller", "rec", "Note", None),
+        ("inform:b", "teller", "rec", "Note", "inform"),
+        ("c", "teller", "rec", "Note", None),
+    ]
+
+
+class Reader(Agent):
+    """A MASlite-style update that reads its mailbox by hand."""
+
+    def __init__(self, seen: list[tuple[str, str]]) -> None:
+        self.seen = seen
+
+    def update(self) -> None:
+        while self.messages:
+            env = self.receive()
+            assert isinstance(env, Envelope)
+            assert env.sender is not None
+            self.seen.append((env.body.text, env.sender.name))
+
+
+async def test_code_that_reads_the_mailbox_by_hand_sees_only_envelopes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    seen: list[tuple[str, str]] = []
+    async with triomas.open_container() as c:
+        teller = c.agent(await c.spawn(Echo, name="teller"))
+        c.pause()
+        reader = await c.spawn(Reader, seen, name="reader")
+        teller.send(reader, Note("a"))  # before the reader's first update
+        teller.send(reader, Note("b"))
+        assert c._cells["reader"].compact
+        c.resume()
+        await c.run_until_idle()
+        assert not c._cells["reader"].compact
+        teller.send(reader, Note("c"))
+        await c.run_until_idle()
+    assert seen == [("a", "teller"), ("b", "teller"), ("c", "teller")]
+
+
+async def test_leftover_and_unhandled_tells_become_dead_letters_with_their_sender(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    log: list[tuple[object, ...]] = []
+    letters: list[triomas.DeadLetter] = []
+    async with triomas.open_container() as c:
+        c.on_event(lambda e: letters.append(e) if isinstance(e, triomas.DeadLetter) else None)
+        rec = await c.spawn(Recorder, log, name="rec")
+        teller = await c.spawn(Teller, rec, ["unknown", "stop", "x", "y"], name="teller")
+        c.send(teller, Ping(0))
+        await c.run_until_idle()
+    assert log == [("stop", "teller", "rec", "Note", None)]
+    assert [(type(d.message).__name__, d.sender, d.recipient, d.reason) for d in letters] == [
+        ("Unknown", teller, rec, triomas.DeadLetterReason.NO_HANDLER),
+        ("Note", teller, rec, triomas.DeadLetterReason.RECIPIENT_STOPPED),
+        ("Note", teller, rec, triomas.DeadLetterReason.RECIPIENT_STOPPED),
+    ]
+    assert [d.message.text for d in letters[1:]] == ["x", "y"]
+
+
+async def test_a_system_message_goes_ahead_of_waiting_tells(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    log: list[tuple[object, ...]] = []
+    async with triomas.open_container() as c:
+        rec = await c.spawn(Recorder, log, name="rec")
+        teller = await c.spawn(Teller, rec, [], name="teller")
+        mref = c.agent(rec).monitor(teller)
+        c.pause()
+        c.agent(teller).send(rec, Note("a"))
+        c.agent(teller).send(rec, Note("b"))
+        down = triomas.Down(mref, teller, triomas.Normal())
+        c._cells["rec"].accept_system(Envelope(down, None, rec, "Down"))
+        c.resume()
+        await c.run_until_idle()
+        assert log == [
+            ("down", "teller"),
+            ("a", "teller", "rec", "Note", None),
+            ("b", "teller", "rec", "Note", None),
+        ]

@@ -136,7 +136,7 @@ class Agent:
         The idiom is ``while self.messages: env = self.receive()``.
         """
         cell = self._cell
-        mailbox = cell.mailbox
+        mailbox = cell.own_mailbox()
         if not mailbox:
             raise IndexError(f"no message is waiting for {cell.name}")
         env = mailbox.popleft()
@@ -194,6 +194,9 @@ class Agent:
                 and target.exit_reason is None
                 and (target.container is container or target.container._remote is None)
             ):
+                if target.compact and type(msg) is not Envelope:
+                    target.accept_tell(msg, cell.ref, cell.engine.now())
+                    return
                 target.deliver(
                     target,
                     Envelope(

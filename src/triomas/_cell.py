@@ -143,6 +143,7 @@ class Cell:
         "alarms",
         "args",
         "bound",
+        "compact",
         "container",
         "current",
         "deliver",
@@ -198,7 +199,11 @@ class Cell:
         self.name = name
         self.ref = AgentRef(container.address, name, cell=self)
         self.info: ClassInfo = cls._triomas_info
-        self.mailbox: deque[Envelope] = NO_MAIL
+        # Envelopes, or a plain tell as three entries (see accept_tell).
+        self.mailbox: deque[Any] = NO_MAIL
+        # Whether plain tells may wait as three entries: only where live delivery is
+        # immediate and the mailbox is unbounded, and until code reads it by hand.
+        self.compact = self.deliver is Cell.accept
         self.life = Life.NEW
         self.run_state = RunState.IDLE
         self.exit_reason: ExitReason | None = None
@@ -235,10 +240,33 @@ class Cell:
         cls.__init__(agent, *args, **kwargs)
 
     def own_mailbox(self) -> deque[Envelope]:
-        """The mailbox, made real if it was the shared empty one (for user code to hold)."""
+        """The mailbox, made real if it was the shared empty one, as envelopes only
+        from now on (for code that reads it by hand)."""
         if self.mailbox is NO_MAIL:
             self.mailbox = deque()
+        if self.compact:
+            self.expand()
+            self.compact = False
         return self.mailbox
+
+    def expand(self) -> deque[Envelope]:
+        """The mailbox, with every plain tell waiting as three entries made an envelope."""
+        mailbox = self.mailbox
+        if self.compact and any(type(item) is not Envelope for item in mailbox):
+            items = iter(list(mailbox))
+            mailbox.clear()
+            for item in items:
+                if type(item) is Envelope:
+                    mailbox.append(item)
+                else:
+                    mailbox.append(self.tell_envelope(item, next(items), next(items)))
+        return mailbox
+
+    def tell_envelope(self, body: Any, sender: AgentRef, sent_at: float) -> Envelope:
+        """The envelope of a plain tell that waited as three entries."""
+        return Envelope(
+            body, sender, self.ref, type(body).__name__, None, None, None, None, None, sent_at
+        )
 
     def start(self) -> None:
         """Start the incarnation: at once if setup() and update() do nothing, else activate."""
@@ -324,7 +352,7 @@ class Cell:
 
     def drop_waiting(self, match: Callable[[Envelope], bool]) -> int:
         """Remove the waiting (and in-flight) messages that ``match``; how many."""
-        kept = [env for env in self.mailbox if not match(env)]
+        kept = [env for env in self.expand() if not match(env)]
         dropped = len(self.mailbox) - len(kept)
         if dropped:
             self.mailbox = deque(kept)
@@ -358,6 +386,23 @@ class Cell:
         if self.run_state is not _ACTIVE:
             self.engine.activate(self)
 
+    def accept_tell(self, body: Any, sender: AgentRef, sent_at: float) -> None:
+        """:meth:`accept` for a plain tell to a live cell with ``compact`` set.
+
+        The tell waits as three entries, body, sender and time, and becomes an
+        envelope only if something needs one: allocating an object per message
+        costs a burst of tells about a third of its time, mostly in the collector.
+        A body is never an :class:`Envelope`, which tells the two kinds apart.
+        """
+        mailbox = self.mailbox
+        if mailbox is NO_MAIL:
+            mailbox = self.mailbox = deque()
+        mailbox.append(body)
+        mailbox.append(sender)
+        mailbox.append(sent_at)
+        if self.run_state is not _ACTIVE:
+            self.engine.activate(self)
+
     @staticmethod
     def is_system(env: Envelope) -> bool:
         """Whether ``env`` carries a system message (``Down``, ``Exit``)."""
@@ -371,7 +416,7 @@ class Cell:
         mailbox = self.own_mailbox()
         place = 0
         for waiting in mailbox:
-            if not self.is_system(waiting):
+            if type(waiting) is not Envelope or not self.is_system(waiting):
                 break
             place += 1
         mailbox.insert(place, env)
@@ -431,7 +476,7 @@ class Cell:
     async def dispatch_all(self) -> None:
         """The default ``update()``: hand each waiting message to its handler."""
         count = len(self.mailbox)
-        while count:
+        while count > 0:
             count, env, handler = self.drain_sync(count)
             if self.bound is not None:
                 self.bound.freed()
@@ -456,7 +501,7 @@ class Cell:
                 self.container._reply(env, result)
 
     def drain_sync(self, count: int) -> tuple[int, Envelope | None, Handler | None]:
-        """Handle up to ``count`` waiting messages whose handlers are plain (sync).
+        """Handle the next ``count`` mailbox entries' messages whose handlers are plain (sync).
 
         Stops early at a message whose handler is async or concurrent, and returns
         it, taken from the mailbox, with its handler and the count left; else returns
@@ -467,17 +512,30 @@ class Cell:
         handlers = info.handlers
         agent = self.agent
         container = self.container
-        while count and mailbox and self.exit_reason is None:
-            count -= 1
-            env = mailbox.popleft()
-            body = env.body
+        while count > 0 and mailbox and self.exit_reason is None:
+            item = mailbox.popleft()
+            if type(item) is Envelope:
+                count -= 1
+                env: Envelope | None = item
+                body = item.body
+            else:  # a plain tell in three entries
+                count -= 3
+                body = item
+                sender = mailbox.popleft()
+                sent_at = mailbox.popleft()
+                env = None
             handler = handlers.get(type(body)) or info.lookup(type(body))
-            if handler is None:
-                container._no_handler(env)
-                continue
-            if handler.suspends or handler.concurrent:
+            if handler is None or handler.suspends or handler.concurrent:
+                if env is None:
+                    env = self.tell_envelope(body, sender, sent_at)
+                if handler is None:
+                    container._no_handler(env)
+                    continue
                 return count, env, handler
+            if (handler.wants_envelope or container._trace is not None) and env is None:
+                env = self.tell_envelope(body, sender, sent_at)
             if container._trace is not None:
+                assert env is not None
                 container._trace_recv(self, env)
             try:
                 if handler.wants_envelope:
@@ -487,12 +545,12 @@ class Cell:
                 if handler.is_async:  # an async def without await point: done in one step
                     result = complete(result)
             except Exception as exc:
-                self.crash(exc, env)
+                self.crash(exc, env)  # only an ask needs the envelope, and a tell has none
                 break
             except (KeyboardInterrupt, SystemExit) as exc:
                 self.fail_fatal(exc)
                 break
-            if env.reply_with is not None:
+            if env is not None and env.reply_with is not None:
                 container._reply(env, result)
         return 0, None, None
 

@@ -248,6 +248,7 @@ class Container:
         if opts.capacity is not None:
             cell.bound = Bound(cell, opts.capacity, opts.overflow)
             cell.deliver = cell.bound.deliver
+            cell.compact = False
         if opts.idle_timeout is not None:
             cell.idle = IdleWatch(cell, opts.idle_timeout)
         self._cells[name] = cell
@@ -771,7 +772,9 @@ class Container:
         """Deliver a message that came from another container over ``link``."""
         if env.reply_with is not None:
             rid = self._run.new_reply_id()
-            self._replies[rid] = RemoteReply(link, env.reply_with, self.codec, self.address, receiver)
+            self._replies[rid] = RemoteReply(
+                link, env.reply_with, self.codec, self.address, receiver
+            )
             env._reply_key = rid
         if receiver is not None:
             env.receiver = AgentRef(self.address, receiver)
@@ -850,7 +853,7 @@ class Container:
                 del self._classes[type(cell.agent).__name__]
         self._subscriptions.drop(cell)
         self._parked.pop(cell, None)
-        leftovers = [*cell.mailbox, *self._engine.in_flight(cell)]
+        leftovers = [*cell.expand(), *self._engine.in_flight(cell)]
         cell.mailbox = NO_MAIL
         for env in leftovers:
             self._dead(env, DeadLetterReason.RECIPIENT_STOPPED, reason)

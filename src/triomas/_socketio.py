@@ -26,7 +26,7 @@ class SocketIO:
     long as :meth:`write` is not called while a ``send_all`` is under way.
     """
 
-    __slots__ = ("_socket", "_reads")
+    __slots__ = ("_reads", "_socket")
 
     def __init__(self, stream: trio.SocketStream) -> None:
         self._socket = stream.socket

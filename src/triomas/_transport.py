@@ -210,4 +210,3 @@ def transport_for(address: str) -> Transport:
             f"{address!r}: no transport for this scheme (use tcp://, unix://, memory:// or local://)"
         )
     return transport
-
