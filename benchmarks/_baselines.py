@@ -122,3 +122,58 @@ def deque_dispatch_batched(messages: int, batch: int = 100) -> Sample:
     if handled != messages:
         raise AssertionError("lost messages")
     return Sample(messages, elapsed)
+
+
+def deque_fanout(receivers: int, per_receiver: int, entry: str) -> Sample:
+    """The floor of a fan-out with no runtime at all: a deque per receiver, filled
+    round-robin like :func:`trio_fanout`'s channels, then drained with a lookup and call.
+
+    ``entry`` is what a message costs in the deque: ``"bare"`` the message alone
+    (nobody knows who sent it when), ``"tuple"`` a ``(message, sender, time)``
+    tuple, ``"three"`` those three as separate entries (no object per message).
+    """
+    handled = 0
+
+    def on_item(msg: Item) -> None:
+        nonlocal handled
+        handled += 1
+
+    handlers: dict[type, Callable[[Any], None]] = {Item: on_item}
+    boxes: list[deque[Any]] = [deque() for _ in range(receivers)]
+    sender = object()
+    start = clock()
+    if entry == "bare":
+        for j in range(per_receiver):
+            for box in boxes:
+                box.append(Item(j))
+        for box in boxes:
+            while box:
+                msg = box.popleft()
+                handlers[type(msg)](msg)
+    elif entry == "tuple":
+        for j in range(per_receiver):
+            for box in boxes:
+                box.append((Item(j), sender, clock()))
+        for box in boxes:
+            while box:
+                msg = box.popleft()[0]
+                handlers[type(msg)](msg)
+    elif entry == "three":
+        for j in range(per_receiver):
+            for box in boxes:
+                box.append(Item(j))
+                box.append(sender)
+                box.append(clock())
+        for box in boxes:
+            pop = box.popleft
+            while box:
+                msg = pop()
+                pop()
+                pop()
+                handlers[type(msg)](msg)
+    else:
+        raise ValueError(f"unknown entry kind {entry!r}")
+    elapsed = clock() - start
+    if handled != receivers * per_receiver:
+        raise AssertionError("lost messages")
+    return Sample(handled, elapsed)

@@ -217,6 +217,20 @@ def groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
             partial(tm.fanout, s.fan_receivers, s.fan_per_receiver, False),
             fan,
         ),
+        *(
+            Workload(
+                "live_fanout",
+                f"floor-deque-{entry}",
+                "msgs_per_s",
+                partial(base.deque_fanout, s.fan_receivers, s.fan_per_receiver, entry),
+                {**fan, "how": how},
+            )
+            for entry, how in (
+                ("bare", "no runtime: a deque per receiver holding the bare messages"),
+                ("tuple", "no runtime: a deque per receiver, a (msg, sender, time) tuple each"),
+                ("three", "no runtime: a deque per receiver, msg, sender and time as 3 entries"),
+            )
+        ),
     ]
     batch_fanout = [
         Workload(
@@ -472,6 +486,17 @@ def net_groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
                     partial(net.ask_sequential, scheme, rt, warm),
                     {**seq, "how": "await container.ask() in a loop, to an agent in a node"},
                 ),
+                Workload(
+                    f"net_seq_{scheme}",
+                    "raw-trio-rpc-1",
+                    "round_trips_per_s",
+                    partial(raw.raw_in_flight, scheme, rt, 1, warm, "locked"),
+                    {
+                        **seq,
+                        "how": "one requester on a connection with a reader task that wakes "
+                        "it by id (the raw RPC client of net_inflight, 1 in flight)",
+                    },
+                ),
             ],
         )
         flight = {"requests": req, "in_flight": NET_IN_FLIGHT, "transport": scheme}
@@ -688,6 +713,8 @@ def report_net_targets(reporter: Reporter) -> None:
             "raw-trio",
             0.9,
         )
+        _ratio_note(reporter, f"net_seq_{scheme}", "triomas-ask", "raw-trio-rpc-1")
+        _ratio_note(reporter, f"net_seq_{scheme}", "raw-trio-rpc-1", "raw-trio")
         bench = f"net_inflight_{scheme}"
         _ratio_target(
             reporter,
@@ -736,6 +763,9 @@ def report_targets(reporter: Reporter, s: Sizes) -> None:
         "trio-tasks",
         3.0,
     )
+    for entry in ("bare", "tuple", "three"):
+        _ratio_note(reporter, "live_fanout", f"floor-deque-{entry}", "trio-tasks")
+    _ratio_note(reporter, "live_fanout", "triomas", "floor-deque-three")
     _ratio_target(
         reporter,
         "virtual ping-pong >= MASlite",
