@@ -496,3 +496,85 @@ async def test_a_system_message_goes_ahead_of_waiting_tells(
             ("a", "teller", "rec", "Note", None),
             ("b", "teller", "rec", "Note", None),
         ]
+
+
+class SelfKick(Agent):
+    """Tells itself a Note while it is being made; reads its mailbox by hand or not."""
+
+    def __init__(self, log: list[object], by_hand: bool) -> None:
+        self.log = log
+        self.by_hand = by_hand
+        self.send(self.ref, Note("kick"))
+
+    def update(self) -> None:
+        if not self.by_hand:
+            return super().update()  # type: ignore[no-any-return]
+        while self.messages:
+            self.log.append(self.receive())
+        return None
+
+    @on(Note)
+    def note(self, msg: Note) -> None:
+        self.log.append(msg.text)
+
+
+async def test_a_bounded_agent_never_holds_compact_tells(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    seen: list[object] = []
+    letters: list[triomas.DeadLetter] = []
+    async with triomas.open_container() as c:
+        c.on_event(lambda e: letters.append(e) if isinstance(e, triomas.DeadLetter) else None)
+        await c.spawn(SelfKick, seen, True, capacity=10)
+        await c.run_until_idle()
+        c.pause()
+        ref = await c.spawn(SelfKick, [], False, capacity=2, overflow="fail")
+        assert c._cells[ref.name].bound.queued() == 1  # type: ignore[union-attr]
+        c.send(ref, Note("room for one more"))
+        await c.remove(ref)
+    assert len(seen) == 1
+    assert isinstance(seen[0], Envelope)
+    assert seen[0].body == Note("kick")
+    assert [d.message for d in letters] == [Note("kick"), Note("room for one more")]
+
+
+class Flusher(Agent):
+    """Monitors an agent that is gone (its Down waits at once) and flushes that Down."""
+
+    def __init__(self, log: list[object]) -> None:
+        self.log = log
+
+    @on(Note)
+    def note(self, msg: Note) -> None:
+        self.log.append(msg.text)
+        if msg.text == "flush":
+            mref = self.monitor("nobody")
+            self.demonitor(mref, flush=True)
+
+    @on(triomas.Down)
+    def down(self, msg: triomas.Down) -> None:
+        self.log.append("down")
+
+
+async def test_a_flush_in_a_batch_drops_the_down_and_handles_each_tell_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    log: list[object] = []
+    async with triomas.open_container() as c:
+        flusher = await c.spawn(Flusher, log)
+        teller = c.agent(await c.spawn(Echo))
+        c.pause()  # the tells wait together: one batch drains them
+        for text in ("flush", "a1", "a2"):
+            teller.send(flusher, Note(text))
+        c.resume()
+        await c.run_until_idle()
+    assert log == ["flush", "a1", "a2"]
+
+
+async def test_an_ask_answered_by_hand_off_keeps_tells_compact(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with triomas.open_container() as c:
+        echo = await c.spawn(Echo)
+        assert await c.ask(echo, Ping(1)) == 2
+        assert c._cells[echo.name].compact

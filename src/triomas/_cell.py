@@ -203,7 +203,7 @@ class Cell:
         self.mailbox: deque[Any] = NO_MAIL
         # Whether plain tells may wait as three entries: only where live delivery is
         # immediate and the mailbox is unbounded, and until code reads it by hand.
-        self.compact = self.deliver is Cell.accept
+        self.compact = self.deliver is Cell.accept and opts.capacity is None
         self.life = Life.NEW
         self.run_state = RunState.IDLE
         self.exit_reason: ExitReason | None = None
@@ -240,13 +240,16 @@ class Cell:
         cls.__init__(agent, *args, **kwargs)
 
     def own_mailbox(self) -> deque[Envelope]:
-        """The mailbox, made real if it was the shared empty one, as envelopes only
-        from now on (for code that reads it by hand)."""
-        if self.mailbox is NO_MAIL:
-            self.mailbox = deque()
+        """The mailbox, as envelopes only from now on: for code that reads it by hand."""
         if self.compact:
             self.expand()
             self.compact = False
+        return self.real_mailbox()
+
+    def real_mailbox(self) -> deque[Any]:
+        """The mailbox, made real if it was the shared empty one."""
+        if self.mailbox is NO_MAIL:
+            self.mailbox = deque()
         return self.mailbox
 
     def expand(self) -> deque[Envelope]:
@@ -352,10 +355,12 @@ class Cell:
 
     def drop_waiting(self, match: Callable[[Envelope], bool]) -> int:
         """Remove the waiting (and in-flight) messages that ``match``; how many."""
-        kept = [env for env in self.expand() if not match(env)]
-        dropped = len(self.mailbox) - len(kept)
-        if dropped:
-            self.mailbox = deque(kept)
+        mailbox = self.expand()
+        kept = [env for env in mailbox if not match(env)]
+        dropped = len(mailbox) - len(kept)
+        if dropped:  # in place: a batch being drained holds this deque
+            mailbox.clear()
+            mailbox.extend(kept)
         return dropped + len(self.engine.in_flight(self, match))
 
     def rng(self) -> random.Random:
@@ -377,7 +382,7 @@ class Cell:
             if self.life is Life.STOPPED:
                 self.container._undeliverable(env, self)
             else:  # ending: kept for a next incarnation, or a dead letter if none comes
-                self.own_mailbox().append(env)
+                self.real_mailbox().append(env)
             return
         mailbox = self.mailbox
         if mailbox is NO_MAIL:
@@ -413,7 +418,7 @@ class Cell:
         if self.life is Life.STOPPED:
             self.container._undeliverable(env, self)
             return
-        mailbox = self.own_mailbox()
+        mailbox = self.real_mailbox()
         place = 0
         for waiting in mailbox:
             if type(waiting) is not Envelope or not self.is_system(waiting):
@@ -576,7 +581,7 @@ class Cell:
             return False
         state = self.run_state
         self.run_state = RunState.ACTIVE
-        self.own_mailbox().append(env)  # it was empty: env is the one drained
+        self.real_mailbox().append(env)  # it was empty: env is the one drained
         self.drain_sync(1)
         if self.idle is not None:
             self.idle.touch()

@@ -248,7 +248,6 @@ class Container:
         if opts.capacity is not None:
             cell.bound = Bound(cell, opts.capacity, opts.overflow)
             cell.deliver = cell.bound.deliver
-            cell.compact = False
         if opts.idle_timeout is not None:
             cell.idle = IdleWatch(cell, opts.idle_timeout)
         self._cells[name] = cell
