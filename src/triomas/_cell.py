@@ -518,29 +518,35 @@ class Cell:
         agent = self.agent
         container = self.container
         while count > 0 and mailbox and self.exit_reason is None:
-            item = mailbox.popleft()
-            if type(item) is Envelope:
+            env = mailbox.popleft()
+            if type(env) is Envelope:
                 count -= 1
-                env: Envelope | None = item
-                body = item.body
+                body = env.body
+                handler = handlers.get(type(body)) or info.lookup(type(body))
             else:  # a plain tell in three entries
                 count -= 3
-                body = item
+                body = env
                 sender = mailbox.popleft()
                 sent_at = mailbox.popleft()
-                env = None
-            handler = handlers.get(type(body)) or info.lookup(type(body))
-            if handler is None or handler.suspends or handler.concurrent:
-                if env is None:
-                    env = self.tell_envelope(body, sender, sent_at)
-                if handler is None:
-                    container._no_handler(env)
+                handler = handlers.get(type(body)) or info.lookup(type(body))
+                if handler is not None and handler.simple and container._trace is None:
+                    # The common case without an envelope (a tell is no ask: no reply).
+                    try:
+                        handler.func(agent, body)
+                    except Exception as exc:
+                        self.crash(exc)
+                        break
+                    except (KeyboardInterrupt, SystemExit) as exc:
+                        self.fail_fatal(exc)
+                        break
                     continue
-                return count, env, handler
-            if (handler.wants_envelope or container._trace is not None) and env is None:
                 env = self.tell_envelope(body, sender, sent_at)
+            if handler is None:
+                container._no_handler(env)
+                continue
+            if handler.suspends or handler.concurrent:
+                return count, env, handler
             if container._trace is not None:
-                assert env is not None
                 container._trace_recv(self, env)
             try:
                 if handler.wants_envelope:
@@ -550,12 +556,12 @@ class Cell:
                 if handler.is_async:  # an async def without await point: done in one step
                     result = complete(result)
             except Exception as exc:
-                self.crash(exc, env)  # only an ask needs the envelope, and a tell has none
+                self.crash(exc, env)
                 break
             except (KeyboardInterrupt, SystemExit) as exc:
                 self.fail_fatal(exc)
                 break
-            if env is not None and env.reply_with is not None:
+            if env.reply_with is not None:
                 container._reply(env, result)
         return 0, None, None
 

@@ -87,6 +87,14 @@ class Handler:
     wants_envelope: bool
     concurrent: bool
     suspends: bool
+    simple: bool = attrs.field(
+        init=False,
+        default=attrs.Factory(
+            lambda h: not (h.is_async or h.wants_envelope or h.concurrent or h.suspends),
+            takes_self=True,
+        ),
+    )
+    """A plain function of the message alone: it needs no envelope."""
 
 
 def _positional_count(fn: Callable[..., Any]) -> int:
