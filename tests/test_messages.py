@@ -103,3 +103,27 @@ async def test_handler_lookup_follows_the_message_mro(vc: triomas.Container) -> 
     ref = await vc.spawn(Handler)
     assert await vc.ask(ref, Derived()) == "Derived"
     assert await vc.ask(ref, Derived()) == "Derived"
+
+
+async def test_send_takes_the_send_options_and_nothing_else(vc: triomas.Container) -> None:
+    class Keeper(triomas.Agent):
+        def __init__(self) -> None:
+            self.got: list[tuple[str, str | None, str | None, str | None]] = []
+
+        @triomas.on(Point)
+        def point(self, msg: Point, env: Envelope) -> None:
+            self.got.append((env.topic, env.performative, env.conversation_id, env.protocol))
+
+    keeper = await vc.spawn(Keeper, name="keeper")
+    sender = vc.agent(await vc.spawn(Keeper, name="sender"))
+    sender.send(keeper, Point(1, 2), topic=None, performative=None)  # None: as if left out
+    sender.send(keeper, Point(1, 2), performative="inform", conversation_id="c1")
+    sender.send(keeper, Point(1, 2), topic="points", protocol="fipa-request")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'perfomative'"):
+        sender.send(keeper, Point(1, 2), perfomative="inform")  # type: ignore[call-arg]
+    await vc.run_until_idle()
+    assert vc.agent(keeper).got == [  # type: ignore[attr-defined]
+        ("Point", None, None, None),
+        ("Point", "inform", "c1", None),
+        ("points", None, None, "fipa-request"),
+    ]

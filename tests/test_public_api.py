@@ -54,6 +54,7 @@ PUBLIC = {
     "Normal",
     "RealClock",
     "RunReport",
+    "SendOptions",
     "Shutdown",
     "SystemEvent",
     "TimerHandle",

@@ -1,6 +1,6 @@
 """triomas: supervised multi-agent runtime on trio, in real or deterministic virtual time."""
 
-from ._agent import Agent
+from ._agent import Agent, SendOptions
 from ._clock import Clock, ExternalClock, RealClock, VirtualClock
 from ._codec import Codec
 from ._container import Container, RunReport
@@ -109,6 +109,7 @@ __all__ = [
     "RemoteError",
     "Restart",
     "RunReport",
+    "SendOptions",
     "Shutdown",
     "ShutdownOverrun",
     "SimNetwork",

@@ -6,7 +6,7 @@ import math
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
 from . import _watch
 from ._cell import Life
@@ -28,6 +28,38 @@ if TYPE_CHECKING:
 
 Recipient = AgentRef | str | type
 A = TypeVar("A", bound="Agent")
+
+
+class SendOptions(TypedDict, total=False):
+    """The keywords :meth:`Agent.send` takes, all optional.
+
+    Sending with none of them is the fast path; ``None`` (``False`` for
+    ``direct``) means the same as leaving a keyword out.
+    """
+
+    topic: str | None
+    """The envelope's topic (default: the message's class name)."""
+    direct: bool
+    """Skip the sender's trackers (``subscribe(sender=...)``)."""
+    performative: str | None
+    """The speech act, such as ``"tell"`` or ``"cfp"``."""
+    conversation_id: str | None
+    """The conversation the message belongs to."""
+    reply_with: str | None
+    """An id for the receiver to echo in ``in_reply_to`` (by hand: this is no ask)."""
+    in_reply_to: str | None
+    """The ``reply_with`` this message answers."""
+    reply_by: float | None
+    """Clock time by which an answer is wanted."""
+    protocol: str | None
+    """FIPA-ACL's interaction protocol, such as ``"fipa-contract-net"``."""
+    ontology: str | None
+    """FIPA-ACL's ontology."""
+    language: str | None
+    """FIPA-ACL's content language."""
+
+
+_SEND_OPTIONS = frozenset(SendOptions.__annotations__)
 
 
 class Agent:
@@ -146,43 +178,23 @@ class Agent:
 
     # ---- messaging -----------------------------------------------------------------------
 
-    def send(
-        self,
-        to: Recipient,
-        msg: Any,
-        *,
-        topic: str | None = None,
-        direct: bool = False,
-        performative: str | None = None,
-        conversation_id: str | None = None,
-        reply_with: str | None = None,
-        in_reply_to: str | None = None,
-        reply_by: float | None = None,
-        protocol: str | None = None,
-        ontology: str | None = None,
-        language: str | None = None,
-    ) -> None:
+    def send(self, to: Recipient, msg: Any, **options: Unpack[SendOptions]) -> None:
         """Send ``msg`` and return at once (a tell); it never blocks.
 
         ``to`` is a reference, an address, an agent name, or a class or group name
         (then every member gets it). What cannot be delivered becomes a
-        :class:`DeadLetter` event. ``direct=True`` skips the sender's trackers.
-        The other keywords fill the :class:`Envelope`'s speech-act and FIPA fields;
-        a ``reply_with`` here is for the receiver to echo by hand, not an ask.
+        :class:`DeadLetter` event. The keywords are those of :class:`SendOptions`:
+        ``topic``, ``direct=True`` to skip the sender's trackers, and the
+        :class:`Envelope`'s speech-act and FIPA fields (``performative``,
+        ``conversation_id``, ``reply_with``, ``in_reply_to``, ``reply_by``,
+        ``protocol``, ``ontology``, ``language``); a ``reply_with`` here is for
+        the receiver to echo by hand, not an ask.
         """
         cell = self._cell
         container = cell.container
         if (
-            type(to) is AgentRef
-            and topic is None
-            and performative is None
-            and conversation_id is None
-            and reply_with is None
-            and in_reply_to is None
-            and reply_by is None
-            and protocol is None
-            and ontology is None
-            and language is None
+            not options
+            and type(to) is AgentRef
             and not container._subscriptions.trackers
             and not container._strict
         ):
@@ -213,17 +225,23 @@ class Agent:
                     ),
                 )
                 return
+        for key in options:
+            if key not in _SEND_OPTIONS:
+                raise TypeError(f"send() got an unexpected keyword argument {key!r}")
+        protocol = options.get("protocol")
+        ontology = options.get("ontology")
+        language = options.get("language")
         container._send(
             cell,
             to,
             msg,
-            topic,
-            direct,
-            performative,
-            conversation_id,
-            reply_with,
-            in_reply_to,
-            reply_by,
+            options.get("topic"),
+            options.get("direct", False),
+            options.get("performative"),
+            options.get("conversation_id"),
+            options.get("reply_with"),
+            options.get("in_reply_to"),
+            options.get("reply_by"),
             fipa=None
             if protocol is None and ontology is None and language is None
             else (protocol, ontology, language),
