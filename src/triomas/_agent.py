@@ -225,23 +225,40 @@ class Agent:
                     ),
                 )
                 return
-        for key in options:
-            if key not in _SEND_OPTIONS:
-                raise TypeError(f"send() got an unexpected keyword argument {key!r}")
-        protocol = options.get("protocol")
-        ontology = options.get("ontology")
-        language = options.get("language")
-        container._send(
+        if not _SEND_OPTIONS.issuperset(options):
+            unknown = min(options.keys() - _SEND_OPTIONS)
+            raise TypeError(f"send() got an unexpected keyword argument {unknown!r}")
+        self._send_with(cell, to, msg, **options)
+
+    @staticmethod
+    def _send_with(
+        cell: Cell,
+        to: Recipient,
+        msg: Any,
+        *,
+        topic: str | None = None,
+        direct: bool = False,
+        performative: str | None = None,
+        conversation_id: str | None = None,
+        reply_with: str | None = None,
+        in_reply_to: str | None = None,
+        reply_by: float | None = None,
+        protocol: str | None = None,
+        ontology: str | None = None,
+        language: str | None = None,
+    ) -> None:
+        # send() with options: the keywords are bound here, in C, not looked up one by one.
+        cell.container._send(
             cell,
             to,
             msg,
-            options.get("topic"),
-            options.get("direct", False),
-            options.get("performative"),
-            options.get("conversation_id"),
-            options.get("reply_with"),
-            options.get("in_reply_to"),
-            options.get("reply_by"),
+            topic,
+            direct,
+            performative,
+            conversation_id,
+            reply_with,
+            in_reply_to,
+            reply_by,
             fipa=None
             if protocol is None and ontology is None and language is None
             else (protocol, ontology, language),
