@@ -33,7 +33,7 @@ from triomas import (
     message,
     on,
 )
-from triomas._wire import PROTOCOL, VERSION, FrameDecoder, Kind, frame, parse, proof
+from triomas._wire import MAX_FRAME, PROTOCOL, VERSION, FrameDecoder, Kind, frame, parse
 
 
 @message(tag="net.Ping")
@@ -462,13 +462,13 @@ class RawPeer:
         return parse(self.codec, self.frames.pop(0))
 
     async def handshake(self, address: str = "tcp://raw:1") -> None:
-        await self.send((Kind.HELLO, PROTOCOL, VERSION, address, b"n" * 16, None))
+        await self.send((Kind.HELLO, PROTOCOL, VERSION, address, b"n" * 16, MAX_FRAME))
         hello = await self.receive()
         assert hello is not None
         assert hello[0] == Kind.HELLO
-        await self.send((Kind.PROOF, proof(None, hello[4], address)))
+        await self.send((Kind.PROOF, None))
         welcome = await self.receive()
-        assert welcome == [Kind.WELCOME, True, ""]
+        assert welcome == [Kind.WELCOME, True, "", None]
 
     async def closed(self) -> bool:
         while True:
@@ -516,7 +516,7 @@ async def test_a_wrong_protocol_version_is_refused(addresses: Addresses) -> None
         async with triomas.open_container(addresses()) as server:
             echo = await server.spawn(Echo)
             raw = await RawPeer.connect(server.address)
-            await raw.send((Kind.HELLO, PROTOCOL, VERSION + 1, "tcp://raw:1", b"n" * 16, None))
+            await raw.send((Kind.HELLO, PROTOCOL, VERSION + 1, "tcp://raw:1", b"n" * 16, MAX_FRAME))
             reply = await raw.receive()
             assert reply is not None
             assert reply[0] == Kind.ERROR
@@ -531,7 +531,7 @@ async def test_a_client_that_never_finishes_the_handshake_is_dropped(
 ) -> None:
     async with triomas.open_container("memory://slow-server", handshake_timeout=2) as server:
         raw = await RawPeer.connect(server.address)
-        await raw.send((Kind.HELLO, PROTOCOL, VERSION, "memory://silent", b"n" * 16, None))
+        await raw.send((Kind.HELLO, PROTOCOL, VERSION, "memory://silent", b"n" * 16, MAX_FRAME))
         assert (await raw.receive() or [None])[0] == Kind.HELLO
         # ...and it never sends its PROOF
         reply = await raw.receive()
@@ -593,10 +593,10 @@ async def test_a_bug_while_handling_one_connection_costs_only_that_connection(
     real = triomas._network.arrive
     bugs = [RuntimeError("a bug")]
 
-    def buggy(container: Any, codec: Any, item: list[Any], link: Any) -> None:
+    def buggy(container: Any, codec: Any, item: list[Any], link: Any, origin: Any) -> None:
         if bugs:
             raise bugs.pop()
-        real(container, codec, item, link)
+        real(container, codec, item, link, origin)
 
     monkeypatch.setattr(triomas._network, "arrive", buggy)
     with trio.fail_after(10):

@@ -192,15 +192,31 @@ def test_a_reply_whose_value_will_not_decode_keeps_its_reply_id() -> None:
     assert isinstance(item[-1], DecodeError)
 
 
-def test_proofs_need_the_same_secret_nonce_and_address() -> None:
-    good = proof(b"s3cret", b"nonce", "tcp://a:1")
-    assert proof_ok(b"s3cret", b"nonce", "tcp://a:1", good)
-    assert not proof_ok(b"other", b"nonce", "tcp://a:1", good)
-    assert not proof_ok(b"s3cret", b"nonce2", "tcp://a:1", good)
-    assert not proof_ok(b"s3cret", b"nonce", "tcp://b:1", good)
-    assert not proof_ok(b"s3cret", b"nonce", "tcp://a:1", None)
-    assert proof(None, b"n", "x") is None
-    assert proof_ok(None, b"n", "x", None)
+def test_proofs_bind_the_secret_the_role_both_nonces_and_both_addresses() -> None:
+    args = ("dialer", b"d" * 16, b"a" * 16, "tcp://d:1", "tcp://a:1")
+    good = proof(b"s3cret", *args)
+    assert proof_ok(b"s3cret", *args, good)
+    assert not proof_ok(b"other", *args, good)
+    changed = [
+        ("acceptor", *args[1:]),  # the other role: a reflected answer is no proof
+        (args[0], b"x" * 16, *args[2:]),
+        (*args[:2], b"x" * 16, *args[3:]),
+        (*args[:3], "tcp://x:1", args[4]),
+        (*args[:4], "tcp://x:1"),
+        (args[0], args[2], args[1], args[3], args[4]),  # nonces swapped
+        (args[0], args[1], args[2], args[4], args[3]),  # addresses swapped
+    ]
+    for other in changed:
+        assert not proof_ok(b"s3cret", *other, good), other
+    assert not proof_ok(b"s3cret", *args, None)
+    assert proof(None, *args) is None
+    assert proof_ok(None, *args, None)
+    # A peer proving a secret this side does not have is refused too.
+    assert not proof_ok(None, *args, good)
+    # Lengths are part of what is signed: moving bytes between fields changes it.
+    assert proof(b"k", "dialer", b"ab", b"c", "x", "y") != proof(
+        b"k", "dialer", b"a", b"bc", "x", "y"
+    )
 
 
 def _crash() -> ValueError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import gc
 import types
 import uuid
 from collections.abc import Callable
@@ -21,6 +22,10 @@ _NATIVE = (int, float, str, bytes, bool)
 _EXT_MESSAGE = 1
 _EXT_UUID = 2
 _EXT_DATETIME = 3
+
+MAX_NESTING = 8
+"""How deep messages may nest inside each other's untyped values on the wire."""
+_GC_PAUSE = 64 * 1024
 
 
 def _converter() -> cattrs.Converter:
@@ -160,6 +165,7 @@ class Codec:
     def __init__(self, converter: cattrs.Converter | None = None) -> None:
         self.converter: cattrs.Converter = converter if converter is not None else _converter()
         self._plans: dict[type, _Plan] = {}
+        self._depth = 0  # of nested message extensions being decoded
         self._by_tag: dict[str, _Plan] = {}
         # One reused packer for whole payloads; _default packs nested messages with
         # fresh ones, since a packer cannot be re-entered.
@@ -248,13 +254,11 @@ class Codec:
             raise EncodeError(f"cannot encode {msg!r:.200}: {exc}") from exc
 
     def loads(self, data: bytes) -> Any:
-        """The message :meth:`dumps` made; :exc:`DecodeError` for anything else."""
-        try:
-            item = msgpack.unpackb(data, ext_hook=self._ext, strict_map_key=False)
-            tag = item[0]
-            return self._by_tag[tag].load(item)
-        except Exception:
-            pass  # the fast path did not do: find out what is wrong, and say so
+        """The message :meth:`dumps` made; :exc:`DecodeError` for anything else.
+
+        One pass: the first error inside (a nested message included) is the one
+        reported, and no part of ``data`` is decoded twice.
+        """
         item = self.unpack(data)
         if type(item) is not list or not item:
             raise DecodeError("a message is an array [tag, *fields]")
@@ -285,7 +289,23 @@ class Codec:
             raise EncodeError(f"cannot encode {obj!r:.200}: {exc}") from exc
 
     def unpack(self, data: bytes) -> Any:
-        """The object packed by :meth:`pack`; :exc:`DecodeError` for bad bytes or tags."""
+        """The object packed by :meth:`pack`; :exc:`DecodeError` for bad bytes or tags.
+
+        Messages nest (a message in an untyped field of another) at most
+        :data:`MAX_NESTING` deep.
+        """
+        if len(data) < _GC_PAUSE or not gc.isenabled():
+            return self._unpack(data)
+        # A big payload builds many containers at once; the cyclic collector would
+        # scan them again and again while they are built (8x the decode time for a
+        # frame of empty arrays). What msgpack builds holds no cycles.
+        gc.disable()
+        try:
+            return self._unpack(data)
+        finally:
+            gc.enable()
+
+    def _unpack(self, data: bytes) -> Any:
         try:
             return msgpack.unpackb(data, ext_hook=self._ext, strict_map_key=False)
         except DecodeError:
@@ -312,11 +332,28 @@ class Codec:
 
     def _ext(self, code: int, data: bytes) -> Any:
         if code == _EXT_MESSAGE:
-            return self.loads(data)
+            if self._depth >= MAX_NESTING:
+                raise DecodeError(f"messages nested more than {MAX_NESTING} deep")
+            self._depth += 1
+            try:
+                item = msgpack.unpackb(data, ext_hook=self._ext, strict_map_key=False)
+            finally:
+                self._depth -= 1
+            if type(item) is not list or not item:
+                raise DecodeError("a message is an array [tag, *fields]")
+            return self.load(item)
         if code == _EXT_UUID:
+            if len(data) != 16:
+                raise DecodeError("a UUID is 16 bytes")
             return uuid.UUID(bytes=data)
         if code == _EXT_DATETIME:
-            return datetime.datetime.fromtimestamp(self.unpack(data), datetime.UTC)
+            stamp = msgpack.unpackb(data)
+            if type(stamp) is not float and type(stamp) is not int:
+                raise DecodeError("a datetime is a timestamp")
+            try:
+                return datetime.datetime.fromtimestamp(stamp, datetime.UTC)
+            except (OverflowError, OSError, ValueError) as exc:
+                raise DecodeError(f"bad timestamp: {exc}") from None
         raise DecodeError(f"unknown msgpack extension type {code}")
 
 

@@ -24,6 +24,7 @@ from ._errors import (
     CalleeDown,
     CodecError,
     DecodeError,
+    EncodeError,
     MailboxFull,
     NameTaken,
     NoHandler,
@@ -617,7 +618,7 @@ class Container:
             remote = self._remote_ref(to)
             if remote is not None:
                 # It raises EncodeError before anyone saw the message.
-                self._remote.forward(env, remote, not single)
+                self._remote.forward(env, remote, single)
                 forwarded = remote
         if not direct and sender is not None and self._subscriptions.trackers:
             trackers = self._subscriptions.trackers.get(sender.name)
@@ -752,6 +753,11 @@ class Container:
                 error = env.body
             elif reason is DeadLetterReason.SEND_BUFFER_FULL:
                 error = MailboxFull(f"the send buffer to {env.receiver} is full")
+            elif reason is DeadLetterReason.TOO_LARGE:
+                error = EncodeError(
+                    f"{type(env.body).__name__} is over the frame limit of the container "
+                    f"of {env.receiver}"
+                )
             else:
                 error = CalleeDown(str(env.receiver), down if down is not None else NoProc())
             self._reply_error(env, error)

@@ -80,6 +80,7 @@ class DeadLetterReason(enum.StrEnum):
     SEND_BUFFER_FULL = "send buffer full"
     UNDECODABLE = "undecodable"
     LOST = "lost in transit"
+    TOO_LARGE = "too large for the receiver"
 
 
 @final

@@ -4,6 +4,7 @@ container, reconnection with backoff, and the frames' way into the container."""
 from __future__ import annotations
 
 import logging
+import os
 import ssl
 from collections import deque
 from typing import TYPE_CHECKING, final
@@ -12,12 +13,12 @@ import attrs
 import trio
 
 from ._codec import Codec
-from ._connection import Connection
+from ._connection import BROKEN, Connection, PeerReportedError
 from ._envelope import Envelope
 from ._errors import AuthenticationError, CalleeDown, DecodeError, EncodeError, ProtocolError
 from ._events import DeadLetterReason, NoProc, Shutdown
 from ._ref import AgentRef
-from ._remote import answer, arrive
+from ._remote import answer, arrive, check_reply
 from ._transport import Transport, transport_for
 from ._wire import (
     Kind,
@@ -44,6 +45,11 @@ _DIAL_ERRORS = (
 _DRAIN_LIMIT = 2.0
 _FIRST_RETRY = 0.05
 _MAX_RETRY = 2.0
+_MAX_TOPICS = 10_000
+"""The most topics one peer may announce subscribers of."""
+_PRUNE_AT = 1024
+_LOGGED_REFUSALS = 10
+"""Refused connections logged per second; more are counted, not logged one by one."""
 
 
 @final
@@ -58,6 +64,7 @@ class NetworkOptions:
     secret: bytes | None = None
     ssl_server: ssl.SSLContext | None = None
     ssl_client: ssl.SSLContext | None = None
+    max_handshakes: int = 64
 
 
 @final
@@ -70,6 +77,7 @@ class Peer:
         "dialing",
         "network",
         "pending",
+        "prune_at",
         "queue",
         "queued_bytes",
         "topics",
@@ -82,21 +90,25 @@ class Peer:
         self.queue: deque[bytes] = deque()
         self.queued_bytes = 0
         self.dialing = False
-        self.pending: dict[str, None] = {}
-        """Reply ids of asks sent to this peer and not yet answered."""
+        self.pending: dict[str, str] = {}
+        """The asks sent to this peer and not yet answered: the reply id on the wire
+        (random), and the key of the ask's reply slot here. Only this peer's
+        replies are looked up in it."""
+        self.prune_at = _PRUNE_AT
         self.topics: set[str] = set()
         """Topics the peer's agents subscribe to."""
 
     def send_frame(self, data: bytes) -> bool:
-        """The :class:`Link` side: frames for the peer (replies, mostly); without a
-        connection they wait for one, within the send buffer."""
+        """The :class:`Link` side: a reply to an ask the peer made goes out on its
+        connection. With none, the asker has already been told the connection was
+        lost, so the reply is not sent (False), and no connection is dialed for it."""
         conn = self.conn
-        if conn is not None:
-            return conn.send_frame(data)
-        if not self._enqueue(data, self.network.options.max_buffer):
-            return False
-        self.network._dial(self)
-        return True
+        if conn is None or not conn.accepting:
+            current = self.network.peers.get(self.address)
+            conn = None if current is None else current.conn
+            if conn is None or not conn.accepting:
+                return False
+        return conn.send_frame(data)
 
     def _enqueue(self, data: bytes, limit: float) -> bool:
         if self.queued_bytes + len(data) > limit:
@@ -104,6 +116,11 @@ class Peer:
         self.queue.append(data)
         self.queued_bytes += len(data)
         return True
+
+    @property
+    def idle(self) -> bool:
+        """Nothing refers to this record: no connection, nothing waiting, no ask."""
+        return self.conn is None and not self.queue and not self.pending and not self.dialing
 
 
 @final
@@ -113,8 +130,8 @@ class Network:
     At most one connection per peer container, used in both directions: when two
     containers dial each other at once, the connection dialed by the container
     with the smaller address is kept. Frames wait in a bounded queue while a peer
-    is unreachable; the network redials with backoff, and after
-    ``reconnect_timeout`` seconds what still waits becomes dead letters.
+    is unreachable; the network redials with backoff, and ``reconnect_timeout``
+    seconds after the first attempt what still waits becomes dead letters.
     """
 
     def __init__(
@@ -129,6 +146,22 @@ class Network:
         self._nursery: trio.Nursery | None = None
         self._closing = False
         self._reachable: dict[str, bool] = {}
+        self._secrets: dict[str, bytes] = {}
+        # The nonces of the handshakes under way, both ways: a peer that sends one
+        # back is reflecting it.
+        self._nonces: set[bytes] = set()
+        # The inbound handshakes under way, oldest first.
+        self._handshakes: dict[trio.CancelScope, None] = {}
+        self._refusals = _Refusals()
+
+    def trust(self, address: str, secret: bytes) -> None:
+        """Use ``secret`` (not the container's) with the container at ``address``, both
+        to dial it and to accept it; :func:`spawn_container` does so for its nodes."""
+        self._secrets[address] = secret
+
+    def secret_for(self, address: str) -> bytes | None:
+        """The shared secret a peer at ``address`` must prove it knows."""
+        return self._secrets.get(address, self.options.secret)
 
     # ---- lifetime -----------------------------------------------------------------------
 
@@ -157,10 +190,10 @@ class Network:
         """Stop listening, close every connection, forget what waits."""
         self._closing = True
         with trio.move_on_after(_DRAIN_LIMIT):
-            for peer in self.peers.values():
+            for peer in list(self.peers.values()):
                 if peer.conn is not None:
                     await peer.conn.drain()  # what teardowns sent still goes out
-        for peer in self.peers.values():
+        for peer in list(self.peers.values()):
             if peer.conn is not None:
                 peer.conn.close("container closed")
         if self._nursery is not None:
@@ -187,43 +220,64 @@ class Network:
         """Write what waits for ``to``'s container from this task (see ``forward``)."""
         peer = self.peers.get(to.container)
         if peer is not None and peer.conn is not None:
-            await peer.conn.flush()
+            peer.conn.flush()
+        await trio.lowlevel.checkpoint_if_cancelled()
 
-    def forward(self, env: Envelope, to: AgentRef, wake: bool = True) -> None:
+    def forward(self, env: Envelope, to: AgentRef, ask: bool = False) -> None:
         """Encode ``env`` for agent ``to`` and send it, or queue it until connected.
 
-        ``wake=False``: the caller will :meth:`flush` at once (an ask does).
+        ``ask``: the caller will :meth:`flush` at once, and ``env.reply_with`` is the
+        key of its reply slot; the reply id on the wire is random instead, and only
+        ``to``'s container may answer it. A tell's own ``reply_with`` travels as is.
         """
-        data = encode_message(self.codec, env, to.name)
-        if len(data) - 4 > self.options.max_frame:
+        peer = self._peer(to.container)
+        conn = peer.conn
+        key = env.reply_with if ask else None
+        wire = None if key is None else os.urandom(8).hex()
+        data = encode_message(self.codec, env, to.name, wire)
+        limit = self.options.max_frame
+        if conn is not None and conn.peer_max_frame < limit:
+            limit = conn.peer_max_frame
+        if len(data) - 4 > limit:
+            self._release(peer)
             raise EncodeError(
                 f"{type(env.body).__name__} takes {len(data) - 4} bytes on the wire, over the "
-                f"frame limit of {self.options.max_frame}"
+                f"frame limit of {limit}"
+                + ("" if limit == self.options.max_frame else f" of {to.container}")
             )
-        peer = self._peer(to.container)
-        if env.reply_with is not None:
-            peer.pending[env.reply_with] = None
-        conn = peer.conn
-        sent = (
-            conn.send_frame(data, wake)
-            if conn is not None
-            else peer._enqueue(data, self.options.max_buffer)
-        )
+        if wire is not None:
+            assert key is not None
+            if len(peer.pending) >= peer.prune_at:
+                self._prune(peer)
+            peer.pending[wire] = key
+        if conn is not None and conn.accepting:
+            sent = conn.send_frame(data, not ask)
+        else:
+            sent = peer._enqueue(data, self.options.max_buffer)
+            if sent:
+                self._dial(peer)
         if not sent:
-            peer.pending.pop(env.reply_with or "", None)
+            if wire is not None:
+                peer.pending.pop(wire, None)
+            self._release(peer)
             self.container._dead(env, DeadLetterReason.SEND_BUFFER_FULL, NoProc())
-        elif conn is None:
-            self._dial(peer)
+
+    def _prune(self, peer: Peer) -> None:
+        """Forget the asks to ``peer`` whose askers stopped waiting (timed out)."""
+        replies = self.container._replies
+        peer.pending = {wire: key for wire, key in peer.pending.items() if key in replies}
+        peer.prune_at = max(_PRUNE_AT, 2 * len(peer.pending))
 
     def publish(self, env: Envelope) -> int:
         """Send ``env`` to every connected peer whose agents subscribe to its topic."""
         data: bytes | None = None
         reached = 0
         for peer in self.peers.values():
-            if peer.conn is not None and env.topic in peer.topics:
+            conn = peer.conn
+            if conn is not None and env.topic in peer.topics and conn.accepting:
                 if data is None:
                     data = encode_message(self.codec, env, None)
-                if peer.conn.send_frame(data):
+                if len(data) - 4 <= conn.peer_max_frame and conn.send_frame(data):
                     reached += 1
         return reached
 
@@ -242,6 +296,11 @@ class Network:
             peer = self.peers[address] = Peer(address, self)
         return peer
 
+    def _release(self, peer: Peer) -> None:
+        """Drop the record of a peer that nothing refers to any more."""
+        if peer.idle and self.peers.get(peer.address) is peer:
+            del self.peers[peer.address]
+
     # ---- connecting ---------------------------------------------------------------------
 
     def _dial(self, peer: Peer) -> None:
@@ -255,25 +314,31 @@ class Network:
         reason = "no connection"
         try:
             while peer.conn is None and peer.queue and not self._closing:
-                try:
-                    conn = await self._connect(peer.address)
-                except _DIAL_ERRORS as exc:
-                    reason = f"{type(exc).__name__}: {exc}"
-                    log.debug("%s: dialing %s failed: %s", self.address, peer.address, reason)
-                else:
-                    if conn is not None:
-                        assert self._nursery is not None
-                        self._attach(peer, conn)
-                        self._nursery.start_soon(self._run_connection, peer, conn)
-                        return
-                    reason = "the peer declined, having a connection of its own"
-                if trio.current_time() >= deadline:
+                conn: Connection | None = None
+                # An attempt under way at the deadline is given up with it.
+                with trio.move_on_at(deadline):
+                    try:
+                        conn = await self._connect(peer.address)
+                    except _DIAL_ERRORS as exc:
+                        reason = f"{type(exc).__name__}: {exc}"
+                        log.debug("%s: dialing %s failed: %s", self.address, peer.address, reason)
+                    else:
+                        if conn is None:
+                            reason = "the peer declined, having a connection of its own"
+                if conn is not None:
+                    assert self._nursery is not None
+                    self._attach(peer, conn)
+                    self._nursery.start_soon(self._run_connection, peer, conn)
+                    return
+                now = trio.current_time()
+                if now >= deadline:
                     self._give_up(peer, reason)
                     return
-                await trio.sleep(delay)
+                await trio.sleep(min(delay, deadline - now))
                 delay = min(delay * 2, _MAX_RETRY)
         finally:
             peer.dialing = False
+            self._release(peer)
 
     async def _connect(self, address: str) -> Connection | None:
         options = self.options
@@ -295,7 +360,9 @@ class Network:
                     max_frame=options.max_frame,
                     max_buffer=options.max_buffer,
                 )
-                accepted = await conn.dial_handshake(self.address, options.secret)
+                accepted = await conn.dial_handshake(
+                    self.address, self.secret_for(address), self._nonces
+                )
         except BaseException:
             await trio.aclose_forcefully(stream)
             raise
@@ -313,30 +380,49 @@ class Network:
             max_frame=options.max_frame,
             max_buffer=options.max_buffer,
         )
-        try:
-            with trio.fail_after(options.handshake_timeout):
-                if options.ssl_server is not None:
-                    conn.stream = trio.SSLStream(stream, options.ssl_server, server_side=True)
-                    await conn.stream.do_handshake()
-                keep = await conn.accept_handshake(self.address, options.secret, self._decide)
-        except (ProtocolError, AuthenticationError) as exc:
-            log.warning("%s: refused a connection from %s: %s", self.address, conn.address, exc)
-            await conn.refuse(str(exc))
-            return
-        except trio.TooSlowError:
-            log.warning("%s: a peer did not finish the handshake in time", self.address)
-            await conn.refuse("handshake timeout")
-            return
-        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, ssl.SSLError) as exc:
-            log.warning("%s: an inbound connection failed: %s", self.address, exc)
+        keep = False
+        failure: str | None = None
+        with trio.CancelScope() as slot:
+            handshakes = self._handshakes
+            handshakes[slot] = None
+            if len(handshakes) > options.max_handshakes:
+                # Too many peers are in the handshake: the one in it longest goes, so
+                # that slow or silent peers cannot keep the door shut for the others.
+                oldest = next(iter(handshakes))
+                del handshakes[oldest]
+                oldest.cancel()
+            try:
+                with trio.fail_after(options.handshake_timeout):
+                    if options.ssl_server is not None:
+                        conn.stream = trio.SSLStream(stream, options.ssl_server, server_side=True)
+                        await conn.stream.do_handshake()
+                    keep = await conn.accept_handshake(
+                        self.address, self.secret_for, self._decide, self._nonces
+                    )
+            except (ProtocolError, AuthenticationError) as exc:
+                failure = str(exc)
+                self._refusals.note(self.address, conn.address, failure)
+                await conn.refuse(failure)
+            except trio.TooSlowError:
+                failure = "handshake timeout"
+                self._refusals.note(self.address, conn.address, failure)
+                await conn.refuse(failure)
+            except BROKEN as exc:
+                failure = f"{type(exc).__name__}: {exc}"
+                log.debug("%s: an inbound connection failed: %s", self.address, failure)
+            except Exception:
+                failure = "internal error"
+                log.exception("%s: an inbound handshake failed", self.address)
+            finally:
+                handshakes.pop(slot, None)
+        if slot.cancelled_caught:
+            failure = "evicted: too many handshakes under way"
+            self._refusals.note(self.address, conn.address, failure)
+        if failure is not None or not keep:
             await trio.aclose_forcefully(conn.stream)
-            return
-        except Exception:
-            log.exception("%s: an inbound handshake failed", self.address)
-            await trio.aclose_forcefully(conn.stream)
-            return
-        if not keep:
-            await trio.aclose_forcefully(conn.stream)
+            if conn.peer is not None:
+                # It was chosen, then failed before it started: undo that.
+                self._connection_ended(conn.peer, conn, failure or "?")
             return
         assert conn.peer is not None
         await self._run_connection(conn.peer, conn)
@@ -346,6 +432,7 @@ class Network:
         peer = self._peer(conn.address)
         ours = peer.dialing or (peer.conn is not None and peer.conn.outbound)
         if ours and self.address < conn.address:
+            self._release(peer)
             return False  # the connection we dial wins
         self._attach(peer, conn)
         return True
@@ -363,37 +450,79 @@ class Network:
         waiting.extend(peer.queue)
         peer.queue.clear()
         peer.queued_bytes = 0
+        limit = min(self.options.max_frame, conn.peer_max_frame)
+        too_large: list[bytes] = []
+        full: list[bytes] = []
         for data in waiting:
-            if not conn.send_frame(data):
-                self._undeliverable(peer, [data], DeadLetterReason.SEND_BUFFER_FULL)
+            if len(data) - 4 > limit:
+                too_large.append(data)
+            elif not conn.send_frame(data):
+                full.append(data)
+        self._undeliverable(peer, too_large, DeadLetterReason.TOO_LARGE)
+        self._undeliverable(peer, full, DeadLetterReason.SEND_BUFFER_FULL)
         log.debug("%s: connected to %s", self.address, peer.address)
 
     async def _run_connection(self, peer: Peer, conn: Connection) -> None:
-        reason = await conn.run(self._on_frame)
+        try:
+            reason = await conn.run(self._on_frame)
+        except Exception as exc:  # run() keeps its errors; this is a last guard
+            log.exception("%r failed", conn)
+            reason = f"internal error: {type(exc).__name__}: {exc}"
         log.debug("%s: connection to %s ended: %s", self.address, peer.address, reason)
+        try:
+            self._connection_ended(peer, conn, reason)
+        except Exception:
+            log.exception("%s: cleaning up after %r failed", self.address, conn)
+
+    def _connection_ended(self, peer: Peer, conn: Connection, reason: str) -> None:
+        """What ``conn`` did not write goes back in front of the peer's queue, for the
+        next connection; asks waiting on it fail; what may or may not have arrived
+        (a failed write over TLS) becomes dead letters."""
+        unsent = conn.take_unsent()
         if peer.conn is not conn:
+            # Replaced: the newer connection took what waited when it came.
+            self._undeliverable(peer, conn.take_uncertain(), DeadLetterReason.LOST)
+            if unsent:
+                self._requeue(peer, unsent)
             return
         peer.conn = None
         peer.topics.clear()
-        unsent = conn.take_unsent()
         pending, peer.pending = peer.pending, {}
+        peer.prune_at = _PRUNE_AT
         replies = self.container._replies
         lost = CalleeDown(peer.address, Shutdown("connection lost"))
         failed = set()
-        for rid in pending:
-            fut = replies.pop(rid, None)
+        for wire, key in pending.items():
+            fut = replies.pop(key, None)
             if fut is not None:
-                failed.add(rid)
+                failed.add(wire)
                 fut.set_error(lost)
-        # Requests whose asker was just told they failed are not sent again later.
+        # Replies and INTEREST are for the connection that is gone (its askers were
+        # told, the interest is sent again on connecting); requests whose asker was
+        # just told they failed are not sent again either.
+        again: list[bytes] = []
         for data in unsent:
             item = raw_parse(data[4:])
-            if item is not None and item[0] == Kind.MSG and item[6] in failed:
-                continue
-            peer.queue.append(data)
-            peer.queued_bytes += len(data)
-        if peer.queue and not self._closing:
-            self._dial(peer)
+            if item is not None and item[0] == Kind.MSG and item[6] not in failed:
+                again.append(data)
+        self._undeliverable(peer, conn.take_uncertain(), DeadLetterReason.LOST)
+        self._requeue(peer, again)
+
+    def _requeue(self, peer: Peer, frames: list[bytes]) -> None:
+        current = self._peer(peer.address) if self.peers.get(peer.address) is not peer else peer
+        if frames:
+            conn = current.conn
+            if conn is not None and conn.accepting:
+                for data in frames:
+                    if not conn.send_frame(data):
+                        self._undeliverable(current, [data], DeadLetterReason.SEND_BUFFER_FULL)
+                return
+            current.queue.extendleft(reversed(frames))
+            current.queued_bytes += sum(len(data) for data in frames)
+        if current.queue and not self._closing:
+            self._dial(current)
+        else:
+            self._release(current)
 
     def _give_up(self, peer: Peer, reason: str) -> None:
         log.warning("%s: giving up on %s: %s", self.address, peer.address, reason)
@@ -406,13 +535,17 @@ class Network:
         for data in frames:
             item = raw_parse(data[4:])
             if item is None or item[0] != Kind.MSG:
-                continue  # replies and interest: the peer's asker times out
+                continue  # replies and interest: the peer's asker was told, or times out
             try:
                 env, receiver = decode_message(self.codec, item)
             except (ProtocolError, DecodeError):
                 continue
             env.receiver = AgentRef(peer.address, receiver) if receiver is not None else None
-            peer.pending.pop(env.reply_with or "", None)
+            if env.reply_with is not None:
+                key = peer.pending.pop(env.reply_with, None)
+                env._reply_key = key
+                if key is None:
+                    env.reply_with = None  # its asker was told already
             self.container._dead(env, reason, NoProc())
 
     # ---- receiving ----------------------------------------------------------------------
@@ -424,11 +557,17 @@ class Network:
         peer = conn.peer
         assert peer is not None
         if kind == Kind.MSG:
-            arrive(self.container, self.codec, item, peer)
+            arrive(self.container, self.codec, item, peer, conn.address)
             return False
         if kind == Kind.REPLY:
-            rid = answer(self.container, item)
-            peer.pending.pop(rid, None)
+            wire = item[1] if len(item) > 1 else None
+            key = peer.pending.pop(wire, None) if type(wire) is str else None
+            if key is None:
+                # Late (its asker stopped waiting), or not an ask of ours to this
+                # peer: either way it settles nothing.
+                check_reply(item)
+                return False
+            answer(self.container, item, key)
             return True
         if kind == Kind.INTEREST:
             if len(item) != 3 or not isinstance(item[2], list):
@@ -436,9 +575,34 @@ class Network:
             topics = peer.topics
             if item[1]:
                 topics.update(t for t in item[2] if isinstance(t, str))
+                if len(topics) > _MAX_TOPICS:
+                    raise ProtocolError(f"more than {_MAX_TOPICS} topics")
             else:
-                topics.difference_update(item[2])
+                topics.difference_update(t for t in item[2] if isinstance(t, str))
             return False
         if kind == Kind.ERROR:
-            raise ProtocolError(f"the peer reports: {item[1] if len(item) > 1 else '?'}")
+            raise PeerReportedError(f"the peer reports: {item[1] if len(item) > 1 else '?'!r:.300}")
         raise ProtocolError(f"unexpected {Kind(kind).name} after the handshake")
+
+
+@final
+class _Refusals:
+    """Logs refused connections, at most ``_LOGGED_REFUSALS`` a second: a flood of bad
+    peers must not become a flood of log lines."""
+
+    __slots__ = ("count", "since")
+
+    def __init__(self) -> None:
+        self.since = -1.0
+        self.count = 0
+
+    def note(self, own: str, peer: str, reason: str) -> None:
+        now = trio.current_time()
+        if now - self.since >= 1.0:
+            if self.count > _LOGGED_REFUSALS:
+                log.warning("%s: %d more connections refused", own, self.count - _LOGGED_REFUSALS)
+            self.since = now
+            self.count = 0
+        self.count += 1
+        if self.count <= _LOGGED_REFUSALS:
+            log.warning("%s: refused a connection from %s: %s", own, peer[:200], reason)

@@ -37,12 +37,13 @@ class Remote(Protocol):
         """Whether this network can carry messages to ``container``."""
         ...
 
-    def forward(self, env: Envelope, to: AgentRef, wake: bool = True) -> None:
+    def forward(self, env: Envelope, to: AgentRef, ask: bool = False) -> None:
         """Send ``env`` to agent ``to`` in another container; never blocks.
 
         Raises :exc:`EncodeError` if the message cannot travel; what cannot be
-        delivered later becomes a dead letter. ``wake=False`` leaves the writing
-        to a :meth:`flush` the caller makes next.
+        delivered later becomes a dead letter. ``ask``: ``env.reply_with`` is the key
+        of an ask's reply slot, and the writing is left to a :meth:`flush` the
+        caller makes next.
         """
         ...
 
@@ -120,10 +121,20 @@ class RemoteReply:
             )
 
 
-def arrive(container: Container, codec: Codec, item: list[Any], link: Link) -> None:
+def arrive(
+    container: Container, codec: Codec, item: list[Any], link: Link, origin: str | None = None
+) -> None:
     """Hand a ``MSG`` payload (parsed) to ``container``; a body that does not decode
-    still arrives, as its :exc:`DecodeError`, to fail that one message."""
+    still arrives, as its :exc:`DecodeError`, to fail that one message.
+
+    ``origin``: the address of the container the payload came from, if known; a
+    sender elsewhere is a forgery, a :exc:`ProtocolError`.
+    """
     error = item.pop() if isinstance(item[-1], DecodeError) else None
+    if origin is not None:
+        sender = item[1] if len(item) > 1 else None
+        if sender is not None and (type(sender) is not str or sender.rpartition("/")[0] != origin):
+            raise ProtocolError(f"a message from {origin} claims the sender {sender!r:.200}")
     try:
         if error is not None:
             raise error
@@ -136,16 +147,26 @@ def arrive(container: Container, codec: Codec, item: list[Any], link: Link) -> N
     container._arrive(env, receiver, link, None)
 
 
-def answer(container: Container, item: list[Any]) -> str:
-    """Settle the pending ask a ``REPLY`` payload (parsed) answers; return its reply id."""
+def check_reply(item: list[Any]) -> tuple[str, DecodeError | None]:
+    """The reply id of a ``REPLY`` payload (parsed), and the error decoding its value
+    met, if any; :exc:`ProtocolError` if it is malformed."""
     error = item.pop() if isinstance(item[-1], DecodeError) else None
     if len(item) != 4 or not isinstance(item[1], str):
         raise ProtocolError("malformed REPLY")
-    _, rid, ok, value = item
-    rid = str(rid)
-    fut = container._replies.pop(rid, None)
+    return item[1], error
+
+
+def answer(container: Container, item: list[Any], key: str | None = None) -> str:
+    """Settle the pending ask a ``REPLY`` payload (parsed) answers; return its reply id.
+
+    ``key`` is the ask's reply slot when the network looked it up itself (a socket
+    network takes a reply only from the peer asked); else the reply id is the key.
+    """
+    rid, error = check_reply(item)
+    fut = container._replies.pop(rid if key is None else key, None)
     if fut is None:
         return rid  # late: the asker stopped waiting
+    _, _, ok, value = item
     if error is not None:
         fut.set_error(error)
     elif ok:

@@ -99,7 +99,7 @@ class SimLink:
         """Whether ``container`` is another member of the network."""
         return container != self.address and container in self.network.members
 
-    def forward(self, env: Envelope, to: AgentRef, wake: bool = True) -> None:
+    def forward(self, env: Envelope, to: AgentRef, ask: bool = False) -> None:
         """Send ``env`` to agent ``to`` in another member."""
         self.network.transmit(self, to.container, encode_message(self.codec, env, to.name), env)
 

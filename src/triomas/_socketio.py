@@ -22,14 +22,15 @@ class SocketIO:
     a row that did not, so that a busy peer cannot starve the other tasks), and a
     write never waits: it takes what the socket takes now and says how much.
 
-    The stream itself must not be read meanwhile; writing through it is fine, as
-    long as :meth:`write` is not called while a ``send_all`` is under way.
+    The stream itself must not be read or written meanwhile: whoever uses this
+    owns the socket (one reader, and writes that never wait, so one writer).
     """
 
-    __slots__ = ("_reads", "_socket")
+    __slots__ = ("_reads", "socket")
 
     def __init__(self, stream: trio.SocketStream) -> None:
-        self._socket = stream.socket
+        self.socket = stream.socket
+        """The trio socket, for :func:`trio.lowlevel.wait_writable`."""
         self._reads = 0
 
     @classmethod
@@ -41,12 +42,12 @@ class SocketIO:
 
     def _fd(self) -> int:
         # -1 once the socket is closed: its old number may belong to another file by now.
-        fd = self._socket.fileno()
+        fd = self.socket.fileno()
         if fd < 0:
             raise trio.ClosedResourceError("the socket is closed")
         return fd
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         """Write what the socket takes without waiting; return how many bytes (maybe 0).
 
         Raises :exc:`OSError` if the connection is broken and
@@ -54,6 +55,13 @@ class SocketIO:
         """
         try:
             return os.write(self._fd(), data)
+        except BlockingIOError:
+            return 0
+
+    def writev(self, buffers: list[bytes | memoryview]) -> int:
+        """Like :meth:`write`, for several buffers in one system call."""
+        try:
+            return os.writev(self._fd(), buffers)
         except BlockingIOError:
             return 0
 
@@ -69,7 +77,7 @@ class SocketIO:
                 data = os.read(self._fd(), max_bytes)
             except BlockingIOError:
                 self._reads = 0
-                await trio.lowlevel.wait_readable(self._socket)
+                await trio.lowlevel.wait_readable(self.socket)
                 continue
             except OSError as exc:
                 if exc.errno == errno.EBADF:

@@ -4,21 +4,26 @@ A frame is a 4-byte big-endian length followed by that many bytes of msgpack. Ev
 payload is a msgpack array whose first item is its :class:`Kind`:
 
 ==========  =====================================================================
-``HELLO``   ``[0, "triomas", version, address, nonce, proof]`` opens a connection;
-            the dialer's proof is ``None``, the acceptor's answers the dialer's nonce
-``PROOF``   ``[1, proof]``: the dialer answers the acceptor's nonce
-``WELCOME`` ``[2, accepted, reason]``: the acceptor keeps or declines the connection
+``HELLO``   ``[0, "triomas", version, address, nonce, max_frame]`` opens a
+            connection: the dialer sends its own, the acceptor answers with its
+            own; ``max_frame`` is the largest frame the sender accepts
+``PROOF``   ``[1, proof]``: the dialer proves it knows the shared secret
+``WELCOME`` ``[2, accepted, reason, proof]``: the acceptor keeps or declines the
+            connection, and proves it knows the secret too
 ``MSG``     ``[3, sender, receiver, topic, performative, conversation_id, reply_with,
-            in_reply_to, reply_by, sent_at, tag, *fields]``; ``receiver`` is an agent
-            name in the receiving container, or ``None`` for a publish; the body is
-            its tag and its field values, flat
+            in_reply_to, reply_by, sent_at, fipa, tag, *fields]``; ``receiver`` is an
+            agent name in the receiving container, or ``None`` for a publish; the
+            body is its tag and its field values, flat
 ``REPLY``   ``[4, reply_with, ok, value]``; when not ``ok``, ``value`` is an error
 ``INTEREST`` ``[5, add, topics]``: the sender's agents (un)subscribed to these topics
 ``ERROR``   ``[6, reason]``: why the sender is closing the connection
 ==========  =====================================================================
 
-A proof is ``HMAC-SHA256(secret, nonce + address)`` of the prover's own address and
-the other side's nonce, or ``None`` without a shared secret.
+A proof is ``HMAC-SHA256(secret, transcript(role))`` (see :func:`proof`): it binds
+the prover's role, both nonces and both announced addresses, so that neither side's
+answer can be replayed, reflected or relayed as the other's. The dialer proves first;
+the acceptor proves only to a dialer that did. Without a shared secret both proofs
+are ``None``.
 """
 
 from __future__ import annotations
@@ -49,9 +54,15 @@ from ._events import ExitReason, Failure, Fatal, NoProc, Normal, Shutdown
 from ._ref import AgentRef
 
 PROTOCOL: Final = "triomas"
-VERSION: Final = 2
+VERSION: Final = 3
+"""The protocol version; 3 binds roles, nonces and addresses in the proofs."""
 MAX_FRAME: Final = 4 * 1024 * 1024
 """The default largest frame accepted, in bytes."""
+HANDSHAKE_MAX_FRAME: Final = 4096
+"""The largest frame accepted before the handshake is done (a HELLO is under 200 bytes)."""
+NONCE_SIZE: Final = 16
+"""Bytes of a handshake nonce."""
+_MAX_ADDRESS = 1024
 
 _HEADER = struct.Struct(">I")
 
@@ -111,25 +122,124 @@ class FrameDecoder:
             del buffer[:start]
         return frames
 
+    def add(self, data: bytes | bytearray) -> None:
+        """Add ``data`` without splitting it yet (see :meth:`next_frame`)."""
+        self._buffer += data
+
+    def next_frame(self) -> bytes | None:
+        """The first complete payload, or None if it has not all arrived; only its own
+        length is checked against ``max_frame``, so a handshake reads one frame at a
+        time under its small limit and leaves what follows for :meth:`feed`."""
+        buffer = self._buffer
+        if len(buffer) < 4:
+            return None
+        (length,) = _HEADER.unpack_from(buffer, 0)
+        if length > self.max_frame or length == 0:
+            self._buffer = bytearray()
+            raise ProtocolError(
+                f"frame of {length} bytes (the limit is {self.max_frame})"
+                if length
+                else "empty frame"
+            )
+        if len(buffer) - 4 < length:
+            return None
+        payload = bytes(buffer[4 : 4 + length])
+        del buffer[: 4 + length]
+        return payload
+
     @property
     def pending(self) -> int:
         """Bytes received but not yet part of a whole frame."""
         return len(self._buffer)
 
 
-def proof(secret: bytes | None, nonce: bytes, address: str) -> bytes | None:
-    """The HMAC that shows knowledge of ``secret``, or None without one."""
+def _transcript(
+    role: bytes, dialer_nonce: bytes, acceptor_nonce: bytes, dialer: str, acceptor: str
+) -> bytes:
+    parts = [PROTOCOL.encode(), str(VERSION).encode(), role, dialer_nonce, acceptor_nonce]
+    parts += [dialer.encode(), acceptor.encode()]
+    # Each part with its length: no two different transcripts are the same bytes.
+    return b"".join(_HEADER.pack(len(part)) + part for part in parts)
+
+
+def proof(
+    secret: bytes | None,
+    role: str,
+    dialer_nonce: bytes,
+    acceptor_nonce: bytes,
+    dialer: str,
+    acceptor: str,
+) -> bytes | None:
+    """The HMAC by which the ``role`` side ("dialer" or "acceptor") of a handshake shows
+    it knows ``secret``, or None without one. It covers the role, both nonces and both
+    announced addresses."""
     if secret is None:
         return None
-    return hmac.new(secret, nonce + address.encode(), hashlib.sha256).digest()
+    transcript = _transcript(role.encode(), dialer_nonce, acceptor_nonce, dialer, acceptor)
+    return hmac.new(secret, transcript, hashlib.sha256).digest()
 
 
-def proof_ok(secret: bytes | None, nonce: bytes, address: str, given: Any) -> bool:
-    """Whether ``given`` is the right proof (compared in constant time)."""
-    expected = proof(secret, nonce, address)
+def proof_ok(
+    secret: bytes | None,
+    role: str,
+    dialer_nonce: bytes,
+    acceptor_nonce: bytes,
+    dialer: str,
+    acceptor: str,
+    given: Any,
+) -> bool:
+    """Whether ``given`` is the right proof for that role (compared in constant time).
+
+    Without a secret, only ``None`` is right: a peer that proves a secret we do not
+    have is configured differently, and is refused rather than half trusted."""
+    expected = proof(secret, role, dialer_nonce, acceptor_nonce, dialer, acceptor)
     if expected is None:
-        return True
+        return given is None
     return isinstance(given, bytes) and hmac.compare_digest(expected, given)
+
+
+def parse_handshake(payload: bytes) -> list[Any]:
+    """A handshake payload as its array, decoded with no extension hooks and tight
+    limits; :exc:`ProtocolError` if it is anything else."""
+    try:
+        item = msgpack.unpackb(
+            payload,
+            raw=False,
+            strict_map_key=True,
+            max_str_len=_MAX_ADDRESS,
+            max_bin_len=64,
+            max_array_len=8,
+            max_map_len=0,
+            max_ext_len=0,
+        )
+    except Exception as exc:
+        raise ProtocolError(f"undecodable handshake frame: {type(exc).__name__}") from None
+    if not isinstance(item, list) or not item or type(item[0]) is not int:
+        raise ProtocolError("a frame must hold an array that starts with its kind")
+    if item[0] not in _KINDS:
+        raise ProtocolError(f"unknown frame kind {item[0]}")
+    return item
+
+
+def check_hello(item: list[Any]) -> tuple[str, bytes, int]:
+    """The address, nonce and frame limit a ``HELLO`` announces; :exc:`ProtocolError`
+    if it is malformed or of another version."""
+    if item[0] != Kind.HELLO:
+        raise ProtocolError(f"expected HELLO, got kind {item[0]}")
+    if len(item) != 6 or item[1] != PROTOCOL:
+        raise ProtocolError("not a triomas HELLO")
+    if item[2] != VERSION:
+        raise ProtocolError(
+            f"protocol version {item[2]!r:.20} is not supported (this is {VERSION})"
+        )
+    address, nonce, limit = item[3], item[4], item[5]
+    if not isinstance(address, str) or "://" not in address:
+        raise ProtocolError("malformed HELLO: bad address")
+    if not isinstance(nonce, bytes) or len(nonce) != NONCE_SIZE:
+        raise ProtocolError(f"malformed HELLO: the nonce must be {NONCE_SIZE} bytes")
+    if type(limit) is not int or not 64 <= limit < 1 << 32:
+        raise ProtocolError("malformed HELLO: bad frame limit")
+    return address, nonce, limit
 
 
 def parse(codec: Codec, payload: bytes) -> list[Any]:
@@ -170,8 +280,11 @@ _BODY = 11
 # ---- messages ----------------------------------------------------------------------------
 
 
-def encode_message(codec: Codec, env: Envelope, receiver: str | None) -> bytes:
-    """The framed ``MSG`` payload for ``env``, to agent ``receiver`` (None: a publish)."""
+def encode_message(
+    codec: Codec, env: Envelope, receiver: str | None, reply_with: str | None = None
+) -> bytes:
+    """The framed ``MSG`` payload for ``env``, to agent ``receiver`` (None: a publish);
+    ``reply_with``, if given, travels instead of the envelope's."""
     sender = env.sender
     header = (
         Kind.MSG,
@@ -180,7 +293,7 @@ def encode_message(codec: Codec, env: Envelope, receiver: str | None) -> bytes:
         env.topic,
         env.performative,
         env.conversation_id,
-        env.reply_with,
+        env.reply_with if reply_with is None else reply_with,
         env.in_reply_to,
         env.reply_by,
         env.sent_at,
