@@ -43,7 +43,9 @@ def _with_ponger(
     async def main() -> Sample:
         with addresses(scheme) as address:
             async with triomas.open_container(address("parent")) as c:
-                node = await triomas.spawn_container(c, address("node"), env=child_env())
+                node = await triomas.spawn_container(
+                    c, address("node"), allow=["_net_agents:NetPonger"], env=child_env()
+                )
                 try:
                     ponger = await node.spawn("_net_agents:NetPonger", name="ponger")
                     return await body(c, ponger)

@@ -6,7 +6,9 @@
 waits until its container listens, and returns a ``Node``. ``node.spawn`` starts
 an agent there by import path (``"module:Class"``), so the child must be able to
 import the class: here it is this very file, imported in the child as the module
-``two_processes``, because the child's ``PYTHONPATH`` includes this directory.
+``two_processes``, because the child's ``PYTHONPATH`` includes this directory. The
+class must be on the node's allow-list too: a node imports nothing because a peer
+named it. The node gets a random shared secret, which only this container knows.
 The agent's arguments and the messages travel through the codec, like every
 message between containers.
 
@@ -61,7 +63,10 @@ async def main() -> None:
     path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p)
     async with triomas.open_container("tcp://127.0.0.1:0") as c:
         node = await triomas.spawn_container(
-            c, "tcp://127.0.0.1:0", env={**os.environ, "PYTHONPATH": path}
+            c,
+            "tcp://127.0.0.1:0",
+            allow=["two_processes:Multiplier"],  # the only class peers may start there
+            env={**os.environ, "PYTHONPATH": path},
         )
         print(f"node listening at {node.address}")
 

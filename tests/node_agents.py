@@ -21,3 +21,15 @@ class Doubler(Agent):
     @on(Number)
     def number(self, msg: Number) -> int:
         return msg.n * self.factor
+
+
+class Relay(Agent):
+    """Answers a :class:`Number` with what the agent at ``target`` answers it."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    @on(Number)
+    async def number(self, msg: Number) -> int:
+        answer: int = await self.ask(self.target, msg, timeout=10)
+        return answer

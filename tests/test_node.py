@@ -37,10 +37,10 @@ async def test_spawn_agents_in_a_child_process_and_stop_it(tmp_path: Path) -> No
             assert doubler.address == f"{node.address}/doubler"
             assert await c.ask(doubler, Number(4)) == 40
             assert [ref.name for ref in await node.agents()] == ["node", "doubler"]
-            with pytest.raises(RemoteError, match="ModuleNotFoundError"):
+            with pytest.raises(RemoteError, match="allow-list"):
                 await node.spawn("no_such_module:Agent")
-            with pytest.raises(RemoteError, match="not an Agent subclass"):
-                await node.spawn("node_agents:Number")
+            with pytest.raises(RemoteError, match="allow-list"):
+                await node.spawn("node_agents:Number")  # not an agent: not allowed
             assert await node.stop() == 0
             assert not _alive(node.process.pid)
             assert Doubler is not None
@@ -120,3 +120,72 @@ def test_a_node_exits_when_its_parent_goes_away() -> None:
     process.stdin.close()
     assert process.wait(timeout=30) == 0
     process.stdout.close()
+
+
+async def test_a_node_has_a_secret_of_its_own_by_default() -> None:
+    """Only the container that spawned a node (and its other nodes) can reach it."""
+    from node_agents import Number
+
+    with trio.fail_after(30):
+        async with triomas.open_container("tcp://127.0.0.1:0") as c:
+            node = await triomas.spawn_container(c, env=ENV)
+            doubler = await node.spawn("node_agents:Doubler", 5, name="doubler")
+            assert await c.ask(doubler, Number(2)) == 10
+            # A stranger (no secret) that finds the port is refused at the handshake:
+            # it cannot list, start or stop anything.
+            async with triomas.open_container(
+                "tcp://127.0.0.1:0", reconnect_timeout=0.2
+            ) as stranger:
+                with pytest.raises(triomas.CalleeDown):
+                    await stranger.connect(f"{node.address}/node", timeout=10)
+                with pytest.raises(triomas.CalleeDown):
+                    await stranger.ask(doubler, Number(1), timeout=10)
+            # ...and another secret does not help either.
+            async with triomas.open_container(
+                "tcp://127.0.0.1:0", secret="guess", reconnect_timeout=0.2
+            ) as guesser:
+                with pytest.raises(triomas.CalleeDown):
+                    await guesser.ask(doubler, Number(1), timeout=10)
+            assert [ref.name for ref in await node.agents()] == ["node", "doubler"]
+            # Two nodes of one container share their secret, so they talk to each other.
+            other = await triomas.spawn_container(c, env=ENV)
+            relay = await other.spawn("node_agents:Relay", doubler.address)
+            assert await c.ask(relay, Number(3)) == 15
+
+
+async def test_a_node_imports_nothing_a_peer_names(tmp_path: Path) -> None:
+    """``start_agent`` resolves allowed classes only; a module that is not allowed is
+    never imported, so its import-time code never runs."""
+    marker = tmp_path / "imported"
+    (tmp_path / "marker_module.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n"
+        "from triomas import Agent\n\n\nclass Thing(Agent):\n    pass\n"
+    )
+    env = {**ENV, "PYTHONPATH": os.pathsep.join([str(tmp_path), ENV["PYTHONPATH"]])}
+    with trio.fail_after(30):
+        async with triomas.open_container("tcp://127.0.0.1:0") as c:
+            node = await triomas.spawn_container(c, env=env)
+            for path in ("marker_module:Thing", "marker_module.Thing", "os:system"):
+                with pytest.raises(RemoteError, match="allow-list"):
+                    await node.spawn(path)
+            # Also when called directly, as any peer holding the secret could.
+            proxy = await c.connect(f"{node.address}/node")
+            with pytest.raises(RemoteError, match="allow-list"):
+                await proxy.start_agent("marker_module:Thing", [], {}, None)
+            assert not marker.exists()
+            # A whole module allowed: its agent classes, and only those.
+            from node_agents import Doubler, Number
+
+            modules = await triomas.spawn_container(c, env=env, allow=["node_agents"])
+            with pytest.raises(RemoteError, match="not an Agent subclass"):
+                await modules.spawn("node_agents:Number")
+            with pytest.raises(RemoteError, match="defined in triomas"):
+                await modules.spawn("node_agents:Agent")  # imported there, not defined
+            doubler = await modules.spawn(Doubler, 7)  # the class itself: by its path
+            assert await c.ask(doubler, Number(6)) == 42
+            with pytest.raises(ValueError, match="import path"):
+
+                class Local(triomas.Agent):
+                    pass
+
+                await modules.spawn(Local)

@@ -2,7 +2,8 @@
 
 It prints ``triomas-node <address>`` once it listens, and runs until its ``node``
 agent is told to shut down, it gets SIGTERM or SIGINT, or (with ``--watch-stdin``)
-its stdin closes.
+its stdin closes. The shared secret comes from the environment (``TRIOMAS_SECRET``);
+the agent classes peers may start, from ``--allow`` and ``TRIOMAS_ALLOW``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 
 import trio
 
-from ._node import run_node, secret_from_env
+from ._node import allow_from_env, run_node, secret_from_env
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,10 +28,18 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="stop when stdin closes (how a spawning parent's death is noticed)",
     )
+    node.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="MODULE[:CLASS]",
+        help="an agent class (or a whole module of them) peers may start here; repeatable",
+    )
     node.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper())
-    trio.run(run_node, args.address, secret_from_env(), args.codec, args.watch_stdin)
+    allow = [*allow_from_env(), *args.allow]
+    trio.run(run_node, args.address, secret_from_env(), args.codec, args.watch_stdin, allow)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import ssl
 from collections import deque
 from typing import TYPE_CHECKING, final
@@ -147,6 +148,7 @@ class Network:
         self._closing = False
         self._reachable: dict[str, bool] = {}
         self._secrets: dict[str, bytes] = {}
+        self._node_secret: bytes | None = None
         # The nonces of the handshakes under way, both ways: a peer that sends one
         # back is reflecting it.
         self._nonces: set[bytes] = set()
@@ -158,6 +160,12 @@ class Network:
         """Use ``secret`` (not the container's) with the container at ``address``, both
         to dial it and to accept it; :func:`spawn_container` does so for its nodes."""
         self._secrets[address] = secret
+
+    def node_secret(self) -> bytes:
+        """The random secret of the nodes this container spawns (made once)."""
+        if self._node_secret is None:
+            self._node_secret = secrets.token_hex(32).encode()
+        return self._node_secret
 
     def secret_for(self, address: str) -> bytes | None:
         """The shared secret a peer at ``address`` must prove it knows."""

@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, final
 
 import trio
@@ -32,36 +32,121 @@ NODE_AGENT = "node"
 """The name of the agent through which a node is controlled."""
 
 _SECRET_ENV = "TRIOMAS_SECRET"
+_ALLOW_ENV = "TRIOMAS_ALLOW"
 
 
 def load(path: str) -> Any:
-    """The object at ``"package.module:attribute"`` (or ``package.module.attribute``)."""
-    module_name, sep, attr = path.partition(":")
-    if not sep:
-        module_name, _, attr = path.rpartition(".")
-    if not module_name or not attr:
-        raise ValueError(f"{path!r} is not an import path like 'package.module:Name'")
+    """The object at ``"package.module:attribute"`` (or ``package.module.attribute``),
+    importing the module. Only for paths the user gave (a codec on the command line),
+    never for one a peer named: see :class:`AllowList`."""
+    module_name, attr = _split(path)
     obj: Any = importlib.import_module(module_name)
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
 
 
+def _split(path: str) -> tuple[str, str]:
+    module_name, sep, attr = path.partition(":")
+    if not sep:
+        module_name, _, attr = path.rpartition(".")
+    if not module_name or not attr:
+        raise ValueError(f"{path!r} is not an import path like 'package.module:Name'")
+    return module_name, attr
+
+
+def class_path(cls: type) -> str:
+    """``cls``'s import path, ``"package.module:Class"``."""
+    if cls.__module__ == "__main__" or "<locals>" in cls.__qualname__:
+        raise ValueError(
+            f"{cls.__qualname__} cannot be imported by name (it is defined in __main__ or "
+            "in a function): give its import path as a string"
+        )
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+@final
+class AllowList:
+    """The agent classes a node may start when a peer asks: whole modules
+    (``"package.module"``) or single classes (``"package.module:Class"``).
+
+    A module is imported only if it is on the list; a peer never makes the node
+    import anything else, so no import-time code runs because a peer named it.
+    """
+
+    def __init__(self, entries: Iterable[str]) -> None:
+        self.modules: set[str] = set()
+        self.classes: set[str] = set()
+        for entry in entries:
+            entry = entry.strip()
+            if not entry:
+                continue
+            if ":" in entry:
+                module_name, attr = _split(entry)
+                self.classes.add(f"{module_name}:{attr}")
+            else:
+                self.modules.add(entry)
+
+    def __len__(self) -> int:
+        return len(self.modules) + len(self.classes)
+
+    def resolve(self, path: str) -> type[Agent]:
+        """The agent class at ``path``; :exc:`PermissionError` if it is not allowed,
+        :exc:`TypeError` if it is not an :class:`Agent` subclass."""
+        try:
+            module_name, attr = _split(path)
+        except ValueError:
+            raise PermissionError(f"{path!r:.200} is not on this node's allow-list") from None
+        if f"{module_name}:{attr}" not in self.classes and module_name not in self.modules:
+            raise PermissionError(
+                f"{path!r:.200} is not on this node's allow-list (spawn_container(allow=...) "
+                "or python -m triomas node --allow)"
+            )
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part, None)
+        if not (isinstance(obj, type) and issubclass(obj, Agent)):
+            raise TypeError(f"{path} is not an Agent subclass")
+        if obj.__module__ != module_name:
+            # Only what the allowed module defines, not what it imported.
+            raise PermissionError(f"{path} is defined in {obj.__module__}, not {module_name}")
+        return obj
+
+
+def known_agent_classes() -> list[str]:
+    """The import paths of every :class:`Agent` subclass this process has defined
+    (and could be imported by name): what a node allows by default."""
+    found: list[str] = []
+    seen: set[type] = set()
+    todo = list(Agent.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        todo.extend(cls.__subclasses__())
+        if cls.__module__ != "__main__" and "<locals>" not in cls.__qualname__:
+            found.append(f"{cls.__module__}:{cls.__qualname__}")
+    return sorted(found)
+
+
 @final
 class NodeAgent(Agent):
-    """Runs in a node: spawns agents there by import path, and stops the node."""
+    """Runs in a node: spawns agents there by import path (allowed ones only), lists
+    them, and stops the node."""
 
-    def __init__(self, stop_node: trio.Event) -> None:
+    def __init__(self, stop_node: trio.Event, allow: AllowList) -> None:
         self._stop_node = stop_node
+        self._allow = allow
 
     @expose
     async def start_agent(
         self, path: str, args: list[Any], kwargs: dict[str, Any], name: str | None
     ) -> str:
         """Spawn ``path``'s agent class with these arguments; return its address."""
-        cls = load(path)
-        if not (isinstance(cls, type) and issubclass(cls, Agent)):
-            raise TypeError(f"{path} is not an Agent subclass")
+        if not isinstance(path, str):
+            raise TypeError("the agent class is given by its import path, a string")
+        cls = self._allow.resolve(path)
         ref = await self.container.spawn(cls, *args, name=name, **kwargs)
         return ref.address
 
@@ -77,17 +162,28 @@ class NodeAgent(Agent):
 
 
 async def run_node(
-    address: str, secret: str | None, codec_path: str | None, watch_stdin: bool = False
+    address: str,
+    secret: str | None,
+    codec_path: str | None,
+    watch_stdin: bool = False,
+    allow: Iterable[str] = (),
 ) -> None:
     """The body of ``python -m triomas node``: serve until told to stop, SIGTERM or
     SIGINT, or (``watch_stdin``, as :func:`spawn_container` asks) until the parent
-    process closes our stdin."""
+    process closes our stdin. ``allow``: the agent classes peers may start here."""
     from ._open import open_container
 
     codec = load(codec_path) if codec_path else None
+    allowed = AllowList(allow)
+    if secret is None:
+        log.warning(
+            "this node has no shared secret: anyone who reaches %s can list, start and stop "
+            "its agents",
+            address,
+        )
     stop_node = trio.Event()
     async with open_container(address, secret=secret, codec=codec) as container:
-        await container.spawn(NodeAgent, stop_node, name=NODE_AGENT, restart="permanent")
+        await container.spawn(NodeAgent, stop_node, allowed, name=NODE_AGENT, restart="permanent")
         print(READY + container.address, flush=True)
         async with trio.open_nursery() as nursery:
             if watch_stdin:
@@ -133,10 +229,15 @@ class Node:
     def __repr__(self) -> str:
         return f"<Node {self.address} pid={self.process.pid}>"
 
-    async def spawn(self, cls: str, *args: Any, name: str | None = None, **kwargs: Any) -> AgentRef:
-        """Spawn an agent in the node by import path (``"package.module:Class"``);
-        the arguments must be able to travel. Returns its reference."""
-        address = await self._proxy.start_agent(cls, list(args), kwargs, name)
+    async def spawn(
+        self, cls: str | type[Agent], *args: Any, name: str | None = None, **kwargs: Any
+    ) -> AgentRef:
+        """Spawn an agent in the node, its class given by import path
+        (``"package.module:Class"``) or as the class itself; the class must be on the
+        node's allow-list, and the arguments must be able to travel. Returns its
+        reference."""
+        path = cls if isinstance(cls, str) else class_path(cls)
+        address = await self._proxy.start_agent(path, list(args), kwargs, name)
         return AgentRef.parse(address)
 
     async def agents(self) -> list[AgentRef]:
@@ -173,6 +274,7 @@ async def spawn_container(
     address: str = "tcp://127.0.0.1:0",
     *,
     secret: bytes | str | None = None,
+    allow: Iterable[str | type[Agent]] | None = None,
     codec: str | None = None,
     python: str = sys.executable,
     env: Mapping[str, str] | None = None,
@@ -182,18 +284,41 @@ async def spawn_container(
 
     ``container`` is this process's network container, through which the node is
     controlled; the node is stopped when it closes (and exits by itself if this
-    process dies). ``secret`` is the node's shared secret (use the same one here);
-    ``codec`` the import path of a :class:`Codec` with your hooks. The child runs
+    process dies).
+
+    ``secret``: the node's shared secret. By default it is ``container``'s own
+    secret if it has one, else a random one made for this container's nodes: then
+    only this container and its other nodes can reach the node at all, and
+    ``container`` uses it with the node alone (see :meth:`Network.trust`).
+
+    ``allow``: the agent classes the node may start (:meth:`Node.spawn`), as classes,
+    import paths ``"package.module:Class"``, or whole modules ``"package.module"``.
+    By default, every :class:`Agent` subclass this process has defined in an
+    importable module. The node imports nothing else because a peer named it.
+
+    ``codec``: the import path of a :class:`Codec` with your hooks. The child runs
     ``python -m triomas node``, which also works by hand.
     """
-    if container._remote is None:
+    from ._network import Network
+
+    network = container._remote
+    if not isinstance(network, Network):
         raise ValueError(f"{container.address} has no network: open it at tcp:// or unix://")
+    entries = (
+        known_agent_classes()
+        if allow is None
+        else [entry if isinstance(entry, str) else class_path(entry) for entry in allow]
+    )
+    AllowList(entries)  # a malformed entry fails here, not in the child
+    if secret is None:
+        secret = network.options.secret or network.node_secret()
+    key = secret.encode() if isinstance(secret, str) else secret
     command = [python, "-m", "triomas", "node", "--address", address, "--watch-stdin"]
     if codec is not None:
         command += ["--codec", codec]
     child_env = dict(os.environ if env is None else env)
-    if secret is not None:
-        child_env[_SECRET_ENV] = secret if isinstance(secret, str) else secret.decode()
+    child_env[_SECRET_ENV] = key.decode()
+    child_env[_ALLOW_ENV] = "\n".join(entries)
     process = await trio.lowlevel.open_process(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=child_env
     )
@@ -204,6 +329,7 @@ async def spawn_container(
         if not line.startswith(READY):
             raise NodeStartError(f"the node printed {line!r} instead of its address")
         node_address = line[len(READY) :].strip()
+        network.trust(node_address, key)
         proxy = await container.connect(f"{node_address}/{NODE_AGENT}", timeout=timeout)
     except BaseException:
         with trio.CancelScope(shield=True):
@@ -241,3 +367,8 @@ async def _relay_output(stream: trio.abc.ReceiveStream | None, first: bytes) -> 
 def secret_from_env() -> str | None:
     """The shared secret handed to a node by its parent, if any."""
     return os.environ.get(_SECRET_ENV)
+
+
+def allow_from_env() -> list[str]:
+    """The allow-list handed to a node by its parent, if any."""
+    return [entry for entry in os.environ.get(_ALLOW_ENV, "").split("\n") if entry]
