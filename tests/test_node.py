@@ -183,9 +183,9 @@ async def test_a_node_imports_nothing_a_peer_names(tmp_path: Path) -> None:
                 await modules.spawn("node_agents:Agent")  # imported there, not defined
             doubler = await modules.spawn(Doubler, 7)  # the class itself: by its path
             assert await c.ask(doubler, Number(6)) == 42
+
+            class Local(triomas.Agent):
+                pass
+
             with pytest.raises(ValueError, match="import path"):
-
-                class Local(triomas.Agent):
-                    pass
-
                 await modules.spawn(Local)
