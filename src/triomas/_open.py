@@ -40,6 +40,7 @@ async def open_container(
     send_buffer: int = 16 * 1024 * 1024,
     handshake_timeout: float = 10.0,
     reconnect_timeout: float = 10.0,
+    max_handshakes: int = 64,
     network: SimNetwork | None = None,
 ) -> AsyncIterator[Container]:
     """Open a container; on exit its agents are stopped in reverse spawn order.
@@ -74,7 +75,8 @@ async def open_container(
     accepted (bytes); ``send_buffer``, the bytes that may wait for one peer before
     further messages become dead letters; ``handshake_timeout`` and
     ``reconnect_timeout`` in seconds (after the latter, messages waiting for an
-    unreachable peer become dead letters).
+    unreachable peer become dead letters); ``max_handshakes``, how many inbound
+    connections may be in the handshake at once (past it, the oldest is dropped).
 
     ``network``: a :class:`SimNetwork` to join (``local://`` containers only): the
     container then reaches the network's other members through it, with its
@@ -90,6 +92,8 @@ async def open_container(
         raise ValueError("local:// needs a container name")
     if address in defaults.open:
         raise ValueError(f"a container {address} is already open in this run")
+    if max_handshakes < 1:
+        raise ValueError("max_handshakes must be at least 1")
     transport = None if local else transport_for(address)
     if network is not None and not local:
         raise ValueError(f"{address}: only local:// containers join a SimNetwork")
@@ -131,6 +135,7 @@ async def open_container(
                         max_buffer=send_buffer,
                         handshake_timeout=handshake_timeout,
                         reconnect_timeout=reconnect_timeout,
+                        max_handshakes=max_handshakes,
                     ),
                 )
                 await nursery.start(remote.run, listeners)
