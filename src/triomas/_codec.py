@@ -294,7 +294,14 @@ class Codec:
         Messages nest (a message in an untyped field of another) at most
         :data:`MAX_NESTING` deep.
         """
-        if len(data) < _GC_PAUSE or not gc.isenabled():
+        if len(data) < _GC_PAUSE:
+            try:
+                return msgpack.unpackb(data, ext_hook=self._ext, strict_map_key=False)
+            except DecodeError:
+                raise
+            except Exception as exc:
+                raise DecodeError(f"undecodable payload: {type(exc).__name__}: {exc}") from exc
+        if not gc.isenabled():
             return self._unpack(data)
         # A big payload builds many containers at once; the cyclic collector would
         # scan them again and again while they are built (8x the decode time for a

@@ -87,6 +87,8 @@ class Connection:
         self.max_frame = max_frame
         self.max_buffer = max_buffer
         self.closed = False
+        self.accepting = True
+        """Whether frames may still be queued here (it is neither closed nor closing)."""
         self._decoder = FrameDecoder(HANDSHAKE_MAX_FRAME)
         # Frames not yet wholly taken by the stream, in order; the first may be
         # partly written already (``_offset`` bytes of it, plain sockets only).
@@ -112,11 +114,6 @@ class Connection:
         way = "to" if self.outbound else "from"
         return f"<Connection {way} {self.address}>"
 
-    @property
-    def accepting(self) -> bool:
-        """Whether frames may still be queued here (it is neither closed nor closing)."""
-        return not self.closed and self._final is None
-
     # ---- writing ------------------------------------------------------------------------
 
     def send_frame(self, data: bytes, wake: bool = True) -> bool:
@@ -124,7 +121,7 @@ class Connection:
 
         With ``wake=False`` the caller promises to :meth:`flush` right after.
         """
-        if not self.accepting or self._out_bytes + len(data) > self.max_buffer:
+        if self._out_bytes + len(data) > self.max_buffer or not self.accepting:
             return False
         self._out.append(data)
         self._out_bytes += len(data)
@@ -147,9 +144,15 @@ class Connection:
         while out:
             if len(out) == 1:
                 head = out[0]
-                data: bytes | memoryview = (
-                    memoryview(head)[self._offset :] if self._offset else head
-                )
+                if not self._offset:
+                    written = sock.write(head)
+                    if written == len(head):  # the common case: one frame, all taken
+                        out.clear()
+                        self._out_bytes -= written
+                        return True
+                    self._consume(written)
+                    return False
+                data = memoryview(head)[self._offset :]
                 offered = len(data)
                 written = sock.write(data)
             else:
@@ -278,7 +281,7 @@ class Connection:
         """Queue an ERROR frame to end the connection with; the writer sends it after
         the frame it is in the middle of, if any. What waited behind is held back for
         the next connection (see :meth:`take_unsent`)."""
-        if self._final is not None or self.closed:
+        if not self.accepting:
             return
         out = self._out
         if self._offset:
@@ -288,6 +291,7 @@ class Connection:
         else:
             self._held = list(out)
             self._out = deque()
+        self.accepting = False
         self._final = frame(self.codec.pack((Kind.ERROR, reason[:500])))
         self._out.append(self._final)
         self._out_bytes = sum(len(data) for data in self._out) - self._offset
@@ -345,6 +349,7 @@ class Connection:
     async def refuse(self, reason: str) -> None:
         """Tell the peer why, and close (best effort); only while no writer task runs."""
         self.closed = True
+        self.accepting = False
         try:
             with trio.move_on_after(_ERROR_LIMIT):
                 await self._send_now((Kind.ERROR, reason[:500]))
@@ -465,6 +470,7 @@ class Connection:
                 nursery.start_soon(guarded, lambda: self._read_loop(on_frame), nursery.cancel_scope)
         finally:
             self.closed = True
+            self.accepting = False
             self._set_drained()
             await trio.aclose_forcefully(self.stream)
         return self._close_reason or reason
@@ -472,6 +478,7 @@ class Connection:
     def close(self, reason: str) -> None:
         """Mark the connection closed; its task ends the stream."""
         self.closed = True
+        self.accepting = False
         self._close_reason = self._close_reason or reason
         self._set_drained()
         if self._scope is not None:

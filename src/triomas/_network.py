@@ -229,7 +229,6 @@ class Network:
         peer = self.peers.get(to.container)
         if peer is not None and peer.conn is not None:
             peer.conn.flush()
-        await trio.lowlevel.checkpoint_if_cancelled()
 
     def forward(self, env: Envelope, to: AgentRef, ask: bool = False) -> None:
         """Encode ``env`` for agent ``to`` and send it, or queue it until connected.
