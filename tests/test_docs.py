@@ -135,11 +135,25 @@ def test_code_blocks_run(path: Path) -> None:
     assert proc.returncode == 0, f"{path.name}: a code block failed\n{proc.stderr}"
 
 
+TEST_COMMAND = "pip install nox && nox -s tests"
+
+
 def test_readme_opens_with_the_two_commands() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert readme.startswith(
-        "# triomas\n\n```sh\npip install -e . && python examples/pingpong.py\nnox -s tests\n```\n"
+        "# triomas\n\n```sh\npip install -e . && python examples/pingpong.py\n"
+        f"{TEST_COMMAND}\n```\n"
     )
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    commands = [
+        line
+        for line in ci.splitlines()
+        if line.strip() and not line.startswith(("#", "set ", "cd "))
+    ]
+    assert commands == [TEST_COMMAND]
 
 
 def test_readme_tour_is_a_runnable_block_with_its_output() -> None:
