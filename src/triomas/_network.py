@@ -22,6 +22,7 @@ from ._ref import AgentRef
 from ._remote import answer, arrive, check_reply
 from ._transport import Transport, transport_for
 from ._wire import (
+    MAX_FRAME,
     Kind,
     decode_message,
     encode_message,
@@ -110,6 +111,12 @@ class Peer:
             if conn is None or not conn.accepting:
                 return False
         return conn.send_frame(data)
+
+    @property
+    def frame_limit(self) -> int:
+        """The largest frame the peer accepts, as its handshake told."""
+        conn = self.conn
+        return MAX_FRAME if conn is None else conn.peer_max_frame
 
     def _enqueue(self, data: bytes, limit: float) -> bool:
         if self.queued_bytes + len(data) > limit:

@@ -23,6 +23,11 @@ class Link(Protocol):
 
     address: str
 
+    @property
+    def frame_limit(self) -> int:
+        """The largest frame the peer accepts."""
+        ...
+
     def send_frame(self, data: bytes) -> bool:
         """Queue ``data`` for the peer; False if it cannot be sent (the buffer is full)."""
         ...
@@ -94,6 +99,12 @@ class RemoteReply:
         self.done = True
         try:
             data = encode_reply(self.codec, self.rid, value)
+            limit = self.link.frame_limit
+            if len(data) - 4 > limit:
+                raise EncodeError(
+                    f"the answer takes {len(data) - 4} bytes on the wire, over the frame "
+                    f"limit of {limit} of the asker's container"
+                )
         except CodecError as exc:
             log.warning(
                 "%s: the reply to %s cannot travel: %s", self.origin, self.link.address, exc
@@ -117,7 +128,10 @@ class RemoteReply:
     def _send(self, data: bytes) -> None:
         if not self.link.send_frame(data):
             log.warning(
-                "%s: the reply to %s was dropped (send buffer full)", self.origin, self.link.address
+                "%s: the reply to %s was dropped (its connection is gone, or its send buffer "
+                "is full)",
+                self.origin,
+                self.link.address,
             )
 
 

@@ -4,6 +4,7 @@ latency and loss, deterministic in virtual time."""
 from __future__ import annotations
 
 import random
+import sys
 from typing import TYPE_CHECKING, final
 
 from ._envelope import Envelope
@@ -145,6 +146,11 @@ class _Return:
     def __init__(self, link: SimLink, address: str) -> None:
         self.link = link
         self.address = address
+
+    @property
+    def frame_limit(self) -> int:
+        """A simulated network carries frames of any size."""
+        return sys.maxsize
 
     def send_frame(self, data: bytes) -> bool:
         self.link.network.transmit(self.link, self.address, data, None)
