@@ -14,6 +14,7 @@ import trio
 from ._codec import Codec
 from ._errors import AuthenticationError, ProtocolError
 from ._socketio import SocketIO
+from ._transport import TRANSPORTS
 from ._wire import (
     HANDSHAKE_MAX_FRAME,
     MAX_FRAME,
@@ -369,8 +370,7 @@ class Connection:
         try:
             await self._send_now((Kind.HELLO, PROTOCOL, VERSION, own, nonce, self.max_frame))
             peer, peer_nonce, limit = check_hello(await self._next_handshake_item())
-            if peer == own:
-                raise ProtocolError("the peer announces this container's own address")
+            _check_peer_address(peer, own)
             if peer_nonce in nonces:
                 raise ProtocolError("the peer echoes a nonce of this container")
             self.address = peer
@@ -400,9 +400,8 @@ class Connection:
         answer can never serve a stranger as a proof.
         """
         peer, peer_nonce, limit = check_hello(await self._next_handshake_item())
+        _check_peer_address(peer, own)
         self.address = peer
-        if peer == own:
-            raise ProtocolError("a peer announces this container's own address")
         if peer_nonce in nonces:
             raise ProtocolError("a peer echoes a nonce of this container")
         nonce = os.urandom(NONCE_SIZE)
@@ -483,3 +482,12 @@ class Connection:
         self._set_drained()
         if self._scope is not None:
             self._scope.cancel()
+
+
+def _check_peer_address(peer: str, own: str) -> None:
+    """Refuse an announced address that is ours, or that no socket reaches (a
+    ``local://`` one would pose as a container of this process)."""
+    if peer == own:
+        raise ProtocolError("the peer announces this container's own address")
+    if peer.partition("://")[0] not in TRANSPORTS:
+        raise ProtocolError(f"the peer announces an address no network reaches: {peer!r:.200}")

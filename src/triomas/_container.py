@@ -764,11 +764,12 @@ class Container:
         self.dead_letter_counts[reason] += 1
         letter = DeadLetter(env.body, env.sender, env.receiver, reason)
         self._dead_letter_log.record(letter, self._engine.now(), self.address)
-        self._trace_event(
-            env.receiver.name if isinstance(env.receiver, AgentRef) else str(env.receiver),
-            "dead",
-            f"{reason}: {env.body!r}",
-        )
+        if self._trace is not None:  # the repr costs, and a flood of dead letters adds up
+            self._trace_event(
+                env.receiver.name if isinstance(env.receiver, AgentRef) else str(env.receiver),
+                "dead",
+                f"{reason}: {env.body!r}",
+            )
         self._emit(letter)
 
     def _arrive(

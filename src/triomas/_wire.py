@@ -267,9 +267,9 @@ def raw_parse(payload: bytes) -> list[Any] | None:
         item = msgpack.unpackb(payload, raw=False, strict_map_key=False)
     except Exception:
         return None
-    if not isinstance(item, list) or not item or item[0] not in _KINDS:
+    if not isinstance(item, list) or not item or type(item[0]) is not int:
         return None
-    return item
+    return item if item[0] in _KINDS else None
 
 
 _KINDS = frozenset(int(kind) for kind in Kind)
