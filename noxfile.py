@@ -1,4 +1,5 @@
-"""Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s bench``."""
+"""Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s bench``,
+``nox -s fuzz``."""
 
 import nox
 
@@ -34,3 +35,18 @@ def bench(session: nox.Session) -> None:
     """Run the benchmarks side by side with their baselines; prints JSON lines."""
     session.install("-e", ".[bench]")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Fuzz the frame decoder over real sockets (raw bytes, framed msgpack trees, fuzzed
+    handshakes): 2 500 examples per test and target, 22 500 inputs; ``nox -s tests`` runs
+    the same tests short. Not in the default sessions."""
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest",
+        "tests/test_fuzz_network.py",
+        "--hypothesis-show-statistics",
+        *session.posargs,
+        env={"TRIOMAS_FUZZ_EXAMPLES": "2500", "TRIOMAS_FUZZ_MIN_INPUTS": "20000"},
+    )

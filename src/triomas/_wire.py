@@ -228,7 +228,7 @@ def check_hello(item: list[Any]) -> tuple[str, bytes, int]:
         raise ProtocolError(f"expected HELLO, got kind {item[0]}")
     if len(item) != 6 or item[1] != PROTOCOL:
         raise ProtocolError("not a triomas HELLO")
-    if item[2] != VERSION:
+    if type(item[2]) is not int or item[2] != VERSION:
         raise ProtocolError(
             f"protocol version {item[2]!r:.20} is not supported (this is {VERSION})"
         )
