@@ -294,31 +294,21 @@ class Codec:
         Messages nest (a message in an untyped field of another) at most
         :data:`MAX_NESTING` deep.
         """
-        if len(data) < _GC_PAUSE:
-            try:
-                return msgpack.unpackb(data, ext_hook=self._ext, strict_map_key=False)
-            except DecodeError:
-                raise
-            except Exception as exc:
-                raise DecodeError(f"undecodable payload: {type(exc).__name__}: {exc}") from exc
-        if not gc.isenabled():
-            return self._unpack(data)
         # A big payload builds many containers at once; the cyclic collector would
         # scan them again and again while they are built (8x the decode time for a
         # frame of empty arrays). What msgpack builds holds no cycles.
-        gc.disable()
-        try:
-            return self._unpack(data)
-        finally:
-            gc.enable()
-
-    def _unpack(self, data: bytes) -> Any:
+        paused = len(data) >= _GC_PAUSE and gc.isenabled()
+        if paused:
+            gc.disable()
         try:
             return msgpack.unpackb(data, ext_hook=self._ext, strict_map_key=False)
         except DecodeError:
             raise
         except Exception as exc:
             raise DecodeError(f"undecodable payload: {type(exc).__name__}: {exc}") from exc
+        finally:
+            if paused:
+                gc.enable()
 
     def roundtrip(self, msg: Any) -> Any:
         """``msg`` after encoding and decoding: what a remote receiver would get."""

@@ -33,7 +33,7 @@ import hashlib
 import hmac
 import struct
 import traceback
-from typing import Any, Final, final
+from typing import Any, Final, NoReturn, final
 
 import msgpack
 
@@ -108,12 +108,7 @@ class FrameDecoder:
         while end - start >= 4:
             (length,) = _HEADER.unpack_from(buffer, start)
             if length > self.max_frame or length == 0:
-                self._buffer = bytearray()
-                raise ProtocolError(
-                    f"frame of {length} bytes (the limit is {self.max_frame})"
-                    if length
-                    else "empty frame"
-                )
+                self._refuse(length)
             if end - start - 4 < length:
                 break
             frames.append(bytes(buffer[start + 4 : start + 4 + length]))
@@ -121,6 +116,12 @@ class FrameDecoder:
         if start:
             del buffer[:start]
         return frames
+
+    def _refuse(self, length: int) -> NoReturn:
+        self._buffer = bytearray()
+        raise ProtocolError(
+            f"frame of {length} bytes (the limit is {self.max_frame})" if length else "empty frame"
+        )
 
     def add(self, data: bytes | bytearray) -> None:
         """Add ``data`` without splitting it yet (see :meth:`next_frame`)."""
@@ -135,12 +136,7 @@ class FrameDecoder:
             return None
         (length,) = _HEADER.unpack_from(buffer, 0)
         if length > self.max_frame or length == 0:
-            self._buffer = bytearray()
-            raise ProtocolError(
-                f"frame of {length} bytes (the limit is {self.max_frame})"
-                if length
-                else "empty frame"
-            )
+            self._refuse(length)
         if len(buffer) - 4 < length:
             return None
         payload = bytes(buffer[4 : 4 + length])
