@@ -7,7 +7,6 @@ import logging
 import os
 import secrets
 import ssl
-from collections import deque
 from typing import TYPE_CHECKING, final
 
 import attrs
@@ -18,11 +17,11 @@ from ._connection import BROKEN, Connection, PeerReportedError
 from ._envelope import Envelope
 from ._errors import AuthenticationError, CalleeDown, DecodeError, EncodeError, ProtocolError
 from ._events import DeadLetterReason, NoProc, Shutdown
+from ._peer import PRUNE_AT, Peer
 from ._ref import AgentRef
 from ._remote import answer, arrive, check_reply
 from ._transport import Transport, transport_for
 from ._wire import (
-    MAX_FRAME,
     Kind,
     decode_message,
     encode_message,
@@ -49,7 +48,6 @@ _FIRST_RETRY = 0.05
 _MAX_RETRY = 2.0
 _MAX_TOPICS = 10_000
 """The most topics one peer may announce subscribers of."""
-_PRUNE_AT = 1024
 _LOGGED_REFUSALS = 10
 """Refused connections logged per second; more are counted, not logged one by one."""
 
@@ -67,68 +65,6 @@ class NetworkOptions:
     ssl_server: ssl.SSLContext | None = None
     ssl_client: ssl.SSLContext | None = None
     max_handshakes: int = 64
-
-
-@final
-class Peer:
-    """Another container, as seen from this one: its connection, or what waits for one."""
-
-    __slots__ = (
-        "address",
-        "conn",
-        "dialing",
-        "network",
-        "pending",
-        "prune_at",
-        "queue",
-        "queued_bytes",
-        "topics",
-    )
-
-    def __init__(self, address: str, network: Network) -> None:
-        self.address = address
-        self.network = network
-        self.conn: Connection | None = None
-        self.queue: deque[bytes] = deque()
-        self.queued_bytes = 0
-        self.dialing = False
-        self.pending: dict[str, str] = {}
-        """The asks sent to this peer and not yet answered: the reply id on the wire
-        (random), and the key of the ask's reply slot here. Only this peer's
-        replies are looked up in it."""
-        self.prune_at = _PRUNE_AT
-        self.topics: set[str] = set()
-        """Topics the peer's agents subscribe to."""
-
-    def send_frame(self, data: bytes) -> bool:
-        """The :class:`Link` side: a reply to an ask the peer made goes out on its
-        connection. With none, the asker has already been told the connection was
-        lost, so the reply is not sent (False), and no connection is dialed for it."""
-        conn = self.conn
-        if conn is None or not conn.accepting:
-            current = self.network.peers.get(self.address)
-            conn = None if current is None else current.conn
-            if conn is None or not conn.accepting:
-                return False
-        return conn.send_frame(data)
-
-    @property
-    def frame_limit(self) -> int:
-        """The largest frame the peer accepts, as its handshake told."""
-        conn = self.conn
-        return MAX_FRAME if conn is None else conn.peer_max_frame
-
-    def _enqueue(self, data: bytes, limit: float) -> bool:
-        if self.queued_bytes + len(data) > limit:
-            return False
-        self.queue.append(data)
-        self.queued_bytes += len(data)
-        return True
-
-    @property
-    def idle(self) -> bool:
-        """Nothing refers to this record: no connection, nothing waiting, no ask."""
-        return self.conn is None and not self.queue and not self.pending and not self.dialing
 
 
 @final
@@ -292,7 +228,7 @@ class Network:
         """Forget the asks to ``peer`` whose askers stopped waiting (timed out)."""
         replies = self.container._replies
         peer.pending = {wire: key for wire, key in peer.pending.items() if key in replies}
-        peer.prune_at = max(_PRUNE_AT, 2 * len(peer.pending))
+        peer.prune_at = max(PRUNE_AT, 2 * len(peer.pending))
 
     def publish(self, env: Envelope) -> int:
         """Send ``env`` to every connected peer whose agents subscribe to its topic."""
@@ -515,7 +451,7 @@ class Network:
         peer.conn = None
         peer.topics.clear()
         pending, peer.pending = peer.pending, {}
-        peer.prune_at = _PRUNE_AT
+        peer.prune_at = PRUNE_AT
         replies = self.container._replies
         lost = CalleeDown(peer.address, Shutdown("connection lost"))
         failed = set()
