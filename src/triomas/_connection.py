@@ -181,9 +181,10 @@ class Connection:
             offset -= len(out.popleft())
         self._offset = offset
 
-    def _write_queued(self) -> None:
+    def flush(self) -> None:
         """Write what is queued from the calling task as far as the socket takes it now;
-        the writer task gets the rest. Over other streams, wake the writer.
+        the writer task gets the rest. Over other streams, wake the writer. An ask's
+        request saves waking the writer task this way.
 
         It neither blocks nor yields, so the reader may call it: a reader stuck in a
         write while its peer's reader is stuck in one too would be a deadlock.
@@ -201,11 +202,6 @@ class Connection:
             return
         if not done:
             self._wake_writer()
-
-    def flush(self) -> None:
-        """Start writing what is queued now (see :meth:`_write_queued`); an ask's
-        request saves waking the writer task this way."""
-        self._write_queued()
 
     def take_unsent(self) -> list[bytes]:
         """Remove and return the frames queued and not wholly written (a frame cut off
@@ -228,7 +224,7 @@ class Connection:
     async def drain(self) -> None:
         """Wait until everything queued has been handed to the stream, or it closed."""
         while (self._out or self._inflight) and not self.closed:
-            self._write_queued()
+            self.flush()
             if not (self._out or self._inflight) or self.closed:
                 return
             if self._drained is None:
@@ -312,7 +308,7 @@ class Connection:
                         answered = True
             finally:
                 self._reading = False
-            self._write_queued()
+            self.flush()
             if answered:
                 # Let the askers just answered run (and maybe ask again) before this
                 # task reads on: a round trip then waits for nothing else.

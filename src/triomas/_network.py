@@ -472,7 +472,7 @@ class Network:
         self._requeue(peer, again)
 
     def _requeue(self, peer: Peer, frames: list[bytes]) -> None:
-        current = self._peer(peer.address) if self.peers.get(peer.address) is not peer else peer
+        current = self._peer(peer.address)  # the live record, if ``peer`` was released
         if frames:
             conn = current.conn
             if conn is not None and conn.accepting:

@@ -40,9 +40,17 @@ def load(path: str) -> Any:
     importing the module. Only for paths the user gave (a codec on the command line),
     never for one a peer named: see :class:`AllowList`."""
     module_name, attr = _split(path)
+    obj = _import(module_name, attr)
+    if obj is None:
+        raise AttributeError(f"{module_name} has no attribute {attr}")
+    return obj
+
+
+def _import(module_name: str, attr: str) -> Any:
+    """The attribute at dotted ``attr`` of the module, imported; None if it has none."""
     obj: Any = importlib.import_module(module_name)
     for part in attr.split("."):
-        obj = getattr(obj, part)
+        obj = getattr(obj, part, None)
     return obj
 
 
@@ -55,9 +63,14 @@ def _split(path: str) -> tuple[str, str]:
     return module_name, attr
 
 
+def _importable(cls: type) -> bool:
+    """Whether another process can import ``cls`` by its module and name."""
+    return cls.__module__ != "__main__" and "<locals>" not in cls.__qualname__
+
+
 def class_path(cls: type) -> str:
     """``cls``'s import path, ``"package.module:Class"``."""
-    if cls.__module__ == "__main__" or "<locals>" in cls.__qualname__:
+    if not _importable(cls):
         raise ValueError(
             f"{cls.__qualname__} cannot be imported by name (it is defined in __main__ or "
             "in a function): give its import path as a string"
@@ -87,9 +100,6 @@ class AllowList:
             else:
                 self.modules.add(entry)
 
-    def __len__(self) -> int:
-        return len(self.modules) + len(self.classes)
-
     def resolve(self, path: str) -> type[Agent]:
         """The agent class at ``path``; :exc:`PermissionError` if it is not allowed,
         :exc:`TypeError` if it is not an :class:`Agent` subclass."""
@@ -102,9 +112,7 @@ class AllowList:
                 f"{path!r:.200} is not on this node's allow-list (spawn_container(allow=...) "
                 "or python -m triomas node --allow)"
             )
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part, None)
+        obj = _import(module_name, attr)
         if not (isinstance(obj, type) and issubclass(obj, Agent)):
             raise TypeError(f"{path} is not an Agent subclass")
         if obj.__module__ != module_name:
@@ -125,8 +133,8 @@ def known_agent_classes() -> list[str]:
             continue
         seen.add(cls)
         todo.extend(cls.__subclasses__())
-        if cls.__module__ != "__main__" and "<locals>" not in cls.__qualname__:
-            found.append(f"{cls.__module__}:{cls.__qualname__}")
+        if _importable(cls):
+            found.append(class_path(cls))
     return sorted(found)
 
 
