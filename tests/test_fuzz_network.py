@@ -44,8 +44,8 @@ from hypothesis import strategies as st
 
 import triomas
 from triomas import Agent, AgentRef, message, on
-from triomas._network import Network
-from triomas._wire import MAX_FRAME, NONCE_SIZE, PROTOCOL, VERSION, Kind, proof, proof_ok
+from triomas._net.network import Network
+from triomas._net.wire import MAX_FRAME, NONCE_SIZE, PROTOCOL, VERSION, Kind, proof, proof_ok
 
 T = TypeVar("T")
 

@@ -8,8 +8,8 @@ import trio.testing
 
 import triomas
 from triomas import Agent, AgentStopped, CalleeDown, Envelope, Failure, message, on
-from triomas._cell import RunState
-from triomas._live import WARM_POOL
+from triomas._runtime.cell import RunState
+from triomas._runtime.live import WARM_POOL
 
 
 @message(tag="live.Ping")
@@ -294,7 +294,7 @@ async def test_agent_code_cannot_wait_for_the_whole_container(
 
 
 def test_async_handlers_without_await_points_are_classified_as_plain() -> None:
-    from triomas._handlers import can_suspend
+    from triomas._agent.handlers import can_suspend
 
     async def plain(x: int) -> int:
         return x + 1

@@ -33,7 +33,7 @@ from triomas import (
     message,
     on,
 )
-from triomas._wire import MAX_FRAME, PROTOCOL, VERSION, FrameDecoder, Kind, frame, parse
+from triomas._net.wire import MAX_FRAME, PROTOCOL, VERSION, FrameDecoder, Kind, frame, parse
 
 
 @message(tag="net.Ping")
@@ -446,7 +446,7 @@ class RawPeer:
 
     @classmethod
     async def connect(cls, address: str) -> RawPeer:
-        from triomas._transport import transport_for
+        from triomas._net.transport import transport_for
 
         return cls(await transport_for(address).connect(address))
 
@@ -588,9 +588,9 @@ async def test_a_bad_frame_after_the_handshake_closes_that_connection(
 async def test_a_bug_while_handling_one_connection_costs_only_that_connection(
     addresses: Addresses, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import triomas._network
+    import triomas._net.network
 
-    real = triomas._network.arrive
+    real = triomas._net.network.arrive
     bugs = [RuntimeError("a bug")]
 
     def buggy(container: Any, codec: Any, item: list[Any], link: Any, origin: Any) -> None:
@@ -598,7 +598,7 @@ async def test_a_bug_while_handling_one_connection_costs_only_that_connection(
             raise bugs.pop()
         real(container, codec, item, link, origin)
 
-    monkeypatch.setattr(triomas._network, "arrive", buggy)
+    monkeypatch.setattr(triomas._net.network, "arrive", buggy)
     with trio.fail_after(10):
         async with triomas.open_container(addresses()) as server:
             echo = await server.spawn(Echo)

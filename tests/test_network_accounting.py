@@ -36,7 +36,7 @@ import trio.testing
 import triomas
 from accounting_agents import LINE, PAD, Item, Sink
 from triomas import DeadLetter, DeadLetterReason, Envelope
-from triomas._wire import MAX_FRAME, PROTOCOL, VERSION, encode_message
+from triomas._net.wire import MAX_FRAME, PROTOCOL, VERSION, encode_message
 
 HERE = Path(__file__).resolve().parent
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}

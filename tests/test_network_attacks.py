@@ -54,11 +54,11 @@ from triomas import (
     DecodeError,
     EncodeError,
     Envelope,
-    _wire,
     message,
     on,
 )
-from triomas._transport import transport_for
+from triomas._net import wire as _wire
+from triomas._net.transport import transport_for
 
 Addresses = Callable[[], str]
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import triomas
 import triomas.testing
 from triomas import Agent, AgentRef, Envelope, message, on
-from triomas._timers import TimerQueue
+from triomas._time.timers import TimerQueue
 
 
 @message(tag="prop.Seq")

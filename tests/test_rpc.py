@@ -159,7 +159,7 @@ async def test_calls_queue_like_messages_one_at_a_time() -> None:
 
 
 async def test_raw_call_messages_for_unexposed_methods_are_refused() -> None:
-    from triomas._rpc import Call, CallRefused
+    from triomas._agent.rpc import Call, CallRefused
 
     async with triomas.open_container(clock=triomas.VirtualClock()) as c:
         callee = await c.spawn(Callee)
@@ -170,7 +170,7 @@ async def test_raw_call_messages_for_unexposed_methods_are_refused() -> None:
 
 
 def test_overriding_without_expose_withdraws_a_method() -> None:
-    from triomas._rpc import exposed_methods
+    from triomas._agent.rpc import exposed_methods
 
     class Quieter(Callee):
         def fail(self) -> None:

@@ -246,7 +246,7 @@ async def test_a_root_shutdown_timeout_cancels_what_is_left() -> None:
 async def test_a_crash_in_the_decision_code_cancels_the_children_and_fails_upward(
     vc: triomas.Container, monkeypatch: pytest.MonkeyPatch, strategy: str
 ) -> None:
-    from triomas._supervision import Supervision
+    from triomas._runtime.tree import Supervision
 
     events: list[object] = []
     vc.on_event(events.append)

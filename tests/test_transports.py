@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from conftest import Addresses
-from triomas._transport import Transport, transport_for
+from triomas._net.transport import Transport, transport_for
 
 
 async def _serve_echo(

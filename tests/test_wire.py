@@ -28,7 +28,7 @@ from triomas import (
     Shutdown,
     message,
 )
-from triomas._wire import (
+from triomas._net.wire import (
     FrameDecoder,
     Kind,
     decode_message,

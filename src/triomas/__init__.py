@@ -1,11 +1,11 @@
 """triomas: supervised multi-agent runtime on trio, in real or deterministic virtual time."""
 
-from ._agent import Agent, SendOptions
-from ._clock import Clock, ExternalClock, RealClock, VirtualClock
-from ._codec import Codec
-from ._container import Container, RunReport
-from ._envelope import Envelope
-from ._errors import (
+from ._agent.agent import Agent, SendOptions
+from ._agent.handlers import on
+from ._agent.rpc import Proxy, expose
+from ._messages.codec import Codec
+from ._messages.envelope import Envelope
+from ._messages.errors import (
     AgentStateError,
     AskTimeout,
     AuthenticationError,
@@ -28,7 +28,7 @@ from ._errors import (
     TriomasError,
     VirtualTimeError,
 )
-from ._events import (
+from ._messages.events import (
     AgentStarted,
     AgentStopped,
     ChildExited,
@@ -45,18 +45,26 @@ from ._events import (
     SystemEvent,
     TraceRecord,
 )
-from ._handlers import on
-from ._message import message, message_class, message_tag
+from ._messages.message import message, message_class, message_tag
+from ._messages.ref import AgentRef
+from ._net.virtual import SimNetwork
 from ._node import Node, NodeStartError, spawn_container
 from ._open import open_container
-from ._ref import AgentRef
-from ._rpc import Proxy, expose
-from ._run import run
-from ._simnet import SimNetwork
-from ._spec import AutoShutdown, Backoff, ChildSpec, Directive, Overflow, Restart, Strategy
-from ._supervisor import DynamicSupervisor, Supervisor
-from ._timers import TimerHandle
-from ._watch import Down, Exit, LinkedActorFailed, MonitorRef
+from ._runtime.container import Container, RunReport
+from ._runtime.run import run
+from ._runtime.watch import Down, Exit, LinkedActorFailed, MonitorRef
+from ._supervision.spec import (
+    AutoShutdown,
+    Backoff,
+    ChildSpec,
+    Directive,
+    Overflow,
+    Restart,
+    Strategy,
+)
+from ._supervision.supervisor import DynamicSupervisor, Supervisor
+from ._time.clock import Clock, ExternalClock, RealClock, VirtualClock
+from ._time.timers import TimerHandle
 
 __all__ = [
     "Agent",

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any, final
 
 import trio
 
-from ._agent import Agent
-from ._errors import TriomasError
-from ._ref import AgentRef
-from ._rpc import Proxy, expose
+from ._agent.agent import Agent
+from ._agent.rpc import Proxy, expose
+from ._messages.errors import TriomasError
+from ._messages.ref import AgentRef
 
 if TYPE_CHECKING:
-    from ._container import Container
+    from ._runtime.container import Container
 
 log = logging.getLogger("triomas.node")
 
@@ -307,7 +307,7 @@ async def spawn_container(
     ``codec``: the import path of a :class:`Codec` with your hooks. The child runs
     ``python -m triomas node``, which also works by hand.
     """
-    from ._network import Network
+    from ._net.network import Network
 
     network = container._remote
     if not isinstance(network, Network):

@@ -9,16 +9,16 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from ._clock import Clock, RealClock
-from ._codec import Codec
-from ._container import Container
-from ._events import TraceRecord
-from ._network import Network, NetworkOptions
-from ._remote import Remote
-from ._run import run_defaults
-from ._simnet import SimNetwork
-from ._transport import transport_for
-from ._wire import MAX_FRAME
+from ._messages.codec import Codec
+from ._messages.events import TraceRecord
+from ._net.network import Network, NetworkOptions
+from ._net.remote import Remote
+from ._net.transport import transport_for
+from ._net.virtual import SimNetwork
+from ._net.wire import MAX_FRAME
+from ._runtime.container import Container
+from ._runtime.run import run_defaults
+from ._time.clock import Clock, RealClock
 
 
 @asynccontextmanager

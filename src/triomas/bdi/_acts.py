@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, final
 
-from .._message import message
+from .._messages.message import message
 
 # ---- KQML (Jason's semantics) ----------------------------------------------------------
 

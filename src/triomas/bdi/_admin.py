@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, final
 
-from .._message import message
-from .._ref import AgentRef
+from .._messages.message import message
+from .._messages.ref import AgentRef
 from ._environment import Channel
 
 if TYPE_CHECKING:
-    from .._agent import Agent
-    from .._container import Container, RunReport
+    from .._agent.agent import Agent
+    from .._runtime.container import Container, RunReport
 
 A = TypeVar("A", bound="Agent")
 

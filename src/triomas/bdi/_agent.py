@@ -8,11 +8,11 @@ from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from .._agent import Agent, Recipient
-from .._cell import Life
-from .._errors import AskTimeout
-from .._future import Future
-from .._handlers import complete, on
+from .._agent.agent import Agent, Recipient
+from .._agent.handlers import complete, on
+from .._messages.errors import AskTimeout
+from .._runtime.cell import Life
+from .._time.future import Future
 from . import _speech
 from ._acts import (
     PERFORMATIVES,
@@ -42,8 +42,8 @@ from ._plans import Plan, PlanLibrary, PlanSpec, declared_plans, finish, plan_fr
 from ._terms import Belief, Event, Goal, Trigger, event_matches, matches, normalize
 
 if TYPE_CHECKING:
-    from .._envelope import Envelope
-    from .._ref import AgentRef
+    from .._messages.envelope import Envelope
+    from .._messages.ref import AgentRef
 
 log = logging.getLogger("triomas.bdi")
 

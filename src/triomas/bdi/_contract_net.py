@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any, Self, final
 
 import attrs
 
-from .._cell import Cancellable
-from .._envelope import Envelope
-from .._future import Future
-from .._handlers import on
-from .._ref import AgentRef, is_address
+from .._agent.handlers import on
+from .._messages.envelope import Envelope
+from .._messages.ref import AgentRef, is_address
+from .._runtime.cell import Cancellable
+from .._time.future import Future
 from ._acts import (
     AcceptProposal,
     Cancel,
@@ -36,7 +36,7 @@ from ._agent import BDIAgent
 from ._speech import source_of
 
 if TYPE_CHECKING:
-    from .._agent import Recipient
+    from .._agent.agent import Recipient
 
 PROTOCOL = "fipa-contract-net"
 """The ``protocol`` field of every Contract Net message."""

@@ -9,11 +9,11 @@ from typing import Any, Self, TypeVar, final
 
 import attrs
 
-from .._agent import Agent
-from .._envelope import Envelope
-from .._handlers import on
-from .._message import message
-from .._ref import AgentRef
+from .._agent.agent import Agent
+from .._agent.handlers import on
+from .._messages.envelope import Envelope
+from .._messages.message import message
+from .._messages.ref import AgentRef
 from ._speech import source_of
 from ._terms import _check_args, _same
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._errors import TriomasError
+from .._messages.errors import TriomasError
 
 
 class PlanFailure(TriomasError):

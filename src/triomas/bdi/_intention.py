@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, final
 
-from .._future import Future
+from .._time.future import Future
 from ._terms import Belief, Event, Goal, matches
 
 if TYPE_CHECKING:
-    from .._cell import Cancellable
-    from .._envelope import Envelope
+    from .._messages.envelope import Envelope
+    from .._runtime.cell import Cancellable
 
 
 @final

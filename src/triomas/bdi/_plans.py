@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, final
 
 import attrs
 
-from .._handlers import can_suspend
-from .._message import message
+from .._agent.handlers import can_suspend
+from .._messages.message import message
 from ._terms import Belief, Goal, Trigger, bindings, matches, normalize
 
 if TYPE_CHECKING:

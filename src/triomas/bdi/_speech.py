@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .._handlers import on
+from .._agent.handlers import on
 from ._acts import (
     AcceptProposal,
     Achieve,
@@ -38,9 +38,9 @@ from ._plans import PlanSpec, plan_from_spec, specs_of
 from ._terms import Belief, Event, Goal, Trigger, normalize
 
 if TYPE_CHECKING:
-    from .._agent import Agent
-    from .._envelope import Envelope
-    from .._ref import AgentRef
+    from .._agent.agent import Agent
+    from .._messages.envelope import Envelope
+    from .._messages.ref import AgentRef
     from ._agent import BDIAgent
 
 log = logging.getLogger("triomas.bdi")

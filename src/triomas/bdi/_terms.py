@@ -8,7 +8,7 @@ from typing import TypeVar, final
 
 import attrs
 
-from .._message import message
+from .._messages.message import message
 
 T = TypeVar("T", "Belief", "Goal")
 N = TypeVar("N", bound="Belief | Goal")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import final
 
-from .._events import TraceRecord
+from .._messages.events import TraceRecord
 
 
 @final

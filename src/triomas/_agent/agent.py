@@ -1,0 +1,462 @@
+"""``Agent``: the base class users subclass."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
+
+from .._messages.envelope import Envelope
+from .._messages.errors import AgentStateError
+from .._messages.events import ExitReason, Shutdown
+from .._messages.ref import AgentRef, as_ref
+from .._runtime import watch as _watch
+from .._runtime.cell import Life
+from .._runtime.tree import Supervision
+from .._runtime.watch import MonitorRef
+from .._supervision.spec import Overflow, Restart, options
+from .._time.timers import TimerHandle
+from .handlers import ClassInfo
+from .rpc import Proxy, connect, rpc_handlers
+
+if TYPE_CHECKING:
+    from .._runtime.cell import Cell
+    from .._runtime.container import Container
+    from .._time.clock import Clock
+
+Recipient = AgentRef | str | type
+A = TypeVar("A", bound="Agent")
+
+
+class SendOptions(TypedDict, total=False):
+    """The keywords :meth:`Agent.send` takes, all optional.
+
+    Sending with none of them is the fast path; ``None`` (``False`` for
+    ``direct``) means the same as leaving a keyword out.
+    """
+
+    topic: str | None
+    """The envelope's topic (default: the message's class name)."""
+    direct: bool
+    """Skip the sender's trackers (``subscribe(sender=...)``)."""
+    performative: str | None
+    """The speech act, such as ``"tell"`` or ``"cfp"``."""
+    conversation_id: str | None
+    """The conversation the message belongs to."""
+    reply_with: str | None
+    """An id for the receiver to echo in ``in_reply_to`` (by hand: this is no ask)."""
+    in_reply_to: str | None
+    """The ``reply_with`` this message answers."""
+    reply_by: float | None
+    """Clock time by which an answer is wanted."""
+    protocol: str | None
+    """FIPA-ACL's interaction protocol, such as ``"fipa-contract-net"``."""
+    ontology: str | None
+    """FIPA-ACL's ontology."""
+    language: str | None
+    """FIPA-ACL's content language."""
+
+
+_SEND_OPTIONS = frozenset(SendOptions.__annotations__)
+
+
+class Agent:
+    """An actor: one mailbox, one message at a time, a lifecycle.
+
+    Subclass it and declare handlers with ``@on(MessageType)``. The runtime calls
+    ``setup()`` once per incarnation before any message, then ``update()`` once
+    and again whenever messages are waiting (or an alarm is due, or
+    ``keep_awake`` is set), and ``teardown()`` always at the end. Each of them may
+    be a plain or an ``async`` method.
+
+    Spawn agents with ``container.spawn(cls, *args, **kwargs)``; the arguments go to
+    ``__init__``, which may already use ``self.name``, ``self.clock`` and the rest.
+    """
+
+    keep_awake: bool = False
+    """When true, ``update()`` runs every round (virtual) or continuously (live)."""
+
+    trap_exits: bool = False
+    """When true, a linked agent's abnormal end arrives as an :class:`Exit` message
+    instead of failing this agent with :exc:`LinkedActorFailed`."""
+
+    _triomas_info: ClassInfo
+    _cell: Cell
+    _default_shutdown: float = 5.0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._triomas_info = ClassInfo(cls, Agent, rpc_handlers(cls))
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    def setup(self) -> Awaitable[None] | None:
+        """Called once per incarnation, before any message."""
+        return None
+
+    def update(self) -> Awaitable[None] | None:
+        """Handle waiting messages; the default dispatches each to its ``@on`` handler.
+
+        Override it for MASlite's style: ``while self.messages: env = self.receive()``.
+        """
+        return self._cell.dispatch_all()
+
+    def teardown(self) -> Awaitable[None] | None:
+        """Called once when the incarnation ends, whatever the reason."""
+        return None
+
+    # ---- identity and time ---------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The agent's name, unique in its container and stable across restarts."""
+        return self._cell.name
+
+    @property
+    def incarnation(self) -> int:
+        """Which incarnation this is: 1 at first, one more after every restart."""
+        return self._cell.incarnation
+
+    @property
+    def exit_reason(self) -> ExitReason | None:
+        """Why this incarnation is ending (read it in ``teardown()``); None while it runs."""
+        return self._cell.exit_reason
+
+    @property
+    def ref(self) -> AgentRef:
+        """A reference others can send to."""
+        return self._cell.ref
+
+    @property
+    def container(self) -> Container:
+        """The container this agent lives in."""
+        return self._cell.container
+
+    @property
+    def clock(self) -> Clock:
+        """The clock of the container: real, virtual or external time."""
+        return self._cell.container.clock
+
+    @property
+    def random(self) -> random.Random:
+        """A ``random.Random`` seeded from the run's seed and the agent's name."""
+        return self._cell.rng()
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep in clock time. The agent handles no other user message meanwhile."""
+        if seconds < 0:
+            raise ValueError("cannot sleep for a negative time")
+        engine = self._cell.engine
+        await engine.sleep_until(engine.now() + seconds)
+
+    async def sleep_until(self, when: float) -> None:
+        """Sleep until clock time ``when``."""
+        await self._cell.engine.sleep_until(when)
+
+    # ---- the mailbox, MASlite style ------------------------------------------------------
+
+    @property
+    def messages(self) -> deque[Envelope]:
+        """The waiting messages, oldest first; test it for truth, take with :meth:`receive`."""
+        return self._cell.own_mailbox()
+
+    def receive(self) -> Envelope:
+        """Take the oldest waiting message; :exc:`IndexError` if none is waiting.
+
+        The idiom is ``while self.messages: env = self.receive()``.
+        """
+        cell = self._cell
+        mailbox = cell.own_mailbox()
+        if not mailbox:
+            raise IndexError(f"no message is waiting for {cell.name}")
+        env = mailbox.popleft()
+        if cell.bound is not None:
+            cell.bound.freed()
+        return env
+
+    # ---- messaging -----------------------------------------------------------------------
+
+    def send(self, to: Recipient, msg: Any, **options: Unpack[SendOptions]) -> None:
+        """Send ``msg`` and return at once (a tell); it never blocks.
+
+        ``to`` is a reference, an address, an agent name, or a class or group name
+        (then every member gets it). What cannot be delivered becomes a
+        :class:`DeadLetter` event. The keywords are those of :class:`SendOptions`:
+        ``topic``, ``direct=True`` to skip the sender's trackers, and the
+        :class:`Envelope`'s speech-act and FIPA fields (``performative``,
+        ``conversation_id``, ``reply_with``, ``in_reply_to``, ``reply_by``,
+        ``protocol``, ``ontology``, ``language``); a ``reply_with`` here is for
+        the receiver to echo by hand, not an ask.
+        """
+        cell = self._cell
+        container = cell.container
+        if (
+            not options
+            and type(to) is AgentRef
+            and not container._subscriptions.trackers
+            and not container._strict
+        ):
+            # The common case, kept short: a plain tell to a live agent's reference
+            # (in this container, or in a local one: network containers' go by network).
+            target = to._cell
+            if (
+                target is not None
+                and target.exit_reason is None
+                and (target.container is container or target.container._remote is None)
+            ):
+                if target.compact and type(msg) is not Envelope:
+                    target.accept_tell(msg, cell.ref, cell.engine.now())
+                    return
+                target.deliver(
+                    target,
+                    Envelope(
+                        msg,
+                        cell.ref,
+                        to,
+                        type(msg).__name__,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        cell.engine.now(),
+                    ),
+                )
+                return
+        if not _SEND_OPTIONS.issuperset(options):
+            unknown = min(options.keys() - _SEND_OPTIONS)
+            raise TypeError(f"send() got an unexpected keyword argument {unknown!r}")
+        self._send_with(cell, to, msg, **options)
+
+    @staticmethod
+    def _send_with(
+        cell: Cell,
+        to: Recipient,
+        msg: Any,
+        *,
+        topic: str | None = None,
+        direct: bool = False,
+        performative: str | None = None,
+        conversation_id: str | None = None,
+        reply_with: str | None = None,
+        in_reply_to: str | None = None,
+        reply_by: float | None = None,
+        protocol: str | None = None,
+        ontology: str | None = None,
+        language: str | None = None,
+    ) -> None:
+        # send() with options: the keywords are bound here, in C, not looked up one by one.
+        cell.container._send(
+            cell,
+            to,
+            msg,
+            topic,
+            direct,
+            performative,
+            conversation_id,
+            reply_with,
+            in_reply_to,
+            reply_by,
+            fipa=None
+            if protocol is None and ontology is None and language is None
+            else (protocol, ontology, language),
+        )
+
+    async def send_wait(
+        self, to: Recipient, msg: Any, *, timeout: float | None = None, topic: str | None = None
+    ) -> None:
+        """Send ``msg`` to one agent, waiting for room if its bounded mailbox is full.
+
+        For agents with ``overflow="block"``; raises :exc:`MailboxFull` if there is
+        still no room after ``timeout`` clock seconds, and :exc:`CalleeDown` if the
+        agent stops for good meanwhile. Other agents get a plain :meth:`send`.
+        """
+        cell = self._cell
+        await cell.container._send_wait(cell, to, msg, timeout, topic)
+
+    async def ask(
+        self,
+        to: Recipient,
+        msg: Any,
+        *,
+        timeout: float | None = 5.0,
+        performative: str | None = None,
+        conversation_id: str | None = None,
+    ) -> Any:
+        """Send ``msg`` and wait for the reply (the handler's return value).
+
+        Raises :exc:`AskTimeout` after ``timeout`` seconds of clock time, or
+        :exc:`CalleeDown` at once if the callee does not exist, stops, or crashes
+        in the handler. The agent handles no other user message while it waits.
+        """
+        return await self._cell.container._ask(
+            self._cell,
+            to,
+            msg,
+            math.inf if timeout is None else timeout,
+            performative,
+            conversation_id,
+        )
+
+    def reply(self, request: Envelope, value: Any) -> None:
+        """Answer an ask by hand (from a custom ``update()``); later replies are dropped."""
+        self._cell.container._reply(request, value)
+
+    async def connect(self, to: AgentRef | str, *, timeout: float = 5.0) -> Proxy:
+        """A proxy to call the ``@expose`` methods of agent ``to`` (aiomas' RPC).
+
+        ``to`` is an address (``tcp://host:port/name``), a reference or a local
+        name. It asks the agent which methods it exposes, so it fails at once with
+        :exc:`CalleeDown` if there is no such agent, and with :exc:`NotExposed` if
+        it exposes nothing. Each call through the proxy waits at most ``timeout``
+        clock seconds.
+        """
+        container = self._cell.container
+        return await connect(self.ask, as_ref(to, container.address), timeout)
+
+    def publish(self, msg: Any, *, topic: str | type | None = None) -> None:
+        """Send ``msg`` to every subscriber of ``topic`` (default: the class name)."""
+        self._cell.container._publish(self._cell, msg, topic)
+
+    def subscribe(
+        self,
+        *,
+        topic: str | type | None = None,
+        sender: AgentRef | str | None = None,
+        receiver: str | None = None,
+    ) -> None:
+        """Subscribe to a topic, track a sender's messages, or join a receiver group."""
+        self._cell.container._subscriptions.change(self._cell, topic, sender, receiver, add=True)
+
+    def unsubscribe(
+        self,
+        *,
+        topic: str | type | None = None,
+        sender: AgentRef | str | None = None,
+        receiver: str | None = None,
+    ) -> None:
+        """Undo :meth:`subscribe`; with no argument, drop every subscription."""
+        subs = self._cell.container._subscriptions
+        if topic is None and sender is None and receiver is None:
+            subs.drop(self._cell)
+        else:
+            subs.change(self._cell, topic, sender, receiver, add=False)
+
+    # ---- monitors and links --------------------------------------------------------------
+
+    def monitor(self, ref: AgentRef | str) -> MonitorRef:
+        """Watch an agent: exactly one :class:`Down` arrives when it stops for good.
+
+        Watching an agent that does not exist (any more) gives ``Down`` with reason
+        ``NoProc`` at once. Monitors are one-way; handle ``Down`` like any message.
+        """
+        cell = self._cell
+        target = cell.container._single(ref)
+        return _watch.monitor(
+            cell, target, as_ref(ref, cell.container.address), cell.container._run.new_id()
+        )
+
+    def demonitor(self, mref: MonitorRef, *, flush: bool = False) -> bool:
+        """Stop watching; ``flush=True`` also drops its ``Down`` if already on its way.
+
+        True if the monitor was still active.
+        """
+        return _watch.demonitor(self._cell, mref, flush)
+
+    def link(self, ref: AgentRef | str) -> None:
+        """Link to an agent, both ways.
+
+        When either ends abnormally (a failure), the other fails with
+        :exc:`LinkedActorFailed`, or gets an :class:`Exit` message if it traps exits.
+        Normal stops and shutdowns do not travel. Linking to an agent that does not
+        exist counts as its abnormal end, at once.
+        """
+        cell = self._cell
+        _watch.link(cell, cell.container._single(ref), as_ref(ref, cell.container.address))
+
+    def unlink(self, ref: AgentRef | str) -> None:
+        """Remove a link made by either side."""
+        _watch.unlink(self._cell, self._cell.container._single(ref))
+
+    # ---- alarms and tasks ----------------------------------------------------------------
+
+    def set_alarm(
+        self,
+        msg: Any,
+        *,
+        at: float | None = None,
+        after: float | None = None,
+        topic: str | None = None,
+        ignore_if_idle: bool = False,
+    ) -> TimerHandle:
+        """Deliver ``msg`` to this agent at clock time ``at`` or ``after`` seconds.
+
+        Alarms due at the same time arrive in the order they were set. With
+        ``ignore_if_idle=True`` the alarm does not keep ``run_until_idle`` waiting,
+        and is dropped when the run goes idle.
+        """
+        if (at is None) == (after is None):
+            raise TypeError("set_alarm needs exactly one of at= or after=")
+        return self._cell.set_alarm(msg, at, after, topic, ignore_if_idle)
+
+    def clear_alarms(self, *, topic: str | None = None, msg_type: type | None = None) -> int:
+        """Cancel pending alarms (all, or those matching topic / message type)."""
+        return self._cell.clear_alarms(topic, msg_type)
+
+    def start_task(self, fn: Callable[..., Awaitable[object]], *args: Any) -> None:
+        """Run ``fn(*args)`` beside the mailbox; a crash in it is a crash of the agent."""
+        self._cell.start_task(fn, args)
+
+    def stop(self, reason: str | None = None) -> None:
+        """Stop for good after the current message; teardown runs, queued messages
+        become dead letters.
+
+        The exit reason is :class:`Normal`, or ``Shutdown(reason)`` if a reason is
+        given. Only a ``"permanent"`` agent is restarted after it stops itself.
+        """
+        self._cell.request_stop(None if reason is None else Shutdown(reason))
+
+    # ---- children ------------------------------------------------------------------------
+
+    async def spawn(
+        self,
+        cls: type[A],
+        *args: Any,
+        name: str | None = None,
+        restart: Restart = "transient",
+        shutdown: float | None = None,
+        capacity: int | None = None,
+        overflow: Overflow = "block",
+        idle_timeout: float | None = None,
+        **kwargs: Any,
+    ) -> AgentRef:
+        """Spawn a child: this agent supervises it (one for one, at most one restart
+        in five seconds, beyond which this agent fails with
+        :exc:`SupervisorEscalation`), and it is stopped before this agent's
+        ``teardown()``, in reverse spawn order. Arguments as in
+        :meth:`Container.spawn`.
+        """
+        cell = self._cell
+        if cell.exit_reason is not None or cell.life is not Life.RUNNING:
+            raise AgentStateError(f"agent {cell.name} is not running; it cannot spawn")
+        if cell.kids is None:
+            cell.kids = Supervision(cell.container, cell)
+        return cell.container._spawn(
+            cls,
+            args,
+            kwargs,
+            name,
+            options(cls, restart, shutdown, capacity, overflow, idle_timeout),
+            cell.kids,
+        )
+
+    @property
+    def children(self) -> list[AgentRef]:
+        """This agent's live children, in start order."""
+        kids = self._cell.kids
+        return [] if kids is None else [child.ref for child in kids.children]
+
+
+Agent._triomas_info = ClassInfo(Agent, Agent)

@@ -1,0 +1,173 @@
+"""Exit reasons and the system events a container emits."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, TypeAlias, final
+
+import attrs
+
+from .ref import AgentRef
+
+
+@final
+@attrs.frozen(slots=True)
+class Normal:
+    """The agent stopped itself (``self.stop()``) or its lifecycle ended on its own."""
+
+    def __str__(self) -> str:
+        return "normal"
+
+
+@final
+@attrs.frozen(slots=True)
+class Shutdown:
+    """The agent was stopped from outside: container stop, ``remove``, or cancellation."""
+
+    reason: str = "shutdown"
+
+    def __str__(self) -> str:
+        return f"shutdown({self.reason})"
+
+
+@final
+@attrs.frozen(slots=True)
+class Failure:
+    """The agent crashed: user code raised ``exception``."""
+
+    exception: BaseException = attrs.field(eq=False)
+
+    def __str__(self) -> str:
+        return f"failure({type(self.exception).__name__}: {self.exception})"
+
+
+@final
+@attrs.frozen(slots=True)
+class Fatal:
+    """Agent code raised ``KeyboardInterrupt`` or ``SystemExit``: never restarted.
+
+    The whole tree is torn down and the exception is raised again by
+    :func:`open_container`.
+    """
+
+    exception: BaseException = attrs.field(eq=False)
+
+    def __str__(self) -> str:
+        return f"fatal({type(self.exception).__name__})"
+
+
+@final
+@attrs.frozen(slots=True)
+class NoProc:
+    """There was no such agent (unknown name, or already stopped)."""
+
+    def __str__(self) -> str:
+        return "noproc"
+
+
+ExitReason: TypeAlias = Normal | Shutdown | Failure | Fatal | NoProc
+
+
+class DeadLetterReason(enum.StrEnum):
+    """Why a message could not be delivered."""
+
+    UNKNOWN_RECIPIENT = "unknown recipient"
+    NO_SUBSCRIBERS = "no subscribers"
+    RECIPIENT_STOPPED = "recipient stopped"
+    NO_HANDLER = "no handler"
+    UNREACHABLE = "unreachable container"
+    MAILBOX_FULL = "mailbox full"
+    SEND_BUFFER_FULL = "send buffer full"
+    UNDECODABLE = "undecodable"
+    LOST = "lost in transit"
+    TOO_LARGE = "too large for the receiver"
+
+
+@final
+@attrs.frozen(slots=True)
+class DeadLetter:
+    """A message that reached nobody, with the reason. Nothing is dropped silently."""
+
+    message: Any
+    sender: AgentRef | None
+    recipient: AgentRef | str | None
+    reason: DeadLetterReason
+
+
+@final
+@attrs.frozen(slots=True)
+class AgentStarted:
+    """An agent finished its first ``setup()`` (:class:`ChildStarted` reports every incarnation)."""
+
+    ref: AgentRef
+
+
+@final
+@attrs.frozen(slots=True)
+class AgentStopped:
+    """An agent ended for good; ``reason`` says how. Teardown has run."""
+
+    ref: AgentRef
+    reason: ExitReason
+
+
+@final
+@attrs.frozen(slots=True)
+class ChildStarted:
+    """An incarnation of a supervised agent finished ``setup()``.
+
+    ``supervisor`` is the supervising agent, or None for the container's root;
+    ``incarnation`` counts from 1 and goes up with every restart.
+    """
+
+    supervisor: AgentRef | None
+    ref: AgentRef
+    incarnation: int
+
+
+@final
+@attrs.frozen(slots=True)
+class ChildExited:
+    """An incarnation of a supervised agent ended; ``will_restart`` says what comes next."""
+
+    supervisor: AgentRef | None
+    ref: AgentRef
+    incarnation: int
+    reason: ExitReason
+    will_restart: bool
+
+
+@final
+@attrs.frozen(slots=True)
+class ShutdownOverrun:
+    """An agent was cancelled but has not ended ``elapsed`` seconds later (it shields
+    itself or blocks in synchronous code); its supervisor keeps waiting."""
+
+    ref: AgentRef
+    elapsed: float
+
+
+SystemEvent: TypeAlias = (
+    DeadLetter | AgentStarted | AgentStopped | ChildStarted | ChildExited | ShutdownOverrun
+)
+
+
+@final
+@attrs.frozen(slots=True)
+class TraceRecord:
+    """One line of a run's trace: ``(time, agent, event, payload)``.
+
+    Events: ``spawn``, ``setup``, ``update`` (a custom ``update()`` call), ``recv``
+    (a message handled by the default dispatch; the payload is ``sender -> body``),
+    ``restart`` (an incarnation ended and another will follow; payload: the exit
+    reason), ``stop`` (for good; payload: the exit reason) and ``dead`` (a dead
+    letter).
+    """
+
+    time: float
+    agent: str
+    event: str
+    payload: str
+
+    def __str__(self) -> str:
+        return f"{self.time!r}\t{self.agent}\t{self.event}\t{self.payload}"

@@ -1,0 +1,59 @@
+"""Agent references and addresses."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, final
+
+import attrs
+
+if TYPE_CHECKING:
+    from .._runtime.cell import Cell
+
+
+@final
+@attrs.frozen(slots=True, cache_hash=True)
+class AgentRef:
+    """A stable reference to an agent: its container's address plus its name.
+
+    The address reads ``local://container/name``, ``tcp://host:port/name`` or
+    ``unix:///path/to.sock/name``. A reference stays valid across restarts;
+    references compare equal by address.
+    """
+
+    container: str
+    name: str
+    _cell: Cell | None = attrs.field(default=None, eq=False, repr=False, alias="cell")
+
+    @property
+    def address(self) -> str:
+        """The full address, ``<container address>/<name>``."""
+        return f"{self.container}/{self.name}"
+
+    def __str__(self) -> str:
+        return self.address
+
+    @classmethod
+    def parse(cls, address: str) -> AgentRef:
+        """Split an address into container address and agent name.
+
+        Raises :exc:`ValueError` when ``address`` has no scheme or no name.
+        """
+        scheme, sep, rest = address.partition("://")
+        if not sep or not scheme:
+            raise ValueError(f"{address!r} is not an agent address (no scheme://)")
+        container, slash, name = rest.rpartition("/")
+        if not slash or not name or not container:
+            raise ValueError(f"{address!r} has no agent name after the container address")
+        return cls(f"{scheme}://{container}", name)
+
+
+def as_ref(to: AgentRef | str, home: str) -> AgentRef:
+    """``to`` as a reference: a name is taken to live in container ``home``."""
+    if isinstance(to, AgentRef):
+        return to
+    return AgentRef.parse(to) if is_address(to) else AgentRef(home, to)
+
+
+def is_address(value: Any) -> bool:
+    """Whether ``value`` is a string written as an address (it has a ``scheme://``)."""
+    return isinstance(value, str) and "://" in value

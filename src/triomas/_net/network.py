@@ -1,0 +1,577 @@
+"""The socket network of one container: its listener, one connection per peer
+container, reconnection with backoff, and the frames' way into the container."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import ssl
+from typing import TYPE_CHECKING, final
+
+import attrs
+import trio
+
+from .._messages.codec import Codec
+from .._messages.envelope import Envelope
+from .._messages.errors import (
+    AuthenticationError,
+    CalleeDown,
+    DecodeError,
+    EncodeError,
+    ProtocolError,
+)
+from .._messages.events import DeadLetterReason, NoProc, Shutdown
+from .._messages.ref import AgentRef
+from .connection import BROKEN, Connection, PeerReportedError
+from .peer import PRUNE_AT, Peer
+from .remote import answer, arrive, check_reply
+from .transport import Transport, transport_for
+from .wire import (
+    Kind,
+    decode_message,
+    encode_message,
+    frame,
+    parse,
+    raw_parse,
+)
+
+if TYPE_CHECKING:
+    from .._runtime.container import Container
+
+log = logging.getLogger("triomas.network")
+
+_DIAL_ERRORS = (
+    OSError,
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+    ProtocolError,
+    AuthenticationError,
+    trio.TooSlowError,
+)
+_DRAIN_LIMIT = 2.0
+_FIRST_RETRY = 0.05
+_MAX_RETRY = 2.0
+_MAX_TOPICS = 10_000
+"""The most topics one peer may announce subscribers of."""
+_LOGGED_REFUSALS = 10
+"""Refused connections logged per second; more are counted, not logged one by one."""
+
+
+@final
+@attrs.frozen(kw_only=True)
+class NetworkOptions:
+    """The knobs of a container's network (see :func:`open_container`)."""
+
+    max_frame: int
+    max_buffer: int
+    handshake_timeout: float
+    reconnect_timeout: float
+    secret: bytes | None = None
+    ssl_server: ssl.SSLContext | None = None
+    ssl_client: ssl.SSLContext | None = None
+    max_handshakes: int = 64
+
+
+@final
+class Network:
+    """Connections from one container to the others it talks to.
+
+    At most one connection per peer container, used in both directions: when two
+    containers dial each other at once, the connection dialed by the container
+    with the smaller address is kept. Frames wait in a bounded queue while a peer
+    is unreachable; the network redials with backoff, and ``reconnect_timeout``
+    seconds after the first attempt what still waits becomes dead letters.
+    """
+
+    def __init__(
+        self, container: Container, transport: Transport, codec: Codec, options: NetworkOptions
+    ) -> None:
+        self.container = container
+        self.transport = transport
+        self.codec = codec
+        self.options = options
+        self.address = container.address
+        self.peers: dict[str, Peer] = {}
+        self._nursery: trio.Nursery | None = None
+        self._closing = False
+        self._reachable: dict[str, bool] = {}
+        self._secrets: dict[str, bytes] = {}
+        self._node_secret: bytes | None = None
+        self._ids = b""
+        self._ids_at = 0
+        # The nonces of the handshakes under way, both ways: a peer that sends one
+        # back is reflecting it.
+        self._nonces: set[bytes] = set()
+        # The inbound handshakes under way, oldest first.
+        self._handshakes: dict[trio.CancelScope, None] = {}
+        self._refusals = _Refusals()
+
+    def trust(self, address: str, secret: bytes) -> None:
+        """Use ``secret`` (not the container's) with the container at ``address``, both
+        to dial it and to accept it; :func:`spawn_container` does so for its nodes."""
+        self._secrets[address] = secret
+
+    def node_secret(self) -> bytes:
+        """The random secret of the nodes this container spawns (made once)."""
+        if self._node_secret is None:
+            self._node_secret = secrets.token_hex(32).encode()
+        return self._node_secret
+
+    def secret_for(self, address: str) -> bytes | None:
+        """The shared secret a peer at ``address`` must prove it knows."""
+        return self._secrets.get(address, self.options.secret)
+
+    # ---- lifetime -----------------------------------------------------------------------
+
+    async def run(
+        self,
+        listeners: list[trio.abc.Listener[trio.abc.Stream]],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Serve ``listeners`` and hold the connections' tasks until :meth:`aclose`.
+
+        Shielded: a cancelled container still needs its connections to stop its
+        agents and nodes; :meth:`aclose` ends them.
+        """
+        with trio.CancelScope(shield=True):
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._serve, listeners)
+                task_status.started()
+
+    async def _serve(self, listeners: list[trio.abc.Listener[trio.abc.Stream]]) -> None:
+        assert self._nursery is not None
+        await trio.serve_listeners(self._inbound, listeners, handler_nursery=self._nursery)
+
+    async def aclose(self) -> None:
+        """Stop listening, close every connection, forget what waits."""
+        self._closing = True
+        with trio.move_on_after(_DRAIN_LIMIT):
+            for peer in list(self.peers.values()):
+                if peer.conn is not None:
+                    await peer.conn.drain()  # what teardowns sent still goes out
+        for peer in list(self.peers.values()):
+            if peer.conn is not None:
+                peer.conn.close("container closed")
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+        self.transport.close(self.address)
+        await trio.lowlevel.checkpoint()
+
+    # ---- the Remote interface -----------------------------------------------------------
+
+    def reaches(self, container: str) -> bool:
+        """Every container with a socket or memory address is reachable."""
+        known = self._reachable.get(container)
+        if known is None:
+            try:
+                transport_for(container)
+                known = True
+            except ValueError:
+                known = False
+            if len(self._reachable) < 10_000:
+                self._reachable[container] = known
+        return known and not self._closing
+
+    async def flush(self, to: AgentRef) -> None:
+        """Write what waits for ``to``'s container from this task (see ``forward``)."""
+        peer = self.peers.get(to.container)
+        if peer is not None and peer.conn is not None:
+            peer.conn.flush()
+
+    def forward(self, env: Envelope, to: AgentRef, ask: bool = False) -> None:
+        """Encode ``env`` for agent ``to`` and send it, or queue it until connected.
+
+        ``ask``: the caller will :meth:`flush` at once, and ``env.reply_with`` is the
+        key of its reply slot; the reply id on the wire is random instead, and only
+        ``to``'s container may answer it. A tell's own ``reply_with`` travels as is.
+        """
+        peer = self._peer(to.container)
+        conn = peer.conn
+        key = env.reply_with if ask else None
+        wire = None if key is None else self._reply_id()
+        data = encode_message(self.codec, env, to.name, wire)
+        limit = self.options.max_frame
+        if conn is not None and conn.peer_max_frame < limit:
+            limit = conn.peer_max_frame
+        if len(data) - 4 > limit:
+            self._release(peer)
+            raise EncodeError(
+                f"{type(env.body).__name__} takes {len(data) - 4} bytes on the wire, over the "
+                f"frame limit of {limit}"
+                + ("" if limit == self.options.max_frame else f" of {to.container}")
+            )
+        if wire is not None:
+            assert key is not None
+            if len(peer.pending) >= peer.prune_at:
+                self._prune(peer)
+            peer.pending[wire] = key
+        if conn is not None and conn.accepting:
+            sent = conn.send_frame(data, not ask)
+        else:
+            sent = peer._enqueue(data, self.options.max_buffer)
+            if sent:
+                self._dial(peer)
+        if not sent:
+            if wire is not None:
+                peer.pending.pop(wire, None)
+            self._release(peer)
+            self.container._dead(env, DeadLetterReason.SEND_BUFFER_FULL, NoProc())
+
+    def _reply_id(self) -> str:
+        """A random reply id for the wire: 8 bytes from the OS's random source, drawn
+        512 at a time (one system call per ask costs a few per cent of a round trip)."""
+        at = self._ids_at
+        if at >= len(self._ids):
+            self._ids = os.urandom(4096)
+            at = 0
+        self._ids_at = at + 8
+        return self._ids[at : at + 8].hex()
+
+    def _prune(self, peer: Peer) -> None:
+        """Forget the asks to ``peer`` whose askers stopped waiting (timed out)."""
+        replies = self.container._replies
+        peer.pending = {wire: key for wire, key in peer.pending.items() if key in replies}
+        peer.prune_at = max(PRUNE_AT, 2 * len(peer.pending))
+
+    def publish(self, env: Envelope) -> int:
+        """Send ``env`` to every connected peer whose agents subscribe to its topic."""
+        data: bytes | None = None
+        reached = 0
+        for peer in self.peers.values():
+            conn = peer.conn
+            if conn is not None and env.topic in peer.topics and conn.accepting:
+                if data is None:
+                    data = encode_message(self.codec, env, None)
+                if len(data) - 4 <= conn.peer_max_frame and conn.send_frame(data):
+                    reached += 1
+        return reached
+
+    def interest(self, topic: str, add: bool) -> None:
+        """Tell every connected peer about a topic gained or lost here."""
+        data: bytes | None = None
+        for peer in self.peers.values():
+            if peer.conn is not None:
+                if data is None:
+                    data = frame(self.codec.pack((Kind.INTEREST, add, [topic])))
+                peer.conn.send_frame(data)
+
+    def _peer(self, address: str) -> Peer:
+        peer = self.peers.get(address)
+        if peer is None:
+            peer = self.peers[address] = Peer(address, self)
+        return peer
+
+    def _release(self, peer: Peer) -> None:
+        """Drop the record of a peer that nothing refers to any more."""
+        if peer.idle and self.peers.get(peer.address) is peer:
+            del self.peers[peer.address]
+
+    # ---- connecting ---------------------------------------------------------------------
+
+    def _dial(self, peer: Peer) -> None:
+        if not peer.dialing and self._nursery is not None and not self._closing:
+            peer.dialing = True
+            self._nursery.start_soon(self._redial, peer)
+
+    async def _redial(self, peer: Peer) -> None:
+        delay = _FIRST_RETRY
+        deadline = trio.current_time() + self.options.reconnect_timeout
+        reason = "no connection"
+        try:
+            while peer.conn is None and peer.queue and not self._closing:
+                conn: Connection | None = None
+                try:
+                    conn = await self._connect(peer.address)
+                except _DIAL_ERRORS as exc:
+                    reason = f"{type(exc).__name__}: {exc}"
+                    log.debug("%s: dialing %s failed: %s", self.address, peer.address, reason)
+                else:
+                    if conn is None:
+                        reason = "the peer declined, having a connection of its own"
+                if conn is not None:
+                    assert self._nursery is not None
+                    self._attach(peer, conn)
+                    self._nursery.start_soon(self._run_connection, peer, conn)
+                    return
+                now = trio.current_time()
+                if now >= deadline:
+                    self._give_up(peer, reason)
+                    return
+                # The last wait ends at the deadline, for one last attempt then: the
+                # give-up is not late by a whole backoff step.
+                await trio.sleep(min(delay, deadline - now))
+                delay = min(delay * 2, _MAX_RETRY)
+        finally:
+            peer.dialing = False
+            self._release(peer)
+
+    async def _connect(self, address: str) -> Connection | None:
+        options = self.options
+        with trio.fail_after(options.handshake_timeout):  # a dial to a black hole, too
+            stream = await transport_for(address).connect(address)
+        try:
+            with trio.fail_after(options.handshake_timeout):
+                if options.ssl_client is not None:
+                    host = address.partition("://")[2].rpartition(":")[0].strip("[]")
+                    stream = trio.SSLStream(
+                        stream,
+                        options.ssl_client,
+                        server_hostname=host if address.startswith("tcp://") else None,
+                    )
+                    await stream.do_handshake()
+                conn = Connection(
+                    stream,
+                    self.codec,
+                    outbound=True,
+                    max_frame=options.max_frame,
+                    max_buffer=options.max_buffer,
+                )
+                accepted = await conn.dial_handshake(
+                    self.address, self.secret_for(address), self._nonces
+                )
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
+        if not accepted:
+            await trio.aclose_forcefully(stream)
+            return None
+        return conn
+
+    async def _inbound(self, stream: trio.abc.Stream) -> None:
+        options = self.options
+        conn = Connection(
+            stream,
+            self.codec,
+            outbound=False,
+            max_frame=options.max_frame,
+            max_buffer=options.max_buffer,
+        )
+        keep = False
+        failure: str | None = None
+        with trio.CancelScope() as slot:
+            handshakes = self._handshakes
+            handshakes[slot] = None
+            if len(handshakes) > options.max_handshakes:
+                # Too many peers are in the handshake: the one in it longest goes, so
+                # that slow or silent peers cannot keep the door shut for the others.
+                oldest = next(iter(handshakes))
+                del handshakes[oldest]
+                oldest.cancel()
+            try:
+                with trio.fail_after(options.handshake_timeout):
+                    if options.ssl_server is not None:
+                        conn.stream = trio.SSLStream(stream, options.ssl_server, server_side=True)
+                        await conn.stream.do_handshake()
+                    keep = await conn.accept_handshake(
+                        self.address, self.secret_for, self._decide, self._nonces
+                    )
+            except (ProtocolError, AuthenticationError) as exc:
+                failure = str(exc)
+                self._refusals.note(self.address, conn.address, failure)
+                await conn.refuse(failure)
+            except trio.TooSlowError:
+                failure = "handshake timeout"
+                self._refusals.note(self.address, conn.address, failure)
+                await conn.refuse(failure)
+            except BROKEN as exc:
+                failure = f"{type(exc).__name__}: {exc}"
+                log.debug("%s: an inbound connection failed: %s", self.address, failure)
+            except Exception:
+                failure = "internal error"
+                log.exception("%s: an inbound handshake failed", self.address)
+            finally:
+                handshakes.pop(slot, None)
+        if slot.cancelled_caught:
+            failure = "evicted: too many handshakes under way"
+            self._refusals.note(self.address, conn.address, failure)
+        if failure is not None or not keep:
+            await trio.aclose_forcefully(conn.stream)
+            if conn.peer is not None:
+                # It was chosen, then failed before it started: undo that.
+                self._connection_ended(conn.peer, conn, failure or "?")
+            return
+        assert conn.peer is not None
+        await self._run_connection(conn.peer, conn)
+
+    def _decide(self, conn: Connection) -> bool:
+        """Whether to keep an inbound connection, whose handshake just told its peer."""
+        peer = self._peer(conn.address)
+        ours = peer.dialing or (peer.conn is not None and peer.conn.outbound)
+        if ours and self.address < conn.address:
+            self._release(peer)
+            return False  # the connection we dial wins
+        self._attach(peer, conn)
+        return True
+
+    def _attach(self, peer: Peer, conn: Connection) -> None:
+        old = peer.conn
+        waiting = old.take_unsent() if old is not None else []
+        if old is not None:
+            old.close("replaced by a newer connection")
+        peer.conn = conn
+        conn.peer = peer  # the address we dialed may differ from the one it announced
+        topics = list(self.container._subscriptions.topics)
+        if topics:
+            conn.send_frame(frame(self.codec.pack((Kind.INTEREST, True, topics))))
+        waiting.extend(peer.queue)
+        peer.queue.clear()
+        peer.queued_bytes = 0
+        limit = min(self.options.max_frame, conn.peer_max_frame)
+        too_large: list[bytes] = []
+        full: list[bytes] = []
+        for data in waiting:
+            if len(data) - 4 > limit:
+                too_large.append(data)
+            elif not conn.send_frame(data):
+                full.append(data)
+        self._undeliverable(peer, too_large, DeadLetterReason.TOO_LARGE)
+        self._undeliverable(peer, full, DeadLetterReason.SEND_BUFFER_FULL)
+        log.debug("%s: connected to %s", self.address, peer.address)
+
+    async def _run_connection(self, peer: Peer, conn: Connection) -> None:
+        try:
+            reason = await conn.run(self._on_frame)
+        except Exception as exc:  # run() keeps its errors; this is a last guard
+            log.exception("%r failed", conn)
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+        log.debug("%s: connection to %s ended: %s", self.address, peer.address, reason)
+        try:
+            self._connection_ended(peer, conn, reason)
+        except Exception:
+            log.exception("%s: cleaning up after %r failed", self.address, conn)
+
+    def _connection_ended(self, peer: Peer, conn: Connection, reason: str) -> None:
+        """What ``conn`` did not write goes back in front of the peer's queue, for the
+        next connection; asks waiting on it fail; what may or may not have arrived
+        (a failed write over TLS) becomes dead letters."""
+        unsent = conn.take_unsent()
+        if peer.conn is not conn:
+            # Replaced: the newer connection took what waited when it came.
+            self._undeliverable(peer, conn.take_uncertain(), DeadLetterReason.LOST)
+            if unsent:
+                self._requeue(peer, unsent)
+            return
+        peer.conn = None
+        peer.topics.clear()
+        pending, peer.pending = peer.pending, {}
+        peer.prune_at = PRUNE_AT
+        replies = self.container._replies
+        lost = CalleeDown(peer.address, Shutdown("connection lost"))
+        failed = set()
+        for wire, key in pending.items():
+            fut = replies.pop(key, None)
+            if fut is not None:
+                failed.add(wire)
+                fut.set_error(lost)
+        # Replies and INTEREST are for the connection that is gone (its askers were
+        # told, the interest is sent again on connecting); requests whose asker was
+        # just told they failed are not sent again either.
+        again: list[bytes] = []
+        for data in unsent:
+            item = raw_parse(data[4:])
+            if item is not None and item[0] == Kind.MSG and item[6] not in failed:
+                again.append(data)
+        self._undeliverable(peer, conn.take_uncertain(), DeadLetterReason.LOST)
+        self._requeue(peer, again)
+
+    def _requeue(self, peer: Peer, frames: list[bytes]) -> None:
+        current = self._peer(peer.address)  # the live record, if ``peer`` was released
+        if frames:
+            conn = current.conn
+            if conn is not None and conn.accepting:
+                for data in frames:
+                    if not conn.send_frame(data):
+                        self._undeliverable(current, [data], DeadLetterReason.SEND_BUFFER_FULL)
+                return
+            current.queue.extendleft(reversed(frames))
+            current.queued_bytes += sum(len(data) for data in frames)
+        if current.queue and not self._closing:
+            self._dial(current)
+        else:
+            self._release(current)
+
+    def _give_up(self, peer: Peer, reason: str) -> None:
+        log.warning("%s: giving up on %s: %s", self.address, peer.address, reason)
+        waiting = list(peer.queue)
+        peer.queue.clear()
+        peer.queued_bytes = 0
+        self._undeliverable(peer, waiting, DeadLetterReason.UNREACHABLE)
+
+    def _undeliverable(self, peer: Peer, frames: list[bytes], reason: DeadLetterReason) -> None:
+        for data in frames:
+            item = raw_parse(data[4:])
+            if item is None or item[0] != Kind.MSG:
+                continue  # replies and interest: the peer's asker was told, or times out
+            try:
+                env, receiver = decode_message(self.codec, item)
+            except (ProtocolError, DecodeError):
+                continue
+            env.receiver = AgentRef(peer.address, receiver) if receiver is not None else None
+            if env.reply_with is not None:
+                key = peer.pending.pop(env.reply_with, None)
+                env._reply_key = key
+                if key is None:
+                    env.reply_with = None  # its asker was told already
+            self.container._dead(env, reason, NoProc())
+
+    # ---- receiving ----------------------------------------------------------------------
+
+    def _on_frame(self, conn: Connection, payload: bytes) -> bool:
+        """Handle one payload from ``conn``; True if it answered an ask here."""
+        item = parse(self.codec, payload)
+        kind = item[0]
+        peer = conn.peer
+        assert peer is not None
+        if kind == Kind.MSG:
+            arrive(self.container, self.codec, item, peer, conn.address)
+            return False
+        if kind == Kind.REPLY:
+            wire = item[1] if len(item) > 1 else None
+            key = peer.pending.pop(wire, None) if type(wire) is str else None
+            if key is None:
+                # Late (its asker stopped waiting), or not an ask of ours to this
+                # peer: either way it settles nothing.
+                check_reply(item)
+                return False
+            answer(self.container, item, key)
+            return True
+        if kind == Kind.INTEREST:
+            if len(item) != 3 or not isinstance(item[2], list):
+                raise ProtocolError("malformed INTEREST")
+            topics = peer.topics
+            if item[1]:
+                topics.update(t for t in item[2] if isinstance(t, str))
+                if len(topics) > _MAX_TOPICS:
+                    raise ProtocolError(f"more than {_MAX_TOPICS} topics")
+            else:
+                topics.difference_update(t for t in item[2] if isinstance(t, str))
+            return False
+        if kind == Kind.ERROR:
+            raise PeerReportedError(f"the peer reports: {item[1] if len(item) > 1 else '?'!r:.300}")
+        raise ProtocolError(f"unexpected {Kind(kind).name} after the handshake")
+
+
+@final
+class _Refusals:
+    """Logs refused connections, at most ``_LOGGED_REFUSALS`` a second: a flood of bad
+    peers must not become a flood of log lines."""
+
+    __slots__ = ("count", "since")
+
+    def __init__(self) -> None:
+        self.since = -1.0
+        self.count = 0
+
+    def note(self, own: str, peer: str, reason: str) -> None:
+        now = trio.current_time()
+        if now - self.since >= 1.0:
+            if self.count > _LOGGED_REFUSALS:
+                log.warning("%s: %d more connections refused", own, self.count - _LOGGED_REFUSALS)
+            self.since = now
+            self.count = 0
+        self.count += 1
+        if self.count <= _LOGGED_REFUSALS:
+            log.warning("%s: refused a connection from %s: %s", own, peer[:200], reason)

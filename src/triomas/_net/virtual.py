@@ -1,0 +1,157 @@
+"""A simulated network between the ``local://`` containers of one run: seeded
+latency and loss, deterministic in virtual time."""
+
+from __future__ import annotations
+
+import random
+import sys
+from typing import TYPE_CHECKING, final
+
+from .._messages.envelope import Envelope
+from .._messages.errors import ProtocolError
+from .._messages.events import DeadLetterReason, NoProc
+from .._messages.ref import AgentRef
+from .remote import answer, arrive
+from .wire import Kind, encode_message, parse
+
+if TYPE_CHECKING:
+    from .._messages.codec import Codec
+    from .._runtime.container import Container
+
+
+@final
+class SimNetwork:
+    """Containers opened with ``network=`` this object talk through it instead of by
+    reference: each message is encoded by the codec, arrives after a latency drawn
+    from ``latency`` (seconds, or a ``(low, high)`` range), and is lost with
+    probability ``loss``. FIFO per container pair and at-most-once hold, as over a
+    real connection; a lost message is reported as a :class:`DeadLetter` with reason
+    ``LOST`` (an ask it carried is not failed: it times out, as it would).
+
+    The draws come from ``random.Random(seed)``, so in virtual time the same seed
+    gives the same deliveries, the same losses and the same trace.
+    """
+
+    def __init__(
+        self, *, latency: float | tuple[float, float] = 0.0, loss: float = 0.0, seed: int = 0
+    ) -> None:
+        low, high = latency if isinstance(latency, tuple) else (latency, latency)
+        if not 0 <= low <= high:
+            raise ValueError(f"latency must be 0 <= low <= high, not {latency!r}")
+        if not 0 <= loss < 1:
+            raise ValueError(f"loss must be a probability below 1, not {loss!r}")
+        self.latency = (low, high)
+        self.loss = loss
+        self.random = random.Random(seed)
+        self.members: dict[str, SimLink] = {}
+        self.delivered = 0
+        self.lost = 0
+        self._last: dict[tuple[str, str], float] = {}
+
+    def __repr__(self) -> str:
+        return f"<SimNetwork latency={self.latency} loss={self.loss} {sorted(self.members)}>"
+
+    def join(self, container: Container) -> SimLink:
+        """Attach ``container``; its messages to other members go through the network."""
+        link = self.members[container.address] = SimLink(self, container)
+        return link
+
+    def transmit(self, source: SimLink, target: str, data: bytes, env: Envelope | None) -> bool:
+        """Carry framed ``data`` from ``source`` to container ``target``; False if lost."""
+        container = source.container
+        if self.loss and self.random.random() < self.loss:
+            self.lost += 1
+            if env is not None:
+                # The sender cannot know: an ask it carried runs into its timeout.
+                quiet = Envelope(env.body, env.sender, env.receiver, env.topic)
+                container._dead(quiet, DeadLetterReason.LOST, None)
+            return False
+        low, high = self.latency
+        engine = container._engine
+        now = engine.now()
+        when = now + (low if low == high else self.random.uniform(low, high))
+        pair = (source.address, target)
+        when = max(when, self._last.get(pair, now))  # FIFO per pair, as on one connection
+        self._last[pair] = when
+        engine.call_at(when, lambda: self._arrive(source, target, data, env), True)
+        return True
+
+    def _arrive(self, source: SimLink, target: str, data: bytes, env: Envelope | None) -> None:
+        link = self.members.get(target)
+        if link is None:
+            if env is not None:
+                source.container._dead(env, DeadLetterReason.UNREACHABLE, NoProc())
+            return
+        self.delivered += 1
+        link.receive(source.address, data)
+
+
+@final
+class SimLink:
+    """One container's end of a :class:`SimNetwork` (its ``Remote``)."""
+
+    def __init__(self, network: SimNetwork, container: Container) -> None:
+        self.network = network
+        self.container = container
+        self.address = container.address
+        self.codec: Codec = container.codec
+
+    def reaches(self, container: str) -> bool:
+        """Whether ``container`` is another member of the network."""
+        return container != self.address and container in self.network.members
+
+    def forward(self, env: Envelope, to: AgentRef, ask: bool = False) -> None:
+        """Send ``env`` to agent ``to`` in another member."""
+        self.network.transmit(self, to.container, encode_message(self.codec, env, to.name), env)
+
+    async def flush(self, to: AgentRef) -> None:
+        """Nothing waits: the network carries each message when it is sent."""
+
+    def publish(self, env: Envelope) -> int:
+        """Send ``env`` to every other member with subscribers of its topic."""
+        data: bytes | None = None
+        reached = 0
+        for address, link in self.network.members.items():
+            if address != self.address and env.topic in link.container._subscriptions.topics:
+                if data is None:
+                    data = encode_message(self.codec, env, None)
+                self.network.transmit(self, address, data, env)
+                reached += 1
+        return reached
+
+    def interest(self, topic: str, add: bool) -> None:
+        """Nothing to announce: the network sees every member's subscriptions."""
+
+    async def aclose(self) -> None:
+        """Leave the network; messages still travelling to us become dead letters."""
+        self.network.members.pop(self.address, None)
+
+    def receive(self, source: str, data: bytes) -> None:
+        """A frame from member ``source`` arrives."""
+        item = parse(self.codec, data[4:])
+        if item[0] == Kind.MSG:
+            arrive(self.container, self.codec, item, _Return(self, source))
+        elif item[0] == Kind.REPLY:
+            answer(self.container, item)
+        else:
+            raise ProtocolError(f"unexpected {Kind(item[0]).name} on a simulated network")
+
+
+@final
+class _Return:
+    """The way back to the member an ask came from, for its reply."""
+
+    __slots__ = ("address", "link")
+
+    def __init__(self, link: SimLink, address: str) -> None:
+        self.link = link
+        self.address = address
+
+    @property
+    def frame_limit(self) -> int:
+        """A simulated network carries frames of any size."""
+        return sys.maxsize
+
+    def send_frame(self, data: bytes) -> bool:
+        self.link.network.transmit(self.link, self.address, data, None)
+        return True

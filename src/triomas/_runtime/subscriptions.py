@@ -1,0 +1,99 @@
+"""Who hears what: topic subscribers, sender trackers and receiver groups."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal, final
+
+from .._messages.ref import AgentRef
+
+if TYPE_CHECKING:
+    from .cell import Cell
+
+Kind = Literal["topic", "sender", "receiver"]
+
+
+def topic_name(topic: str | type) -> str:
+    """A topic given as a class stands for the class name."""
+    return topic.__name__ if isinstance(topic, type) else topic
+
+
+@final
+class Subscriptions:
+    """Ordered sets of cells per topic, per tracked sender name and per receiver group.
+
+    Insertion order is kept (dicts used as ordered sets) so that fan-out order,
+    and with it every virtual-time trace, is deterministic.
+    """
+
+    __slots__ = ("_by_cell", "on_topic", "receivers", "topics", "trackers")
+
+    def __init__(self) -> None:
+        self.topics: dict[str, dict[Cell, None]] = {}
+        self.trackers: dict[str, dict[Cell, None]] = {}
+        self.receivers: dict[str, dict[Cell, None]] = {}
+        self._by_cell: dict[Cell, set[tuple[Kind, str]]] = {}
+        self.on_topic: Callable[[str, bool], object] | None = None
+        """Called with ``(topic, True)`` when a topic gets its first subscriber and
+        ``(topic, False)`` when it loses its last (the network tells peers)."""
+
+    def _table(self, kind: Kind) -> dict[str, dict[Cell, None]]:
+        return (
+            self.topics
+            if kind == "topic"
+            else self.trackers
+            if kind == "sender"
+            else self.receivers
+        )
+
+    def change(
+        self,
+        cell: Cell,
+        topic: str | type | None,
+        sender: AgentRef | str | None,
+        receiver: str | None,
+        *,
+        add: bool,
+    ) -> None:
+        """Add or remove the subscriptions named by the non-None arguments."""
+        keys: list[tuple[Kind, str]] = []
+        if topic is not None:
+            keys.append(("topic", topic_name(topic)))
+        if sender is not None:
+            keys.append(("sender", sender.name if isinstance(sender, AgentRef) else sender))
+        if receiver is not None:
+            keys.append(("receiver", receiver))
+        if not keys:
+            raise TypeError("name a topic=, sender= or receiver=")
+        for kind, key in keys:
+            if add:
+                table = self._table(kind)
+                members = table.get(key)
+                if members is None:
+                    members = table[key] = {}
+                    if kind == "topic" and self.on_topic is not None:
+                        self.on_topic(key, True)
+                members[cell] = None
+                self._by_cell.setdefault(cell, set()).add((kind, key))
+            else:
+                self._remove(cell, kind, key)
+
+    def _remove(self, cell: Cell, kind: Kind, key: str) -> None:
+        table = self._table(kind)
+        members = table.get(key)
+        if members is not None:
+            members.pop(cell, None)
+            if not members:
+                del table[key]
+                if kind == "topic" and self.on_topic is not None:
+                    self.on_topic(key, False)
+        mine = self._by_cell.get(cell)
+        if mine is not None:
+            mine.discard((kind, key))
+            if not mine:
+                del self._by_cell[cell]
+
+    def drop(self, cell: Cell) -> None:
+        """Remove every subscription of ``cell``."""
+        for kind, key in sorted(self._by_cell.get(cell, ())):
+            self._remove(cell, kind, key)

@@ -1,0 +1,250 @@
+"""The virtual engine: one container's agents on the shared simulation scheduler."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, final
+
+from .._messages.envelope import Envelope
+from .._messages.errors import VirtualTimeError
+from .._time.future import Future
+from .._time.scheduler import Cancel, SimScheduler, VTask
+from .._time.timers import TimerHandle
+from .cell import _ACTIVE, _IDLE, _RESTARTING, _RUNNING, _STOPPED, Cell, Life, RunState
+from .run import RunEnd
+
+if TYPE_CHECKING:
+    from .container import Container
+
+
+@final
+class _SystemLane:
+    """Stands for a cell in the round's outbox so that a message lands as a system one."""
+
+    __slots__ = ("cell",)
+
+    def __init__(self, cell: Cell) -> None:
+        self.cell = cell
+
+    def accept(self, env: Envelope) -> None:
+        self.cell.accept_system(env)
+
+
+@final
+class VirtualEngine:
+    """Adapts the cells of one container to a :class:`SimScheduler`.
+
+    An activation is a plain call of :meth:`Cell.run_step` when every handler of
+    the agent is synchronous, and a virtual task otherwise.
+    """
+
+    virtual = True
+
+    def __init__(self, container: Container, scheduler: SimScheduler) -> None:
+        self.container = container
+        self.sim = scheduler
+        # Deliver when the current round ends (the scheduler's own method: one call less).
+        self.deliver: Callable[[Cell, Envelope], None] = scheduler.deliver
+
+    def deliver_system(self, cell: Cell, env: Envelope) -> None:
+        """Deliver a system message when the round ends, ahead of user messages."""
+        self.sim.deliver(_SystemLane(cell), env)
+
+    def now(self) -> float:
+        """Virtual time."""
+        return self.sim.now
+
+    def in_flight(
+        self, cell: Cell, match: Callable[[Envelope], bool] | None = None
+    ) -> list[Envelope]:
+        """Messages sent to ``cell`` this round (that ``match``), not yet in its mailbox.
+
+        They are taken out of the round's outbox.
+        """
+        return self.sim.take_in_flight(cell, match)
+
+    def activate(self, cell: Cell) -> None:
+        """Schedule an activation of the cell for the next round."""
+        if cell.run_state is not _IDLE or cell.life is _STOPPED or cell.life is _RESTARTING:
+            return
+        if cell.exit_reason is None and cell.life is _RUNNING:
+            if self.container.paused:
+                self.container._park(cell)
+                return
+            if cell.info.sync_ok:
+                cell.run_state = _ACTIVE
+                sim = self.sim  # sim.schedule(cell), inlined: once per message
+                sim.next_round.append(cell)
+                if sim.wake_event is not None:
+                    sim.poke()
+                return
+        cell.run_state = RunState.ACTIVE
+        cell.main_task = self.sim.spawn(
+            functools.partial(self._main, cell), lambda: self._exited(cell)
+        )
+
+    async def _main(self, cell: Cell) -> None:
+        try:
+            await cell.activation()
+        except Cancel:
+            await cell.finish()
+
+    def _exited(self, cell: Cell) -> None:
+        cell.main_task = None
+        cell.run_state = RunState.IDLE
+        if (cell.life is Life.RUNNING or cell.life is Life.NEW) and cell.has_work():
+            self.activate(cell)
+
+    def is_current(self, cell: Cell) -> bool:
+        """Whether the code running now is ``cell``'s main activation."""
+        return self.sim.current is not None and self.sim.current is cell.main_task
+
+    def check_outside(self, what: str) -> None:
+        """Refuse to wait on the whole simulation from inside it."""
+        if self.sim.current is not None:
+            raise VirtualTimeError(
+                f"{what} cannot be awaited by agent code in virtual time: it waits for the "
+                "simulation the agent is part of"
+            )
+
+    async def idle(self, cell: Cell) -> bool:
+        """An activation out of work ends; the next delivery starts a new one."""
+        return False
+
+    async def after_batch(self, cell: Cell) -> bool:
+        """Go on within this step, except that ``keep_awake`` agents wait for the next round."""
+        return not cell.agent.keep_awake
+
+    async def sleep_until(self, when: float) -> None:
+        """Sleep in virtual time."""
+        await self.sim.sleep_until(when)
+
+    async def wait(self, fut: Future, deadline: float) -> bool:
+        """Wait for ``fut`` until virtual ``deadline``."""
+        return await self.sim.wait(fut, deadline)
+
+    def call_at(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle:
+        """A virtual timer."""
+        return self.sim.call_at(when, callback, blocking)
+
+    def start_task(
+        self, cell: Cell, fn: Callable[..., Coroutine[Any, Any, object]], args: tuple[Any, ...]
+    ) -> VTask:
+        """Run ``fn(*args)`` as a virtual task belonging to ``cell``; ``cancel()`` ends it."""
+        task: VTask | None = None
+
+        def done() -> None:
+            cell.discard_task(task)
+
+        task = self.sim.spawn(functools.partial(fn, *args), done)
+        cell.add_task(task)
+        return task
+
+    def current_task(self) -> object:
+        """The virtual task running now, or None outside the simulation."""
+        return self.sim.current
+
+    def spawn_system(self, fn: Callable[[], Coroutine[Any, Any, object]]) -> None:
+        """Run ``fn()`` as a virtual task of the runtime (supervision work)."""
+        self.sim.spawn(fn, None)
+
+    def interrupt(self, cell: Cell) -> None:
+        """Cancel the main activation's current wait, or start one, so the cell ends."""
+        if cell.life is not Life.RUNNING and cell.life is not Life.NEW:
+            return
+        if cell.main_task is not None:
+            self.sim.cancel(cell.main_task)
+        else:
+            self.activate(cell)
+
+    def kill(self, cell: Cell) -> None:
+        """Cancel whatever the cell runs, its teardown included."""
+        if cell.main_task is not None:
+            cell.teardown_scope = None  # see shielded(): a kill is not a deadline
+            self.sim.cancel(cell.main_task)
+        else:
+            self.interrupt(cell)
+
+    def cancel_tasks(self, cell: Cell) -> None:
+        """Cancel the cell's extra tasks."""
+        for task in list(cell.tasks or ()):
+            task.cancel()
+
+    async def shielded(
+        self, cell: Cell, thunk: Callable[[], Awaitable[None] | None], deadline: float
+    ) -> None:
+        """Run ``thunk``; if it is still running at virtual ``deadline``, cancel it there.
+
+        Nothing else cancels it, except :meth:`kill`.
+        """
+        result = thunk()
+        if result is None:
+            return
+        sim = self.sim
+        task = sim.current
+        timer = None
+        if task is not None and deadline != math.inf:
+            timer = sim.call_at(deadline, lambda: sim.cancel(task), True)
+        cell.teardown_scope = self  # a marker: cleared by kill()
+        try:
+            await result
+        except Cancel:
+            if cell.teardown_scope is None or timer is None or sim.now < deadline:
+                raise
+        finally:
+            cell.teardown_scope = None
+            if timer is not None:
+                timer.cancel()
+
+    async def run_until(
+        self,
+        seconds: float | None,
+        iterations: int | None,
+        until_idle: bool,
+        all_stopped: Callable[[], bool],
+        join: Callable[[], Awaitable[None]],
+    ) -> tuple[RunEnd, int]:
+        """Drive the simulation for :meth:`Container.run`; why it ended, and the rounds.
+
+        With no limit it runs until ``all_stopped()``; a virtual run also ends when
+        nothing more can happen (``"idle"``).
+        """
+        sim = self.sim
+        first_round = sim.rounds
+        reached = Future()
+        timer = (
+            sim.call_at(sim.now + seconds, lambda: reached.set_result(None), True)
+            if seconds is not None
+            else None
+        )
+        target = math.inf if iterations is None else first_round + iterations
+
+        def limit_reached() -> bool:
+            return reached.done or sim.rounds >= target
+
+        check: Callable[[], bool] | None = None
+        if seconds is not None or iterations is not None:
+            check = limit_reached
+        elif not until_idle:
+            check = all_stopped
+        try:
+            went_idle = await sim.drive(check, until_idle=True)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        rounds = sim.rounds - first_round
+        if reached.done:
+            return "seconds", rounds
+        if sim.rounds >= target:
+            return "iterations", rounds
+        return ("idle" if went_idle else "stopped"), rounds
+
+    def is_idle(self) -> bool:
+        """Virtual quiescence is decided by the scheduler while it runs."""
+        return False
+
+    async def wait_idle(self) -> None:
+        """Run the simulation until it is quiescent."""
+        await self.sim.drive(None, until_idle=True)

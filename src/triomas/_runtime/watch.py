@@ -1,0 +1,155 @@
+"""Monitors and links: how agents learn that other agents stopped for good."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, final
+
+import attrs
+
+from .._messages.envelope import Envelope
+from .._messages.errors import TriomasError
+from .._messages.events import ExitReason, Failure, Fatal, NoProc
+from .._messages.ref import AgentRef
+
+if TYPE_CHECKING:
+    from .cell import Cell
+
+
+@final
+@attrs.frozen(slots=True)
+class MonitorRef:
+    """Names one monitor, as returned by ``monitor()``; pass it to ``demonitor()``."""
+
+    id: int
+    target: AgentRef
+
+
+@final
+@attrs.frozen(slots=True)
+class Down:
+    """Sent to a monitoring agent, exactly once, when the monitored agent stops for good."""
+
+    monitor: MonitorRef
+    ref: AgentRef
+    reason: ExitReason
+
+
+@final
+@attrs.frozen(slots=True)
+class Exit:
+    """Sent to an agent with ``trap_exits`` when a linked agent ends abnormally."""
+
+    peer: AgentRef
+    reason: ExitReason
+
+
+@final
+class LinkedActorFailed(TriomasError):
+    """An agent failed because an agent linked to it ended abnormally."""
+
+    def __init__(self, peer: AgentRef, reason: ExitReason) -> None:
+        super().__init__(f"linked agent {peer} ended: {reason}")
+        self.peer = peer
+        self.reason = reason
+
+
+def propagates(reason: ExitReason) -> bool:
+    """Whether an exit travels along links: failures do, normal stops and shutdowns not."""
+    return isinstance(reason, (Failure, Fatal, NoProc))
+
+
+def _send_to(cell: Cell, sender: AgentRef, body: object) -> None:
+    env = Envelope(body, sender, cell.ref, type(body).__name__, sent_at=cell.engine.now())
+    cell.engine.deliver_system(cell, env)
+
+
+def monitor(watcher: Cell, target: Cell | None, ref: AgentRef, monitor_id: int) -> MonitorRef:
+    """Watch ``target`` for ``watcher``; a target already gone gets ``Down(noproc)`` at once."""
+    mref = MonitorRef(monitor_id, target.ref if target is not None else ref)
+    if target is None or not target.alive:
+        _send_to(watcher, mref.target, Down(mref, mref.target, NoProc()))
+        return mref
+    if target.watchers is None:
+        target.watchers = {}
+    target.watchers[mref] = watcher
+    if watcher.watching is None:
+        watcher.watching = {}
+    watcher.watching[mref] = target
+    return mref
+
+
+def demonitor(watcher: Cell, mref: MonitorRef, flush: bool) -> bool:
+    """Stop watching; with ``flush``, also drop a ``Down`` of it already on its way."""
+    target = watcher.watching.pop(mref, None) if watcher.watching else None
+    if target is not None and target.watchers:
+        target.watchers.pop(mref, None)
+    if flush:
+        watcher.drop_waiting(lambda env: isinstance(env.body, Down) and env.body.monitor == mref)
+    return target is not None
+
+
+def link(a: Cell, b: Cell | None, ref: AgentRef) -> None:
+    """Link two agents both ways; linking to an agent already gone is its abnormal exit."""
+    if b is None or not b.alive:
+        linked_exit(a, ref, NoProc(), raise_now=True)
+        return
+    if a is b:
+        return
+    for one, other in ((a, b), (b, a)):
+        if one.links is None:
+            one.links = {}
+        one.links[other] = None
+
+
+def unlink(a: Cell, b: Cell | None) -> None:
+    """Remove the link between two agents, if there is one."""
+    if b is not None:
+        if a.links:
+            a.links.pop(b, None)
+        if b.links:
+            b.links.pop(a, None)
+
+
+def linked_exit(cell: Cell, peer: AgentRef, reason: ExitReason, *, raise_now: bool) -> None:
+    """A linked peer ended abnormally: an ``Exit`` message if trapping, else a failure.
+
+    ``raise_now`` is for the agent's own call of ``link``: it raises there, so the
+    failure comes from the agent's code like any other exception.
+    """
+    if cell.agent.trap_exits:
+        _send_to(cell, peer, Exit(peer, reason))
+        return
+    error = LinkedActorFailed(peer, reason)
+    if raise_now:
+        raise error
+    cell.crash(error, interrupt=True)
+
+
+def incarnation_ended(cell: Cell, reason: ExitReason) -> None:
+    """An incarnation of ``cell`` ended: its own monitors go, and so do its links.
+
+    A failure travels along the links first. Monitors on ``cell`` stay: ``Down``
+    comes only when it stops for good.
+    """
+    if cell.watching:
+        for mref, target in cell.watching.items():
+            if target.watchers:
+                target.watchers.pop(mref, None)
+        cell.watching = None
+    if cell.links:
+        links, cell.links = cell.links, None
+        for peer in links:
+            if peer.links:
+                peer.links.pop(cell, None)
+            if propagates(reason) and peer.alive and peer.exit_reason is None:
+                linked_exit(peer, cell.ref, reason, raise_now=False)
+
+
+def stopped_for_good(cell: Cell, reason: ExitReason) -> None:
+    """Send ``Down`` to every agent that monitors ``cell``."""
+    if cell.watchers:
+        watchers, cell.watchers = cell.watchers, None
+        for mref, watcher in watchers.items():
+            if watcher.watching:
+                watcher.watching.pop(mref, None)
+            _send_to(watcher, cell.ref, Down(mref, cell.ref, reason))

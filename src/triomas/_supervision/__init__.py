@@ -1,0 +1,2 @@
+"""Layer 4, supervision as users write it: child specs, ``Supervisor``.
+"""

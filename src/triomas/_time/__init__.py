@@ -1,0 +1,2 @@
+"""Layer 2, time: clocks, timers, the one-shot future, the virtual-time scheduler.
+"""

@@ -1,0 +1,480 @@
+"""The virtual-time scheduler: one agent steps at a time, in (time, sequence) order.
+
+Agent coroutines are not trio tasks here. The scheduler drives them itself with
+``coro.send``; they suspend only through :func:`suspend`, which yields a private
+sentinel. Anything else they yield is a raw trio primitive, which cannot work in
+virtual time, and is answered with :exc:`VirtualTimeError` thrown back in.
+
+Work happens in *rounds*. A message sent during round k is appended to its
+recipient's mailbox after round k ends, so it is handled in round k+1 at the
+earliest (MASlite's semantics). When no agent is runnable, the clock jumps to the
+next timer; with ``speed=k`` it first waits the matching real time.
+
+The simulation advances only while someone awaits it (a *demand*: ``join``,
+``run``, an ``ask`` or a ``clock.sleep`` from outside the agents). Between
+demands the world stands still, which is what makes runs repeatable.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import types
+from collections.abc import Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any, Protocol, final
+
+import trio
+import trio.testing
+
+from .._messages.errors import VirtualTimeError
+from .future import Future
+from .timers import TimerHandle, TimerQueue
+
+if TYPE_CHECKING:
+    from .._messages.envelope import Envelope
+
+log = logging.getLogger("triomas")
+
+_SUSPEND = object()
+_ROUNDS_PER_CHECKPOINT = 2000
+
+
+class Cancel(BaseException):
+    """Thrown into an agent coroutine to hard-cancel it in virtual time."""
+
+
+@types.coroutine
+def suspend() -> Generator[Any, Any, Any]:
+    """Park the current virtual task until the scheduler resumes it."""
+    return (yield _SUSPEND)
+
+
+class Steppable(Protocol):
+    """Something the scheduler can run for one step in a round."""
+
+    def run_step(self) -> None: ...
+
+
+class SimCell(Protocol):
+    """What the scheduler needs of an agent cell."""
+
+    def accept(self, env: Envelope) -> None: ...
+
+
+@final
+class VTask:
+    """A coroutine driven by the simulation scheduler."""
+
+    __slots__ = ("coro", "error", "make", "on_exit", "ready", "sim", "value", "waiting")
+
+    def __init__(
+        self,
+        sim: SimScheduler,
+        make: Callable[[], Coroutine[Any, Any, Any]],
+        on_exit: Callable[[], object] | None = None,
+    ) -> None:
+        self.sim = sim
+        # The coroutine is made at the first step, so a task that never runs (the trio
+        # run ended first) leaves no never-awaited coroutine behind.
+        self.make: Callable[[], Coroutine[Any, Any, Any]] | None = make
+        self.coro: Coroutine[Any, Any, Any] | None = None
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.waiting = False
+        self.ready = False
+        self.on_exit = on_exit
+
+    def run_step(self) -> None:
+        """Run until the coroutine suspends or ends."""
+        sim = self.sim
+        sim.current = self
+        self.ready = False
+        coro = self.coro
+        if coro is None:
+            assert self.make is not None
+            coro = self.coro = self.make()
+            self.make = None
+        try:
+            while True:
+                error = self.error
+                if error is not None:
+                    self.error = None
+                    yielded = coro.throw(error)
+                else:
+                    value, self.value = self.value, None
+                    yielded = coro.send(value)
+                if yielded is _SUSPEND:
+                    if trio.current_effective_deadline() != sim.base_deadline:
+                        # The coroutine waits inside a trio cancel scope it entered, which
+                        # now sits on the driver's stack: refuse it before it can fire.
+                        self.error = VirtualTimeError(
+                            "a trio cancel scope (move_on_after, fail_after, ...) is open "
+                            "across a wait in virtual time, where trio's deadlines mean real "
+                            "time; use ask(timeout=), self.sleep() or an alarm instead"
+                        )
+                        continue
+                    if self.error is not None:  # cancelled while running: deliver it next round
+                        sim.schedule_task(self)
+                    elif not self.ready:
+                        self.waiting = True
+                    return
+                self.error = VirtualTimeError(
+                    f"agent code awaited a raw trio primitive ({type(yielded).__name__}) in "
+                    "virtual time; wait through the runtime instead: self.sleep(), self.ask(), "
+                    "self.set_alarm(), self.start_task()"
+                )
+        except StopIteration:
+            self._exit()
+        except Cancel:
+            self._exit()
+        except BaseException:
+            log.exception("a virtual task ended with an error the runtime did not expect")
+            self._exit()
+        finally:
+            sim.current = None
+
+    def cancel(self) -> None:
+        """Throw :class:`Cancel` into the coroutine at its next step."""
+        self.sim.cancel(self)
+
+    def _exit(self) -> None:
+        if self.on_exit is not None:
+            self.on_exit()
+
+
+class _State(enum.Enum):
+    PROGRESS = enum.auto()
+    SETTLE = enum.auto()
+    IDLE = enum.auto()
+    REAL_WAIT = enum.auto()
+
+
+@final
+class _Demand:
+    __slots__ = ("check", "error", "event", "idle", "until_idle")
+
+    def __init__(self, check: Callable[[], bool] | None, until_idle: bool) -> None:
+        self.check = check
+        self.until_idle = until_idle
+        self.event = trio.Event()
+        self.idle = False
+        self.error: BaseException | None = None
+
+
+@final
+class SimScheduler:
+    """The deterministic scheduler behind :class:`VirtualClock` and :class:`ExternalClock`.
+
+    ``speed`` is None to jump to the next event at once, or k to run at k times
+    real time. ``horizon`` gives the latest time the clock may reach (an external
+    co-simulator's target; infinity for a virtual clock).
+    """
+
+    virtual = True
+
+    def __init__(self, speed: float | None, horizon: Callable[[], float]) -> None:
+        self.speed = speed
+        self.horizon = horizon
+        self.now = 0.0
+        self.rounds = 0
+        self.current: VTask | None = None
+        self.timers = TimerQueue()
+        self.next_round: list[Steppable] = []
+        """What runs in the next round; append to it from inside a round (else :meth:`schedule`)."""
+        self._spare_round: list[Steppable] = []
+        self._outbox: list[tuple[SimCell, Envelope]] = []
+        self._spare_outbox: list[tuple[SimCell, Envelope]] = []
+        self._demands: list[_Demand] = []
+        self._checked: list[_Demand] = []  # the demands with a check, looked at every round
+        self._driver_started = False
+        self.wake_event: trio.Event | None = None
+        """Set while the driver sleeps: :meth:`poke` it when work arrives from outside."""
+        self._real_anchor = 0.0
+        self._virt_anchor = 0.0
+        self._settled = False
+        self.base_deadline = math.inf  # the driver's own effective deadline while it steps
+
+    # ---- what agents and containers call -------------------------------------------------
+
+    def schedule(self, item: Steppable) -> None:
+        """Run ``item`` in the next round."""
+        self.next_round.append(item)
+        if self.wake_event is not None:
+            self.wake_event.set()
+
+    def schedule_task(self, task: VTask) -> None:
+        """Run ``task`` in the next round, unless it is already due to run."""
+        if not task.ready:
+            task.ready = True
+            self.schedule(task)
+
+    def deliver(self, cell: SimCell, env: Envelope) -> None:
+        """Hand ``env`` to ``cell`` when the current round ends."""
+        self._outbox.append((cell, env))
+        if self.wake_event is not None:
+            self.wake_event.set()
+
+    def take_in_flight(
+        self, cell: SimCell, match: Callable[[Envelope], bool] | None = None
+    ) -> list[Envelope]:
+        """Remove and return the messages (that ``match``) on their way to ``cell``."""
+
+        def taken(item: tuple[SimCell, Envelope]) -> bool:
+            owner = item[0]
+            # system lanes and bounded mailboxes stand for their cell in the outbox
+            mine = owner is cell or getattr(owner, "cell", None) is cell
+            return mine and (match is None or match(item[1]))
+
+        mine: list[Envelope] = []
+        kept: list[tuple[SimCell, Envelope]] = []
+        for item in self._outbox:  # ``match`` is asked once per message
+            if taken(item):
+                mine.append(item[1])
+            else:
+                kept.append(item)
+        if mine:
+            self._outbox = kept
+        return mine
+
+    def spawn(
+        self, make: Callable[[], Coroutine[Any, Any, Any]], on_exit: Callable[[], object] | None
+    ) -> VTask:
+        """Start ``make()`` as a virtual task in the next round."""
+        task = VTask(self, make, on_exit)
+        self.schedule_task(task)
+        return task
+
+    def resume(self, task: VTask, value: Any = None, error: BaseException | None = None) -> None:
+        """Make a suspended task runnable in the next round."""
+        if not task.waiting:
+            return
+        task.waiting = False
+        task.value = value
+        if error is not None:
+            task.error = error
+        self.schedule_task(task)
+
+    def cancel(self, task: VTask) -> None:
+        """Throw :class:`Cancel` into ``task`` at its next step."""
+        if task.waiting:
+            self.resume(task, error=Cancel())
+        elif task.error is None:
+            task.error = Cancel()
+
+    def call_at(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle:
+        """Schedule ``callback`` at virtual time ``when``."""
+        handle = self.timers.push(max(when, self.now), callback, blocking)
+        self.poke()
+        return handle
+
+    async def sleep_until(self, when: float) -> None:
+        """Sleep in virtual time, from an agent's coroutine or from outside."""
+        task = self.current
+        if task is not None and when <= self.now:
+            self.schedule_task(task)  # a zero sleep still yields: to the next round
+            await suspend()
+            return
+        await self.wait(Future(), when)
+
+    async def wait(self, fut: Future, deadline: float) -> bool:
+        """Wait for ``fut`` until virtual ``deadline``; True if it is done."""
+        if fut.done:
+            return True
+        task = self.current
+        if task is None:
+            timed_out = Future()
+            handle = (
+                self.call_at(deadline, lambda: timed_out.set_result(None), True)
+                if deadline != math.inf
+                else None
+            )
+            try:
+                await self.drive(lambda: fut.done or timed_out.done)
+            finally:
+                if handle is not None:
+                    handle.cancel()
+            return fut.done
+        fut.waiter = lambda: self.resume(task)
+        handle = (
+            self.call_at(deadline, lambda: self.resume(task), True)
+            if deadline != math.inf
+            else None
+        )
+        try:
+            await suspend()
+        finally:
+            fut.waiter = None
+            if handle is not None:
+                handle.cancel()
+        return fut.done
+
+    async def drive(self, check: Callable[[], bool] | None, *, until_idle: bool = False) -> bool:
+        """Advance the simulation until ``check()`` holds (or it goes idle, if asked).
+
+        ``check`` is called after every round, so keep it cheap; None means the
+        demand is only for idleness. Returns True if it stopped because the
+        simulation was idle.
+        """
+        if self.current is not None:
+            raise VirtualTimeError(
+                "agent code cannot wait for the whole simulation (join, run, remove of "
+                "itself) from inside virtual time"
+            )
+        if check is not None and check():
+            await trio.lowlevel.checkpoint()
+            return False
+        demand = _Demand(check, until_idle)
+        if not self._demands:
+            self._anchor()  # real time spent with nobody driving does not count
+        self._demands.append(demand)
+        if check is not None:
+            self._checked.append(demand)
+        self._start_driver()
+        self.poke()
+        try:
+            await demand.event.wait()
+        finally:
+            self._retire(demand)
+        if demand.error is not None:
+            raise RuntimeError("the virtual-time scheduler failed") from demand.error
+        return demand.idle
+
+    def poke(self) -> None:
+        """Tell a waiting driver that something changed.
+
+        No flag is needed for a poke that comes while the driver is busy: it never
+        awaits between deciding to wait and creating the event it waits on.
+        """
+        if self.wake_event is not None:
+            self.wake_event.set()
+
+    # ---- the driver ----------------------------------------------------------------------
+
+    def _start_driver(self) -> None:
+        if not self._driver_started:
+            self._driver_started = True
+            trio.lowlevel.spawn_system_task(self._drive_forever, name="triomas-virtual-time")
+
+    async def _drive_forever(self) -> None:
+        while True:
+            if not self._demands:
+                await self._wait_poke(math.inf)
+                continue
+            try:
+                state, real_deadline = self._advance()
+            except BaseException as exc:  # a runtime bug: surface it, keep the run alive
+                log.exception("the virtual-time scheduler failed")
+                demands, self._demands, self._checked = self._demands, [], []
+                for demand in demands:
+                    demand.error = exc
+                    demand.event.set()
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            if state is _State.PROGRESS:
+                await trio.lowlevel.checkpoint()
+            elif state is _State.SETTLE:
+                await self._settle()
+            elif state is _State.IDLE:
+                await self._wait_poke(math.inf)
+                self._anchor()
+            else:
+                await self._wait_poke(real_deadline)
+                self._catch_up()
+
+    async def _settle(self) -> None:
+        # Before the clock jumps or the run is declared idle, let every other trio task
+        # run until it blocks: an outside task that was just started must get its
+        # inputs in at the current time, whatever order trio picks. A task that never
+        # blocks (a busy live container in the same run) only delays this a little.
+        with trio.move_on_after(0.01):
+            await trio.testing.wait_all_tasks_blocked()
+        self._settled = True
+
+    async def _wait_poke(self, deadline: float) -> None:
+        self.wake_event = trio.Event()
+        with trio.move_on_at(deadline):
+            await self.wake_event.wait()
+        self.wake_event = None
+
+    def _anchor(self) -> None:
+        self._real_anchor = trio.current_time()
+        self._virt_anchor = self.now
+
+    def _catch_up(self) -> None:
+        # After a real-time wait, virtual time follows the real time that passed.
+        if self.speed is not None:
+            elapsed = (trio.current_time() - self._real_anchor) * self.speed
+            self.now = max(self.now, min(self._virt_anchor + elapsed, self._next_time()))
+
+    def _next_time(self) -> float:
+        when = self.timers.next_when()
+        return math.inf if when is None else when
+
+    def _advance(self) -> tuple[_State, float]:
+        self.base_deadline = trio.current_effective_deadline()
+        for _ in range(_ROUNDS_PER_CHECKPOINT):
+            # The flush and the round are inlined: this loop runs once per round.
+            # Two lists each, swapped and cleared rather than made anew every round.
+            outbox = self._outbox
+            if outbox:
+                self._outbox = self._spare_outbox
+                for cell, env in outbox:
+                    cell.accept(env)
+                outbox.clear()
+                self._spare_outbox = outbox
+            batch = self.next_round
+            if batch:
+                self.rounds += 1
+                self.next_round = self._spare_round
+                for item in batch:
+                    item.run_step()
+                batch.clear()
+                self._spare_round = batch
+                self._settled = False
+                if self._checked and self._check(idle=False):
+                    return _State.PROGRESS, 0.0
+                continue
+            if not self._settled:
+                return _State.SETTLE, 0.0
+            when = self.timers.next_when()
+            horizon = self.horizon()
+            if when is None or self.timers.blocking == 0 or when > horizon:
+                if horizon != math.inf and (when is None or when > horizon):
+                    self.now = max(self.now, horizon)
+                self._check(idle=True)
+                return _State.IDLE, 0.0
+            if self.speed is not None:
+                real_target = self._real_anchor + (when - self._virt_anchor) / self.speed
+                if trio.current_time() < real_target:
+                    return _State.REAL_WAIT, real_target
+            self.now = when
+            self._settled = False
+            for handle in self.timers.pop_due(when):
+                self.timers.fire(handle)
+            if self._check(idle=False):
+                return _State.PROGRESS, 0.0
+        return _State.PROGRESS, 0.0
+
+    def _check(self, *, idle: bool) -> bool:
+        # A satisfied demand leaves the lists at once, so the driver stops before its
+        # waiter runs again: run(seconds=5) must leave the clock at 5.
+        hit = False
+        for demand in list(self._demands):
+            if demand.check is not None and demand.check():
+                hit = True
+            elif idle and demand.until_idle:
+                demand.idle = True
+                hit = True
+            else:
+                continue
+            self._retire(demand)
+            demand.event.set()
+        return hit
+
+    def _retire(self, demand: _Demand) -> None:
+        if demand in self._demands:
+            self._demands.remove(demand)
+        if demand in self._checked:
+            self._checked.remove(demand)
