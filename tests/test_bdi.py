@@ -231,7 +231,7 @@ async def test_a_failing_plan_never_kills_the_agent(vc: triomas.Container) -> No
     vc.send(ref, Achieve(Goal("quick")))
     await vc.run_until_idle()
     assert ("quick", 0.0) in log
-    assert vc._cells["w"].incarnation == 1
+    assert vc._registry.cells["w"].incarnation == 1
 
 
 class Waiter(BDIAgent):
@@ -439,7 +439,7 @@ async def test_s6_achieve_success_and_unachieve_drop(
     events = [(r.time, r.event, r.payload) for r in recorder.records if r.agent == "R"]
     assert (5.0, "success", "Goal('g', 1, source='S1')") in events
     assert (12.0, "dropped", "Goal('g', 7, source='S1')") in events
-    agent = vc._cells["R"].agent
+    agent = vc._registry.cells["R"].agent
     assert isinstance(agent, BDIAgent)
     assert agent.goals == []
     assert agent.intentions == []

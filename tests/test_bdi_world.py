@@ -126,7 +126,7 @@ def test_environment_percepts_api() -> None:
     async def main() -> None:
         async with triomas.open_container() as c:
             ref = await c.spawn(Lot, name="lot")
-            lot = c._cells[ref.name].agent
+            lot = c._registry.cells[ref.name].agent
             assert isinstance(lot, Lot)
             assert lot.get_all(Percept("spot", Any, "free")) == [
                 Percept("spot", 1, "free"),

@@ -46,6 +46,7 @@ import triomas
 from triomas import Agent, AgentRef, message, on
 from triomas._net.network import Network
 from triomas._net.wire import MAX_FRAME, NONCE_SIZE, PROTOCOL, VERSION, Kind, proof, proof_ok
+from triomas._runtime.container import network_of
 
 T = TypeVar("T")
 
@@ -418,10 +419,10 @@ class Fuzz:
         def collect() -> dict[str, dict[str, int]]:
             out = {}
             for target, server in self.servers.items():
-                network = cast(Network, server.container._remote)
+                network = cast(Network, network_of(server.container))
                 out[target] = {
                     "peers": len(network.peers),
-                    "replies": len(server.container._replies),
+                    "replies": sum(len(peer.pending) for peer in network.peers.values()),
                     "handshakes": len(network._handshakes),
                     "nonces": len(network._nonces),
                 }

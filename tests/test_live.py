@@ -45,7 +45,7 @@ async def test_handoff_answers_in_the_callers_task(autojump_clock: trio.testing.
         ref = await c.spawn(Echo)
         c.send(ref, Note("wake up"))
         await c.run_until_idle()
-        cell = c._cells[ref.name]
+        cell = c._registry.cells[ref.name]
         assert cell.run_state is RunState.PARKED
         assert await c.ask(ref, Ping(3)) == 6
         assert cell.run_state is RunState.PARKED  # no task switch was needed
@@ -145,7 +145,7 @@ async def test_many_agents_park_at_most_the_warm_pool(
         for ref in refs:
             c.send(ref, Note("x"))
         await c.run_until_idle()
-        states = [c._cells[ref.name].run_state for ref in refs]
+        states = [c._registry.cells[ref.name].run_state for ref in refs]
         assert states.count(RunState.PARKED) == WARM_POOL
         assert states.count(RunState.IDLE) == WARM_POOL * 2
         for ref in refs:
@@ -228,9 +228,12 @@ async def test_envelope_fields(autojump_clock: trio.testing.MockClock) -> None:
 async def test_cancelling_a_waiting_ask_closes_its_slot(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
+    requests: list[Envelope] = []
+
     class Slow(Agent):
         @on(Ping)
-        async def ping(self, msg: Ping) -> int:
+        async def ping(self, msg: Ping, env: Envelope) -> int:
+            requests.append(env)
             await self.sleep(5)
             return msg.n
 
@@ -238,8 +241,12 @@ async def test_cancelling_a_waiting_ask_closes_its_slot(
         ref = await c.spawn(Slow)
         with trio.move_on_after(1):
             await c.ask(ref, Ping(1), timeout=None)
-        assert c._replies == {}
-        await c.run_until_idle()  # the late reply finds no slot and is dropped
+        [request] = requests
+        slot = request._reply_to
+        assert slot is not None
+        assert slot.done  # closed when the asker stopped waiting
+        await c.run_until_idle()  # the late reply goes into the closed slot: dropped
+        assert request._reply_to is None
         assert await c.ask(ref, Ping(2)) == 2
 
 
@@ -346,7 +353,7 @@ async def test_an_async_handler_without_await_takes_the_fast_paths(
         ref = await c.spawn(AsyncEcho)
         c.send(ref, Note("wake"))  # no handler: a dead letter, but it parks the agent
         await c.run_until_idle()
-        cell = c._cells[ref.name]
+        cell = c._registry.cells[ref.name]
         assert cell.run_state is RunState.PARKED
         assert await c.ask(ref, Ping(1)) == 2
         assert cell.run_state is RunState.PARKED  # answered by hand-off
@@ -447,10 +454,10 @@ async def test_code_that_reads_the_mailbox_by_hand_sees_only_envelopes(
         reader = await c.spawn(Reader, seen, name="reader")
         teller.send(reader, Note("a"))  # before the reader's first update
         teller.send(reader, Note("b"))
-        assert c._cells["reader"].compact
+        assert c._registry.cells["reader"].compact
         c.resume()
         await c.run_until_idle()
-        assert not c._cells["reader"].compact
+        assert not c._registry.cells["reader"].compact
         teller.send(reader, Note("c"))
         await c.run_until_idle()
     assert seen == [("a", "teller"), ("b", "teller"), ("c", "teller")]
@@ -488,7 +495,7 @@ async def test_a_system_message_goes_ahead_of_waiting_tells(
         c.agent(teller).send(rec, Note("a"))
         c.agent(teller).send(rec, Note("b"))
         down = triomas.Down(mref, teller, triomas.Normal())
-        c._cells["rec"].accept_system(Envelope(down, None, rec, "Down"))
+        c._registry.cells["rec"].accept_system(Envelope(down, None, rec, "Down"))
         c.resume()
         await c.run_until_idle()
         assert log == [
@@ -529,7 +536,7 @@ async def test_a_bounded_agent_never_holds_compact_tells(
         await c.run_until_idle()
         c.pause()
         ref = await c.spawn(SelfKick, [], False, capacity=2, overflow="fail")
-        assert c._cells[ref.name].bound.queued() == 1  # type: ignore[union-attr]
+        assert c._registry.cells[ref.name].bound.queued() == 1  # type: ignore[union-attr]
         c.send(ref, Note("room for one more"))
         await c.remove(ref)
     assert len(seen) == 1
@@ -577,4 +584,4 @@ async def test_an_ask_answered_by_hand_off_keeps_tells_compact(
     async with triomas.open_container() as c:
         echo = await c.spawn(Echo)
         assert await c.ask(echo, Ping(1)) == 2
-        assert c._cells[echo.name].compact
+        assert c._registry.cells[echo.name].compact

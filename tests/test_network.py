@@ -34,6 +34,7 @@ from triomas import (
     on,
 )
 from triomas._net.wire import MAX_FRAME, PROTOCOL, VERSION, FrameDecoder, Kind, frame, parse
+from triomas._runtime.container import network_of
 
 
 @message(tag="net.Ping")
@@ -139,7 +140,7 @@ async def test_every_agent_pings_every_agent(
                 assert agent.pongs == {(r.address, k) for k, r in enumerate(refs)}
             for c in opened:
                 assert c.dead_letter_counts.total() == 0
-                network = c._remote
+                network = network_of(c)
                 assert network is not None
                 assert len(network.peers) <= n_containers - 1  # type: ignore[attr-defined]
     await trio.testing.wait_all_tasks_blocked()
@@ -311,8 +312,8 @@ async def test_both_sides_dialing_at_once_end_with_one_connection(addresses: Add
             while len(got_a) < 50 or len(got_b) < 50:
                 await trio.lowlevel.checkpoint()
             assert got_a == got_b == list(range(50))
-            peers_a = a._remote.peers  # type: ignore[union-attr]
-            peers_b = b._remote.peers  # type: ignore[union-attr]
+            peers_a = network_of(a).peers  # type: ignore[union-attr]
+            peers_b = network_of(b).peers  # type: ignore[union-attr]
             conn_a = peers_a[b.address].conn
             conn_b = peers_b[a.address].conn
             assert conn_a is not None
@@ -373,7 +374,7 @@ async def test_asks_in_flight_fail_when_the_connection_is_lost(tmp_path: Path) -
 
                     nursery.start_soon(ask)
                     await trio.testing.wait_all_tasks_blocked()
-                    b._remote.peers[a.address].conn.close("test")  # type: ignore[union-attr]
+                    network_of(b).peers[a.address].conn.close("test")  # type: ignore[union-attr]
             assert len(failures) == 1
             assert "connection lost" in str(failures[0])
 
@@ -422,7 +423,7 @@ async def test_tls_between_containers() -> None:
         ):
             echo = await b.spawn(Echo)
             assert await a.ask(echo, Ping(1, "-")) == 2
-            conn = b._remote.peers[a.address].conn  # type: ignore[union-attr]
+            conn = network_of(b).peers[a.address].conn  # type: ignore[union-attr]
             assert isinstance(conn.stream, trio.SSLStream)  # type: ignore[union-attr]
             untrusting = ssl.create_default_context()  # does not know the test CA
             async with triomas.open_container(

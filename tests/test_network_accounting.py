@@ -37,6 +37,7 @@ import triomas
 from accounting_agents import LINE, PAD, Item, Sink
 from triomas import DeadLetter, DeadLetterReason, Envelope
 from triomas._net.wire import MAX_FRAME, PROTOCOL, VERSION, encode_message
+from triomas._runtime.container import network_of
 
 HERE = Path(__file__).resolve().parent
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
@@ -126,7 +127,7 @@ def _state(pid: int) -> str:
 
 def _socket_of(container: triomas.Container, peer: str) -> trio.socket.SocketType:
     """The socket of ``container``'s connection to the container at ``peer``."""
-    network: Any = container._remote
+    network: Any = network_of(container)
     conn = network.peers[peer].conn
     assert conn is not None, f"{container.address} has no connection to {peer}"
     sock: trio.socket.SocketType = conn.stream.socket
@@ -135,7 +136,7 @@ def _socket_of(container: triomas.Container, peer: str) -> trio.socket.SocketTyp
 
 def _queued(container: triomas.Container, peer: str) -> int:
     """Frames ``container`` holds for ``peer`` and has not given the kernel (for the report)."""
-    network: Any = container._remote
+    network: Any = network_of(container)
     record = network.peers.get(peer)
     if record is None:
         return 0
@@ -351,14 +352,14 @@ async def test_a_reset_mid_stream_the_rest_goes_over_the_next_connection(
             # Reset with frames in flight, if the scheduling gives a moment with some.
             await _wait_for(lambda: inq(b_sock) >= 64 * 1024, limit=1.0)
             # In one step, with nothing else running: measure, then reset.
-            old = b._remote.peers[a.address].conn  # type: ignore[union-attr]
+            old = network_of(b).peers[a.address].conn  # type: ignore[union-attr]
             sender, receiver = outq(a_sock), inq(b_sock)
             buffers = _buffer_sizes(a_sock, b_sock)
             queued, handled_at_reset = _queued(a, b.address), len(got)
             b_sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             b_sock.close()
             await _wait_for(lambda: (bool(got) and got[-1] == N - 1) or N - 1 in ledger.dead)
-            new = b._remote.peers.get(a.address)  # type: ignore[union-attr]
+            new = network_of(b).peers.get(a.address)  # type: ignore[union-attr]
             replaced = new is not None and new.conn is not None and new.conn is not old
         frame = _frame_size(0, "sink")
         kernel = sender + receiver

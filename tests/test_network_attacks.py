@@ -59,6 +59,7 @@ from triomas import (
 )
 from triomas._net import wire as _wire
 from triomas._net.transport import transport_for
+from triomas._runtime.container import network_of
 
 Addresses = Callable[[], str]
 
@@ -366,7 +367,7 @@ async def served(
 
 
 def peers(container: triomas.Container) -> dict[str, Any]:
-    network = container._remote
+    network = network_of(container)
     assert network is not None
     return network.peers  # type: ignore[attr-defined, no-any-return]
 
@@ -853,7 +854,7 @@ async def test_silent_connections_cannot_keep_a_new_peer_out(where: Addresses) -
             trio.open_nursery() as nursery,
         ):
             echo = await server.spawn(Echo, name="echo")
-            network = server._remote
+            network = network_of(server)
             # (Protocol version 2 had no bound: its default is what the docs say.)
             limit = getattr(network.options, "max_handshakes", 64)  # type: ignore[union-attr]
             streams: list[trio.abc.Stream] = []

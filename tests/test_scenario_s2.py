@@ -90,7 +90,7 @@ async def test_ignore_if_idle_alarm_does_not_keep_the_run_alive(
         assert report.reason == "idle"
         assert report.time < 0.2
         # the alarm was dropped when the run went idle
-        assert c.agent("Lazy-1")._cell.alarms == {}
+        assert c.agent("Lazy-1")._ctx.alarms == {}
         assert got == []
 
 

@@ -167,7 +167,7 @@ async def test_a_stopped_watcher_leaves_no_monitor_behind(vc: triomas.Container)
     vc.send(target, Quit())
     await vc.run_until_idle()
     assert not any(isinstance(e, triomas.DeadLetter) for e in events)
-    assert vc._cells == {}
+    assert vc._registry.cells == {}
 
 
 class Partner(Agent):

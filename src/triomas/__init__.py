@@ -2,6 +2,7 @@
 
 from ._agent.agent import Agent, SendOptions
 from ._agent.handlers import on
+from ._agent.options import Overflow, Restart
 from ._agent.rpc import Proxy, expose
 from ._messages.codec import Codec
 from ._messages.envelope import Envelope
@@ -15,6 +16,7 @@ from ._messages.errors import (
     DecodeError,
     EncodeError,
     HandlerFailed,
+    LinkedActorFailed,
     MailboxFull,
     MessageTagError,
     NameTaken,
@@ -35,9 +37,12 @@ from ._messages.events import (
     ChildStarted,
     DeadLetter,
     DeadLetterReason,
+    Down,
+    Exit,
     ExitReason,
     Failure,
     Fatal,
+    MonitorRef,
     NoProc,
     Normal,
     Shutdown,
@@ -52,14 +57,11 @@ from ._node import Node, NodeStartError, spawn_container
 from ._open import open_container
 from ._runtime.container import Container, RunReport
 from ._runtime.run import run
-from ._runtime.watch import Down, Exit, LinkedActorFailed, MonitorRef
 from ._supervision.spec import (
     AutoShutdown,
     Backoff,
     ChildSpec,
     Directive,
-    Overflow,
-    Restart,
     Strategy,
 )
 from ._supervision.supervisor import DynamicSupervisor, Supervisor

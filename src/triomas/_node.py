@@ -19,6 +19,9 @@ from ._agent.agent import Agent
 from ._agent.rpc import Proxy, expose
 from ._messages.errors import TriomasError
 from ._messages.ref import AgentRef
+from ._net.network import Network
+from ._open import open_container
+from ._runtime.container import adopt, network_of
 
 if TYPE_CHECKING:
     from ._runtime.container import Container
@@ -179,7 +182,6 @@ async def run_node(
     """The body of ``python -m triomas node``: serve until told to stop, SIGTERM or
     SIGINT, or (``watch_stdin``, as :func:`spawn_container` asks) until the parent
     process closes our stdin. ``allow``: the agent classes peers may start here."""
-    from ._open import open_container
 
     codec = load(codec_path) if codec_path else None
     allowed = AllowList(allow)
@@ -307,9 +309,7 @@ async def spawn_container(
     ``codec``: the import path of a :class:`Codec` with your hooks. The child runs
     ``python -m triomas node``, which also works by hand.
     """
-    from ._net.network import Network
-
-    network = container._remote
+    network = network_of(container)
     if not isinstance(network, Network):
         raise ValueError(f"{container.address} has no network: open it at tcp:// or unix://")
     entries = (
@@ -345,8 +345,8 @@ async def spawn_container(
             await process.wait()
         raise
     node = Node(node_address, process, proxy)
-    container._nodes.append(node)
-    container._nursery.start_soon(_relay_output, process.stdout, rest)
+    stdout = process.stdout
+    adopt(container, node, lambda: _relay_output(stdout, rest))
     return node
 
 

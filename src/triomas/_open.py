@@ -12,11 +12,19 @@ import trio
 from ._messages.codec import Codec
 from ._messages.events import TraceRecord
 from ._net.network import Network, NetworkOptions
-from ._net.remote import Remote
 from ._net.transport import transport_for
 from ._net.virtual import SimNetwork
 from ._net.wire import MAX_FRAME
-from ._runtime.container import Container
+from ._runtime.container import (
+    Container,
+    attach_network,
+    body_scope,
+    close,
+    failure,
+    inbound,
+    mark_closed,
+)
+from ._runtime.ports import Remote
 from ._runtime.run import run_defaults
 from ._time.clock import Clock, RealClock
 
@@ -124,7 +132,7 @@ async def open_container(
             )
             if transport is not None:
                 remote = Network(
-                    container,
+                    inbound(container),
                     transport,
                     container.codec,
                     NetworkOptions(
@@ -142,27 +150,23 @@ async def open_container(
             else:
                 defaults.open[address] = container
                 if network is not None:
-                    remote = network.join(container)
+                    remote = network.join(inbound(container))
             if remote is not None:
-                container._remote = remote
-                container._subscriptions.on_topic = remote.interest
+                attach_network(container, remote)
             try:
-                with trio.CancelScope() as container._body_scope:
+                with body_scope(container):
                     yield container
             except BaseException as exc:
                 body_error = exc
-            container._body_scope = None
             try:
                 with trio.CancelScope(shield=True):
                     try:
-                        await container.stop()
-                        for node in container._nodes:
-                            await node.stop()
+                        await close(container)
                     finally:
                         if remote is not None:
                             await remote.aclose()
             finally:
-                container._closed = True
+                mark_closed(container)
                 defaults.open.pop(address, None)
             nursery.cancel_scope.cancel()
     finally:
@@ -170,7 +174,8 @@ async def open_container(
             for listener in listeners:
                 await trio.aclose_forcefully(listener)
             transport.close(address)
-    if container._failure is not None:
-        raise container._failure
+    root_failure = failure(container)
+    if root_failure is not None:
+        raise root_failure
     if body_error is not None:
         raise body_error

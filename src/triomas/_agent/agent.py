@@ -6,60 +6,25 @@ import math
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from .._messages.envelope import Envelope
 from .._messages.errors import AgentStateError
-from .._messages.events import ExitReason, Shutdown
+from .._messages.events import ExitReason, MonitorRef, Shutdown
 from .._messages.ref import AgentRef, as_ref
-from .._runtime import watch as _watch
-from .._runtime.cell import Life
-from .._runtime.tree import Supervision
-from .._runtime.watch import MonitorRef
-from .._supervision.spec import Overflow, Restart, options
 from .._time.timers import TimerHandle
+from .context import AgentContext, Cancellable, Future, Recipient
 from .handlers import ClassInfo
+from .options import SEND_KEYWORDS, Overflow, Restart, SendOptions, options
 from .rpc import Proxy, connect, rpc_handlers
 
 if TYPE_CHECKING:
-    from .._runtime.cell import Cell
     from .._runtime.container import Container
     from .._time.clock import Clock
 
-Recipient = AgentRef | str | type
 A = TypeVar("A", bound="Agent")
 
-
-class SendOptions(TypedDict, total=False):
-    """The keywords :meth:`Agent.send` takes, all optional.
-
-    Sending with none of them is the fast path; ``None`` (``False`` for
-    ``direct``) means the same as leaving a keyword out.
-    """
-
-    topic: str | None
-    """The envelope's topic (default: the message's class name)."""
-    direct: bool
-    """Skip the sender's trackers (``subscribe(sender=...)``)."""
-    performative: str | None
-    """The speech act, such as ``"tell"`` or ``"cfp"``."""
-    conversation_id: str | None
-    """The conversation the message belongs to."""
-    reply_with: str | None
-    """An id for the receiver to echo in ``in_reply_to`` (by hand: this is no ask)."""
-    in_reply_to: str | None
-    """The ``reply_with`` this message answers."""
-    reply_by: float | None
-    """Clock time by which an answer is wanted."""
-    protocol: str | None
-    """FIPA-ACL's interaction protocol, such as ``"fipa-contract-net"``."""
-    ontology: str | None
-    """FIPA-ACL's ontology."""
-    language: str | None
-    """FIPA-ACL's content language."""
-
-
-_SEND_OPTIONS = frozenset(SendOptions.__annotations__)
+__all__ = ["Agent", "Recipient", "SendOptions"]
 
 
 class Agent:
@@ -83,8 +48,9 @@ class Agent:
     instead of failing this agent with :exc:`LinkedActorFailed`."""
 
     _triomas_info: ClassInfo
-    _cell: Cell
+    _ctx: AgentContext
     _default_shutdown: float = 5.0
+    _supervises: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -101,7 +67,7 @@ class Agent:
 
         Override it for MASlite's style: ``while self.messages: env = self.receive()``.
         """
-        return self._cell.dispatch_all()
+        return self._ctx.dispatch_waiting()
 
     def teardown(self) -> Awaitable[None] | None:
         """Called once when the incarnation ends, whatever the reason."""
@@ -112,69 +78,62 @@ class Agent:
     @property
     def name(self) -> str:
         """The agent's name, unique in its container and stable across restarts."""
-        return self._cell.name
+        return self._ctx.name
 
     @property
     def incarnation(self) -> int:
         """Which incarnation this is: 1 at first, one more after every restart."""
-        return self._cell.incarnation
+        return self._ctx.incarnation
 
     @property
     def exit_reason(self) -> ExitReason | None:
         """Why this incarnation is ending (read it in ``teardown()``); None while it runs."""
-        return self._cell.exit_reason
+        return self._ctx.exit_reason
 
     @property
     def ref(self) -> AgentRef:
         """A reference others can send to."""
-        return self._cell.ref
+        return self._ctx.ref
 
     @property
     def container(self) -> Container:
         """The container this agent lives in."""
-        return self._cell.container
+        return self._ctx.container
 
     @property
     def clock(self) -> Clock:
         """The clock of the container: real, virtual or external time."""
-        return self._cell.container.clock
+        return self._ctx.clock
 
     @property
     def random(self) -> random.Random:
         """A ``random.Random`` seeded from the run's seed and the agent's name."""
-        return self._cell.rng()
+        return self._ctx.rng()
 
     async def sleep(self, seconds: float) -> None:
         """Sleep in clock time. The agent handles no other user message meanwhile."""
         if seconds < 0:
             raise ValueError("cannot sleep for a negative time")
-        engine = self._cell.engine
-        await engine.sleep_until(engine.now() + seconds)
+        ctx = self._ctx
+        await ctx.sleep_until(ctx.now() + seconds)
 
     async def sleep_until(self, when: float) -> None:
         """Sleep until clock time ``when``."""
-        await self._cell.engine.sleep_until(when)
+        await self._ctx.sleep_until(when)
 
     # ---- the mailbox, MASlite style ------------------------------------------------------
 
     @property
     def messages(self) -> deque[Envelope]:
         """The waiting messages, oldest first; test it for truth, take with :meth:`receive`."""
-        return self._cell.own_mailbox()
+        return self._ctx.own_mailbox()
 
     def receive(self) -> Envelope:
         """Take the oldest waiting message; :exc:`IndexError` if none is waiting.
 
         The idiom is ``while self.messages: env = self.receive()``.
         """
-        cell = self._cell
-        mailbox = cell.own_mailbox()
-        if not mailbox:
-            raise IndexError(f"no message is waiting for {cell.name}")
-        env = mailbox.popleft()
-        if cell.bound is not None:
-            cell.bound.freed()
-        return env
+        return self._ctx.take()
 
     # ---- messaging -----------------------------------------------------------------------
 
@@ -190,49 +149,17 @@ class Agent:
         ``protocol``, ``ontology``, ``language``); a ``reply_with`` here is for
         the receiver to echo by hand, not an ask.
         """
-        cell = self._cell
-        container = cell.container
-        if (
-            not options
-            and type(to) is AgentRef
-            and not container._subscriptions.trackers
-            and not container._strict
-        ):
-            # The common case, kept short: a plain tell to a live agent's reference
-            # (in this container, or in a local one: network containers' go by network).
-            target = to._cell
-            if (
-                target is not None
-                and target.exit_reason is None
-                and (target.container is container or target.container._remote is None)
-            ):
-                if target.compact and type(msg) is not Envelope:
-                    target.accept_tell(msg, cell.ref, cell.engine.now())
-                    return
-                target.deliver(
-                    target,
-                    Envelope(
-                        msg,
-                        cell.ref,
-                        to,
-                        type(msg).__name__,
-                        None,
-                        None,
-                        None,
-                        None,
-                        None,
-                        cell.engine.now(),
-                    ),
-                )
-                return
-        if not _SEND_OPTIONS.issuperset(options):
-            unknown = min(options.keys() - _SEND_OPTIONS)
+        if not options:
+            self._ctx.tell(to, msg)
+            return
+        if not SEND_KEYWORDS.issuperset(options):
+            unknown = min(options.keys() - SEND_KEYWORDS)
             raise TypeError(f"send() got an unexpected keyword argument {unknown!r}")
-        self._send_with(cell, to, msg, **options)
+        self._send_with(self._ctx, to, msg, **options)
 
     @staticmethod
     def _send_with(
-        cell: Cell,
+        ctx: AgentContext,
         to: Recipient,
         msg: Any,
         *,
@@ -248,8 +175,7 @@ class Agent:
         language: str | None = None,
     ) -> None:
         # send() with options: the keywords are bound here, in C, not looked up one by one.
-        cell.container._send(
-            cell,
+        ctx.send(
             to,
             msg,
             topic,
@@ -259,7 +185,7 @@ class Agent:
             reply_with,
             in_reply_to,
             reply_by,
-            fipa=None
+            None
             if protocol is None and ontology is None and language is None
             else (protocol, ontology, language),
         )
@@ -273,8 +199,7 @@ class Agent:
         still no room after ``timeout`` clock seconds, and :exc:`CalleeDown` if the
         agent stops for good meanwhile. Other agents get a plain :meth:`send`.
         """
-        cell = self._cell
-        await cell.container._send_wait(cell, to, msg, timeout, topic)
+        await self._ctx.send_wait(to, msg, timeout, topic)
 
     async def ask(
         self,
@@ -291,8 +216,7 @@ class Agent:
         :exc:`CalleeDown` at once if the callee does not exist, stops, or crashes
         in the handler. The agent handles no other user message while it waits.
         """
-        return await self._cell.container._ask(
-            self._cell,
+        return await self._ctx.ask(
             to,
             msg,
             math.inf if timeout is None else timeout,
@@ -302,7 +226,7 @@ class Agent:
 
     def reply(self, request: Envelope, value: Any) -> None:
         """Answer an ask by hand (from a custom ``update()``); later replies are dropped."""
-        self._cell.container._reply(request, value)
+        self._ctx.reply(request, value)
 
     async def connect(self, to: AgentRef | str, *, timeout: float = 5.0) -> Proxy:
         """A proxy to call the ``@expose`` methods of agent ``to`` (aiomas' RPC).
@@ -313,12 +237,11 @@ class Agent:
         it exposes nothing. Each call through the proxy waits at most ``timeout``
         clock seconds.
         """
-        container = self._cell.container
-        return await connect(self.ask, as_ref(to, container.address), timeout)
+        return await connect(self.ask, as_ref(to, self._ctx.ref.container), timeout)
 
     def publish(self, msg: Any, *, topic: str | type | None = None) -> None:
         """Send ``msg`` to every subscriber of ``topic`` (default: the class name)."""
-        self._cell.container._publish(self._cell, msg, topic)
+        self._ctx.publish(msg, topic)
 
     def subscribe(
         self,
@@ -328,7 +251,7 @@ class Agent:
         receiver: str | None = None,
     ) -> None:
         """Subscribe to a topic, track a sender's messages, or join a receiver group."""
-        self._cell.container._subscriptions.change(self._cell, topic, sender, receiver, add=True)
+        self._ctx.subscribe(topic, sender, receiver, True)
 
     def unsubscribe(
         self,
@@ -338,11 +261,10 @@ class Agent:
         receiver: str | None = None,
     ) -> None:
         """Undo :meth:`subscribe`; with no argument, drop every subscription."""
-        subs = self._cell.container._subscriptions
         if topic is None and sender is None and receiver is None:
-            subs.drop(self._cell)
+            self._ctx.unsubscribe_all()
         else:
-            subs.change(self._cell, topic, sender, receiver, add=False)
+            self._ctx.subscribe(topic, sender, receiver, False)
 
     # ---- monitors and links --------------------------------------------------------------
 
@@ -352,18 +274,14 @@ class Agent:
         Watching an agent that does not exist (any more) gives ``Down`` with reason
         ``NoProc`` at once. Monitors are one-way; handle ``Down`` like any message.
         """
-        cell = self._cell
-        target = cell.container._single(ref)
-        return _watch.monitor(
-            cell, target, as_ref(ref, cell.container.address), cell.container._run.new_id()
-        )
+        return self._ctx.monitor(ref)
 
     def demonitor(self, mref: MonitorRef, *, flush: bool = False) -> bool:
         """Stop watching; ``flush=True`` also drops its ``Down`` if already on its way.
 
         True if the monitor was still active.
         """
-        return _watch.demonitor(self._cell, mref, flush)
+        return self._ctx.demonitor(mref, flush)
 
     def link(self, ref: AgentRef | str) -> None:
         """Link to an agent, both ways.
@@ -373,12 +291,11 @@ class Agent:
         Normal stops and shutdowns do not travel. Linking to an agent that does not
         exist counts as its abnormal end, at once.
         """
-        cell = self._cell
-        _watch.link(cell, cell.container._single(ref), as_ref(ref, cell.container.address))
+        self._ctx.link(ref)
 
     def unlink(self, ref: AgentRef | str) -> None:
         """Remove a link made by either side."""
-        _watch.unlink(self._cell, self._cell.container._single(ref))
+        self._ctx.unlink(ref)
 
     # ---- alarms and tasks ----------------------------------------------------------------
 
@@ -399,15 +316,47 @@ class Agent:
         """
         if (at is None) == (after is None):
             raise TypeError("set_alarm needs exactly one of at= or after=")
-        return self._cell.set_alarm(msg, at, after, topic, ignore_if_idle)
+        return self._ctx.set_alarm(msg, at, after, topic, ignore_if_idle)
 
     def clear_alarms(self, *, topic: str | None = None, msg_type: type | None = None) -> int:
         """Cancel pending alarms (all, or those matching topic / message type)."""
-        return self._cell.clear_alarms(topic, msg_type)
+        return self._ctx.clear_alarms(topic, msg_type)
 
     def start_task(self, fn: Callable[..., Awaitable[object]], *args: Any) -> None:
         """Run ``fn(*args)`` beside the mailbox; a crash in it is a crash of the agent."""
-        self._cell.start_task(fn, args)
+        self._ctx.start_task(fn, args)
+
+    # ---- for subclasses that extend the runtime's behaviour (BDI, supervisors) ---------
+
+    def _start_task(self, fn: Callable[..., Awaitable[object]], *args: Any) -> Cancellable:
+        """:meth:`start_task`, returning a handle that cancels the task."""
+        return self._ctx.start_task(fn, args)
+
+    async def _wait(self, fut: Future, deadline: float) -> bool:
+        """Wait for ``fut`` until clock time ``deadline``; False if it timed out."""
+        return await self._ctx.wait(fut, deadline)
+
+    def _current_task(self) -> object:
+        """A key for the task running now: the main activation or a side task."""
+        return self._ctx.current_task()
+
+    @property
+    def _active(self) -> bool:
+        """Whether this incarnation is up and not ending."""
+        return self._ctx.running
+
+    @property
+    def _tracing(self) -> bool:
+        """Whether a trace recorder is attached to the container."""
+        return self._ctx.tracing
+
+    def _trace(self, kind: str, payload: str) -> None:
+        """Record a trace event of this agent (nothing when tracing is off)."""
+        self._ctx.trace(kind, payload)
+
+    def _dispatch_waiting(self) -> Awaitable[None]:
+        """The default ``update()``'s work: each waiting message to its handler."""
+        return self._ctx.dispatch_waiting()
 
     def stop(self, reason: str | None = None) -> None:
         """Stop for good after the current message; teardown runs, queued messages
@@ -416,7 +365,7 @@ class Agent:
         The exit reason is :class:`Normal`, or ``Shutdown(reason)`` if a reason is
         given. Only a ``"permanent"`` agent is restarted after it stops itself.
         """
-        self._cell.request_stop(None if reason is None else Shutdown(reason))
+        self._ctx.stop(None if reason is None else Shutdown(reason))
 
     # ---- children ------------------------------------------------------------------------
 
@@ -438,25 +387,21 @@ class Agent:
         ``teardown()``, in reverse spawn order. Arguments as in
         :meth:`Container.spawn`.
         """
-        cell = self._cell
-        if cell.exit_reason is not None or cell.life is not Life.RUNNING:
-            raise AgentStateError(f"agent {cell.name} is not running; it cannot spawn")
-        if cell.kids is None:
-            cell.kids = Supervision(cell.container, cell)
-        return cell.container._spawn(
+        ctx = self._ctx
+        if not ctx.running:
+            raise AgentStateError(f"agent {ctx.name} is not running; it cannot spawn")
+        return ctx.spawn_child(
             cls,
             args,
             kwargs,
             name,
             options(cls, restart, shutdown, capacity, overflow, idle_timeout),
-            cell.kids,
         )
 
     @property
     def children(self) -> list[AgentRef]:
         """This agent's live children, in start order."""
-        kids = self._cell.kids
-        return [] if kids is None else [child.ref for child in kids.children]
+        return self._ctx.children()
 
 
 Agent._triomas_info = ClassInfo(Agent, Agent)

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any, final
+from typing import Any, Protocol, final
 
 import attrs
 
 from .ref import AgentRef
+
+
+class ReplySlot(Protocol):
+    """Where the answer to an ask goes: a :class:`Future`, or a reply to another container."""
+
+    done: bool
+    """Whether it was answered, or closed because its asker stopped waiting."""
+
+    def set_result(self, value: Any) -> bool:
+        """Answer with ``value``; False if already answered."""
+        ...
+
+    def set_error(self, error: BaseException) -> bool:
+        """Answer with ``error``; False if already answered."""
+        ...
 
 
 @final
@@ -41,6 +56,7 @@ class Envelope:
     protocol: str | None = None
     ontology: str | None = None
     language: str | None = None
-    # Where the answer to an ask from another container goes in the reply table,
-    # when ``reply_with`` keeps the id the asker chose.
-    _reply_key: str | None = attrs.field(default=None, eq=False, repr=False)
+    # The reply slot of an ask: where the answer goes (the asker's future, or a reply
+    # to another container). The runtime's own: not set by users, not copied by
+    # ``attrs.evolve`` (trackers get copies), cleared once answered.
+    _reply_to: ReplySlot | None = attrs.field(default=None, init=False, eq=False, repr=False)

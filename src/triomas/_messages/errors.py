@@ -8,6 +8,7 @@ import trio
 
 if TYPE_CHECKING:
     from .events import ExitReason
+    from .ref import AgentRef
 
 
 class TriomasError(Exception):
@@ -166,3 +167,13 @@ class RemoteError(TriomasError):
         self.message = message
         self.origin = origin
         self.traceback = traceback
+
+
+@final
+class LinkedActorFailed(TriomasError):
+    """An agent failed because an agent linked to it ended abnormally."""
+
+    def __init__(self, peer: AgentRef, reason: ExitReason) -> None:
+        super().__init__(f"linked agent {peer} ended: {reason}")
+        self.peer = peer
+        self.reason = reason

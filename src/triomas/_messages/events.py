@@ -1,4 +1,4 @@
-"""Exit reasons and the system events a container emits."""
+"""Exit reasons, the system events a container emits, and the messages of monitors and links."""
 
 from __future__ import annotations
 
@@ -171,3 +171,31 @@ class TraceRecord:
 
     def __str__(self) -> str:
         return f"{self.time!r}\t{self.agent}\t{self.event}\t{self.payload}"
+
+
+@final
+@attrs.frozen(slots=True)
+class MonitorRef:
+    """Names one monitor, as returned by ``monitor()``; pass it to ``demonitor()``."""
+
+    id: int
+    target: AgentRef
+
+
+@final
+@attrs.frozen(slots=True)
+class Down:
+    """Sent to a monitoring agent, exactly once, when the monitored agent stops for good."""
+
+    monitor: MonitorRef
+    ref: AgentRef
+    reason: ExitReason
+
+
+@final
+@attrs.frozen(slots=True)
+class Exit:
+    """Sent to an agent with ``trap_exits`` when a linked agent ends abnormally."""
+
+    peer: AgentRef
+    reason: ExitReason

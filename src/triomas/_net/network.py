@@ -37,7 +37,8 @@ from .wire import (
 )
 
 if TYPE_CHECKING:
-    from .._runtime.container import Container
+    from .._messages.envelope import ReplySlot
+    from .._runtime.ports import Inbound
 
 log = logging.getLogger("triomas.network")
 
@@ -85,13 +86,13 @@ class Network:
     """
 
     def __init__(
-        self, container: Container, transport: Transport, codec: Codec, options: NetworkOptions
+        self, inbound: Inbound, transport: Transport, codec: Codec, options: NetworkOptions
     ) -> None:
-        self.container = container
+        self.inbound = inbound
         self.transport = transport
         self.codec = codec
         self.options = options
-        self.address = container.address
+        self.address = inbound.address
         self.peers: dict[str, Peer] = {}
         self._nursery: trio.Nursery | None = None
         self._closing = False
@@ -181,17 +182,17 @@ class Network:
         if peer is not None and peer.conn is not None:
             peer.conn.flush()
 
-    def forward(self, env: Envelope, to: AgentRef, ask: bool = False) -> None:
+    def forward(self, env: Envelope, to: AgentRef, reply: ReplySlot | None = None) -> None:
         """Encode ``env`` for agent ``to`` and send it, or queue it until connected.
 
-        ``ask``: the caller will :meth:`flush` at once, and ``env.reply_with`` is the
-        key of its reply slot; the reply id on the wire is random instead, and only
-        ``to``'s container may answer it. A tell's own ``reply_with`` travels as is.
+        ``reply``: an ask's reply slot; the caller will :meth:`flush` at once. The
+        reply id on the wire is random, kept with the slot in this peer's table, and
+        only ``to``'s container may answer it. A tell's own ``reply_with`` travels as is.
         """
         peer = self._peer(to.container)
         conn = peer.conn
-        key = env.reply_with if ask else None
-        wire = None if key is None else self._reply_id()
+        ask = reply is not None
+        wire = None if reply is None else self._reply_id()
         data = encode_message(self.codec, env, to.name, wire)
         limit = self.options.max_frame
         if conn is not None and conn.peer_max_frame < limit:
@@ -204,10 +205,10 @@ class Network:
                 + ("" if limit == self.options.max_frame else f" of {to.container}")
             )
         if wire is not None:
-            assert key is not None
+            assert reply is not None
             if len(peer.pending) >= peer.prune_at:
                 self._prune(peer)
-            peer.pending[wire] = key
+            peer.pending[wire] = reply
         if conn is not None and conn.accepting:
             sent = conn.send_frame(data, not ask)
         else:
@@ -218,7 +219,7 @@ class Network:
             if wire is not None:
                 peer.pending.pop(wire, None)
             self._release(peer)
-            self.container._dead(env, DeadLetterReason.SEND_BUFFER_FULL, NoProc())
+            self.inbound.dead(env, DeadLetterReason.SEND_BUFFER_FULL, NoProc(), reply)
 
     def _reply_id(self) -> str:
         """A random reply id for the wire: 8 bytes from the OS's random source, drawn
@@ -232,8 +233,7 @@ class Network:
 
     def _prune(self, peer: Peer) -> None:
         """Forget the asks to ``peer`` whose askers stopped waiting (timed out)."""
-        replies = self.container._replies
-        peer.pending = {wire: key for wire, key in peer.pending.items() if key in replies}
+        peer.pending = {wire: slot for wire, slot in peer.pending.items() if not slot.done}
         peer.prune_at = max(PRUNE_AT, 2 * len(peer.pending))
 
     def publish(self, env: Envelope) -> int:
@@ -413,7 +413,7 @@ class Network:
             old.close("replaced by a newer connection")
         peer.conn = conn
         conn.peer = peer  # the address we dialed may differ from the one it announced
-        topics = list(self.container._subscriptions.topics)
+        topics = self.inbound.topics()
         if topics:
             conn.send_frame(frame(self.codec.pack((Kind.INTEREST, True, topics))))
         waiting.extend(peer.queue)
@@ -458,14 +458,11 @@ class Network:
         peer.topics.clear()
         pending, peer.pending = peer.pending, {}
         peer.prune_at = PRUNE_AT
-        replies = self.container._replies
         lost = CalleeDown(peer.address, Shutdown("connection lost"))
         failed = set()
-        for wire, key in pending.items():
-            fut = replies.pop(key, None)
-            if fut is not None:
+        for wire, slot in pending.items():
+            if slot.set_error(lost):
                 failed.add(wire)
-                fut.set_error(lost)
         # Replies and INTEREST are for the connection that is gone (its askers were
         # told, the interest is sent again on connecting); requests whose asker was
         # just told they failed are not sent again either.
@@ -510,12 +507,12 @@ class Network:
             except (ProtocolError, DecodeError):
                 continue
             env.receiver = AgentRef(peer.address, receiver) if receiver is not None else None
+            slot = None
             if env.reply_with is not None:
-                key = peer.pending.pop(env.reply_with, None)
-                env._reply_key = key
-                if key is None:
+                slot = peer.pending.pop(env.reply_with, None)
+                if slot is None:
                     env.reply_with = None  # its asker was told already
-            self.container._dead(env, reason, NoProc())
+            self.inbound.dead(env, reason, NoProc(), slot)
 
     # ---- receiving ----------------------------------------------------------------------
 
@@ -526,17 +523,17 @@ class Network:
         peer = conn.peer
         assert peer is not None
         if kind == Kind.MSG:
-            arrive(self.container, self.codec, item, peer, conn.address)
+            arrive(self.inbound, self.codec, item, peer, conn.address)
             return False
         if kind == Kind.REPLY:
             wire = item[1] if len(item) > 1 else None
-            key = peer.pending.pop(wire, None) if type(wire) is str else None
-            if key is None:
+            slot = peer.pending.pop(wire, None) if type(wire) is str else None
+            if slot is None:
                 # Late (its asker stopped waiting), or not an ask of ours to this
                 # peer: either way it settles nothing.
                 check_reply(item)
                 return False
-            answer(self.container, item, key)
+            answer(slot, item)
             return True
         if kind == Kind.INTEREST:
             if len(item) != 3 or not isinstance(item[2], list):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, final
 from .wire import MAX_FRAME
 
 if TYPE_CHECKING:
+    from .._messages.envelope import ReplySlot
     from .connection import Connection
     from .network import Network
 
@@ -39,7 +40,7 @@ class Peer:
         self.queue: deque[bytes] = deque()
         self.queued_bytes = 0
         self.dialing = False
-        self.pending: dict[str, str] = {}
+        self.pending: dict[str, ReplySlot] = {}
         """The asks sent to this peer and not yet answered: the reply id on the wire
         (random), and the key of the ask's reply slot here. Only this peer's
         replies are looked up in it."""

@@ -1,85 +1,37 @@
-"""What a container needs from a network, whichever kind: the ``Remote`` interface,
-and the reply slot that answers an ask which came from another container."""
+"""What every network does the same way: hand a message that came in to the container
+(:func:`arrive`), settle an ask a reply came for (:func:`answer`), and answer an ask that
+came from another container (:class:`RemoteReply`, its reply slot)."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Protocol, final
+from typing import TYPE_CHECKING, Any, final
 
 from .._messages.codec import Codec
 from .._messages.envelope import Envelope
 from .._messages.errors import CodecError, DecodeError, EncodeError, ProtocolError
-from .._messages.ref import AgentRef
 from .wire import decode_message, encode_reply, encode_reply_error, message_header, rebuild_error
 
 if TYPE_CHECKING:
-    from .._runtime.container import Container
+    from .._messages.envelope import ReplySlot
+    from .._runtime.ports import Inbound, PeerLink
 
 log = logging.getLogger("triomas.network")
-
-
-class Link(Protocol):
-    """Where frames for one peer container go (a connection, or a simulated path)."""
-
-    address: str
-
-    @property
-    def frame_limit(self) -> int:
-        """The largest frame the peer accepts."""
-        ...
-
-    def send_frame(self, data: bytes) -> bool:
-        """Queue ``data`` for the peer; False if it cannot be sent (the buffer is full)."""
-        ...
-
-
-class Remote(Protocol):
-    """A container's way to other containers: a socket network or a simulated one."""
-
-    codec: Codec
-
-    def reaches(self, container: str) -> bool:
-        """Whether this network can carry messages to ``container``."""
-        ...
-
-    def forward(self, env: Envelope, to: AgentRef, ask: bool = False) -> None:
-        """Send ``env`` to agent ``to`` in another container; never blocks.
-
-        Raises :exc:`EncodeError` if the message cannot travel; what cannot be
-        delivered later becomes a dead letter. ``ask``: ``env.reply_with`` is the key
-        of an ask's reply slot, and the writing is left to a :meth:`flush` the
-        caller makes next.
-        """
-        ...
-
-    async def flush(self, to: AgentRef) -> None:
-        """Write what waits for ``to``'s container, from the calling task."""
-        ...
-
-    def publish(self, env: Envelope) -> int:
-        """Send a publish to every peer with subscribers of ``env.topic``; how many."""
-        ...
-
-    def interest(self, topic: str, add: bool) -> None:
-        """Tell peers that this container gained or lost subscribers of ``topic``."""
-        ...
-
-    async def aclose(self) -> None:
-        """Close every connection and stop listening."""
-        ...
 
 
 @final
 class RemoteReply:
     """The reply slot of an ask from another container: answering sends a ``REPLY``.
 
-    It stands in the run's reply table where a local ask's future would, so the
+    It rides in the request's envelope where a local ask's future would, so the
     callee side answers remote and local asks alike.
     """
 
     __slots__ = ("callee", "codec", "done", "home", "link", "rid")
 
-    def __init__(self, link: Link, rid: str, codec: Codec, home: str, callee: str | None) -> None:
+    def __init__(
+        self, link: PeerLink, rid: str, codec: Codec, home: str, callee: str | None
+    ) -> None:
         self.link = link
         self.rid = rid
         self.codec = codec
@@ -136,10 +88,10 @@ class RemoteReply:
 
 
 def arrive(
-    container: Container, codec: Codec, item: list[Any], link: Link, origin: str | None = None
+    inbound: Inbound, codec: Codec, item: list[Any], link: PeerLink, origin: str | None = None
 ) -> None:
-    """Hand a ``MSG`` payload (parsed) to ``container``; a body that does not decode
-    still arrives, as its :exc:`DecodeError`, to fail that one message.
+    """Hand a ``MSG`` payload (parsed) to the container behind ``inbound``; a body that
+    does not decode still arrives, as its :exc:`DecodeError`, to fail that one message.
 
     ``origin``: the address of the container the payload came from, if known; a
     sender elsewhere is a forgery, a :exc:`ProtocolError`.
@@ -156,9 +108,17 @@ def arrive(
     except DecodeError as exc:
         env, receiver = message_header(item)
         env.body = exc
-        container._arrive(env, receiver, link, exc)
+        inbound.arrive(env, receiver, _reply_slot(inbound, env, link, receiver), exc)
         return
-    container._arrive(env, receiver, link, None)
+    inbound.arrive(env, receiver, _reply_slot(inbound, env, link, receiver), None)
+
+
+def _reply_slot(
+    inbound: Inbound, env: Envelope, link: PeerLink, receiver: str | None
+) -> RemoteReply | None:
+    if env.reply_with is None:
+        return None
+    return RemoteReply(link, env.reply_with, inbound.codec, inbound.address, receiver)
 
 
 def check_reply(item: list[Any]) -> tuple[str, DecodeError | None]:
@@ -170,21 +130,17 @@ def check_reply(item: list[Any]) -> tuple[str, DecodeError | None]:
     return item[1], error
 
 
-def answer(container: Container, item: list[Any], key: str | None = None) -> str:
-    """Settle the pending ask a ``REPLY`` payload (parsed) answers; return its reply id.
+def answer(slot: ReplySlot, item: list[Any]) -> None:
+    """Settle the ask whose reply slot is ``slot`` with a ``REPLY`` payload (parsed).
 
-    ``key`` is the ask's reply slot when the network looked it up itself (a socket
-    network takes a reply only from the peer asked); else the reply id is the key.
+    The network found the slot by the reply id (a socket network takes a reply only
+    from the peer it asked).
     """
-    rid, error = check_reply(item)
-    fut = container._replies.pop(rid if key is None else key, None)
-    if fut is None:
-        return rid  # late: the asker stopped waiting
+    _, error = check_reply(item)
     _, _, ok, value = item
     if error is not None:
-        fut.set_error(error)
+        slot.set_error(error)
     elif ok:
-        fut.set_result(value)
+        slot.set_result(value)
     else:
-        fut.set_error(rebuild_error(value))
-    return rid
+        slot.set_error(rebuild_error(value))

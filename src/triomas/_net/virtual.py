@@ -11,12 +11,17 @@ from .._messages.envelope import Envelope
 from .._messages.errors import ProtocolError
 from .._messages.events import DeadLetterReason, NoProc
 from .._messages.ref import AgentRef
-from .remote import answer, arrive
+from .remote import answer, arrive, check_reply
 from .wire import Kind, encode_message, parse
 
 if TYPE_CHECKING:
     from .._messages.codec import Codec
-    from .._runtime.container import Container
+    from .._messages.envelope import ReplySlot
+    from .._runtime.ports import Inbound
+
+
+_PRUNE_AT = 1024
+"""Asks pending from one member before those whose askers stopped waiting are forgotten."""
 
 
 @final
@@ -43,7 +48,7 @@ class SimNetwork:
         self.latency = (low, high)
         self.loss = loss
         self.random = random.Random(seed)
-        self.members: dict[str, SimLink] = {}
+        self.members: dict[str, VirtualPath] = {}
         self.delivered = 0
         self.lost = 0
         self._last: dict[tuple[str, str], float] = {}
@@ -51,58 +56,67 @@ class SimNetwork:
     def __repr__(self) -> str:
         return f"<SimNetwork latency={self.latency} loss={self.loss} {sorted(self.members)}>"
 
-    def join(self, container: Container) -> SimLink:
-        """Attach ``container``; its messages to other members go through the network."""
-        link = self.members[container.address] = SimLink(self, container)
+    def join(self, inbound: Inbound) -> VirtualPath:
+        """Attach a container; its messages to other members go through the network."""
+        link = self.members[inbound.address] = VirtualPath(self, inbound)
         return link
 
-    def transmit(self, source: SimLink, target: str, data: bytes, env: Envelope | None) -> bool:
+    def transmit(self, source: VirtualPath, target: str, data: bytes, env: Envelope | None) -> bool:
         """Carry framed ``data`` from ``source`` to container ``target``; False if lost."""
-        container = source.container
+        inbound = source.inbound
         if self.loss and self.random.random() < self.loss:
             self.lost += 1
             if env is not None:
                 # The sender cannot know: an ask it carried runs into its timeout.
                 quiet = Envelope(env.body, env.sender, env.receiver, env.topic)
-                container._dead(quiet, DeadLetterReason.LOST, None)
+                inbound.dead(quiet, DeadLetterReason.LOST, None)
             return False
         low, high = self.latency
-        engine = container._engine
-        now = engine.now()
+        now = inbound.now()
         when = now + (low if low == high else self.random.uniform(low, high))
         pair = (source.address, target)
         when = max(when, self._last.get(pair, now))  # FIFO per pair, as on one connection
         self._last[pair] = when
-        engine.call_at(when, lambda: self._arrive(source, target, data, env), True)
+        inbound.call_at(when, lambda: self._arrive(source, target, data, env), True)
         return True
 
-    def _arrive(self, source: SimLink, target: str, data: bytes, env: Envelope | None) -> None:
+    def _arrive(self, source: VirtualPath, target: str, data: bytes, env: Envelope | None) -> None:
         link = self.members.get(target)
         if link is None:
             if env is not None:
-                source.container._dead(env, DeadLetterReason.UNREACHABLE, NoProc())
+                source.inbound.dead(env, DeadLetterReason.UNREACHABLE, NoProc())
             return
         self.delivered += 1
         link.receive(source.address, data)
 
 
 @final
-class SimLink:
+class VirtualPath:
     """One container's end of a :class:`SimNetwork` (its ``Remote``)."""
 
-    def __init__(self, network: SimNetwork, container: Container) -> None:
+    def __init__(self, network: SimNetwork, inbound: Inbound) -> None:
         self.network = network
-        self.container = container
-        self.address = container.address
-        self.codec: Codec = container.codec
+        self.inbound = inbound
+        self.address = inbound.address
+        self.codec: Codec = inbound.codec
+        # The reply slots of the asks this member sent, by reply id, until answered.
+        self.pending: dict[str, ReplySlot] = {}
+        self._prune_at = _PRUNE_AT
 
     def reaches(self, container: str) -> bool:
         """Whether ``container`` is another member of the network."""
         return container != self.address and container in self.network.members
 
-    def forward(self, env: Envelope, to: AgentRef, ask: bool = False) -> None:
-        """Send ``env`` to agent ``to`` in another member."""
-        self.network.transmit(self, to.container, encode_message(self.codec, env, to.name), env)
+    def forward(self, env: Envelope, to: AgentRef, reply: ReplySlot | None = None) -> None:
+        """Send ``env`` to agent ``to`` in another member (``reply``: an ask's slot)."""
+        data = encode_message(self.codec, env, to.name)
+        if reply is not None and env.reply_with is not None:
+            if len(self.pending) >= self._prune_at:
+                # Forget the asks whose askers stopped waiting (lost, timed out).
+                self.pending = {rid: s for rid, s in self.pending.items() if not s.done}
+                self._prune_at = max(_PRUNE_AT, 2 * len(self.pending))
+            self.pending[env.reply_with] = reply
+        self.network.transmit(self, to.container, data, env)
 
     async def flush(self, to: AgentRef) -> None:
         """Nothing waits: the network carries each message when it is sent."""
@@ -112,7 +126,7 @@ class SimLink:
         data: bytes | None = None
         reached = 0
         for address, link in self.network.members.items():
-            if address != self.address and env.topic in link.container._subscriptions.topics:
+            if address != self.address and link.inbound.subscribed(env.topic):
                 if data is None:
                     data = encode_message(self.codec, env, None)
                 self.network.transmit(self, address, data, env)
@@ -130,9 +144,14 @@ class SimLink:
         """A frame from member ``source`` arrives."""
         item = parse(self.codec, data[4:])
         if item[0] == Kind.MSG:
-            arrive(self.container, self.codec, item, _Return(self, source))
+            arrive(self.inbound, self.codec, item, _Return(self, source))
         elif item[0] == Kind.REPLY:
-            answer(self.container, item)
+            rid = item[1] if len(item) > 1 else None
+            slot = self.pending.pop(rid, None) if type(rid) is str else None
+            if slot is None:
+                check_reply(item)  # late: its asker stopped waiting
+            else:
+                answer(slot, item)
         else:
             raise ProtocolError(f"unexpected {Kind(item[0]).name} on a simulated network")
 
@@ -143,7 +162,7 @@ class _Return:
 
     __slots__ = ("address", "link")
 
-    def __init__(self, link: SimLink, address: str) -> None:
+    def __init__(self, link: VirtualPath, address: str) -> None:
         self.link = link
         self.address = address
 

@@ -19,11 +19,14 @@ from .._messages.envelope import Envelope
 from .._messages.errors import AgentStateError
 from .._time.future import Future
 from .._time.timers import LiveTimers, TimerHandle
-from .cell import Cell, Life, RunState
+from .cell import Cell
+from .dispatch import activation
+from .engine import RunState
+from .lifecycle import Life
 from .run import RunEnd
 
 if TYPE_CHECKING:
-    from .container import Container
+    from .registry import Registry
 
 WARM_POOL = 64
 """How many drained agents per container keep a parked task."""
@@ -40,8 +43,8 @@ class LiveEngine:
 
     virtual = False
 
-    def __init__(self, container: Container, nursery: trio.Nursery, origin: float) -> None:
-        self.container = container
+    def __init__(self, registry: Registry, nursery: trio.Nursery, origin: float) -> None:
+        self.registry = registry
         self.nursery = nursery
         self.origin = origin
         # trio's clock object itself: trio.current_time() costs two more calls.
@@ -73,8 +76,8 @@ class LiveEngine:
             state is RunState.IDLE and (cell.life is Life.STOPPED or cell.life is Life.RESTARTING)
         ):
             return
-        if cell.exit_reason is None and cell.life is Life.RUNNING and self.container.paused:
-            self.container._park(cell)
+        if cell.exit_reason is None and cell.life is Life.RUNNING and self.registry.paused:
+            self.registry.park(cell)
             return
         self.busy += 1
         cell.run_state = RunState.ACTIVE
@@ -93,7 +96,7 @@ class LiveEngine:
         _AGENT_TASK.set(cell)
         try:
             with scope:
-                await cell.activation()
+                await activation(cell)
             if scope.cancelled_caught:
                 await cell.finish()
         finally:
@@ -105,7 +108,7 @@ class LiveEngine:
             if (
                 (cell.life is Life.RUNNING or cell.life is Life.NEW)
                 and cell.has_work()
-                and not self.container.paused
+                and not self.registry.paused
             ):
                 self.activate(cell)
 
@@ -116,7 +119,7 @@ class LiveEngine:
     def check_outside(self, what: str) -> None:
         """Refuse to wait on the whole container from an agent's own tasks."""
         cell = _AGENT_TASK.get()
-        if cell is not None and cell.container is self.container:
+        if cell is not None and cell.router.registry is self.registry:
             raise AgentStateError(
                 f"{what} cannot be awaited by agent code ({cell.name}): it would wait for "
                 "the agent itself"

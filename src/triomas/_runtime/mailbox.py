@@ -1,23 +1,163 @@
-"""Bounded mailboxes: admission at send time, overflow policies, senders that wait.
+"""The mailbox: how messages wait for their agent, and bounded mailboxes.
 
-Only agents spawned with a ``capacity`` have a :class:`Bound`; it takes the place of
-the engine's delivery function for that agent, so unbounded agents pay nothing.
-System messages (``Down``, ``Exit``) and the agent's own alarms bypass it.
+The functions here are the mailbox half of a cell (methods of ``Cell``, assigned in its
+class body; ``self`` is the cell): arrival, the system lane, plain tells kept compact,
+and reading by hand. :class:`Bound` is the
+capacity of a bounded mailbox: admission at send time, overflow policies, senders that
+wait. Only agents spawned with a ``capacity`` have one; it takes the place of the
+engine's delivery function for that agent, so unbounded agents pay nothing. System
+messages (``Down``, ``Exit``) and the agent's own alarms bypass it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from .._agent.options import Overflow
+from .._messages.envelope import Envelope
 from .._messages.errors import CalleeDown, MailboxFull
-from .._messages.events import DeadLetterReason, ExitReason
-from .._supervision.spec import Overflow
+from .._messages.events import DeadLetterReason, Down, Exit, ExitReason
+from .._messages.ref import AgentRef
 from .._time.future import Future
-from .cell import Life
+from .engine import RunState
+from .lifecycle import Life
 
 if TYPE_CHECKING:
-    from .._messages.envelope import Envelope
     from .cell import Cell
+
+_ACTIVE = RunState.ACTIVE  # a global lookup is cheaper than an enum attribute (hot path)
+_STOPPED = Life.STOPPED
+
+
+class _NoMail(deque[Envelope]):
+    """The mailbox of every cell that has never had mail: a deque costs 760 bytes."""
+
+    def _refuse(self, *args: object) -> None:
+        raise AssertionError("the shared empty mailbox must be replaced, not filled")
+
+    append = appendleft = extend = extendleft = insert = _refuse
+
+
+NO_MAIL = _NoMail()
+
+
+def is_system(env: Envelope) -> bool:
+    """Whether ``env`` carries a system message (``Down``, ``Exit``)."""
+    return isinstance(env.body, (Down, Exit))
+
+
+def tell_envelope(
+    body: Any, sender: AgentRef | None, receiver: AgentRef, sent_at: float
+) -> Envelope:
+    """The envelope of a plain tell (no option set): the one place that builds it positionally."""
+    # PERF: positional arguments; attrs' __init__ with keywords costs ~10 % more per tell.
+    return Envelope(
+        body, sender, receiver, type(body).__name__, None, None, None, None, None, sent_at
+    )
+
+
+def own_mailbox(self: Cell) -> deque[Envelope]:
+    """The mailbox, as envelopes only from now on: for code that reads it by hand."""
+    if self.compact:
+        self.expand()
+        self.compact = False
+    return self.real_mailbox()
+
+
+def real_mailbox(self: Cell) -> deque[Any]:
+    """The mailbox, made real if it was the shared empty one."""
+    if self.mailbox is NO_MAIL:
+        self.mailbox = deque()
+    return self.mailbox
+
+
+def expand(self: Cell) -> deque[Envelope]:
+    """The mailbox, with every plain tell waiting as three entries made an envelope."""
+    mailbox = self.mailbox
+    if self.compact and any(type(item) is not Envelope for item in mailbox):
+        items = iter(list(mailbox))
+        mailbox.clear()
+        for item in items:
+            if type(item) is Envelope:
+                mailbox.append(item)
+            else:
+                mailbox.append(tell_envelope(item, next(items), self.ref, next(items)))
+    return mailbox
+
+
+def take(self: Cell) -> Envelope:
+    """Take the oldest waiting message; :exc:`IndexError` if none is waiting."""
+    mailbox = self.own_mailbox()
+    if not mailbox:
+        raise IndexError(f"no message is waiting for {self.ref.name}")
+    env = mailbox.popleft()
+    if self.bound is not None:
+        self.bound.freed()
+    return env
+
+
+def drop_waiting(self: Cell, match: Callable[[Envelope], bool]) -> int:
+    """Remove the waiting (and in-flight) messages that ``match``; how many."""
+    mailbox = self.expand()
+    kept = [env for env in mailbox if not match(env)]
+    dropped = len(mailbox) - len(kept)
+    if dropped:  # in place: a batch being drained holds this deque
+        mailbox.clear()
+        mailbox.extend(kept)
+    return dropped + len(self.engine.in_flight(self, match))
+
+
+def accept(self: Cell, env: Envelope) -> None:
+    """Put ``env`` in the mailbox and make sure an activation will see it."""
+    if self.exit_reason is not None:
+        if self.life is _STOPPED:
+            self.router.dead(env, DeadLetterReason.RECIPIENT_STOPPED, self.exit_reason)
+        else:  # ending: kept for a next incarnation, or a dead letter if none comes
+            self.real_mailbox().append(env)
+        return
+    mailbox = self.mailbox
+    if mailbox is NO_MAIL:
+        mailbox = self.mailbox = deque()
+    mailbox.append(env)
+    if self.run_state is not _ACTIVE:
+        self.engine.activate(self)
+
+
+def accept_tell(self: Cell, body: Any, sender: AgentRef, sent_at: float) -> None:
+    """:meth:`accept` for a plain tell to a live cell with ``compact`` set.
+
+    PERF: the tell waits as three entries, body, sender and time, and becomes an
+    envelope only if something needs one: allocating an object per message
+    costs a burst of tells about a third of its time, mostly in the collector
+    (``benchmarks/run.py``, live fan-out). A body is never an :class:`Envelope`,
+    which tells the two kinds apart.
+    """
+    mailbox = self.mailbox
+    if mailbox is NO_MAIL:
+        mailbox = self.mailbox = deque()
+    mailbox.append(body)
+    mailbox.append(sender)
+    mailbox.append(sent_at)
+    if self.run_state is not _ACTIVE:
+        self.engine.activate(self)
+
+
+def accept_system(self: Cell, env: Envelope) -> None:
+    """Put a system message ahead of every user message, behind earlier system ones."""
+    if self.life is _STOPPED:
+        self.router.dead(env, DeadLetterReason.RECIPIENT_STOPPED, self.exit_reason)
+        return
+    mailbox = self.real_mailbox()
+    place = 0
+    for waiting in mailbox:
+        if type(waiting) is not Envelope or not is_system(waiting):
+            break
+        place += 1
+    mailbox.insert(place, env)
+    if self.exit_reason is None and self.run_state is not _ACTIVE:
+        self.engine.activate(self)
 
 
 class Bound:
@@ -42,7 +182,7 @@ class Bound:
 
     def full(self) -> bool:
         """Whether one more message would go over the capacity."""
-        return self.queued() >= self.capacity and self.cell.life is not Life.STOPPED
+        return self.queued() >= self.capacity and self.cell.life is not _STOPPED
 
     def deliver(self, cell: Cell, env: Envelope) -> None:
         """Admit ``env`` by the policy, then deliver it as the engine does.
@@ -54,7 +194,7 @@ class Bound:
         if self.full():
             policy = self.policy
             if policy == "drop_new":
-                cell.container._dead(env, DeadLetterReason.MAILBOX_FULL, None)
+                cell.router.dead(env, DeadLetterReason.MAILBOX_FULL, None)
                 return
             if policy == "drop_oldest":
                 self._drop_oldest()
@@ -66,7 +206,7 @@ class Bound:
         engine = cell.engine
         if engine.virtual:
             self.in_flight += 1
-            engine.sim.deliver(self, env)  # type: ignore[attr-defined]
+            engine.scheduler.deliver(self, env)  # type: ignore[attr-defined]
         else:
             cell.accept(env)
 
@@ -79,21 +219,21 @@ class Bound:
         cell = self.cell
         mailbox = cell.mailbox
         for index, waiting in enumerate(mailbox):
-            if not cell.is_system(waiting):
+            if not is_system(waiting):
                 del mailbox[index]
-                cell.container._dead(waiting, DeadLetterReason.MAILBOX_FULL, None)
+                cell.router.dead(waiting, DeadLetterReason.MAILBOX_FULL, None)
                 return
         first = [True]
 
         def oldest(env: Envelope) -> bool:
-            if first[0] and not cell.is_system(env):
+            if first[0] and not is_system(env):
                 first[0] = False
                 return True
             return False
 
         for waiting in cell.engine.in_flight(cell, oldest):  # sent this round, in order
             self.in_flight -= 1
-            cell.container._dead(waiting, DeadLetterReason.MAILBOX_FULL, None)
+            cell.router.dead(waiting, DeadLetterReason.MAILBOX_FULL, None)
 
     async def wait_room(self, deadline: float) -> bool:
         """Wait until the mailbox has room (or clock time ``deadline``); True if it has."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, final
 
 from .._messages.events import Shutdown
-from .cell import Life, RunState, StopKind
+from .engine import RunState
+from .lifecycle import Life, StopKind
 
 if TYPE_CHECKING:
     from .._time.timers import TimerHandle
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
 
 
 @final
-class IdleWatch:
+class Passivation:
     """Stops its agent with ``Shutdown("idle")`` after ``timeout`` clock seconds without work.
 
     The agent marks the end of each batch of messages (:meth:`touch`); one timer,

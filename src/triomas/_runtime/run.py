@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, TypeVar, final
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, final
 
 import attrs
 import trio
 
 from .._time.clock import Clock, RealClock
-from .._time.future import ReplySlot
+
+if TYPE_CHECKING:
+    from .container import Container
 
 T = TypeVar("T")
 
@@ -24,16 +26,13 @@ class RunDefaults:
     """What the containers of one trio run share.
 
     The clock and seed they use unless told otherwise; the open containers by
-    address, so that agents in one process reach each other's containers; and the
-    reply slots of pending asks, so that a reply finds its caller whichever
-    container the callee lives in.
+    address, so that agents in one process reach each other's containers.
     """
 
     clock: Clock
     seed: int | str
     containers: int = 0
-    open: dict[str, Any] = attrs.field(factory=dict)
-    replies: dict[str, ReplySlot] = attrs.field(factory=dict)
+    open: dict[str, Container] = attrs.field(factory=dict)
     next_id: int = 0
 
     def new_id(self) -> int:

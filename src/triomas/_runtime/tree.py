@@ -14,14 +14,13 @@ import logging
 import math
 import random
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .._messages.errors import SupervisorCrashed, SupervisorEscalation
 from .._messages.events import ChildExited, ExitReason, Failure, Fatal, Shutdown, ShutdownOverrun
-from .._supervision.spec import AutoShutdown, Backoff, Directive, Strategy
+from .._supervision.spec import AutoShutdown, Backoff, Decider, Directive, Strategy
 from .._time.future import Future
-from .cell import Life, StopKind
+from .lifecycle import Life, StopKind
 
 if TYPE_CHECKING:
     from .._messages.ref import AgentRef
@@ -32,8 +31,6 @@ log = logging.getLogger("triomas")
 
 KILL_GRACE = 1.0
 """Seconds after a cancel before a child that has not ended is reported as an overrun."""
-
-Decider = Callable[["AgentRef", Exception], Directive]
 
 
 class Supervision:
@@ -198,14 +195,16 @@ class Supervision:
             cell.restart_timer = None
         cell.life = Life.STOPPED
         self._announce(cell, reason, False)
-        self.container._agent_stopped(cell, reason)
+        self.container._registry.stopped(cell, reason)
 
     def _announce(self, cell: Cell, reason: ExitReason, will_restart: bool) -> None:
         container = self.container
         if will_restart:
-            container._trace_event(cell.name, "restart", str(reason))
-        if container._listened(ChildExited):
-            container._emit(ChildExited(self.ref, cell.ref, cell.incarnation, reason, will_restart))
+            container._router.trace_event(cell.name, "restart", str(reason))
+        if container._router.listened(ChildExited):
+            container._router.emit(
+                ChildExited(self.ref, cell.ref, cell.incarnation, reason, will_restart)
+            )
 
     def _restart_later(self, cell: Cell) -> None:
         cell.restart_timer = None
@@ -285,7 +284,9 @@ class Supervision:
         if cell is not None and cell.life is not Life.STOPPED:
             self.children.pop(cell, None)
             cell.life = Life.STOPPED
-            self.container._agent_stopped(cell, cell.exit_reason or Shutdown("supervisor crashed"))
+            self.container._registry.stopped(
+                cell, cell.exit_reason or Shutdown("supervisor crashed")
+            )
         self.closing = True
         self._poke()
         for child in list(self.children):
@@ -343,7 +344,7 @@ class Supervision:
         if await engine.wait(done, engine.now() + KILL_GRACE):
             return
         log.warning("agent %s has not ended %.1f s after it was cancelled", cell.name, KILL_GRACE)
-        self.container._emit(ShutdownOverrun(cell.ref, engine.now() - started))
+        self.container._router.emit(ShutdownOverrun(cell.ref, engine.now() - started))
         await engine.wait(done, math.inf)
 
     async def shutdown(self, reason: ExitReason) -> None:

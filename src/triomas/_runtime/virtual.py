@@ -10,13 +10,23 @@ from typing import TYPE_CHECKING, Any, final
 from .._messages.envelope import Envelope
 from .._messages.errors import VirtualTimeError
 from .._time.future import Future
-from .._time.scheduler import Cancel, SimScheduler, VTask
+from .._time.scheduler import Cancel, VirtualScheduler, VTask
 from .._time.timers import TimerHandle
-from .cell import _ACTIVE, _IDLE, _RESTARTING, _RUNNING, _STOPPED, Cell, Life, RunState
+from .cell import Cell
+from .dispatch import activation
+from .engine import RunState
+from .lifecycle import Life
 from .run import RunEnd
 
+# PERF: module constants; a global lookup is cheaper than an enum attribute.
+_IDLE = RunState.IDLE
+_ACTIVE = RunState.ACTIVE
+_RUNNING = Life.RUNNING
+_STOPPED = Life.STOPPED
+_RESTARTING = Life.RESTARTING
+
 if TYPE_CHECKING:
-    from .container import Container
+    from .registry import Registry
 
 
 @final
@@ -34,7 +44,7 @@ class _SystemLane:
 
 @final
 class VirtualEngine:
-    """Adapts the cells of one container to a :class:`SimScheduler`.
+    """Adapts the cells of one container to a :class:`VirtualScheduler`.
 
     An activation is a plain call of :meth:`Cell.run_step` when every handler of
     the agent is synchronous, and a virtual task otherwise.
@@ -42,19 +52,19 @@ class VirtualEngine:
 
     virtual = True
 
-    def __init__(self, container: Container, scheduler: SimScheduler) -> None:
-        self.container = container
-        self.sim = scheduler
+    def __init__(self, registry: Registry, scheduler: VirtualScheduler) -> None:
+        self.registry = registry
+        self.scheduler = scheduler
         # Deliver when the current round ends (the scheduler's own method: one call less).
         self.deliver: Callable[[Cell, Envelope], None] = scheduler.deliver
 
     def deliver_system(self, cell: Cell, env: Envelope) -> None:
         """Deliver a system message when the round ends, ahead of user messages."""
-        self.sim.deliver(_SystemLane(cell), env)
+        self.scheduler.deliver(_SystemLane(cell), env)
 
     def now(self) -> float:
         """Virtual time."""
-        return self.sim.now
+        return self.scheduler.now
 
     def in_flight(
         self, cell: Cell, match: Callable[[Envelope], bool] | None = None
@@ -63,31 +73,31 @@ class VirtualEngine:
 
         They are taken out of the round's outbox.
         """
-        return self.sim.take_in_flight(cell, match)
+        return self.scheduler.take_in_flight(cell, match)
 
     def activate(self, cell: Cell) -> None:
         """Schedule an activation of the cell for the next round."""
         if cell.run_state is not _IDLE or cell.life is _STOPPED or cell.life is _RESTARTING:
             return
         if cell.exit_reason is None and cell.life is _RUNNING:
-            if self.container.paused:
-                self.container._park(cell)
+            if self.registry.paused:
+                self.registry.park(cell)
                 return
             if cell.info.sync_ok:
                 cell.run_state = _ACTIVE
-                sim = self.sim  # sim.schedule(cell), inlined: once per message
+                sim = self.scheduler  # sim.schedule(cell), inlined: once per message
                 sim.next_round.append(cell)
                 if sim.wake_event is not None:
                     sim.poke()
                 return
         cell.run_state = RunState.ACTIVE
-        cell.main_task = self.sim.spawn(
+        cell.main_task = self.scheduler.spawn(
             functools.partial(self._main, cell), lambda: self._exited(cell)
         )
 
     async def _main(self, cell: Cell) -> None:
         try:
-            await cell.activation()
+            await activation(cell)
         except Cancel:
             await cell.finish()
 
@@ -99,11 +109,11 @@ class VirtualEngine:
 
     def is_current(self, cell: Cell) -> bool:
         """Whether the code running now is ``cell``'s main activation."""
-        return self.sim.current is not None and self.sim.current is cell.main_task
+        return self.scheduler.current is not None and self.scheduler.current is cell.main_task
 
     def check_outside(self, what: str) -> None:
         """Refuse to wait on the whole simulation from inside it."""
-        if self.sim.current is not None:
+        if self.scheduler.current is not None:
             raise VirtualTimeError(
                 f"{what} cannot be awaited by agent code in virtual time: it waits for the "
                 "simulation the agent is part of"
@@ -119,15 +129,15 @@ class VirtualEngine:
 
     async def sleep_until(self, when: float) -> None:
         """Sleep in virtual time."""
-        await self.sim.sleep_until(when)
+        await self.scheduler.sleep_until(when)
 
     async def wait(self, fut: Future, deadline: float) -> bool:
         """Wait for ``fut`` until virtual ``deadline``."""
-        return await self.sim.wait(fut, deadline)
+        return await self.scheduler.wait(fut, deadline)
 
     def call_at(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle:
         """A virtual timer."""
-        return self.sim.call_at(when, callback, blocking)
+        return self.scheduler.call_at(when, callback, blocking)
 
     def start_task(
         self, cell: Cell, fn: Callable[..., Coroutine[Any, Any, object]], args: tuple[Any, ...]
@@ -138,24 +148,24 @@ class VirtualEngine:
         def done() -> None:
             cell.discard_task(task)
 
-        task = self.sim.spawn(functools.partial(fn, *args), done)
+        task = self.scheduler.spawn(functools.partial(fn, *args), done)
         cell.add_task(task)
         return task
 
     def current_task(self) -> object:
         """The virtual task running now, or None outside the simulation."""
-        return self.sim.current
+        return self.scheduler.current
 
     def spawn_system(self, fn: Callable[[], Coroutine[Any, Any, object]]) -> None:
         """Run ``fn()`` as a virtual task of the runtime (supervision work)."""
-        self.sim.spawn(fn, None)
+        self.scheduler.spawn(fn, None)
 
     def interrupt(self, cell: Cell) -> None:
         """Cancel the main activation's current wait, or start one, so the cell ends."""
         if cell.life is not Life.RUNNING and cell.life is not Life.NEW:
             return
         if cell.main_task is not None:
-            self.sim.cancel(cell.main_task)
+            self.scheduler.cancel(cell.main_task)
         else:
             self.activate(cell)
 
@@ -163,7 +173,7 @@ class VirtualEngine:
         """Cancel whatever the cell runs, its teardown included."""
         if cell.main_task is not None:
             cell.teardown_scope = None  # see shielded(): a kill is not a deadline
-            self.sim.cancel(cell.main_task)
+            self.scheduler.cancel(cell.main_task)
         else:
             self.interrupt(cell)
 
@@ -182,7 +192,7 @@ class VirtualEngine:
         result = thunk()
         if result is None:
             return
-        sim = self.sim
+        sim = self.scheduler
         task = sim.current
         timer = None
         if task is not None and deadline != math.inf:
@@ -211,7 +221,7 @@ class VirtualEngine:
         With no limit it runs until ``all_stopped()``; a virtual run also ends when
         nothing more can happen (``"idle"``).
         """
-        sim = self.sim
+        sim = self.scheduler
         first_round = sim.rounds
         reached = Future()
         timer = (
@@ -247,4 +257,4 @@ class VirtualEngine:
 
     async def wait_idle(self) -> None:
         """Run the simulation until it is quiescent."""
-        await self.sim.drive(None, until_idle=True)
+        await self.scheduler.drive(None, until_idle=True)

@@ -2,55 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, final
-
-import attrs
+from typing import TYPE_CHECKING
 
 from .._messages.envelope import Envelope
-from .._messages.errors import TriomasError
-from .._messages.events import ExitReason, Failure, Fatal, NoProc
+from .._messages.errors import LinkedActorFailed
+from .._messages.events import Down, Exit, ExitReason, Failure, Fatal, MonitorRef, NoProc
 from .._messages.ref import AgentRef
 
 if TYPE_CHECKING:
     from .cell import Cell
-
-
-@final
-@attrs.frozen(slots=True)
-class MonitorRef:
-    """Names one monitor, as returned by ``monitor()``; pass it to ``demonitor()``."""
-
-    id: int
-    target: AgentRef
-
-
-@final
-@attrs.frozen(slots=True)
-class Down:
-    """Sent to a monitoring agent, exactly once, when the monitored agent stops for good."""
-
-    monitor: MonitorRef
-    ref: AgentRef
-    reason: ExitReason
-
-
-@final
-@attrs.frozen(slots=True)
-class Exit:
-    """Sent to an agent with ``trap_exits`` when a linked agent ends abnormally."""
-
-    peer: AgentRef
-    reason: ExitReason
-
-
-@final
-class LinkedActorFailed(TriomasError):
-    """An agent failed because an agent linked to it ended abnormally."""
-
-    def __init__(self, peer: AgentRef, reason: ExitReason) -> None:
-        super().__init__(f"linked agent {peer} ended: {reason}")
-        self.peer = peer
-        self.reason = reason
 
 
 def propagates(reason: ExitReason) -> bool:

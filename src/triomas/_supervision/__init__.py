@@ -1,2 +1,1 @@
-"""Layer 4, supervision as users write it: child specs, ``Supervisor``.
-"""
+"""Layer 4, supervision as users write it: child specs, ``Supervisor``."""

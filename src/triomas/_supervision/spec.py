@@ -5,17 +5,24 @@ from __future__ import annotations
 import enum
 import math
 import random
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, final
 
 import attrs
 
+from .._agent.options import (
+    LifeOptions,
+    Overflow,
+    Restart,
+    check_capacity,
+    check_restart,
+    check_shutdown,
+)
 from .._messages.errors import ChildSpecError
+from .._messages.ref import AgentRef
 
 if TYPE_CHECKING:
     from .._agent.agent import Agent
-
-Restart = Literal["permanent", "transient", "temporary"]
-"""When a child is restarted: after any exit, after a failure only, or never."""
 
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 """Which children a restart affects: the one that ended, all, or it and those after it."""
@@ -23,12 +30,6 @@ Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 AutoShutdown = Literal["never", "any_significant", "all_significant"]
 """When a supervisor stops by itself because its significant children have ended."""
 
-Overflow = Literal["block", "fail", "drop_new", "drop_oldest"]
-"""What a full mailbox does with one more message: the sender waits (``send_wait``) or
-gets :exc:`MailboxFull`, or the new or the oldest message becomes a dead letter."""
-
-_OVERFLOWS = ("block", "fail", "drop_new", "drop_oldest")
-_RESTARTS = ("permanent", "transient", "temporary")
 _KINDS = ("worker", "supervisor")
 
 
@@ -43,81 +44,6 @@ class Directive(enum.Enum):
     """End the child for good, whatever its restart type."""
     ESCALATE = "escalate"
     """End the child and fail the supervisor at once."""
-
-
-def check_shutdown(value: object, field: str = "shutdown") -> float:
-    """Validate a shutdown policy: 0 (brutal), seconds > 0, or ``math.inf``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ChildSpecError(
-            field, f"must be 0, a positive number of seconds or inf, not {value!r}"
-        )
-    return float(value)
-
-
-def check_capacity(capacity: object, overflow: object) -> None:
-    """Validate mailbox options: a positive capacity or None, and a known policy."""
-    if capacity is not None and (
-        isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1
-    ):
-        raise ChildSpecError("capacity", f"must be None or a positive integer, not {capacity!r}")
-    if overflow not in _OVERFLOWS:
-        raise ChildSpecError(
-            "overflow", f"must be one of {', '.join(_OVERFLOWS)}, not {overflow!r}"
-        )
-
-
-def check_restart(value: object) -> Restart:
-    """Validate a restart type."""
-    if value not in _RESTARTS:
-        raise ChildSpecError("restart", f"must be one of {', '.join(_RESTARTS)}, not {value!r}")
-    return value  # type: ignore[return-value]
-
-
-@final
-@attrs.frozen(slots=True)
-class LifeOptions:
-    """How one agent is supervised; shared by every agent spawned with the same options."""
-
-    restart: Restart = "transient"
-    shutdown: float = 5.0
-    significant: bool = False
-    capacity: int | None = None
-    overflow: Overflow = "block"
-    idle_timeout: float | None = None
-
-
-SPAWN_DEFAULTS = LifeOptions()
-"""``spawn()``'s defaults: restarted after a failure, five seconds to stop."""
-
-
-def options(
-    cls: type[Agent],
-    restart: Restart,
-    shutdown: float | None,
-    capacity: int | None = None,
-    overflow: Overflow = "block",
-    idle_timeout: float | None = None,
-) -> LifeOptions:
-    """The options of ``spawn``'s arguments (the shared defaults when they are those).
-
-    ``shutdown`` defaults to the class's: five seconds, ``inf`` for supervisors.
-    """
-    if shutdown is None:
-        shutdown = getattr(cls, "_default_shutdown", 5.0)
-    if (restart, shutdown, capacity, overflow, idle_timeout) == (
-        "transient",
-        5.0,
-        None,
-        "block",
-        None,
-    ):
-        return SPAWN_DEFAULTS
-    check_capacity(capacity, overflow)
-    if idle_timeout is not None and not idle_timeout > 0:
-        raise ChildSpecError("idle_timeout", "must be None or a positive number of seconds")
-    return LifeOptions(
-        check_restart(restart), check_shutdown(shutdown), False, capacity, overflow, idle_timeout
-    )
 
 
 @final
@@ -148,16 +74,15 @@ class ChildSpec:
 
     def validated(self) -> ChildSpec:
         """This spec with its defaults filled in; :exc:`ChildSpecError` if invalid."""
-        from .supervisor import Supervisor  # the spec module must not need the agent ones
-
         if not isinstance(self.id, str) or not self.id or "/" in self.id:
             raise ChildSpecError("id", f"must be a non-empty name without '/', not {self.id!r}")
         if not isinstance(self.cls, type):
             raise ChildSpecError("cls", f"must be an Agent subclass, not {self.cls!r}")
         check_restart(self.restart)
         kind = self.kind
+        cls = self.cls
         if kind is None:
-            kind = "supervisor" if issubclass(self.cls, Supervisor) else "worker"
+            kind = "supervisor" if cls._supervises else "worker"
         elif kind not in _KINDS:
             raise ChildSpecError("kind", f"must be 'worker' or 'supervisor', not {kind!r}")
         shutdown = self.shutdown
@@ -223,3 +148,7 @@ class Backoff:
         if self.random_factor:
             base *= 1 + rng.random() * self.random_factor
         return base
+
+
+Decider = Callable[[AgentRef, Exception], Directive]
+"""A supervisor's ``decider``: what to do about one exception of a child."""

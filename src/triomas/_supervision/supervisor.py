@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 
 from .._agent.agent import Agent
 from .._messages.errors import ChildSpecError, SupervisorStartError
 from .._messages.events import Shutdown
 from .._messages.ref import AgentRef
-from .._runtime.tree import Decider, Supervision
-from .spec import AutoShutdown, Backoff, ChildSpec, Strategy
+from .spec import AutoShutdown, Backoff, ChildSpec, Decider, Strategy
 
-_STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
-_AUTO = ("never", "any_significant", "all_significant")
+_STRATEGIES: tuple[str, ...] = get_args(Strategy)
+_AUTO: tuple[str, ...] = get_args(AutoShutdown)
 
 
 class Supervisor(Agent):
@@ -72,16 +71,8 @@ class Supervisor(Agent):
                 )
         self.specs: tuple[ChildSpec, ...] = tuple(specs)
         """The validated child specifications, in start order."""
-        cell = self._cell
-        cell.kids = Supervision(
-            cell.container,
-            cell,
-            strategy=strategy,
-            max_restarts=max_restarts,
-            period=period,
-            backoff=backoff,
-            auto_shutdown=auto_shutdown,
-            decider=decider,
+        self._ctx.supervise(
+            strategy, max_restarts, period, backoff, auto_shutdown, decider, self._dynamic
         )
 
     async def setup(self) -> None:
@@ -92,29 +83,24 @@ class Supervisor(Agent):
     async def _start(
         self, spec: ChildSpec, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> AgentRef:
-        cell = self._cell
-        kids = cell.kids
-        assert kids is not None
-        container = cell.container
+        ctx = self._ctx
         try:
-            ref = container._spawn(spec.cls, args, kwargs, name, spec.options(), kids)
-            child = ref._cell
-            assert child is not None
-            await container._await_up(child, kids, spec.start_timeout)
+            return await ctx.start_child(
+                spec.cls, args, kwargs, name, spec.options(), spec.start_timeout
+            )
         except Exception as exc:
             if not self._dynamic:
-                await kids.shutdown(Shutdown("start failed"))
+                await ctx.stop_children(Shutdown("start failed"))
             raise SupervisorStartError(name) from exc
-        return ref
 
     _dynamic = False
     _default_shutdown = math.inf
+    _supervises = True
 
     @property
     def restarts(self) -> list[float]:
         """Clock times of this incarnation's restarts within the last ``period`` seconds."""
-        kids = self._cell.kids
-        return [] if kids is None else list(kids.history)
+        return self._ctx.restarts()
 
 
 class DynamicSupervisor(Supervisor):
@@ -142,9 +128,6 @@ class DynamicSupervisor(Supervisor):
         )
         self.template = template.validated()
         """The validated template; its ``id`` is the prefix of the children's names."""
-        kids = self._cell.kids
-        assert kids is not None
-        kids.concurrent_stop = True
         self._made = 0
 
     async def start_child(self, *args: Any, **kwargs: Any) -> AgentRef:
@@ -161,10 +144,6 @@ class DynamicSupervisor(Supervisor):
 
     async def terminate_child(self, ref: AgentRef) -> None:
         """Stop one child for good, under its shutdown policy."""
-        kids = self._cell.kids
-        assert kids is not None
-        for child in kids.children:
-            if child.ref == ref:
-                await kids.terminate(child, Shutdown("terminated"))
-                return
+        if await self._ctx.stop_child(ref, Shutdown("terminated")):
+            return
         raise LookupError(f"{ref} is not a child of {self.name}")

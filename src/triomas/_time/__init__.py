@@ -1,2 +1,1 @@
-"""Layer 2, time: clocks, timers, the one-shot future, the virtual-time scheduler.
-"""
+"""Layer 2, time: clocks, timers, the one-shot future, the virtual-time scheduler."""

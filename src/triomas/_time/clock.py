@@ -9,7 +9,7 @@ from typing import final
 
 import trio
 
-from .scheduler import SimScheduler
+from .scheduler import VirtualScheduler
 from .timers import LiveTimers, TimerHandle
 
 
@@ -107,19 +107,21 @@ class RealClock(Clock):
         return self._timer_task().call_at(when, callback, blocking)
 
 
-class _SimClock(Clock):
+class VirtualTimeBase(Clock):
+    """The base of the clocks whose time the virtual scheduler decides."""
+
     def __init__(self) -> None:
         self._token: trio.lowlevel.TrioToken | None = None
-        self._scheduler: SimScheduler | None = None
+        self._scheduler: VirtualScheduler | None = None
 
     @property
     def virtual(self) -> bool:
         return True
 
     @abc.abstractmethod
-    def _make_scheduler(self) -> SimScheduler: ...
+    def _make_scheduler(self) -> VirtualScheduler: ...
 
-    def scheduler(self) -> SimScheduler:
+    def scheduler(self) -> VirtualScheduler:
         """The simulation scheduler of this clock in the current trio run."""
         token = trio.lowlevel.current_trio_token()
         if token is not self._token or self._scheduler is None:
@@ -140,7 +142,7 @@ class _SimClock(Clock):
 
 
 @final
-class VirtualClock(_SimClock):
+class VirtualClock(VirtualTimeBase):
     """Simulated time, stepped deterministically by the runtime.
 
     ``speed=None`` jumps straight to the next event whenever every agent waits
@@ -155,12 +157,12 @@ class VirtualClock(_SimClock):
         super().__init__()
         self.speed = speed
 
-    def _make_scheduler(self) -> SimScheduler:
-        return SimScheduler(self.speed, lambda: math.inf)
+    def _make_scheduler(self) -> VirtualScheduler:
+        return VirtualScheduler(self.speed, lambda: math.inf)
 
 
 @final
-class ExternalClock(_SimClock):
+class ExternalClock(VirtualTimeBase):
     """Virtual time advanced by a co-simulator (mosaik style).
 
     Time never passes on its own: :meth:`advance_to` moves the horizon, and the
@@ -184,5 +186,5 @@ class ExternalClock(_SimClock):
         if self._scheduler is not None:
             self._scheduler.poke()
 
-    def _make_scheduler(self) -> SimScheduler:
-        return SimScheduler(None, lambda: self._target)
+    def _make_scheduler(self) -> VirtualScheduler:
+        return VirtualScheduler(None, lambda: self._target)

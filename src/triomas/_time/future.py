@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, final
+from typing import Any, final
 
+from .._messages.envelope import ReplySlot
 
-class ReplySlot(Protocol):
-    """Where the answer to an ask goes: a :class:`Future`, or a reply to another container."""
-
-    def set_result(self, value: Any) -> bool:
-        """Answer with ``value``; False if already answered."""
-        ...
-
-    def set_error(self, error: BaseException) -> bool:
-        """Answer with ``error``; False if already answered."""
-        ...
+__all__ = ["Future", "ReplySlot"]
 
 
 @final
@@ -51,6 +43,11 @@ class Future:
         self._error = error
         self._wake()
         return True
+
+    def close(self) -> None:
+        """The waiter stopped waiting: a result that comes later is dropped."""
+        self.done = True
+        self.waiter = None
 
     def _wake(self) -> None:
         waiter = self.waiter

@@ -56,7 +56,7 @@ class Steppable(Protocol):
     def run_step(self) -> None: ...
 
 
-class SimCell(Protocol):
+class Recipient(Protocol):
     """What the scheduler needs of an agent cell."""
 
     def accept(self, env: Envelope) -> None: ...
@@ -66,15 +66,15 @@ class SimCell(Protocol):
 class VTask:
     """A coroutine driven by the simulation scheduler."""
 
-    __slots__ = ("coro", "error", "make", "on_exit", "ready", "sim", "value", "waiting")
+    __slots__ = ("coro", "error", "make", "on_exit", "ready", "scheduler", "value", "waiting")
 
     def __init__(
         self,
-        sim: SimScheduler,
+        sim: VirtualScheduler,
         make: Callable[[], Coroutine[Any, Any, Any]],
         on_exit: Callable[[], object] | None = None,
     ) -> None:
-        self.sim = sim
+        self.scheduler = sim
         # The coroutine is made at the first step, so a task that never runs (the trio
         # run ended first) leaves no never-awaited coroutine behind.
         self.make: Callable[[], Coroutine[Any, Any, Any]] | None = make
@@ -87,7 +87,7 @@ class VTask:
 
     def run_step(self) -> None:
         """Run until the coroutine suspends or ends."""
-        sim = self.sim
+        sim = self.scheduler
         sim.current = self
         self.ready = False
         coro = self.coro
@@ -136,7 +136,7 @@ class VTask:
 
     def cancel(self) -> None:
         """Throw :class:`Cancel` into the coroutine at its next step."""
-        self.sim.cancel(self)
+        self.scheduler.cancel(self)
 
     def _exit(self) -> None:
         if self.on_exit is not None:
@@ -163,7 +163,7 @@ class _Demand:
 
 
 @final
-class SimScheduler:
+class VirtualScheduler:
     """The deterministic scheduler behind :class:`VirtualClock` and :class:`ExternalClock`.
 
     ``speed`` is None to jump to the next event at once, or k to run at k times
@@ -183,8 +183,8 @@ class SimScheduler:
         self.next_round: list[Steppable] = []
         """What runs in the next round; append to it from inside a round (else :meth:`schedule`)."""
         self._spare_round: list[Steppable] = []
-        self._outbox: list[tuple[SimCell, Envelope]] = []
-        self._spare_outbox: list[tuple[SimCell, Envelope]] = []
+        self._outbox: list[tuple[Recipient, Envelope]] = []
+        self._spare_outbox: list[tuple[Recipient, Envelope]] = []
         self._demands: list[_Demand] = []
         self._checked: list[_Demand] = []  # the demands with a check, looked at every round
         self._driver_started = False
@@ -209,25 +209,25 @@ class SimScheduler:
             task.ready = True
             self.schedule(task)
 
-    def deliver(self, cell: SimCell, env: Envelope) -> None:
+    def deliver(self, cell: Recipient, env: Envelope) -> None:
         """Hand ``env`` to ``cell`` when the current round ends."""
         self._outbox.append((cell, env))
         if self.wake_event is not None:
             self.wake_event.set()
 
     def take_in_flight(
-        self, cell: SimCell, match: Callable[[Envelope], bool] | None = None
+        self, cell: Recipient, match: Callable[[Envelope], bool] | None = None
     ) -> list[Envelope]:
         """Remove and return the messages (that ``match``) on their way to ``cell``."""
 
-        def taken(item: tuple[SimCell, Envelope]) -> bool:
+        def taken(item: tuple[Recipient, Envelope]) -> bool:
             owner = item[0]
             # system lanes and bounded mailboxes stand for their cell in the outbox
             mine = owner is cell or getattr(owner, "cell", None) is cell
             return mine and (match is None or match(item[1]))
 
         mine: list[Envelope] = []
-        kept: list[tuple[SimCell, Envelope]] = []
+        kept: list[tuple[Recipient, Envelope]] = []
         for item in self._outbox:  # ``match`` is asked once per message
             if taken(item):
                 mine.append(item[1])

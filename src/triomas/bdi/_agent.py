@@ -8,11 +8,10 @@ from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from .._agent.agent import Agent, Recipient
+from .._agent.agent import Agent
+from .._agent.context import Future, Recipient
 from .._agent.handlers import complete, on
 from .._messages.errors import AskTimeout
-from .._runtime.cell import Life
-from .._time.future import Future
 from . import _speech
 from ._acts import (
     PERFORMATIVES,
@@ -120,7 +119,7 @@ class BDIAgent(Agent):
         """Start the intentions of events raised before the agent ran, then read mail."""
         if self._events:
             self._deliberate()
-        await self._cell.dispatch_all()
+        await self._dispatch_waiting()
 
     # ---- beliefs and goals ---------------------------------------------------------------
 
@@ -309,10 +308,9 @@ class BDIAgent(Agent):
         if event is not None:
             waiter = (event, fut)
             self._waiters.append(waiter)
-        engine = self._cell.engine
         try:
-            deadline = math.inf if timeout is None else engine.now() + timeout
-            done = await engine.wait(fut, deadline)
+            deadline = math.inf if timeout is None else self.clock.now() + timeout
+            done = await self._wait(fut, deadline)
         finally:
             if waiter is not None and waiter in self._waiters:
                 self._waiters.remove(waiter)
@@ -475,7 +473,7 @@ class BDIAgent(Agent):
     # ---- the cycle -----------------------------------------------------------------------
 
     def _post(self, event: Event, *, select: bool = True) -> None:
-        if self.show_exec or self._cell.container._trace is not None:
+        if self.show_exec or self._tracing:
             self._note(event.trigger.value, repr(event.content))
         if self._waiters:
             for waiter in [w for w in self._waiters if event_matches(w[0], event)]:
@@ -488,8 +486,7 @@ class BDIAgent(Agent):
             self._deliberate()
 
     def _deliberate(self) -> None:
-        cell = self._cell
-        if cell.life is not Life.RUNNING or cell.exit_reason is not None:
+        if not self._active:
             return  # __init__ or a stop: update() picks the events up on the next start
         self._deliberating = True
         try:
@@ -515,14 +512,14 @@ class BDIAgent(Agent):
         chosen, values = selected
         request = self._requests.pop(content, None) if isinstance(content, Goal) else None
         intention = Intention(event, request)
-        if self.show_exec or self._cell.container._trace is not None:
+        if self.show_exec or self._tracing:
             self._note("intend", f"{event!r} with {chosen.label}")
         if not chosen.suspends:
             self._run_now(intention, chosen, values)
             return
         if chosen.exclusive:
             self._gate.owner = intention
-        intention.handle = self._cell.start_task(self._run, (intention, chosen, values))
+        intention.handle = self._start_task(self._run, intention, chosen, values)
 
     def _applicable(
         self, trigger: Trigger, content: Belief | Goal
@@ -534,8 +531,7 @@ class BDIAgent(Agent):
         return None
 
     async def _run(self, intention: Intention, chosen: Plan, values: tuple[Any, ...]) -> None:
-        engine = self._cell.engine
-        key = engine.current_task()
+        key = self._current_task()
         self._running[key] = intention
         event = intention.event
         content = event.content
@@ -596,7 +592,7 @@ class BDIAgent(Agent):
             self._end_goal(content, outcome)
             if intention.request is not None:
                 self._answer_request(intention.request, outcome, result)
-            if trigger is _FAILURE and self._cell.exit_reason is None:
+            if trigger is _FAILURE and self.exit_reason is None:
                 self._post(Event(_LOSE, content, outcome.error))
         elif trigger is not _SUCCESS:
             self._post(outcome, select=False)
@@ -609,7 +605,7 @@ class BDIAgent(Agent):
         self._post(outcome, select=False)
 
     def _answer_request(self, request: Envelope, outcome: Event, result: Any) -> None:
-        if request.sender is None or self._cell.exit_reason is not None:
+        if request.sender is None or self.exit_reason is not None:
             return
         body: Any
         if outcome.trigger is _SUCCESS:
@@ -635,7 +631,7 @@ class BDIAgent(Agent):
         return await finish(chosen.call(self, goal.source, values))
 
     def _current(self) -> Intention | None:
-        return self._running.get(self._cell.engine.current_task())
+        return self._running.get(self._current_task())
 
     async def _pass_gate(self, intention: Intention | None = None) -> None:
         gate = self._gate
@@ -643,11 +639,10 @@ class BDIAgent(Agent):
             return
         if intention is None:
             intention = self._current()
-        engine = self._cell.engine
         while gate.closed_to(intention):
             fut = Future()
             gate.waiting.append(fut)
-            await engine.wait(fut, math.inf)
+            await self._wait(fut, math.inf)
 
     def _open_gate(self) -> None:
         self._gate.open()
@@ -655,12 +650,9 @@ class BDIAgent(Agent):
             self._deliberate()
 
     def _note(self, kind: str, what: str) -> None:
-        cell = self._cell
-        container = cell.container
-        if container._trace is not None:
-            container._trace_event(cell.name, kind, what)
+        self._trace(kind, what)
         if self.show_exec:
-            log.info("%s @ %.6g: %s %s", cell.name, cell.engine.now(), kind, what)
+            log.info("%s @ %.6g: %s %s", self.name, self.clock.now(), kind, what)
 
     # ---- asking --------------------------------------------------------------------------
 
@@ -670,10 +662,9 @@ class BDIAgent(Agent):
         rid = f"{self.name}#{self._serial}"
         fut = Future()
         self._asks[rid] = fut
-        engine = self._cell.engine
         try:
             self.send(to, act, reply_with=rid)
-            answered = await engine.wait(fut, engine.now() + timeout)
+            answered = await self._wait(fut, self.clock.now() + timeout)
         finally:
             del self._asks[rid]
         if not answered:

@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, Any, Self, final
 
 import attrs
 
+from .._agent.context import Cancellable, Future
 from .._agent.handlers import on
 from .._messages.envelope import Envelope
 from .._messages.ref import AgentRef, is_address
-from .._runtime.cell import Cancellable
-from .._time.future import Future
 from ._acts import (
     AcceptProposal,
     Cancel,
@@ -111,8 +110,7 @@ class _Run:
     async def next(self, deadline: float) -> Envelope | None:
         if not self.inbox:
             self.wake = Future()
-            engine = self.agent._cell.engine
-            if not await engine.wait(self.wake, deadline):
+            if not await self.agent._wait(self.wake, deadline):
                 return None
         return self.inbox.pop(0)
 
@@ -137,13 +135,12 @@ async def contract_net(
     after the deadline get ``RejectProposal("late")``. If the calling task is
     cancelled, accepted participants get ``Cancel``.
     """
-    engine = agent._cell.engine
     agent._serial += 1
     cid = f"{agent.name}/cnp-{agent._serial}"
     result = ContractNetResult()
     run = _Run(agent, cid, result)
     agent._conversations[cid] = run.route
-    reply_by = engine.now() + deadline
+    reply_by = agent.clock.now() + deadline
     waiting: dict[str, str] = {}
     try:
         for i, to in enumerate(participants):
@@ -191,7 +188,7 @@ async def contract_net(
             )
             if accept:
                 reports.add(bid.participant)
-        finish_by = math.inf if result_timeout is None else engine.now() + result_timeout
+        finish_by = math.inf if result_timeout is None else agent.clock.now() + result_timeout
         while reports:
             env = await run.next(finish_by)
             if env is None:
@@ -269,7 +266,7 @@ class ContractNetParticipant(BDIAgent):
 
     @on(Cfp)
     def _on_cfp(self, cfp: Cfp, env: Envelope) -> None:
-        self._cell.start_task(self._answer_cfp, (cfp, env))
+        self._start_task(self._answer_cfp, cfp, env)
 
     async def _answer_cfp(self, cfp: Cfp, env: Envelope) -> None:
         initiator = "unknown" if env.sender is None else source_of(self, env.sender)
@@ -291,7 +288,7 @@ class ContractNetParticipant(BDIAgent):
         if cid is None or cid not in self._calls or cid in self._contracts:
             return
         task = self._calls.pop(cid)
-        self._contracts[cid] = self._cell.start_task(self._perform, (task, accept, env))
+        self._contracts[cid] = self._start_task(self._perform, task, accept, env)
 
     async def _perform(self, task: Any, accept: AcceptProposal, env: Envelope) -> None:
         assert env.conversation_id is not None

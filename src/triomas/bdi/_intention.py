@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, final
 
-from .._time.future import Future
+from .._agent.context import Future
 from ._terms import Belief, Event, Goal, matches
 
 if TYPE_CHECKING:
+    from .._agent.context import Cancellable
     from .._messages.envelope import Envelope
-    from .._runtime.cell import Cancellable
 
 
 @final

@@ -130,7 +130,7 @@ def on_ask_one(agent: BDIAgent, act: AskOne, env: Envelope) -> None:
     if found is not None:
         _reply(agent, env, Tell(found.with_source(None)))
     elif agent._applicable(Trigger.TEST, pattern) is not None:
-        agent._cell.start_task(_answer_by_test, (agent, pattern, env))
+        agent._start_task(_answer_by_test, agent, pattern, env)
     else:
         _reply(agent, env, Untell(pattern))
 

@@ -1,0 +1,277 @@
+"""Dispatch: the routine that hands messages to handlers and answers asks, in both engines.
+
+An activation (:func:`activation`) runs ``setup()``, then ``update()`` whenever work
+waits; the default ``update()`` is :func:`dispatch_all`, whose inner loop is
+:func:`drain_sync`. :func:`handoff` runs a plain handler in the asker's own task, and
+:func:`run_step` is a virtual-time step with no coroutine at all. Every answer goes
+through the router's ``reply``, into the reply slot the request carries.
+
+This module is the hot path of both schedulers; its tricks are marked ``PERF:``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from .._agent.handlers import Handler, complete
+from .._messages.envelope import Envelope
+from .._messages.errors import CalleeDown
+from .._messages.events import Shutdown
+from .engine import RunState
+from .lifecycle import Life
+from .mailbox import tell_envelope
+
+if TYPE_CHECKING:
+    from .cell import Cell
+
+log = logging.getLogger("triomas")
+
+# PERF: module constants; a global lookup is cheaper than an enum attribute.
+_IDLE = RunState.IDLE
+_ACTIVE = RunState.ACTIVE
+_NEW = Life.NEW
+_RUNNING = Life.RUNNING
+
+
+async def _maybe_await(result: Awaitable[None] | None) -> None:
+    if result is not None:
+        await result
+
+
+async def activation(cell: Cell) -> None:
+    """Work the mailbox until it is empty (or the agent stops); shared by both engines."""
+    engine = cell.engine
+    registry = cell.router.registry
+    agent = cell.agent
+    try:
+        if cell.life is _NEW and cell.exit_reason is None:
+            cell.enter_setup()
+            await _maybe_await(agent.setup())
+            if cell.exit_reason is None:
+                registry.started(cell)
+                cell.first_update = True
+        while cell.exit_reason is None:
+            if registry.paused:
+                registry.park(cell)
+                return
+            if cell.first_update or cell.mailbox or agent.keep_awake:
+                cell.first_update = False
+                await update(cell)
+                if not await engine.after_batch(cell):
+                    return
+            elif not await engine.idle(cell):
+                return
+    except Exception as exc:
+        cell.crash(exc)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        cell.fail_fatal(exc)
+    await cell.finish()
+
+
+async def update(cell: Cell) -> None:
+    """One ``update()``: the agent's own, or the default dispatch."""
+    if cell.info.custom_update:
+        cell.router.trace_event(cell.name, "update", "")
+        await _maybe_await(cell.agent.update())
+    else:
+        await dispatch_all(cell)
+    if cell.passivation is not None:
+        cell.passivation.touch()
+
+
+async def dispatch_all(cell: Cell) -> None:
+    """The default ``update()``: hand each waiting message to its handler."""
+    router = cell.router
+    count = len(cell.mailbox)
+    while count > 0:
+        count, env, handler = drain_sync(cell, count)
+        if cell.bound is not None:
+            cell.bound.freed()
+        if env is None or handler is None:
+            return
+        router.trace_recv(cell, env)
+        if handler.concurrent:
+            cell.engine.start_task(cell, run_concurrent, (cell, handler, env))
+            continue
+        cell.current = env
+        try:
+            if handler.wants_envelope:
+                result = await handler.func(cell.agent, env.body, env)
+            else:
+                result = await handler.func(cell.agent, env.body)
+        except Exception as exc:
+            cell.current = None
+            cell.crash(exc, env)
+            return
+        cell.current = None
+        if env.reply_with is not None:
+            router.reply(env, result)
+
+
+def drain_sync(cell: Cell, count: int) -> tuple[int, Envelope | None, Handler | None]:
+    """Handle the next ``count`` mailbox entries' messages whose handlers are plain (sync).
+
+    Stops early at a message whose handler is async or concurrent, and returns it,
+    taken from the mailbox, with its handler and the count left; else returns
+    ``(0, None, None)``. This loop is the hot path of both schedulers.
+    """
+    # PERF: everything the loop reads is a local.
+    mailbox = cell.mailbox
+    info = cell.info
+    handlers = info.handlers
+    agent = cell.agent
+    router = cell.router
+    while count > 0 and mailbox and cell.exit_reason is None:
+        env = mailbox.popleft()
+        if type(env) is Envelope:
+            count -= 1
+            body = env.body
+            handler = handlers.get(type(body)) or info.lookup(type(body))
+        else:  # a plain tell in three entries (see Mailbox.accept_tell)
+            count -= 3
+            body = env
+            sender = mailbox.popleft()
+            sent_at = mailbox.popleft()
+            handler = handlers.get(type(body)) or info.lookup(type(body))
+            if handler is not None and handler.simple and router.trace is None:
+                # PERF: the common case, with no envelope made (a tell is no ask: no
+                # reply); live fan-out in benchmarks/run.py.
+                try:
+                    handler.func(agent, body)
+                except Exception as exc:
+                    cell.crash(exc)
+                    break
+                except (KeyboardInterrupt, SystemExit) as exc:
+                    cell.fail_fatal(exc)
+                    break
+                continue
+            env = tell_envelope(body, sender, cell.ref, sent_at)
+        if handler is None:
+            router.no_handler(env)
+            continue
+        if handler.suspends or handler.concurrent:
+            return count, env, handler
+        if router.trace is not None:
+            router.trace_recv(cell, env)
+        try:
+            if handler.wants_envelope:
+                result = handler.func(agent, body, env)
+            else:
+                result = handler.func(agent, body)
+            if handler.is_async:  # an async def without await point: done in one step
+                result = complete(result)
+        except Exception as exc:
+            cell.crash(exc, env)
+            break
+        except (KeyboardInterrupt, SystemExit) as exc:
+            cell.fail_fatal(exc)
+            break
+        if env.reply_with is not None:
+            router.reply(env, result)
+    return 0, None, None
+
+
+def handoff(cell: Cell, env: Envelope) -> bool:
+    """Handle ``env`` right here, in the caller's task, if nothing can tell the difference.
+
+    That is the case when the agent is idle with an empty mailbox and the handler is
+    plain (sync): it is marked busy meanwhile, so one message at a time still holds.
+    PERF: a live ask then needs no task switch (live ask in benchmarks/run.py, about
+    2x). False: deliver as usual.
+    """
+    info = cell.info
+    if (
+        cell.run_state is _ACTIVE
+        or cell.mailbox
+        or cell.exit_reason is not None
+        or cell.life is not _RUNNING
+        or info.custom_update
+        or cell.router.registry.paused
+    ):
+        return False
+    handler = info.lookup(type(env.body))
+    if handler is None or handler.suspends or handler.concurrent:
+        return False
+    state = cell.run_state
+    cell.run_state = _ACTIVE
+    cell.real_mailbox().append(env)  # it was empty: env is the one drained
+    drain_sync(cell, 1)
+    if cell.passivation is not None:
+        cell.passivation.touch()
+    cell.run_state = state
+    if cell.exit_reason is not None or cell.mailbox:
+        cell.engine.activate(cell)
+    return True
+
+
+def run_step(cell: Cell) -> None:
+    """One virtual-time step without a coroutine, for agents whose code is all sync.
+
+    PERF: no coroutine and no task per step (virtual ping-pong in benchmarks/run.py).
+    """
+    if cell.exit_reason is not None or cell.life is not _RUNNING:
+        cell.run_state = _IDLE
+        cell.engine.activate(cell)
+        return
+    registry = cell.router.registry
+    if registry.paused:
+        cell.run_state = _IDLE
+        registry.park(cell)
+        return
+    cell.first_update = False
+    if cell.info.custom_update:
+        cell.router.trace_event(cell.name, "update", "")
+        try:
+            result = cell.agent.update()
+            if result is not None:  # an async def without await point
+                complete(result)
+        except Exception as exc:
+            cell.crash(exc)
+        except (KeyboardInterrupt, SystemExit) as exc:
+            cell.fail_fatal(exc)
+    else:
+        # sync_ok: every handler is plain, so this drains the whole mailbox
+        drain_sync(cell, len(cell.mailbox))
+    if cell.bound is not None:
+        cell.bound.freed()
+    if cell.passivation is not None:
+        cell.passivation.touch()
+    cell.run_state = _IDLE
+    if cell.exit_reason is not None or cell.agent.keep_awake or cell.mailbox:
+        cell.engine.activate(cell)
+
+
+async def run_concurrent(cell: Cell, handler: Handler, env: Envelope) -> None:
+    """Body of the task of a ``concurrent=True`` handler: it may answer out of order."""
+    finished = False
+    try:
+        if handler.wants_envelope:
+            result = handler.func(cell.agent, env.body, env)
+        else:
+            result = handler.func(cell.agent, env.body)
+        if handler.is_async:
+            result = await result
+        finished = True
+    except Exception as exc:
+        finished = True
+        cell.crash(exc, env, interrupt=True)
+        return
+    finally:
+        if not finished and env.reply_with is not None:
+            # cancelled with the incarnation: the caller learns at once
+            reason = cell.exit_reason if cell.exit_reason is not None else Shutdown()
+            cell.router.reply_error(env, CalleeDown(cell.ref.address, reason))
+    if env.reply_with is not None:
+        cell.router.reply(env, result)
+
+
+async def run_extra(
+    cell: Cell, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]
+) -> None:
+    """Body of a task started beside the mailbox; its exception crashes the agent."""
+    try:
+        await fn(*args)
+    except Exception as exc:
+        cell.crash(exc, interrupt=True)

@@ -1,0 +1,64 @@
+"""What a cell needs from its scheduler: the ``Engine`` protocol, and the run state it keeps.
+
+Two engines implement it: :mod:`.live` (trio tasks in real time) and :mod:`.virtual`
+(the virtual-time scheduler). The engine owns a cell's ``run_state``, ``main_task``,
+``parked_task``, ``scope`` and ``teardown_scope``; the rest of the cell is the cell's.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .._agent.context import Cancellable
+
+if TYPE_CHECKING:
+    from .._messages.envelope import Envelope
+    from .._time.future import Future
+    from .._time.timers import TimerHandle
+    from .cell import Cell
+
+__all__ = ["Cancellable", "Engine", "RunState"]
+
+
+class RunState(enum.Enum):
+    """Whether an activation (a task working the mailbox) exists."""
+
+    IDLE = enum.auto()
+    ACTIVE = enum.auto()
+    PARKED = enum.auto()
+
+
+class Engine(Protocol):
+    """What a cell needs from its scheduler (live or virtual)."""
+
+    virtual: bool
+
+    def now(self) -> float: ...
+    def deliver(self, cell: Cell, env: Envelope) -> None: ...
+    def deliver_system(self, cell: Cell, env: Envelope) -> None: ...
+    def activate(self, cell: Cell) -> None: ...
+    def in_flight(
+        self, cell: Cell, match: Callable[[Envelope], bool] | None = None
+    ) -> list[Envelope]: ...
+    async def idle(self, cell: Cell) -> bool: ...
+    async def after_batch(self, cell: Cell) -> bool: ...
+    async def sleep_until(self, when: float) -> None: ...
+    async def wait(self, fut: Future, deadline: float) -> bool: ...
+    def call_at(
+        self, when: float, callback: Callable[[], object], blocking: bool
+    ) -> TimerHandle: ...
+    def start_task(
+        self, cell: Cell, fn: Callable[..., Coroutine[Any, Any, object]], args: tuple[Any, ...]
+    ) -> Cancellable: ...
+    def current_task(self) -> object: ...
+    def interrupt(self, cell: Cell) -> None: ...
+    def spawn_system(self, fn: Callable[[], Coroutine[Any, Any, object]]) -> None: ...
+    def is_current(self, cell: Cell) -> bool: ...
+    def check_outside(self, what: str) -> None: ...
+    def cancel_tasks(self, cell: Cell) -> None: ...
+    async def shielded(
+        self, cell: Cell, thunk: Callable[[], Awaitable[None] | None], deadline: float
+    ) -> None: ...
+    def kill(self, cell: Cell) -> None: ...

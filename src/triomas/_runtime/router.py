@@ -1,0 +1,488 @@
+"""The router: how a message finds its agent, and what happens when it cannot.
+
+It resolves recipients (references, addresses, names, classes, groups), builds
+envelopes, delivers locally or hands off to the network, publishes to topics, runs asks
+and answers them into the reply slot each request carries, and reports dead letters
+and system events. It is the container's :class:`~.ports.Inbound` port for a network.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import trio
+
+from .._messages.codec import Codec
+from .._messages.envelope import Envelope
+from .._messages.errors import (
+    AskTimeout,
+    CalleeDown,
+    CodecError,
+    DecodeError,
+    EncodeError,
+    MailboxFull,
+    NoHandler,
+)
+from .._messages.events import (
+    AgentStarted,
+    AgentStopped,
+    DeadLetter,
+    DeadLetterReason,
+    ExitReason,
+    NoProc,
+    SystemEvent,
+    TraceRecord,
+)
+from .._messages.ref import AgentRef, is_address
+from .._time.future import Future, ReplySlot
+from .deadletters import DeadLetterLog
+from .dispatch import handoff
+from .lifecycle import Life
+from .subscriptions import Subscriptions, topic_name
+
+if TYPE_CHECKING:
+    from .._agent.context import Recipient
+    from .._time.timers import TimerHandle
+    from .cell import Cell
+    from .engine import Engine
+    from .ports import Remote
+    from .registry import Registry
+    from .run import RunDefaults
+
+log = logging.getLogger("triomas")
+
+_SYSTEM_EVENTS = (DeadLetter, AgentStarted, AgentStopped)
+_HANDOFF_YIELD = 16
+"""Asks answered by hand-off in a row before the asking task yields to the scheduler."""
+_STOPPED = Life.STOPPED
+
+
+class Router:
+    """Routing, asks and replies, topics, dead letters and events for one container."""
+
+    def __init__(
+        self,
+        address: str,
+        engine: Engine,
+        registry: Registry,
+        run: RunDefaults,
+        codec: Codec,
+        strict: bool,
+        trace: Callable[[TraceRecord], object] | None,
+    ) -> None:
+        self.address = address
+        self.engine = engine
+        self.registry = registry
+        self.run = run
+        self.codec = codec
+        self.strict = strict
+        self.trace = trace
+        self.subscriptions = Subscriptions()
+        # The subscriptions' own dict, read by the tell fast path (it is never replaced).
+        self.trackers = self.subscriptions.trackers
+        self.remote: Remote | None = None
+        self.dead_letter_counts: collections.Counter[DeadLetterReason] = collections.Counter()
+        self.event_callbacks: list[Callable[[SystemEvent], object]] = []
+        self._dead_letter_log = DeadLetterLog()
+        # Hand-offs only in real time: in virtual time a message must wait for the next round.
+        self._handoff = not engine.virtual
+        self._handoffs = 0
+
+    # ---- resolving ------------------------------------------------------------------------
+
+    def resolve(self, to: Recipient) -> Cell | list[Cell] | None:
+        """The local cell(s) ``to`` names, or None (another container's, or nobody)."""
+        if isinstance(to, AgentRef):
+            cell = to._cell
+            if (
+                cell is not None
+                and cell.life is not _STOPPED
+                and (cell.router is self or cell.router.remote is None)
+            ):
+                return cell  # a network container's agents are reached over the network
+            home: Router | None
+            if to.container == self.address:
+                home = self
+            else:
+                remote = self.remote
+                if remote is not None and remote.reaches(to.container):
+                    return None  # it goes by network, even within this process
+                other = self.run.open.get(to.container)
+                home = None if other is None else other._router
+            if home is None:
+                return None
+            return home.registry.named(to.name)
+        if isinstance(to, type):
+            to = to.__name__
+        if is_address(to):
+            return self.resolve(AgentRef.parse(to))
+        registry = self.registry
+        cell = registry.cells.get(to)
+        if cell is not None:
+            return cell
+        members = registry.classes.get(to)
+        extra = self.subscriptions.receivers.get(to)
+        if extra:
+            members = {**members, **extra} if members else extra
+        return list(members) if members else registry.activate(to)
+
+    def single(self, to: Recipient) -> Cell | None:
+        """The one local cell ``to`` names (``ValueError`` if it names several)."""
+        target = self.resolve(to)
+        if isinstance(target, list):
+            if len(target) != 1:
+                raise ValueError(f"{to!r} names {len(target)} agents; this needs exactly one")
+            return target[0]
+        return target
+
+    def _remote_ref(self, to: Recipient) -> AgentRef | None:
+        """``to`` as a reference to an agent another network container holds, if it is one."""
+        ref = (
+            to
+            if isinstance(to, AgentRef)
+            else AgentRef.parse(to)
+            if isinstance(to, str) and is_address(to)
+            else None
+        )
+        if ref is None or ref.container == self.address:
+            return None
+        remote = self.remote
+        return ref if remote is not None and remote.reaches(ref.container) else None
+
+    # ---- sending --------------------------------------------------------------------------
+
+    def send(
+        self,
+        sender: Cell | None,
+        to: Recipient,
+        body: Any,
+        topic: str | None,
+        direct: bool,
+        performative: str | None,
+        conversation_id: str | None,
+        reply_with: str | None,
+        in_reply_to: str | None,
+        reply_by: float | None,
+        fipa: tuple[str | None, str | None, str | None] | None,
+        reply: ReplySlot | None = None,
+    ) -> AgentRef | None:
+        """Build the envelope and route it; ``reply``: an ask, so exactly one recipient.
+
+        ``fipa`` is the envelope's ``(protocol, ontology, language)``, if any. Returns
+        the reference when it went to another container's network, where an ask then
+        flushes it (a tell is written by the connection's writer).
+        """
+        if self.strict:
+            body = self.codec.roundtrip(body)
+        single = reply is not None
+        target = self.single(to) if single else self.resolve(to)
+        receiver: AgentRef | str = (
+            to if isinstance(to, AgentRef) else to.__name__ if isinstance(to, type) else str(to)
+        )
+        forwarded: AgentRef | None = None
+        env = Envelope(
+            body,
+            None if sender is None else sender.ref,
+            receiver,
+            topic or type(body).__name__,
+            performative,
+            conversation_id,
+            reply_with,
+            in_reply_to,
+            reply_by,
+            self.engine.now(),
+        )
+        if fipa is not None:
+            env.protocol, env.ontology, env.language = fipa
+        if reply is not None:
+            env._reply_to = reply
+        if isinstance(target, list):
+            for member in target:
+                member.deliver(member, env)
+        elif target is not None and not (single and self._handoff and handoff(target, env)):
+            target.deliver(target, env)  # its container's engine, maybe not ours
+        elif target is None and self.remote is not None:
+            remote = self._remote_ref(to)
+            if remote is not None:
+                # It raises EncodeError before anyone saw the message.
+                self.remote.forward(env, remote, reply)
+                forwarded = remote
+        if not direct and sender is not None and self.trackers:
+            trackers = self.trackers.get(sender.name)
+            if trackers:
+                copy = env if reply_with is None else attrs.evolve(env, reply_with=None)
+                for tracker in trackers:
+                    tracker.deliver(tracker, copy)
+        if target is None and forwarded is None:
+            unreachable = (
+                isinstance(to, AgentRef)
+                and to.container != self.address
+                and to.container not in self.run.open
+            )
+            reason = (
+                DeadLetterReason.UNREACHABLE if unreachable else DeadLetterReason.UNKNOWN_RECIPIENT
+            )
+            self.dead(env, reason, NoProc())
+        return forwarded
+
+    async def send_wait(
+        self, sender: Cell | None, to: Recipient, msg: Any, timeout: float | None, topic: str | None
+    ) -> None:
+        """A send that waits for room in a bounded mailbox first."""
+        target = self.single(to)
+        if target is not None and target.bound is not None:
+            await self._wait_room(target, timeout, msg)
+        self.send(sender, to, msg, topic, False, None, None, None, None, None, None)
+        await trio.lowlevel.checkpoint_if_cancelled()
+
+    async def _wait_room(self, target: Cell, timeout: float | None, msg: Any) -> None:
+        bound = target.bound
+        if bound is None or bound.policy != "block" or not bound.full():
+            return
+        deadline = self.engine.now() + (math.inf if timeout is None else timeout)
+        if not await bound.wait_room(deadline):
+            raise MailboxFull(
+                f"no room in the mailbox of {target.name} within {timeout} s for {msg!r}"
+            )
+
+    def publish(self, sender: Cell | None, body: Any, topic: str | type | None) -> None:
+        """Send ``body`` to every subscriber of the topic, here and on the network."""
+        name = type(body).__name__ if topic is None else topic_name(topic)
+        if self.strict:
+            body = self.codec.roundtrip(body)
+        env = Envelope(
+            body, None if sender is None else sender.ref, None, name, sent_at=self.engine.now()
+        )
+        subscribers = self.subscriptions.topics.get(name)
+        if subscribers:
+            for cell in subscribers:
+                cell.deliver(cell, env)
+        if sender is not None and self.trackers:
+            trackers = self.trackers.get(sender.name)
+            if trackers:
+                for tracker in trackers:
+                    tracker.deliver(tracker, env)
+        if self.remote is not None and self.remote.publish(env):
+            return
+        if not subscribers:  # trackers only watch: the publish itself reached nobody
+            self.dead(env, DeadLetterReason.NO_SUBSCRIBERS, None)
+
+    # ---- asks and replies -----------------------------------------------------------------
+
+    async def ask(
+        self,
+        sender: Cell | None,
+        to: Recipient,
+        body: Any,
+        timeout: float,
+        performative: str | None,
+        conversation_id: str | None,
+    ) -> Any:
+        """Send ``body`` as an ask and wait for the answer in its reply slot."""
+        if not timeout >= 0:
+            raise ValueError("timeout must be a non-negative number of seconds, or None")
+        engine = self.engine
+        if not isinstance(to, AgentRef) or to._cell is None or to._cell.bound is not None:
+            target = self.single(to)
+            if target is not None and target.bound is not None:
+                start = engine.now()
+                await self._wait_room(target, timeout, body)
+                timeout -= engine.now() - start
+        fut = Future()
+        try:
+            remote = self.send(
+                sender,
+                to,
+                body,
+                None,
+                False,
+                performative,
+                conversation_id,
+                self.run.new_reply_id(),
+                None,
+                None,
+                None,
+                fut,
+            )
+            if remote is not None:
+                assert self.remote is not None
+                await self.remote.flush(remote)
+            if fut.done and self._handoff:
+                # Answered by a hand-off: still a cancellation point, and still yield
+                # to the scheduler now and then so a loop of asks cannot starve others.
+                await trio.lowlevel.checkpoint_if_cancelled()
+                self._handoffs += 1
+                if self._handoffs >= _HANDOFF_YIELD:
+                    self._handoffs = 0
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                return fut.result()
+            if await engine.wait(fut, engine.now() + timeout):
+                return fut.result()
+            raise AskTimeout(f"no reply from {to} within {timeout} s to {body!r}")
+        finally:
+            # Closed when the caller stops waiting (timeout, cancel, crash): a late
+            # reply is dropped, as the call's end already told the caller.
+            fut.close()
+
+    def reply(self, request: Envelope, value: Any) -> None:
+        """Answer ``request`` with ``value`` (a second answer is dropped)."""
+        slot = request._reply_to
+        if slot is not None:
+            request._reply_to = None
+            if self.strict:
+                try:
+                    value = self.codec.roundtrip_value(value)
+                except CodecError as exc:
+                    slot.set_error(exc)
+                    return
+            slot.set_result(value)
+
+    def reply_error(self, request: Envelope, error: BaseException) -> None:
+        """Answer ``request`` with an error for the asker to raise."""
+        slot = request._reply_to
+        if slot is not None:
+            request._reply_to = None
+            slot.set_error(error)
+
+    # ---- the network's port (Inbound) -----------------------------------------------------
+
+    def arrive(
+        self,
+        env: Envelope,
+        receiver: str | None,
+        reply: ReplySlot | None,
+        error: DecodeError | None,
+    ) -> None:
+        """Deliver a message that came from another container."""
+        if reply is not None:
+            env._reply_to = reply
+        if receiver is not None:
+            env.receiver = AgentRef(self.address, receiver)
+        if error is not None:
+            self.dead(env, DeadLetterReason.UNDECODABLE, None)
+            return
+        if receiver is not None and "/" in receiver:
+            # A name, never an address: a peer must not reach past this container.
+            self.dead(env, DeadLetterReason.UNKNOWN_RECIPIENT, NoProc())
+            return
+        if receiver is None:
+            subscribers = self.subscriptions.topics.get(env.topic)
+            if not subscribers:
+                self.dead(env, DeadLetterReason.NO_SUBSCRIBERS, None)
+                return
+            for cell in subscribers:
+                cell.deliver(cell, env)
+            return
+        target = self.resolve(receiver)
+        if isinstance(target, list):
+            if env.reply_with is not None and len(target) != 1:
+                self.reply_error(
+                    env, ValueError(f"{receiver!r} names {len(target)} agents; an ask needs one")
+                )
+                return
+            for member in target:
+                member.deliver(member, env)
+        elif target is not None:
+            if not (env.reply_with is not None and self._handoff and handoff(target, env)):
+                target.deliver(target, env)
+        else:
+            self.dead(env, DeadLetterReason.UNKNOWN_RECIPIENT, NoProc())
+
+    def topics(self) -> list[str]:
+        """The topics this container's agents subscribe to."""
+        return list(self.subscriptions.topics)
+
+    def subscribed(self, topic: str) -> bool:
+        """Whether some agent here subscribes to ``topic``."""
+        return topic in self.subscriptions.topics
+
+    def now(self) -> float:
+        """The container's clock time."""
+        return self.engine.now()
+
+    def call_at(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle:
+        """A timer on the container's clock."""
+        return self.engine.call_at(when, callback, blocking)
+
+    # ---- dead letters, events, traces -----------------------------------------------------
+
+    def dead(
+        self,
+        env: Envelope,
+        reason: DeadLetterReason,
+        down: ExitReason | None,
+        reply: ReplySlot | None = None,
+    ) -> None:
+        """Report ``env`` as undeliverable; a waiting asker is failed at once.
+
+        ``reply``: the slot of the ask ``env`` carried, when the network kept it.
+        """
+        if reply is not None:
+            env._reply_to = reply
+        if isinstance(env.body, _SYSTEM_EVENTS):
+            return  # events are best effort: never a dead letter about a dead letter
+        if env.reply_with is not None:
+            error: BaseException
+            if reason is DeadLetterReason.NO_HANDLER:
+                error = NoHandler(f"{env.receiver} has no handler for {type(env.body).__name__}")
+            elif reason is DeadLetterReason.UNDECODABLE and isinstance(env.body, DecodeError):
+                error = env.body
+            elif reason is DeadLetterReason.SEND_BUFFER_FULL:
+                error = MailboxFull(f"the send buffer to {env.receiver} is full")
+            elif reason is DeadLetterReason.TOO_LARGE:
+                error = EncodeError(
+                    f"{type(env.body).__name__} is over the frame limit of the container "
+                    f"of {env.receiver}"
+                )
+            else:
+                error = CalleeDown(str(env.receiver), down if down is not None else NoProc())
+            self.reply_error(env, error)
+        self.dead_letter_counts[reason] += 1
+        letter = DeadLetter(env.body, env.sender, env.receiver, reason)
+        self._dead_letter_log.record(letter, self.engine.now(), self.address)
+        if self.trace is not None:  # the repr costs, and a flood of dead letters adds up
+            self.trace_event(
+                env.receiver.name if isinstance(env.receiver, AgentRef) else str(env.receiver),
+                "dead",
+                f"{reason}: {env.body!r}",
+            )
+        self.emit(letter)
+
+    def no_handler(self, env: Envelope) -> None:
+        """``env``'s receiver has no handler for it."""
+        self.dead(env, DeadLetterReason.NO_HANDLER, None)
+
+    def listened(self, event_type: type) -> bool:
+        """Whether anyone listens to events of ``event_type`` (so they are worth making)."""
+        return bool(self.event_callbacks) or event_type.__name__ in self.subscriptions.topics
+
+    def emit(self, event: SystemEvent) -> None:
+        """Hand a system event to the callbacks and to the agents subscribed to its type."""
+        for callback in list(self.event_callbacks):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event callback %r raised", callback)
+        subscribers = self.subscriptions.topics.get(type(event).__name__)
+        if subscribers:
+            env = Envelope(event, None, None, type(event).__name__, sent_at=self.engine.now())
+            for cell in subscribers:
+                cell.deliver(cell, env)
+
+    def trace_event(self, agent: str, event: str, payload: str) -> None:
+        """Record a trace event, when a recorder is attached."""
+        if self.trace is not None:
+            self.trace(TraceRecord(self.engine.now(), agent, event, payload))
+
+    def trace_recv(self, cell: Cell, env: Envelope) -> None:
+        """Record that ``cell`` takes ``env``, when a recorder is attached."""
+        if self.trace is not None:
+            sender = "-" if env.sender is None else env.sender.name
+            self.trace(
+                TraceRecord(self.engine.now(), cell.name, "recv", f"{sender} -> {env.body!r}")
+            )
