@@ -404,4 +404,4 @@ class Agent:
         return self._ctx.children()
 
 
-Agent._triomas_info = ClassInfo(Agent, Agent)
+Agent._triomas_info = ClassInfo(Agent, Agent)  # noqa: SLF001 - the base class's own info

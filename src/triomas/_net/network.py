@@ -212,7 +212,7 @@ class Network:
         if conn is not None and conn.accepting:
             sent = conn.send_frame(data, not ask)
         else:
-            sent = peer._enqueue(data, self.options.max_buffer)
+            sent = peer.enqueue(data, self.options.max_buffer)
             if sent:
                 self._dial(peer)
         if not sent:

@@ -66,7 +66,7 @@ class Peer:
         conn = self.conn
         return MAX_FRAME if conn is None else conn.peer_max_frame
 
-    def _enqueue(self, data: bytes, limit: float) -> bool:
+    def enqueue(self, data: bytes, limit: float) -> bool:
         if self.queued_bytes + len(data) > limit:
             return False
         self.queue.append(data)

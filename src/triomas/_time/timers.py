@@ -41,8 +41,7 @@ class TimerHandle:
         self._pending = False
         queue = self._queue
         if queue is not None:
-            queue._cancelled += 1
-            queue._retire(self)
+            queue.cancelled(self)
         return True
 
 
@@ -92,6 +91,11 @@ class TimerQueue:
             self._cancelled -= 1
         return heap[0][0] if heap else None
 
+    def cancelled(self, handle: TimerHandle) -> None:
+        """``handle`` was cancelled: count it, and retire it if nothing else waits."""
+        self._cancelled += 1
+        self._retire(handle)
+
     def pop_due(self, now: float) -> list[TimerHandle]:
         """Remove and return the pending timers due at or before ``now``, in order."""
         heap = self._heap
@@ -99,7 +103,7 @@ class TimerQueue:
         while heap and heap[0][0] <= now:
             handle = heapq.heappop(heap)[2]
             if handle.pending:
-                handle._pending = False
+                handle._pending = False  # noqa: SLF001 - the queue's own handle
                 due.append(handle)
             else:
                 self._cancelled -= 1

@@ -6,11 +6,10 @@ import logging
 import math
 from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any
 
-from .._agent.agent import Agent
 from .._agent.context import Future, Recipient
-from .._agent.handlers import complete, on
+from .._agent.handlers import on
 from .._messages.errors import AskTimeout
 from . import _speech
 from ._acts import (
@@ -19,14 +18,11 @@ from ._acts import (
     AskAll,
     AskHow,
     AskOne,
-    Failure,
-    InformDone,
-    InformResult,
     Tell,
     TellHow,
 )
 from ._admin import ConnectTo
-from ._base import Base
+from ._cycle import ReasoningCycle
 from ._environment import (
     ActionFailed,
     Channel,
@@ -35,10 +31,9 @@ from ._environment import (
     LeaveEnvironment,
     PerceptUpdate,
 )
-from ._errors import ActionError, NoApplicablePlan, PlanFailure
-from ._intention import Gate, Intention
-from ._plans import Plan, PlanLibrary, PlanSpec, declared_plans, finish, plan_from_spec
-from ._terms import Belief, Event, Goal, Trigger, event_matches, matches, normalize
+from ._errors import ActionError, NoApplicablePlan
+from ._plans import PlanSpec, declared_plans, finish, plan_from_spec
+from ._terms import Belief, Event, Goal, Trigger, matches, normalize
 
 if TYPE_CHECKING:
     from .._messages.envelope import Envelope
@@ -51,7 +46,7 @@ _SUCCESS, _FAILURE, _DROPPED = Trigger.SUCCESS, Trigger.FAILURE, Trigger.DROPPED
 _LATE_KEPT = 1024
 
 
-class BDIAgent(Agent):
+class BDIAgent(ReasoningCycle):
     """An agent with beliefs, goals and plans (AgentSpeak, as in Jason and MASPY).
 
     Declare plans with :func:`plan`. Each event (a belief gained or lost, a goal
@@ -66,10 +61,6 @@ class BDIAgent(Agent):
     same in real and in virtual time.
     """
 
-    show_exec: bool = False
-    """Log every step of the reasoning cycle (MASPY's ``show_exec``) on the
-    ``triomas.bdi`` logger, at INFO level."""
-
     maspy_compat: bool = False
     """MASPY's conventions: answers to ``ask_one`` and ``ask_all`` are added to the
     belief base, and ``ask_one`` gives None (not False) when nothing matched."""
@@ -77,43 +68,9 @@ class BDIAgent(Agent):
     accept_plans: bool = True
     """Whether ``TellHow`` may teach this agent plans (registered ones only)."""
 
-    _declared: ClassVar[list[Plan]] = []
-    _beliefs: Base[Belief]
-    _goals: Base[Goal]
-    _library: PlanLibrary
-    _events: deque[Event]
-    _deliberating: bool
-    _running: dict[object, Intention]
-    _waiters: list[tuple[Event, Future]]
-    _gate: Gate
-    _asks: dict[str, Future]
-    _late: dict[str, None]
-    _serial: int
-    _requests: dict[Goal, Envelope]
-    _conversations: dict[str, Any]
-    _closed_conversations: dict[str, None]
-
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._declared = declared_plans(cls)
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
-        self = super().__new__(cls)
-        self._beliefs = Base()
-        self._goals = Base()
-        self._library = PlanLibrary(cls._declared)
-        self._events = deque()
-        self._deliberating = False
-        self._running = {}
-        self._waiters = []
-        self._gate = Gate()
-        self._asks = {}
-        self._late = {}
-        self._serial = 0
-        self._requests = {}
-        self._conversations = {}
-        self._closed_conversations = {}
-        return self
 
     async def update(self) -> None:
         """Start the intentions of events raised before the agent ran, then read mail."""
@@ -171,11 +128,6 @@ class BDIAgent(Agent):
     def intentions(self) -> list[Event]:
         """The events whose plans are running now, oldest first."""
         return [i.event for i in self._running.values()]
-
-    def _holding(self, pattern: Belief | Goal) -> Any:
-        if isinstance(pattern, Goal):
-            return self._goals.first(pattern)
-        return self._beliefs.first(pattern)
 
     def _believe(self, belief: Belief) -> bool:
         if not self._beliefs.add(belief):
@@ -364,7 +316,7 @@ class BDIAgent(Agent):
         env = await self._ask_act(to, AskAll(pattern), timeout)
         content = env.body.content if isinstance(env.body, Tell) else ()
         source = _speech.source_of(self, env.sender)
-        found = [normalize(b, source) for b in _speech._contents(content) if isinstance(b, Belief)]
+        found = [normalize(b, source) for b in _speech.contents(content) if isinstance(b, Belief)]
         if self.maspy_compat if add is None else add:
             for belief in found:
                 self._believe(belief)
@@ -384,7 +336,7 @@ class BDIAgent(Agent):
         env = await self._ask_act(to, AskHow(trigger.value, pattern), timeout)
         specs = [
             s
-            for s in _speech._contents(env.body.content if isinstance(env.body, TellHow) else ())
+            for s in _speech.contents(env.body.content if isinstance(env.body, TellHow) else ())
             if isinstance(s, PlanSpec)
         ]
         if learn:
@@ -469,190 +421,6 @@ class BDIAgent(Agent):
             self._disbelieve(Belief(percept.name, *percept.args, source=source))
         for percept in update.added:
             self._believe(Belief(percept.name, *percept.args, source=source))
-
-    # ---- the cycle -----------------------------------------------------------------------
-
-    def _post(self, event: Event, *, select: bool = True) -> None:
-        if self.show_exec or self._tracing:
-            self._note(event.trigger.value, repr(event.content))
-        if self._waiters:
-            for waiter in [w for w in self._waiters if event_matches(w[0], event)]:
-                self._waiters.remove(waiter)
-                waiter[1].set_result(event)
-        if not select:
-            return
-        self._events.append(event)
-        if not self._deliberating:
-            self._deliberate()
-
-    def _deliberate(self) -> None:
-        if not self._active:
-            return  # __init__ or a stop: update() picks the events up on the next start
-        self._deliberating = True
-        try:
-            events = self._events
-            while events and self._gate.owner is None:
-                self._select(events.popleft())
-        finally:
-            self._deliberating = False
-
-    def _select(self, event: Event) -> None:
-        content = event.content
-        trigger = event.trigger
-        if isinstance(content, Goal) and trigger is _GAIN and content not in self._goals:
-            return  # dropped while its event waited
-        selected = self._applicable(trigger, content)
-        if selected is None:
-            if isinstance(content, Goal) and trigger is _GAIN:
-                error = NoApplicablePlan(f"no applicable plan for {content!r}")
-                self._note("no plan", repr(content))
-                self._end_goal(content, Event(_FAILURE, content, error))
-                self._post(Event(_LOSE, content, error))
-            return
-        chosen, values = selected
-        request = self._requests.pop(content, None) if isinstance(content, Goal) else None
-        intention = Intention(event, request)
-        if self.show_exec or self._tracing:
-            self._note("intend", f"{event!r} with {chosen.label}")
-        if not chosen.suspends:
-            self._run_now(intention, chosen, values)
-            return
-        if chosen.exclusive:
-            self._gate.owner = intention
-        intention.handle = self._start_task(self._run, intention, chosen, values)
-
-    def _applicable(
-        self, trigger: Trigger, content: Belief | Goal
-    ) -> tuple[Plan, tuple[Any, ...]] | None:
-        for candidate in self._library.relevant(trigger, content):
-            values = candidate.bind(self, content)
-            if values is not None:
-                return candidate, values
-        return None
-
-    async def _run(self, intention: Intention, chosen: Plan, values: tuple[Any, ...]) -> None:
-        key = self._current_task()
-        self._running[key] = intention
-        event = intention.event
-        content = event.content
-        ended = False
-        try:
-            await self._pass_gate(intention)
-            result = await finish(chosen.call(self, content.source, values))
-            ended = True
-        except Exception as exc:
-            ended = True
-            self._failed(intention, chosen, exc)
-            return
-        finally:
-            del self._running[key]
-            if not ended:
-                self._finish(intention, Event(_DROPPED, content), None)
-            if self._gate.owner is intention:
-                self._open_gate()
-        self._finish(intention, Event(_SUCCESS, content), result)
-
-    def _run_now(self, intention: Intention, chosen: Plan, values: tuple[Any, ...]) -> None:
-        # A plan that cannot wait runs to its end here: no task, and it is atomic anyway.
-        content = intention.event.content
-        self._running[intention] = intention
-        try:
-            result = chosen.call(self, content.source, values)
-            if chosen.is_async:
-                result = complete(result)
-        except Exception as exc:
-            del self._running[intention]
-            self._failed(intention, chosen, exc)
-            return
-        del self._running[intention]
-        self._finish(intention, Event(_SUCCESS, content), result)
-
-    def _failed(self, intention: Intention, chosen: Plan, exc: Exception) -> None:
-        event = intention.event
-        content = event.content
-        handled = intention.request is not None or (
-            isinstance(content, Goal)
-            and event.trigger is _GAIN
-            and self._applicable(_LOSE, content) is not None
-        )
-        log.log(
-            logging.DEBUG if handled else logging.WARNING,
-            "agent %s: plan %s for %r failed: %r",
-            self.name,
-            chosen.label,
-            event,
-            exc,
-        )
-        self._finish(intention, Event(_FAILURE, content, exc), exc)
-
-    def _finish(self, intention: Intention, outcome: Event, result: Any) -> None:
-        content = outcome.content
-        trigger = outcome.trigger
-        if isinstance(content, Goal) and intention.event.trigger is _GAIN:
-            self._end_goal(content, outcome)
-            if intention.request is not None:
-                self._answer_request(intention.request, outcome, result)
-            if trigger is _FAILURE and self.exit_reason is None:
-                self._post(Event(_LOSE, content, outcome.error))
-        elif trigger is not _SUCCESS:
-            self._post(outcome, select=False)
-
-    def _end_goal(self, goal: Goal, outcome: Event) -> None:
-        self._goals.discard(goal)
-        request = self._requests.pop(goal, None)
-        if request is not None:
-            self._answer_request(request, outcome, None)
-        self._post(outcome, select=False)
-
-    def _answer_request(self, request: Envelope, outcome: Event, result: Any) -> None:
-        if request.sender is None or self.exit_reason is not None:
-            return
-        body: Any
-        if outcome.trigger is _SUCCESS:
-            body = InformDone() if result is None else InformResult(result)
-        else:
-            reason = outcome.error if outcome.error is not None else outcome.trigger.value
-            body = Failure(repr(reason) if isinstance(reason, BaseException) else reason)
-        self.send(
-            request.sender,
-            body,
-            in_reply_to=request.reply_with,
-            conversation_id=request.conversation_id,
-        )
-
-    async def _handle_failure(self, goal: Goal, error: Exception) -> Any:
-        handler = self._applicable(_LOSE, goal)
-        if handler is None:
-            if isinstance(error, PlanFailure):
-                raise error
-            raise PlanFailure(f"the plan for {goal!r} failed: {error!r}") from error
-        chosen, values = handler
-        self._note("recover", f"{goal!r} with {chosen.label}")
-        return await finish(chosen.call(self, goal.source, values))
-
-    def _current(self) -> Intention | None:
-        return self._running.get(self._current_task())
-
-    async def _pass_gate(self, intention: Intention | None = None) -> None:
-        gate = self._gate
-        if gate.owner is None:
-            return
-        if intention is None:
-            intention = self._current()
-        while gate.closed_to(intention):
-            fut = Future()
-            gate.waiting.append(fut)
-            await self._wait(fut, math.inf)
-
-    def _open_gate(self) -> None:
-        self._gate.open()
-        if self._events and not self._deliberating:
-            self._deliberate()
-
-    def _note(self, kind: str, what: str) -> None:
-        self._trace(kind, what)
-        if self.show_exec:
-            log.info("%s @ %.6g: %s %s", self.name, self.clock.now(), kind, what)
 
     # ---- asking --------------------------------------------------------------------------
 

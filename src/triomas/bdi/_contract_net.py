@@ -110,7 +110,7 @@ class _Run:
     async def next(self, deadline: float) -> Envelope | None:
         if not self.inbox:
             self.wake = Future()
-            if not await self.agent._wait(self.wake, deadline):
+            if not await self.agent._wait(self.wake, deadline):  # noqa: SLF001 - the BDI agent's conversations (bdi)
                 return None
         return self.inbox.pop(0)
 
@@ -135,11 +135,11 @@ async def contract_net(
     after the deadline get ``RejectProposal("late")``. If the calling task is
     cancelled, accepted participants get ``Cancel``.
     """
-    agent._serial += 1
-    cid = f"{agent.name}/cnp-{agent._serial}"
+    agent._serial += 1  # noqa: SLF001 - the BDI agent's conversations (bdi)
+    cid = f"{agent.name}/cnp-{agent._serial}"  # noqa: SLF001 - the BDI agent's conversations (bdi)
     result = ContractNetResult()
     run = _Run(agent, cid, result)
-    agent._conversations[cid] = run.route
+    agent._conversations[cid] = run.route  # noqa: SLF001 - the BDI agent's conversations (bdi)
     reply_by = agent.clock.now() + deadline
     waiting: dict[str, str] = {}
     try:
@@ -222,12 +222,12 @@ async def contract_net(
         run.collecting = False
         run.closed = True
         # Keep routing the closed conversation a while, to reject late proposals.
-        closed = agent._closed_conversations
+        closed = agent._closed_conversations  # noqa: SLF001 - the BDI agent's conversations (bdi)
         closed[cid] = None
         while len(closed) > _CLOSED_KEPT:
             oldest = next(iter(closed))
             del closed[oldest]
-            agent._conversations.pop(oldest, None)
+            agent._conversations.pop(oldest, None)  # noqa: SLF001 - the BDI agent's conversations (bdi)
 
 
 def _participant(agent: BDIAgent, to: Recipient) -> str:

@@ -13,7 +13,7 @@ from .._messages.message import message
 from ._terms import Belief, Goal, Trigger, bindings, matches, normalize
 
 if TYPE_CHECKING:
-    from ._agent import BDIAgent
+    from ._cycle import ReasoningCycle
 
 F = TypeVar("F", bound=Callable[..., Any])
 Context = Belief | Goal | Callable[[Any], bool]
@@ -48,12 +48,12 @@ class Plan:
         object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.body))
         object.__setattr__(self, "suspends", can_suspend(self.body))
 
-    def bind(self, agent: BDIAgent, content: Belief | Goal) -> tuple[Any, ...] | None:
+    def bind(self, agent: ReasoningCycle, content: Belief | Goal) -> tuple[Any, ...] | None:
         """The plan's arguments if its context holds for ``content``, else None."""
         values = bindings(self.pattern, content)
         for condition in self.context:
             if isinstance(condition, (Belief, Goal)):
-                found = agent._holding(condition)
+                found = agent._holding(condition)  # noqa: SLF001 - its agent's beliefs
                 if found is None:
                     return None
                 values += bindings(condition, found)
@@ -61,7 +61,7 @@ class Plan:
                 return None
         return values
 
-    def call(self, agent: BDIAgent, source: str | None, values: tuple[Any, ...]) -> Any:
+    def call(self, agent: ReasoningCycle, source: str | None, values: tuple[Any, ...]) -> Any:
         """Start the body: its result, or an awaitable of it."""
         return self.body(agent, source, *values)
 

@@ -57,153 +57,153 @@ def source_of(agent: Agent, sender: AgentRef | None) -> str:
     return sender.address
 
 
-def _contents(content: Any) -> list[Any]:
+def contents(content: Any) -> list[Any]:
     return list(content) if isinstance(content, (list, tuple)) else [content]
 
 
-def _reply(agent: BDIAgent, env: Envelope, act: Any) -> None:
+def _reply(self: BDIAgent, env: Envelope, act: Any) -> None:
     if env.sender is not None:
-        agent.send(env.sender, act, in_reply_to=env.reply_with, conversation_id=env.conversation_id)
+        self.send(env.sender, act, in_reply_to=env.reply_with, conversation_id=env.conversation_id)
 
 
-def _refuse(agent: BDIAgent, env: Envelope, why: str) -> None:
-    log.warning("agent %s cannot use %r from %s: %s", agent.name, env.body, env.sender, why)
-    agent._note("not understood", f"{env.body!r}: {why}")
-    _reply(agent, env, NotUnderstood(why))
+def _refuse(self: BDIAgent, env: Envelope, why: str) -> None:
+    log.warning("self %s cannot use %r from %s: %s", self.name, env.body, env.sender, why)
+    self._note("not understood", f"{env.body!r}: {why}")
+    _reply(self, env, NotUnderstood(why))
 
 
 @on(Tell)
-def on_tell(agent: BDIAgent, act: Tell, env: Envelope) -> None:
+def on_tell(self: BDIAgent, act: Tell, env: Envelope) -> None:
     """Add the told beliefs with the sender as source; ``gain`` for each new one."""
-    if agent._answered(env):
+    if self._answered(env):
         return
-    source = source_of(agent, env.sender)
-    items = _contents(act.content)
+    source = source_of(self, env.sender)
+    items = contents(act.content)
     if not all(isinstance(item, Belief) for item in items):
-        _refuse(agent, env, "tell carries beliefs")
+        _refuse(self, env, "tell carries beliefs")
         return
     for item in items:
-        agent._believe(normalize(item, source))
+        self._believe(normalize(item, source))
 
 
 @on(Untell)
-def on_untell(agent: BDIAgent, act: Untell, env: Envelope) -> None:
+def on_untell(self: BDIAgent, act: Untell, env: Envelope) -> None:
     """Remove the matching beliefs that came from the sender; ``lose`` for each."""
-    if agent._answered(env):
+    if self._answered(env):
         return
-    for item in _contents(act.content):
+    for item in contents(act.content):
         if not isinstance(item, Belief):
-            _refuse(agent, env, "untell carries belief patterns")
+            _refuse(self, env, "untell carries belief patterns")
             return
-        agent._disbelieve(normalize(item, source_of(agent, env.sender)))
+        self._disbelieve(normalize(item, source_of(self, env.sender)))
 
 
 @on(Achieve)
-def on_achieve(agent: BDIAgent, act: Achieve, env: Envelope) -> None:
+def on_achieve(self: BDIAgent, act: Achieve, env: Envelope) -> None:
     """Adopt the goal, from the sender, as a new intention; answer when it ends if
     the sender gave a ``reply_with``."""
     if not isinstance(act.content, Goal):
-        _refuse(agent, env, "achieve carries a goal")
+        _refuse(self, env, "achieve carries a goal")
         return
-    goal = normalize(act.content, source_of(agent, env.sender))
-    agent.post(goal, request=env if env.reply_with is not None else None)
+    goal = normalize(act.content, source_of(self, env.sender))
+    self.post(goal, request=env if env.reply_with is not None else None)
 
 
 @on(Unachieve)
-def on_unachieve(agent: BDIAgent, act: Unachieve, env: Envelope) -> None:
+def on_unachieve(self: BDIAgent, act: Unachieve, env: Envelope) -> None:
     """Drop the matching goals, their pending events and their intentions."""
     if not isinstance(act.content, Goal):
-        _refuse(agent, env, "unachieve carries a goal pattern")
+        _refuse(self, env, "unachieve carries a goal pattern")
         return
-    agent.drop_desire(normalize(act.content))
+    self.drop_desire(normalize(act.content))
 
 
 @on(AskOne)
-def on_ask_one(agent: BDIAgent, act: AskOne, env: Envelope) -> None:
+def on_ask_one(self: BDIAgent, act: AskOne, env: Envelope) -> None:
     """Answer with the oldest matching belief (``Tell``), or, if none, with what a
     ``test`` plan finds, or else with ``Untell`` of the pattern."""
     if not isinstance(act.content, Belief):
-        _refuse(agent, env, "askOne carries a belief pattern")
+        _refuse(self, env, "askOne carries a belief pattern")
         return
     pattern = normalize(act.content)
-    found = agent._beliefs.first(pattern)
+    found = self._beliefs.first(pattern)
     if found is not None:
-        _reply(agent, env, Tell(found.with_source(None)))
-    elif agent._applicable(Trigger.TEST, pattern) is not None:
-        agent._start_task(_answer_by_test, agent, pattern, env)
+        _reply(self, env, Tell(found.with_source(None)))
+    elif self._applicable(Trigger.TEST, pattern) is not None:
+        self._start_task(_answer_by_test, self, pattern, env)
     else:
-        _reply(agent, env, Untell(pattern))
+        _reply(self, env, Untell(pattern))
 
 
-async def _answer_by_test(agent: BDIAgent, pattern: Belief, env: Envelope) -> None:
+async def _answer_by_test(self: BDIAgent, pattern: Belief, env: Envelope) -> None:
     try:
-        found = await agent.test(pattern)
+        found = await self.test(pattern)
     except Exception as exc:
-        log.warning("agent %s: the test plan for %r failed: %r", agent.name, pattern, exc)
+        log.warning("self %s: the test plan for %r failed: %r", self.name, pattern, exc)
         found = None
-    _reply(agent, env, Untell(pattern) if found is None else Tell(found.with_source(None)))
+    _reply(self, env, Untell(pattern) if found is None else Tell(found.with_source(None)))
 
 
 @on(AskAll)
-def on_ask_all(agent: BDIAgent, act: AskAll, env: Envelope) -> None:
+def on_ask_all(self: BDIAgent, act: AskAll, env: Envelope) -> None:
     """Answer with a ``Tell`` of every matching belief (maybe none), oldest first."""
     if not isinstance(act.content, Belief):
-        _refuse(agent, env, "askAll carries a belief pattern")
+        _refuse(self, env, "askAll carries a belief pattern")
         return
-    found = agent._beliefs.all(normalize(act.content))
-    _reply(agent, env, Tell(list(dict.fromkeys(b.with_source(None) for b in found))))
+    found = self._beliefs.all(normalize(act.content))
+    _reply(self, env, Tell(list(dict.fromkeys(b.with_source(None) for b in found))))
 
 
 @on(TellHow)
-def on_tell_how(agent: BDIAgent, act: TellHow, env: Envelope) -> None:
+def on_tell_how(self: BDIAgent, act: TellHow, env: Envelope) -> None:
     """Learn the described plans, if registered here, with the sender as source."""
-    if agent._answered(env):
+    if self._answered(env):
         return
-    if not agent.accept_plans:
-        _refuse(agent, env, "this agent does not accept plans")
+    if not self.accept_plans:
+        _refuse(self, env, "this self does not accept plans")
         return
-    for spec in _contents(act.content):
+    for spec in contents(act.content):
         if not isinstance(spec, PlanSpec):
-            _refuse(agent, env, "tellHow carries plan descriptions")
+            _refuse(self, env, "tellHow carries plan descriptions")
             return
         try:
-            learnt = plan_from_spec(spec, source_of(agent, env.sender))
+            learnt = plan_from_spec(spec, source_of(self, env.sender))
         except (LookupError, ValueError) as exc:
-            _refuse(agent, env, str(exc))
+            _refuse(self, env, str(exc))
             continue
-        if agent._library.learn(learnt):
-            agent._note("learn", f"{spec.name} from {learnt.source}")
+        if self._library.learn(learnt):
+            self._note("learn", f"{spec.name} from {learnt.source}")
 
 
 @on(UntellHow)
-def on_untell_how(agent: BDIAgent, act: UntellHow, env: Envelope) -> None:
+def on_untell_how(self: BDIAgent, act: UntellHow, env: Envelope) -> None:
     """Forget the plans with that name that the sender taught."""
-    if agent._library.forget(str(act.content), source_of(agent, env.sender)):
-        agent._note("unlearn", f"{act.content} from {source_of(agent, env.sender)}")
+    if self._library.forget(str(act.content), source_of(self, env.sender)):
+        self._note("unlearn", f"{act.content} from {source_of(self, env.sender)}")
 
 
 @on(AskHow)
-def on_ask_how(agent: BDIAgent, act: AskHow, env: Envelope) -> None:
+def on_ask_how(self: BDIAgent, act: AskHow, env: Envelope) -> None:
     """Answer with a ``TellHow`` of the teachable plans relevant to the trigger."""
     try:
         trigger = Trigger(act.trigger)
     except ValueError:
-        _refuse(agent, env, f"unknown trigger {act.trigger!r}")
+        _refuse(self, env, f"unknown trigger {act.trigger!r}")
         return
     if not isinstance(act.content, (Belief, Goal)):
-        _refuse(agent, env, "askHow carries a belief or goal pattern")
+        _refuse(self, env, "askHow carries a belief or goal pattern")
         return
-    relevant = agent._library.relevant(trigger, normalize(act.content))
-    _reply(agent, env, TellHow(specs_of(relevant)))
+    relevant = self._library.relevant(trigger, normalize(act.content))
+    _reply(self, env, TellHow(specs_of(relevant)))
 
 
 @on(Signal)
-def on_signal(agent: BDIAgent, act: Signal, env: Envelope) -> None:
+def on_signal(self: BDIAgent, act: Signal, env: Envelope) -> None:
     """Raise ``gain`` of the content, from the sender, without believing it."""
     if not isinstance(act.content, (Belief, Goal)):
-        _refuse(agent, env, "signal carries a belief or a goal")
+        _refuse(self, env, "signal carries a belief or a goal")
         return
-    agent._post(Event(Trigger.GAIN, normalize(act.content, source_of(agent, env.sender))))
+    self._post(Event(Trigger.GAIN, normalize(act.content, source_of(self, env.sender))))
 
 
 _FIPA = (
@@ -220,15 +220,15 @@ _FIPA = (
 )
 
 
-def on_fipa(agent: BDIAgent, act: Any, env: Envelope) -> None:
+def on_fipa(self: BDIAgent, act: Any, env: Envelope) -> None:
     """Route a FIPA act to its conversation, or to the ask it answers; else log it."""
     conversation = (
-        None if env.conversation_id is None else agent._conversations.get(env.conversation_id)
+        None if env.conversation_id is None else self._conversations.get(env.conversation_id)
     )
     if conversation is not None:
         conversation(env)
-    elif not agent._answered(env):
-        agent.on_unhandled_act(env)
+    elif not self._answered(env):
+        self.on_unhandled_act(env)
 
 
 on_fipa = on(Cfp)(on_fipa)

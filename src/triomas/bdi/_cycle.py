@@ -1,0 +1,262 @@
+"""The reasoning cycle of a BDI agent: events, plan selection, intentions, the gate.
+
+:class:`ReasoningCycle` holds a BDI agent's mental state and turns each event into an
+intention; :class:`~triomas.bdi.BDIAgent` adds the user's API (beliefs, goals, speech
+acts, environments) on top. Everything here uses the agent's own API.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+from .._agent.agent import Agent
+from .._agent.context import Future
+from .._agent.handlers import complete
+from ._acts import Failure, InformDone, InformResult
+from ._base import Base
+from ._errors import NoApplicablePlan, PlanFailure
+from ._intention import Gate, Intention
+from ._plans import Plan, PlanLibrary, finish
+from ._terms import Belief, Event, Goal, Trigger, event_matches
+
+if TYPE_CHECKING:
+    from .._messages.envelope import Envelope
+
+log = logging.getLogger("triomas.bdi")
+
+_GAIN, _LOSE, _TEST = Trigger.GAIN, Trigger.LOSE, Trigger.TEST
+_SUCCESS, _FAILURE, _DROPPED = Trigger.SUCCESS, Trigger.FAILURE, Trigger.DROPPED
+
+
+class ReasoningCycle(Agent):
+    """A BDI agent's mental state and the cycle that turns events into intentions."""
+
+    show_exec: bool = False
+    """Log every step of the reasoning cycle (MASPY's ``show_exec``) on the
+    ``triomas.bdi`` logger, at INFO level."""
+
+    _declared: ClassVar[list[Plan]] = []
+    _beliefs: Base[Belief]
+    _goals: Base[Goal]
+    _library: PlanLibrary
+    _events: deque[Event]
+    _deliberating: bool
+    _running: dict[object, Intention]
+    _waiters: list[tuple[Event, Future]]
+    _gate: Gate
+    _asks: dict[str, Future]
+    _late: dict[str, None]
+    _serial: int
+    _requests: dict[Goal, Envelope]
+    _conversations: dict[str, Any]
+    _closed_conversations: dict[str, None]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        self = super().__new__(cls)
+        self._beliefs = Base()
+        self._goals = Base()
+        self._library = PlanLibrary(cls._declared)
+        self._events = deque()
+        self._deliberating = False
+        self._running = {}
+        self._waiters = []
+        self._gate = Gate()
+        self._asks = {}
+        self._late = {}
+        self._serial = 0
+        self._requests = {}
+        self._conversations = {}
+        self._closed_conversations = {}
+        return self
+
+    def _holding(self, pattern: Belief | Goal) -> Any:
+        if isinstance(pattern, Goal):
+            return self._goals.first(pattern)
+        return self._beliefs.first(pattern)
+
+    # ---- the cycle -----------------------------------------------------------------------
+
+    def _post(self, event: Event, *, select: bool = True) -> None:
+        if self.show_exec or self._tracing:
+            self._note(event.trigger.value, repr(event.content))
+        if self._waiters:
+            for waiter in [w for w in self._waiters if event_matches(w[0], event)]:
+                self._waiters.remove(waiter)
+                waiter[1].set_result(event)
+        if not select:
+            return
+        self._events.append(event)
+        if not self._deliberating:
+            self._deliberate()
+
+    def _deliberate(self) -> None:
+        if not self._active:
+            return  # __init__ or a stop: update() picks the events up on the next start
+        self._deliberating = True
+        try:
+            events = self._events
+            while events and self._gate.owner is None:
+                self._select(events.popleft())
+        finally:
+            self._deliberating = False
+
+    def _select(self, event: Event) -> None:
+        content = event.content
+        trigger = event.trigger
+        if isinstance(content, Goal) and trigger is _GAIN and content not in self._goals:
+            return  # dropped while its event waited
+        selected = self._applicable(trigger, content)
+        if selected is None:
+            if isinstance(content, Goal) and trigger is _GAIN:
+                error = NoApplicablePlan(f"no applicable plan for {content!r}")
+                self._note("no plan", repr(content))
+                self._end_goal(content, Event(_FAILURE, content, error))
+                self._post(Event(_LOSE, content, error))
+            return
+        chosen, values = selected
+        request = self._requests.pop(content, None) if isinstance(content, Goal) else None
+        intention = Intention(event, request)
+        if self.show_exec or self._tracing:
+            self._note("intend", f"{event!r} with {chosen.label}")
+        if not chosen.suspends:
+            self._run_now(intention, chosen, values)
+            return
+        if chosen.exclusive:
+            self._gate.owner = intention
+        intention.handle = self._start_task(self._run, intention, chosen, values)
+
+    def _applicable(
+        self, trigger: Trigger, content: Belief | Goal
+    ) -> tuple[Plan, tuple[Any, ...]] | None:
+        for candidate in self._library.relevant(trigger, content):
+            values = candidate.bind(self, content)
+            if values is not None:
+                return candidate, values
+        return None
+
+    async def _run(self, intention: Intention, chosen: Plan, values: tuple[Any, ...]) -> None:
+        key = self._current_task()
+        self._running[key] = intention
+        event = intention.event
+        content = event.content
+        ended = False
+        try:
+            await self._pass_gate(intention)
+            result = await finish(chosen.call(self, content.source, values))
+            ended = True
+        except Exception as exc:
+            ended = True
+            self._failed(intention, chosen, exc)
+            return
+        finally:
+            del self._running[key]
+            if not ended:
+                self._finish(intention, Event(_DROPPED, content), None)
+            if self._gate.owner is intention:
+                self._open_gate()
+        self._finish(intention, Event(_SUCCESS, content), result)
+
+    def _run_now(self, intention: Intention, chosen: Plan, values: tuple[Any, ...]) -> None:
+        # A plan that cannot wait runs to its end here: no task, and it is atomic anyway.
+        content = intention.event.content
+        self._running[intention] = intention
+        try:
+            result = chosen.call(self, content.source, values)
+            if chosen.is_async:
+                result = complete(result)
+        except Exception as exc:
+            del self._running[intention]
+            self._failed(intention, chosen, exc)
+            return
+        del self._running[intention]
+        self._finish(intention, Event(_SUCCESS, content), result)
+
+    def _failed(self, intention: Intention, chosen: Plan, exc: Exception) -> None:
+        event = intention.event
+        content = event.content
+        handled = intention.request is not None or (
+            isinstance(content, Goal)
+            and event.trigger is _GAIN
+            and self._applicable(_LOSE, content) is not None
+        )
+        log.log(
+            logging.DEBUG if handled else logging.WARNING,
+            "agent %s: plan %s for %r failed: %r",
+            self.name,
+            chosen.label,
+            event,
+            exc,
+        )
+        self._finish(intention, Event(_FAILURE, content, exc), exc)
+
+    def _finish(self, intention: Intention, outcome: Event, result: Any) -> None:
+        content = outcome.content
+        trigger = outcome.trigger
+        if isinstance(content, Goal) and intention.event.trigger is _GAIN:
+            self._end_goal(content, outcome)
+            if intention.request is not None:
+                self._answer_request(intention.request, outcome, result)
+            if trigger is _FAILURE and self.exit_reason is None:
+                self._post(Event(_LOSE, content, outcome.error))
+        elif trigger is not _SUCCESS:
+            self._post(outcome, select=False)
+
+    def _end_goal(self, goal: Goal, outcome: Event) -> None:
+        self._goals.discard(goal)
+        request = self._requests.pop(goal, None)
+        if request is not None:
+            self._answer_request(request, outcome, None)
+        self._post(outcome, select=False)
+
+    def _answer_request(self, request: Envelope, outcome: Event, result: Any) -> None:
+        if request.sender is None or self.exit_reason is not None:
+            return
+        body: Any
+        if outcome.trigger is _SUCCESS:
+            body = InformDone() if result is None else InformResult(result)
+        else:
+            reason = outcome.error if outcome.error is not None else outcome.trigger.value
+            body = Failure(repr(reason) if isinstance(reason, BaseException) else reason)
+        self.send(
+            request.sender,
+            body,
+            in_reply_to=request.reply_with,
+            conversation_id=request.conversation_id,
+        )
+
+    async def _handle_failure(self, goal: Goal, error: Exception) -> Any:
+        handler = self._applicable(_LOSE, goal)
+        if handler is None:
+            if isinstance(error, PlanFailure):
+                raise error
+            raise PlanFailure(f"the plan for {goal!r} failed: {error!r}") from error
+        chosen, values = handler
+        self._note("recover", f"{goal!r} with {chosen.label}")
+        return await finish(chosen.call(self, goal.source, values))
+
+    def _current(self) -> Intention | None:
+        return self._running.get(self._current_task())
+
+    async def _pass_gate(self, intention: Intention | None = None) -> None:
+        gate = self._gate
+        if gate.owner is None:
+            return
+        if intention is None:
+            intention = self._current()
+        while gate.closed_to(intention):
+            fut = Future()
+            gate.waiting.append(fut)
+            await self._wait(fut, math.inf)
+
+    def _open_gate(self) -> None:
+        self._gate.open()
+        if self._events and not self._deliberating:
+            self._deliberate()
+
+    def _note(self, kind: str, what: str) -> None:
+        self._trace(kind, what)
+        if self.show_exec:
+            log.info("%s @ %.6g: %s %s", self.name, self.clock.now(), kind, what)
