@@ -114,8 +114,7 @@ class Agent:
         """Sleep in clock time. The agent handles no other user message meanwhile."""
         if seconds < 0:
             raise ValueError("cannot sleep for a negative time")
-        ctx = self._ctx
-        await ctx.sleep_until(ctx.now() + seconds)
+        await self._ctx.sleep(seconds)
 
     async def sleep_until(self, when: float) -> None:
         """Sleep until clock time ``when``."""

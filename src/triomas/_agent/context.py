@@ -76,6 +76,10 @@ class AgentContext(Protocol):
         """The current clock time."""
         ...
 
+    async def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` of clock time."""
+        ...
+
     async def sleep_until(self, when: float) -> None:
         """Sleep until clock time ``when``."""
         ...

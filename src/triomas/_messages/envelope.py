@@ -60,3 +60,13 @@ class Envelope:
     # to another container). The runtime's own: not set by users, not copied by
     # ``attrs.evolve`` (trackers get copies), cleared once answered.
     _reply_to: ReplySlot | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+
+def tell_envelope(
+    body: Any, sender: AgentRef | None, receiver: AgentRef | str, sent_at: float
+) -> Envelope:
+    """The envelope of a plain tell (no option set): the one place that builds it positionally."""
+    # PERF: positional arguments; attrs' __init__ with keywords costs ~10 % more per tell.
+    return Envelope(
+        body, sender, receiver, type(body).__name__, None, None, None, None, None, sent_at
+    )

@@ -28,6 +28,7 @@ from .._time.future import Future
 from .._time.timers import TimerHandle
 from . import context, dispatch
 from . import mailbox as _mailbox
+from . import router as _router
 from . import watch as _watch
 from .engine import RunState
 from .lifecycle import Life, StopKind
@@ -85,6 +86,7 @@ class Cell:
         "scope",
         "seed",
         "setup_started",
+        "sleep",
         "stop_kind",
         "stop_waiters",
         "tasks",
@@ -109,6 +111,9 @@ class Cell:
         self.container = container
         self.router = router
         self.engine: Engine = router.engine
+        # PERF: the engine's sleep itself (one bound method per container): an agent's
+        # sleep calls it with no frame of the runtime between (docs/internals.md).
+        self.sleep = router.engine_sleep
         # How messages reach this cell: the engine's way, or a Bound's (see _mailbox).
         self.deliver: Callable[[Cell, Envelope], None] = self.engine.deliver
         self.bound: Bound | None = None
@@ -300,10 +305,10 @@ class Cell:
     current_task = context.current_task
     trace = context.trace
     dispatch_waiting = context.dispatch_waiting
-    tell = context.tell
+    tell = _router.tell
     send = context.send
     send_wait = context.send_wait
-    ask = context.ask
+    ask = _router.ask
     reply = context.reply
     publish = context.publish
     subscribe = context.subscribe

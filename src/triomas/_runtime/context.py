@@ -7,7 +7,7 @@ cell): this keeps the one-line delegations out of the cell's lifecycle code.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from .._messages.envelope import Envelope
@@ -15,7 +15,6 @@ from .._messages.events import ExitReason, MonitorRef
 from .._messages.ref import AgentRef, as_ref
 from . import dispatch
 from . import watch as _watch
-from .mailbox import tell_envelope
 from .tree import Supervision
 
 if TYPE_CHECKING:
@@ -35,14 +34,14 @@ def now(self: Cell) -> float:
     return self.engine.now()
 
 
-async def sleep_until(self: Cell, when: float) -> None:
+def sleep_until(self: Cell, when: float) -> Coroutine[Any, Any, None]:
     """Sleep until clock time ``when``."""
-    await self.engine.sleep_until(when)
+    return self.engine.sleep_until(when)
 
 
-async def wait(self: Cell, fut: Future, deadline: float) -> bool:
+def wait(self: Cell, fut: Future, deadline: float) -> Coroutine[Any, Any, bool]:
     """Wait for ``fut`` until clock time ``deadline``."""
-    return await self.engine.wait(fut, deadline)
+    return self.engine.wait(fut, deadline)
 
 
 def current_task(self: Cell) -> object:
@@ -61,22 +60,6 @@ def dispatch_waiting(self: Cell) -> Awaitable[None]:
 
 
 # ---- messages ---------------------------------------------------------------------
-
-
-def tell(self: Cell, to: Recipient, msg: Any) -> None:
-    """A send with no option: the fast path for a live agent's reference."""
-    router = self.router
-    if type(to) is AgentRef and not router.trackers and not router.strict:
-        # PERF: a plain tell to a live agent of this container goes straight to its
-        # mailbox (live fan-out in benchmarks/run.py): no resolving, no envelope.
-        target = to._cell
-        if target is not None and target.exit_reason is None and target.router is router:
-            if target.compact and type(msg) is not Envelope:
-                target.accept_tell(msg, self.ref, self.engine.now())
-                return
-            target.deliver(target, tell_envelope(msg, self.ref, to, self.engine.now()))
-            return
-    router.send(self, to, msg, None, False, None, None, None, None, None, None)
 
 
 def send(
@@ -113,18 +96,6 @@ async def send_wait(
 ) -> None:
     """A send that waits for room in a bounded mailbox."""
     await self.router.send_wait(self, to, msg, timeout, topic)
-
-
-async def ask(
-    self: Cell,
-    to: Recipient,
-    msg: Any,
-    timeout: float,
-    performative: str | None,
-    conversation_id: str | None,
-) -> Any:
-    """Send and wait for the reply."""
-    return await self.router.ask(self, to, msg, timeout, performative, conversation_id)
 
 
 def reply(self: Cell, request: Envelope, value: Any) -> None:

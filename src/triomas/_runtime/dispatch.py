@@ -2,9 +2,9 @@
 
 An activation (:func:`activation`) runs ``setup()``, then ``update()`` whenever work
 waits; the default ``update()`` is :func:`dispatch_all`, whose inner loop is
-:func:`drain_sync`. :func:`handoff` runs a plain handler in the asker's own task, and
-:func:`run_step` is a virtual-time step with no coroutine at all. Every answer goes
-through the router's ``reply``, into the reply slot the request carries.
+:func:`drain_sync`. :func:`run_step` is a virtual-time step with no coroutine at all.
+Every answer goes through the router's ``reply``, into the reply slot the request
+carries. (A plain handler may also run in the asker's task: ``mailbox.handoff``.)
 
 This module is the hot path of both schedulers; its tricks are marked ``PERF:``.
 """
@@ -16,12 +16,11 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .._agent.handlers import Handler, complete
-from .._messages.envelope import Envelope
+from .._messages.envelope import Envelope, tell_envelope
 from .._messages.errors import CalleeDown
 from .._messages.events import Shutdown
 from .engine import RunState
 from .lifecycle import Life
-from .mailbox import tell_envelope
 
 if TYPE_CHECKING:
     from .cell import Cell
@@ -61,8 +60,11 @@ async def activation(cell: Cell) -> None:
                 await update(cell)
                 if not await engine.after_batch(cell):
                     return
-            elif not await engine.idle(cell):
-                return
+            else:
+                parking = engine.park(cell)
+                if parking is None:
+                    return
+                await parking
     except Exception as exc:
         cell.crash(exc)
     except (KeyboardInterrupt, SystemExit) as exc:
@@ -91,7 +93,8 @@ async def dispatch_all(cell: Cell) -> None:
             cell.bound.freed()
         if env is None or handler is None:
             return
-        router.trace_recv(cell, env)
+        if router.trace is not None:
+            router.trace_recv(cell, env)
         if handler.concurrent:
             cell.engine.start_task(cell, run_concurrent, (cell, handler, env))
             continue
@@ -171,39 +174,6 @@ def drain_sync(cell: Cell, count: int) -> tuple[int, Envelope | None, Handler | 
         if env.reply_with is not None:
             router.reply(env, result)
     return 0, None, None
-
-
-def handoff(cell: Cell, env: Envelope) -> bool:
-    """Handle ``env`` right here, in the caller's task, if nothing can tell the difference.
-
-    That is the case when the agent is idle with an empty mailbox and the handler is
-    plain (sync): it is marked busy meanwhile, so one message at a time still holds.
-    PERF: a live ask then needs no task switch (live ask in benchmarks/run.py, about
-    2x). False: deliver as usual.
-    """
-    info = cell.info
-    if (
-        cell.run_state is _ACTIVE
-        or cell.mailbox
-        or cell.exit_reason is not None
-        or cell.life is not _RUNNING
-        or info.custom_update
-        or cell.router.registry.paused
-    ):
-        return False
-    handler = info.lookup(type(env.body))
-    if handler is None or handler.suspends or handler.concurrent:
-        return False
-    state = cell.run_state
-    cell.run_state = _ACTIVE
-    cell.real_mailbox().append(env)  # it was empty: env is the one drained
-    drain_sync(cell, 1)
-    if cell.passivation is not None:
-        cell.passivation.touch()
-    cell.run_state = state
-    if cell.exit_reason is not None or cell.mailbox:
-        cell.engine.activate(cell)
-    return True
 
 
 def run_step(cell: Cell) -> None:

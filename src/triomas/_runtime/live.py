@@ -125,10 +125,15 @@ class LiveEngine:
                 "the agent itself"
             )
 
-    async def idle(self, cell: Cell) -> bool:
-        """Park the drained cell's task if the warm pool has room; False: let it end."""
+    def park(self, cell: Cell) -> Awaitable[object] | None:
+        """Park the drained cell's task if the warm pool has room (await what this
+        returns); None: let the task end.
+
+        PERF: it returns trio's own awaitable, so a woken agent resumes with no frame
+        of this module on its stack (the ask path of docs/internals.md).
+        """
         if self.parked >= WARM_POOL:
-            return False
+            return None
         cell.run_state = RunState.PARKED
         cell.parked_task = trio.lowlevel.current_task()
         self.parked += 1
@@ -142,8 +147,7 @@ class LiveEngine:
             self.busy += 1
             return trio.lowlevel.Abort.SUCCEEDED
 
-        await trio.lowlevel.wait_task_rescheduled(abort)
-        return True
+        return trio.lowlevel.wait_task_rescheduled(abort)  # noqa: ASYNC105 - awaited at once by the caller, in this task (dispatch.activation)
 
     async def after_batch(self, cell: Cell) -> bool:
         """Yield to other tasks between batches, unless the agent is out of work anyway."""
@@ -154,6 +158,10 @@ class LiveEngine:
     async def sleep_until(self, when: float) -> None:
         """A trio sleep until clock time ``when``."""
         await trio.sleep_until(self.origin + when)
+
+    def sleep(self, seconds: float) -> Coroutine[Any, Any, None]:
+        """A trio sleep of ``seconds`` of clock time (the awaitable: no frame of its own)."""
+        return trio.sleep(seconds)
 
     async def wait(self, fut: Future, deadline: float) -> bool:
         """Park the current task until ``fut`` is done or clock time ``deadline``."""

@@ -11,14 +11,14 @@ from __future__ import annotations
 import collections
 import logging
 import math
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, final
 
 import attrs
 import trio
 
 from .._messages.codec import Codec
-from .._messages.envelope import Envelope
+from .._messages.envelope import Envelope, tell_envelope
 from .._messages.errors import (
     AskTimeout,
     CalleeDown,
@@ -41,8 +41,8 @@ from .._messages.events import (
 from .._messages.ref import AgentRef, is_address
 from .._time.future import Future, ReplySlot
 from .deadletters import DeadLetterLog
-from .dispatch import handoff
 from .lifecycle import Life
+from .mailbox import handoff
 from .subscriptions import Subscriptions, topic_name
 
 if TYPE_CHECKING:
@@ -55,6 +55,14 @@ if TYPE_CHECKING:
     from .run import RunDefaults
 
 log = logging.getLogger("triomas")
+
+
+@final
+class _Unresolved:
+    """The marker of a recipient not resolved yet."""
+
+
+UNRESOLVED = _Unresolved()
 
 _SYSTEM_EVENTS = (DeadLetter, AgentStarted, AgentStopped)
 _HANDOFF_YIELD = 16
@@ -77,6 +85,7 @@ class Router:
     ) -> None:
         self.address = address
         self.engine = engine
+        self.engine_sleep = engine.sleep
         self.registry = registry
         self.run = run
         self.codec = codec
@@ -119,7 +128,7 @@ class Router:
             return home.registry.named(to.name)
         if isinstance(to, type):
             to = to.__name__
-        if is_address(to):
+        if isinstance(to, str) and "://" in to:  # an address (is_address, inlined)
             return self.resolve(AgentRef.parse(to))
         registry = self.registry
         cell = registry.cells.get(to)
@@ -170,17 +179,21 @@ class Router:
         reply_by: float | None,
         fipa: tuple[str | None, str | None, str | None] | None,
         reply: ReplySlot | None = None,
+        target: Cell | list[Cell] | _Unresolved | None = UNRESOLVED,
     ) -> AgentRef | None:
         """Build the envelope and route it; ``reply``: an ask, so exactly one recipient.
 
-        ``fipa`` is the envelope's ``(protocol, ontology, language)``, if any. Returns
-        the reference when it went to another container's network, where an ask then
+        ``fipa`` is the envelope's ``(protocol, ontology, language)``, if any;
+        ``target``: ``to`` already resolved (an ask does it first). Returns the
+        reference when it went to another container's network, where an ask then
         flushes it (a tell is written by the connection's writer).
         """
         if self.strict:
             body = self.codec.roundtrip(body)
         single = reply is not None
-        target = self.single(to) if single else self.resolve(to)
+        if target is UNRESOLVED:
+            target = self.single(to) if single else self.resolve(to)
+        assert not isinstance(target, _Unresolved)
         receiver: AgentRef | str = (
             to if isinstance(to, AgentRef) else to.__name__ if isinstance(to, type) else str(to)
         )
@@ -287,13 +300,14 @@ class Router:
         if not timeout >= 0:
             raise ValueError("timeout must be a non-negative number of seconds, or None")
         engine = self.engine
-        if not isinstance(to, AgentRef) or to._cell is None or to._cell.bound is not None:
-            target = self.single(to)
-            if target is not None and target.bound is not None:
-                start = engine.now()
-                await self._wait_room(target, timeout, body)
-                timeout -= engine.now() - start
+        target = self.single(to)  # resolved once, here
+        if target is not None and target.bound is not None:
+            start = engine.now()
+            await self._wait_room(target, timeout, body)
+            timeout -= engine.now() - start
         fut = Future()
+        run = self.run
+        run.next_id += 1  # run.new_reply_id(), inlined: a call less per ask
         try:
             remote = self.send(
                 sender,
@@ -303,11 +317,12 @@ class Router:
                 False,
                 performative,
                 conversation_id,
-                self.run.new_reply_id(),
+                str(run.next_id),
                 None,
                 None,
                 None,
                 fut,
+                target,
             )
             if remote is not None:
                 assert self.remote is not None
@@ -486,3 +501,34 @@ class Router:
             self.trace(
                 TraceRecord(self.engine.now(), cell.name, "recv", f"{sender} -> {env.body!r}")
             )
+
+
+# ---- an agent's messaging calls (methods of Cell, assigned in its class body) -------------
+
+
+def tell(self: Cell, to: Recipient, msg: Any) -> None:
+    """A send with no option: the fast path for a live agent's reference."""
+    router = self.router
+    if type(to) is AgentRef and not router.trackers and not router.strict:
+        # PERF: a plain tell to a live agent of this container goes straight to its
+        # mailbox (live fan-out in benchmarks/run.py): no resolving, no envelope.
+        target = to._cell
+        if target is not None and target.exit_reason is None and target.router is router:
+            if target.compact and type(msg) is not Envelope:
+                target.accept_tell(msg, self.ref, self.engine.now())
+                return
+            target.deliver(target, tell_envelope(msg, self.ref, to, self.engine.now()))
+            return
+    router.send(self, to, msg, None, False, None, None, None, None, None, None)
+
+
+def ask(
+    self: Cell,
+    to: Recipient,
+    msg: Any,
+    timeout: float,
+    performative: str | None,
+    conversation_id: str | None,
+) -> Coroutine[Any, Any, Any]:
+    """Send and wait for the reply (the router's awaitable: no frame of its own)."""
+    return self.router.ask(self, to, msg, timeout, performative, conversation_id)

@@ -119,9 +119,9 @@ class VirtualEngine:
                 "simulation the agent is part of"
             )
 
-    async def idle(self, cell: Cell) -> bool:
+    def park(self, cell: Cell) -> Awaitable[object] | None:
         """An activation out of work ends; the next delivery starts a new one."""
-        return False
+        return None
 
     async def after_batch(self, cell: Cell) -> bool:
         """Go on within this step, except that ``keep_awake`` agents wait for the next round."""
@@ -130,6 +130,11 @@ class VirtualEngine:
     async def sleep_until(self, when: float) -> None:
         """Sleep in virtual time."""
         await self.scheduler.sleep_until(when)
+
+    def sleep(self, seconds: float) -> Coroutine[Any, Any, None]:
+        """Sleep ``seconds`` of virtual time (the awaitable: no frame of its own)."""
+        scheduler = self.scheduler
+        return scheduler.sleep_until(scheduler.now + seconds)
 
     async def wait(self, fut: Future, deadline: float) -> bool:
         """Wait for ``fut`` until virtual ``deadline``."""

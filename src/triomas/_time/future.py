@@ -18,20 +18,20 @@ class Future:
     cleared when the task stops waiting, so a late result wakes nobody.
     """
 
-    __slots__ = ("_error", "_value", "done", "waiter")
-
-    def __init__(self) -> None:
-        self.done = False
-        self._value: Any = None
-        self._error: BaseException | None = None
-        self.waiter: Callable[[], object] | None = None
+    # PERF: no __init__ (and so no __slots__): the defaults are class attributes, and
+    # making a future costs no Python frame; one is made per ask (live ask in
+    # benchmarks/run.py).
+    done: bool = False
+    value: Any = None
+    error: BaseException | None = None
+    waiter: Callable[[], object] | None = None
 
     def set_result(self, value: Any) -> bool:
         """Store ``value``; False (and no effect) if the future is already done."""
         if self.done:
             return False
         self.done = True
-        self._value = value
+        self.value = value
         self._wake()
         return True
 
@@ -40,7 +40,7 @@ class Future:
         if self.done:
             return False
         self.done = True
-        self._error = error
+        self.error = error
         self._wake()
         return True
 
@@ -57,13 +57,13 @@ class Future:
 
     def result(self) -> Any:
         """The stored value, or raise the stored error (to its one reader: it is not kept)."""
-        error = self._error
+        error = self.error
         if error is not None:
             # Not kept, and not left in this frame: the traceback refers to the frames
             # it passes through, so either would make a cycle only a full GC frees.
-            self._error = None
+            self.error = None
             try:
                 raise error
             finally:
                 del error
-        return self._value
+        return self.value
