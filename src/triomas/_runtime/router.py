@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import logging
 import math
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, final
 
@@ -18,7 +19,7 @@ import attrs
 import trio
 
 from .._messages.codec import Codec
-from .._messages.envelope import Envelope, tell_envelope
+from .._messages.envelope import Envelope
 from .._messages.errors import (
     AskTimeout,
     CalleeDown,
@@ -41,8 +42,9 @@ from .._messages.events import (
 from .._messages.ref import AgentRef, is_address
 from .._time.future import Future, ReplySlot
 from .deadletters import DeadLetterLog
+from .engine import RunState
 from .lifecycle import Life
-from .mailbox import handoff
+from .mailbox import NO_MAIL, handoff
 from .subscriptions import Subscriptions, topic_name
 
 if TYPE_CHECKING:
@@ -68,6 +70,7 @@ _SYSTEM_EVENTS = (DeadLetter, AgentStarted, AgentStopped)
 _HANDOFF_YIELD = 16
 """Asks answered by hand-off in a row before the asking task yields to the scheduler."""
 _STOPPED = Life.STOPPED
+_ACTIVE = RunState.ACTIVE
 
 
 class Router:
@@ -515,9 +518,34 @@ def tell(self: Cell, to: Recipient, msg: Any) -> None:
         target = to._cell
         if target is not None and target.exit_reason is None and target.router is router:
             if target.compact and type(msg) is not Envelope:
-                target.accept_tell(msg, self.ref, self.engine.now())
+                # PERF: Mailbox.accept_tell, inlined: one frame less per tell (5 % of
+                # live fan-out).
+                mailbox = target.mailbox
+                if mailbox is NO_MAIL:
+                    mailbox = target.mailbox = deque()
+                mailbox.append(msg)
+                mailbox.append(self.ref)
+                mailbox.append(self.engine.now())
+                if target.run_state is not _ACTIVE:
+                    target.engine.activate(target)
                 return
-            target.deliver(target, tell_envelope(msg, self.ref, to, self.engine.now()))
+            # PERF: envelope.tell_envelope, inlined (virtual ping-pong); the same fields
+            # in the same order (tests/runtime/test_envelope_order.py pins it).
+            target.deliver(
+                target,
+                Envelope(
+                    msg,
+                    self.ref,
+                    to,
+                    type(msg).__name__,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    self.engine.now(),
+                ),
+            )
             return
     router.send(self, to, msg, None, False, None, None, None, None, None, None)
 
