@@ -1,5 +1,26 @@
 """triomas: supervised multi-agent runtime on trio, in real or deterministic virtual time."""
 
+# General layout (docs/internals.md draws it, tests/meta/test_layers.py pins it). Each
+# private subpackage is one layer; a layer imports only the layers above it in this list:
+#
+#   _messages/     messages & codec: references and addresses, exit reasons, errors,
+#                  @message and type tags, the envelope, system events, the codec
+#   _time/         time: clocks, timers, the one-shot future, the virtual-time scheduler
+#   _agent/        the agent: Agent, the AgentContext it reaches its runtime through,
+#                  spawn and send options, @on handlers, @expose RPC
+#   _supervision/  supervision as users write it: ChildSpec, Backoff, Supervisor
+#   _runtime/      the kernel: the Container facade, registry, router, cell, mailbox,
+#                  dispatch, the live and virtual engines, the supervision tree,
+#                  monitors and links, and the ports a network plugs into
+#   _net/          transport & rpc: transports, sockets, the wire protocol, connections,
+#                  the socket network, remote replies, the virtual network
+#   bdi/, testing/ on top: BDI agents and speech acts; the testing kit
+#   _open.py       the composition root: open_container (container + network + run)
+#   _node.py       containers in child processes (spawn_container, run_node)
+#
+# Everything public is re-exported here (and from triomas.bdi, triomas.testing), and
+# shows this module as its home (fixup_module_metadata at the end).
+
 from ._agent.agent import Agent, SendOptions
 from ._agent.handlers import on
 from ._agent.options import Overflow, Restart
@@ -51,6 +72,7 @@ from ._messages.events import (
     TraceRecord,
 )
 from ._messages.message import message, message_class, message_tag
+from ._messages.public import fixup_module_metadata
 from ._messages.ref import AgentRef
 from ._net.virtual import SimNetwork
 from ._node import Node, NodeStartError, spawn_container
@@ -143,3 +165,6 @@ __all__ = [
     "run",
     "spawn_container",
 ]
+
+fixup_module_metadata(__name__, globals())
+del fixup_module_metadata

@@ -3,6 +3,7 @@
 ``from triomas.bdi import BDIAgent, Belief, Goal, plan, Any, Environment, Percept, Channel``
 """
 
+from .._messages.public import fixup_module_metadata
 from ._acts import (
     AcceptProposal,
     Achieve,
@@ -82,3 +83,6 @@ __all__ = [
     "teachable",
     "test",
 ]
+
+fixup_module_metadata(__name__, globals())
+del fixup_module_metadata
