@@ -139,7 +139,12 @@ BDI = {
 
 def test_public_names_are_pinned() -> None:
     assert set(triomas.__all__) == PUBLIC
-    assert set(triomas.testing.__all__) == {"TraceRecorder"}
+    assert set(triomas.testing.__all__) == {
+        "ContainerFactory",
+        "TraceRecorder",
+        "check_engine",
+        "check_transport",
+    }
     assert set(triomas.bdi.__all__) == BDI
     for module in (triomas, triomas.bdi):
         for name in module.__all__:
