@@ -8,7 +8,7 @@ from triomas import Agent, Envelope, message, on
 from triomas._messages.envelope import tell_envelope
 
 
-@message
+@message(tag="tests.runtime.EnvelopeOrderNote")
 class Note:
     n: int
 

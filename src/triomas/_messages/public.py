@@ -5,6 +5,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import attrs
+
 
 def fixup_module_metadata(module_name: str, namespace: dict[str, Any]) -> None:
     """Make every name in ``namespace["__all__"]`` that a private module of
@@ -22,6 +24,13 @@ def fixup_module_metadata(module_name: str, namespace: dict[str, Any]) -> None:
         seen.add(id(obj))
         if not getattr(obj, "__module__", "").startswith(prefix):
             return
+        if attrs.has(obj):
+            # Resolve the string annotations while the defining module is still the
+            # one they are read in (the codec resolves them lazily, by __module__).
+            try:
+                attrs.resolve_types(obj)
+            except NameError:
+                return  # an annotation only a type checker sees: keep the true module
         obj.__module__ = module_name
         if inspect.isclass(obj):
             for member in vars(obj).values():

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any, final
 import attrs
 
 if TYPE_CHECKING:
-    from .._runtime.cell import Cell
+    from .._runtime.cell import Cell as LocalTarget
+else:
+    LocalTarget = object  # the runtime's cell: opaque here, typed for the checker only
 
 
 @final
@@ -22,7 +24,7 @@ class AgentRef:
 
     container: str
     name: str
-    _cell: Cell | None = attrs.field(default=None, eq=False, repr=False, alias="cell")
+    _cell: LocalTarget | None = attrs.field(default=None, eq=False, repr=False, alias="cell")
 
     @property
     def address(self) -> str:

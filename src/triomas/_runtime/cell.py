@@ -59,7 +59,6 @@ class Cell:
         "args",
         "bound",
         "compact",
-        "container",
         "current",
         "deliver",
         "engine",
@@ -84,7 +83,6 @@ class Cell:
         "router",
         "run_state",
         "scope",
-        "seed",
         "setup_started",
         "sleep",
         "stop_kind",
@@ -99,7 +97,6 @@ class Cell:
 
     def __init__(
         self,
-        container: Container,
         router: Router,
         cls: type[Agent],
         name: str,
@@ -108,7 +105,6 @@ class Cell:
         opts: LifeOptions,
         parent: Supervision,
     ) -> None:
-        self.container = container
         self.router = router
         self.engine: Engine = router.engine
         # PERF: the engine's sleep itself (one bound method per container): an agent's
@@ -119,7 +115,7 @@ class Cell:
         self.bound: Bound | None = None
         self.passivation: Passivation | None = None
         self.name = name
-        self.ref = AgentRef(container.address, name, cell=self)
+        self.ref = AgentRef(router.address, name, cell=self)
         self.info: ClassInfo = cls._triomas_info
         # Envelopes, or a plain tell as three entries (see accept_tell).
         self.mailbox: deque[Any] = NO_MAIL
@@ -154,7 +150,6 @@ class Cell:
         self.watchers: dict[Any, Cell] | None = None  # monitors on this agent
         self.watching: dict[Any, Cell] | None = None  # monitors this agent holds
         self.links: dict[Cell, None] | None = None
-        self.seed = f"{container.seed}/{name}"
         self._rng: random.Random | None = None
         agent = cls.__new__(cls)
         agent._ctx = self
@@ -233,6 +228,11 @@ class Cell:
             self.crash(exc)
         self.start()
 
+    @property
+    def container(self) -> Container:
+        """The container this agent lives in (through its router: one slot less a cell)."""
+        return self.router.container
+
     def supervision(self) -> Supervision:
         """This agent's supervision of its children, made when it spawns the first."""
         if self.kids is None:
@@ -253,7 +253,7 @@ class Cell:
     def rng(self) -> random.Random:
         """The agent's random generator, made on first use (it costs 2.5 KB)."""
         if self._rng is None:
-            self._rng = random.Random(self.seed)
+            self._rng = random.Random(f"{self.router.container.seed}/{self.name}")
         return self._rng
 
     @property

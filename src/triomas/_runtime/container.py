@@ -94,6 +94,7 @@ class Container:
         registry.engine = self._engine
         self._router = Router(address, self._engine, registry, run, self.codec, strict, trace)
         registry.router = self._router
+        self._router.container = self
         self._root = Supervision(self, None, max_restarts=max_restarts, period=period)
         registry.root = self._root
         self._nodes: list[Stoppable] = []

@@ -74,7 +74,7 @@ class Registry:
         if parent.closing:
             raise AgentStateError(f"supervisor {parent.name} is stopping; it cannot spawn")
         name = self._claim_name(cls, name)
-        cell = Cell(self.container, self.router, cls, name, args, kwargs, opts, parent)
+        cell = Cell(self.router, cls, name, args, kwargs, opts, parent)
         if opts.capacity is not None:
             cell.bound = Bound(cell, opts.capacity, opts.overflow)
             cell.deliver = cell.bound.deliver

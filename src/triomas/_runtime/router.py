@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from .._agent.context import Recipient
     from .._time.timers import TimerHandle
     from .cell import Cell
+    from .container import Container
     from .engine import Engine
     from .ports import Remote
     from .registry import Registry
@@ -88,6 +89,8 @@ class Router:
     ) -> None:
         self.address = address
         self.engine = engine
+        # Set by the container once it exists (cells reach it through the router).
+        self.container: Container
         self.engine_sleep = engine.sleep
         self.registry = registry
         self.run = run

@@ -6,10 +6,11 @@ import enum
 import math
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, final
+from typing import Any, Literal, final
 
 import attrs
 
+from .._agent.agent import Agent
 from .._agent.options import (
     LifeOptions,
     Overflow,
@@ -20,9 +21,6 @@ from .._agent.options import (
 )
 from .._messages.errors import ChildSpecError
 from .._messages.ref import AgentRef
-
-if TYPE_CHECKING:
-    from .._agent.agent import Agent
 
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 """Which children a restart affects: the one that ended, all, or it and those after it."""
