@@ -45,7 +45,7 @@ def fuzz(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run(
         "pytest",
-        "tests/test_fuzz_network.py",
+        "tests/net/test_fuzz_network.py",
         "--hypothesis-show-statistics",
         *session.posargs,
         env={"TRIOMAS_FUZZ_EXAMPLES": "2500", "TRIOMAS_FUZZ_MIN_INPUTS": "20000"},

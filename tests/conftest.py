@@ -1,4 +1,5 @@
-"""Shared fixtures: virtual-time containers and trace recording."""
+"""Shared fixtures: containers in virtual time or in both schedulers, trace recording,
+and container addresses of every transport."""
 
 from __future__ import annotations
 
@@ -31,6 +32,18 @@ async def vc(recorder: TraceRecorder) -> AsyncIterator[triomas.Container]:
     async with triomas.open_container(
         clock=triomas.VirtualClock(), seed=1, trace=recorder
     ) as container:
+        yield container
+
+
+@pytest.fixture(params=["virtual", "live"])
+async def both(
+    request: pytest.FixtureRequest, recorder: TraceRecorder, autojump_clock: object
+) -> AsyncIterator[triomas.Container]:
+    """A container in each scheduler: virtual time, then real time on trio's autojump
+    clock (clock time passes only while everything waits, so nothing sleeps for real).
+    Behaviour tests take this one, so that both engines keep the same behaviour."""
+    clock = triomas.VirtualClock() if request.param == "virtual" else triomas.RealClock()
+    async with triomas.open_container(clock=clock, seed=1, trace=recorder) as container:
         yield container
 
 

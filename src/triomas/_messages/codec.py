@@ -294,7 +294,7 @@ class Codec:
         Messages nest (a message in an untyped field of another) at most
         :data:`MAX_NESTING` deep.
         """
-        # A big payload builds many containers at once; the cyclic collector would
+        # PERF: a big payload builds many containers at once; the cyclic collector would
         # scan them again and again while they are built (8x the decode time for a
         # frame of empty arrays). What msgpack builds holds no cycles.
         paused = len(data) >= _GC_PAUSE and gc.isenabled()

@@ -266,7 +266,7 @@ class Network:
 
     def _release(self, peer: Peer) -> None:
         """Drop the record of a peer that nothing refers to any more."""
-        if peer.idle and self.peers.get(peer.address) is peer:
+        if peer.unused and self.peers.get(peer.address) is peer:
             del self.peers[peer.address]
 
     # ---- connecting ---------------------------------------------------------------------

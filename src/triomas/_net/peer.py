@@ -74,6 +74,6 @@ class Peer:
         return True
 
     @property
-    def idle(self) -> bool:
+    def unused(self) -> bool:
         """Nothing refers to this record: no connection, nothing waiting, no ask."""
         return self.conn is None and not self.queue and not self.pending and not self.dialing

@@ -27,12 +27,12 @@ class RemoteReply:
     callee side answers remote and local asks alike.
     """
 
-    __slots__ = ("callee", "codec", "done", "home", "link", "rid")
+    __slots__ = ("callee", "codec", "done", "home", "peer", "rid")
 
     def __init__(
-        self, link: PeerLink, rid: str, codec: Codec, home: str, callee: str | None
+        self, peer: PeerLink, rid: str, codec: Codec, home: str, callee: str | None
     ) -> None:
-        self.link = link
+        self.peer = peer
         self.rid = rid
         self.codec = codec
         self.home = home
@@ -51,7 +51,7 @@ class RemoteReply:
         self.done = True
         try:
             data = encode_reply(self.codec, self.rid, value)
-            limit = self.link.frame_limit
+            limit = self.peer.frame_limit
             if len(data) - 4 > limit:
                 raise EncodeError(
                     f"the answer takes {len(data) - 4} bytes on the wire, over the frame "
@@ -59,7 +59,7 @@ class RemoteReply:
                 )
         except CodecError as exc:
             log.warning(
-                "%s: the reply to %s cannot travel: %s", self.origin, self.link.address, exc
+                "%s: the reply to %s cannot travel: %s", self.origin, self.peer.address, exc
             )
             data = encode_reply_error(self.codec, self.rid, exc, self.origin)
         self._send(data)
@@ -78,17 +78,17 @@ class RemoteReply:
         return True
 
     def _send(self, data: bytes) -> None:
-        if not self.link.send_frame(data):
+        if not self.peer.send_frame(data):
             log.warning(
                 "%s: the reply to %s was dropped (its connection is gone, or its send buffer "
                 "is full)",
                 self.origin,
-                self.link.address,
+                self.peer.address,
             )
 
 
 def arrive(
-    inbound: Inbound, codec: Codec, item: list[Any], link: PeerLink, origin: str | None = None
+    inbound: Inbound, codec: Codec, item: list[Any], peer: PeerLink, origin: str | None = None
 ) -> None:
     """Hand a ``MSG`` payload (parsed) to the container behind ``inbound``; a body that
     does not decode still arrives, as its :exc:`DecodeError`, to fail that one message.
@@ -108,17 +108,17 @@ def arrive(
     except DecodeError as exc:
         env, receiver = message_header(item)
         env.body = exc
-        inbound.arrive(env, receiver, _reply_slot(inbound, env, link, receiver), exc)
+        inbound.arrive(env, receiver, _reply_slot(inbound, env, peer, receiver), exc)
         return
-    inbound.arrive(env, receiver, _reply_slot(inbound, env, link, receiver), None)
+    inbound.arrive(env, receiver, _reply_slot(inbound, env, peer, receiver), None)
 
 
 def _reply_slot(
-    inbound: Inbound, env: Envelope, link: PeerLink, receiver: str | None
+    inbound: Inbound, env: Envelope, peer: PeerLink, receiver: str | None
 ) -> RemoteReply | None:
     if env.reply_with is None:
         return None
-    return RemoteReply(link, env.reply_with, inbound.codec, inbound.address, receiver)
+    return RemoteReply(peer, env.reply_with, inbound.codec, inbound.address, receiver)
 
 
 def check_reply(item: list[Any]) -> tuple[str, DecodeError | None]:

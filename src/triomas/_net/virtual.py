@@ -58,8 +58,8 @@ class SimNetwork:
 
     def join(self, inbound: Inbound) -> VirtualPath:
         """Attach a container; its messages to other members go through the network."""
-        link = self.members[inbound.address] = VirtualPath(self, inbound)
-        return link
+        path = self.members[inbound.address] = VirtualPath(self, inbound)
+        return path
 
     def transmit(self, source: VirtualPath, target: str, data: bytes, env: Envelope | None) -> bool:
         """Carry framed ``data`` from ``source`` to container ``target``; False if lost."""
@@ -81,13 +81,13 @@ class SimNetwork:
         return True
 
     def _arrive(self, source: VirtualPath, target: str, data: bytes, env: Envelope | None) -> None:
-        link = self.members.get(target)
-        if link is None:
+        path = self.members.get(target)
+        if path is None:
             if env is not None:
                 source.inbound.dead(env, DeadLetterReason.UNREACHABLE, NoProc())
             return
         self.delivered += 1
-        link.receive(source.address, data)
+        path.receive(source.address, data)
 
 
 @final
@@ -125,8 +125,8 @@ class VirtualPath:
         """Send ``env`` to every other member with subscribers of its topic."""
         data: bytes | None = None
         reached = 0
-        for address, link in self.network.members.items():
-            if address != self.address and link.inbound.subscribed(env.topic):
+        for address, path in self.network.members.items():
+            if address != self.address and path.inbound.subscribed(env.topic):
                 if data is None:
                     data = encode_message(self.codec, env, None)
                 self.network.transmit(self, address, data, env)
@@ -160,10 +160,10 @@ class VirtualPath:
 class _Return:
     """The way back to the member an ask came from, for its reply."""
 
-    __slots__ = ("address", "link")
+    __slots__ = ("address", "path")
 
-    def __init__(self, link: VirtualPath, address: str) -> None:
-        self.link = link
+    def __init__(self, path: VirtualPath, address: str) -> None:
+        self.path = path
         self.address = address
 
     @property
@@ -172,5 +172,5 @@ class _Return:
         return sys.maxsize
 
     def send_frame(self, data: bytes) -> bool:
-        self.link.network.transmit(self.link, self.address, data, None)
+        self.path.network.transmit(self.path, self.address, data, None)
         return True

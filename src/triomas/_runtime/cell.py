@@ -129,7 +129,8 @@ class Cell:
         self.first_update = False
         self.current: Envelope | None = None
         self.alarms: dict[TimerHandle, Envelope] | None = None
-        self.tasks: set[Any] | None = None  # made on first use, as stop_waiters: GC cost
+        # PERF: made on first use, as stop_waiters (GC cost; spawn_100k).
+        self.tasks: set[Any] | None = None
         self.main_task: Any = None
         self.parked_task: Any = None
         self.scope: Any = None

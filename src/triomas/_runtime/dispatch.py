@@ -132,7 +132,7 @@ def drain_sync(cell: Cell, count: int) -> tuple[int, Envelope | None, Handler | 
             count -= 1
             body = env.body
             handler = handlers.get(type(body)) or info.lookup(type(body))
-        else:  # a plain tell in three entries (see Mailbox.accept_tell)
+        else:  # a plain tell in three entries (see mailbox.accept_tell)
             count -= 3
             body = env
             sender = mailbox.popleft()

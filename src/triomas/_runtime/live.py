@@ -47,7 +47,7 @@ class LiveEngine:
         self.registry = registry
         self.nursery = nursery
         self.origin = origin
-        # trio's clock object itself: trio.current_time() costs two more calls.
+        # PERF: trio's clock object itself: trio.current_time() costs two more calls.
         self._clock_time = trio.lowlevel.current_clock().current_time
         # Live delivery is immediate: straight into the cell (one call less per message).
         self.deliver: Callable[[Cell, Envelope], None] = Cell.accept
@@ -172,7 +172,8 @@ class LiveEngine:
         fut.waiter = lambda: trio.lowlevel.reschedule(task)
         timer: TimerHandle | None = None
         if deadline != math.inf:
-            # A timer of the container, not a cancel scope: half the cost per ask.
+            # PERF: a timer of the container, not a cancel scope: half the cost per ask
+            # (live ask in benchmarks/run.py).
             # Non-blocking, since the waiting task already keeps the run busy.
             def expire() -> None:
                 if fut.waiter is not None:

@@ -18,7 +18,7 @@ How code blocks in the docs are run (follow this when you write one):
    (```sh, ```text not after python) are not run.
 
 A failure names the file and line: tracebacks point into the Markdown file itself.
-Run one file by hand with ``python tests/test_docs.py docs/quickstart.md``.
+Run one file by hand with ``python tests/meta/test_docs.py docs/quickstart.md``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 FENCE = re.compile(r"^```([\w-]*)\s*$")

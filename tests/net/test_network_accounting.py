@@ -39,7 +39,7 @@ from triomas import DeadLetter, DeadLetterReason, Envelope
 from triomas._net.wire import MAX_FRAME, PROTOCOL, VERSION, encode_message
 from triomas._runtime.container import network_of
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # tests/, where accounting_agents.py lives
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
 
 N = 10_000

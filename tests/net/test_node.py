@@ -13,7 +13,7 @@ import trio
 import triomas
 from triomas import NodeStartError, RemoteError
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # tests/, where node_agents.py lives
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
 
 
