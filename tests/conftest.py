@@ -28,7 +28,11 @@ def recorder() -> TraceRecorder:
 
 @pytest.fixture
 async def vc(recorder: TraceRecorder) -> AsyncIterator[triomas.Container]:
-    """A container in virtual time (jumping clock), seed 1, traced into ``recorder``."""
+    """A container in virtual time (jumping clock), seed 1, traced into ``recorder``.
+
+    For the tests that only virtual time can express: delivery rounds
+    (``iterations=``), exact clock times, byte-identical traces. Every other behaviour
+    test takes ``both``."""
     async with triomas.open_container(
         clock=triomas.VirtualClock(), seed=1, trace=recorder
     ) as container:

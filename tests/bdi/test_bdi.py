@@ -101,26 +101,26 @@ class Selector(BDIAgent):
         self.log.append(("price", src, price))
 
 
-async def test_the_first_applicable_plan_runs_with_its_bindings(vc: triomas.Container) -> None:
+async def test_the_first_applicable_plan_runs_with_its_bindings(both: triomas.Container) -> None:
     log: list[AnyType] = []
-    ref = await vc.spawn(Selector, log, name="sel")
-    await vc.run_until_idle()
+    ref = await both.spawn(Selector, log, name="sel")
+    await both.run_until_idle()
     assert log == [("price", "self", 10), ("price", "self", 12)]
     log.clear()
-    vc.send(ref, Achieve(Goal("buy", "milk")))
-    await vc.run_until_idle()
+    both.send(ref, Achieve(Goal("buy", "milk")))
+    await both.run_until_idle()
     assert log == [("cheap", "unknown", "milk", 10)]
 
 
-async def test_add_rm_has_get(vc: triomas.Container) -> None:
+async def test_add_rm_has_get(both: triomas.Container) -> None:
     agents: list[BDIAgent] = []
 
     class Keeper(BDIAgent):
         def setup(self) -> None:
             agents.append(self)
 
-    await vc.spawn(Keeper)
-    await vc.run_until_idle()
+    await both.spawn(Keeper)
+    await both.run_until_idle()
     (k,) = agents
     k.add(Belief("a", 1), [Belief("a", 2), Belief("b")])
     assert k.has(Belief("a", Any))
@@ -203,13 +203,13 @@ async def test_intentions_run_side_by_side(vc: triomas.Container) -> None:
 
 
 async def test_subgoals_run_inline_and_failures_are_handled(
-    vc: triomas.Container, recorder: TraceRecorder
+    both: triomas.Container, recorder: TraceRecorder
 ) -> None:
     log: list[AnyType] = []
-    ref = await vc.spawn(Worker, log, name="w")
-    vc.send(ref, Achieve(Goal("parent")))
-    vc.send(ref, Achieve(Goal("root_fails")))
-    await vc.run_until_idle()
+    ref = await both.spawn(Worker, log, name="w")
+    both.send(ref, Achieve(Goal("parent")))
+    both.send(ref, Achieve(Goal("root_fails")))
+    await both.run_until_idle()
     assert log == [
         ("-!root_fails", "unknown"),  # plain plans run at once
         ("sub", 42),
@@ -264,7 +264,7 @@ async def test_wait_suspends_only_its_intention(vc: triomas.Container) -> None:
     ]
 
 
-async def test_wait_needs_something_to_wait_for(vc: triomas.Container) -> None:
+async def test_wait_needs_something_to_wait_for(both: triomas.Container) -> None:
     errors: list[BaseException] = []
 
     class Impatient(BDIAgent):
@@ -274,12 +274,12 @@ async def test_wait_needs_something_to_wait_for(vc: triomas.Container) -> None:
             except ValueError as exc:
                 errors.append(exc)
 
-    await vc.spawn(Impatient)
-    await vc.run_until_idle()
+    await both.spawn(Impatient)
+    await both.run_until_idle()
     assert len(errors) == 1
 
 
-async def test_drop_desire_intention_and_event(vc: triomas.Container) -> None:
+async def test_drop_desire_intention_and_event(both: triomas.Container) -> None:
     log: list[AnyType] = []
     agents: list[Worker] = []
 
@@ -287,17 +287,17 @@ async def test_drop_desire_intention_and_event(vc: triomas.Container) -> None:
         def setup(self) -> None:
             agents.append(self)
 
-    await vc.spawn(Dropper, log, name="d")
-    await vc.run_until_idle()
+    await both.spawn(Dropper, log, name="d")
+    await both.run_until_idle()
     (d,) = agents
     d.post(Goal("long", 1))
     d.post(Goal("long", 2))
-    await vc.run(seconds=1)
+    await both.run(seconds=1)
     assert d.drop_intention(Goal("long", 1)) == 1
-    await vc.run(seconds=1)
+    await both.run(seconds=1)
     assert d.goals == [Goal("long", 2, source="self")]
     assert d.drop_desire(Goal("long", Any)) == 2  # the goal and its intention
-    await vc.run_until_idle()
+    await both.run_until_idle()
     assert d.goals == []
     assert d.intentions == []
     assert [e for e in log if e[0] == "long end"] == []
@@ -416,11 +416,11 @@ async def test_s6_tell_untell_sources_and_no_deadlock(
     assert [x.time for x in arrivals] == [0.0, 0.0, 3.0]
 
 
-async def test_a_repeated_tell_raises_no_new_event(vc: triomas.Container) -> None:
+async def test_a_repeated_tell_raises_no_new_event(both: triomas.Container) -> None:
     log: list[AnyType] = []
-    await vc.spawn(Receiver, log, name="R")
-    await vc.spawn(Sender, [(0, Tell(Belief("b", 1))), (1, Tell([Belief("b", 1)]))], name="S1")
-    await vc.run_until_idle()
+    await both.spawn(Receiver, log, name="R")
+    await both.spawn(Sender, [(0, Tell(Belief("b", 1))), (1, Tell([Belief("b", 1)]))], name="S1")
+    await both.run_until_idle()
     assert log == [("+b", 1, "S1")]
 
 
@@ -445,11 +445,11 @@ async def test_s6_achieve_success_and_unachieve_drop(
     assert agent.intentions == []
 
 
-async def test_signal_raises_an_event_without_a_belief(vc: triomas.Container) -> None:
+async def test_signal_raises_an_event_without_a_belief(both: triomas.Container) -> None:
     log: list[AnyType] = []
-    await vc.spawn(Receiver, log, name="R")
-    await vc.spawn(Sender, [(0, Signal(Belief("ping"))), (1, Signal(Belief("ping")))], name="S1")
-    await vc.run_until_idle()
+    await both.spawn(Receiver, log, name="R")
+    await both.spawn(Sender, [(0, Signal(Belief("ping"))), (1, Signal(Belief("ping")))], name="S1")
+    await both.run_until_idle()
     assert log == [("signal", "S1", False), ("signal", "S1", False)]
 
 
@@ -481,11 +481,11 @@ class Teacher(BDIAgent):
         return what.upper()
 
 
-async def test_s6_tell_how_teaches_and_untell_how_unteaches(vc: triomas.Container) -> None:
+async def test_s6_tell_how_teaches_and_untell_how_unteaches(both: triomas.Container) -> None:
     log: list[AnyType] = []
     spec = plan_spec("test_bdi.greet", gain, Goal("greet", Any))
-    await vc.spawn(Receiver, [], name="R")
-    await vc.spawn(
+    await both.spawn(Receiver, [], name="R")
+    await both.spawn(
         Teacher,
         [
             (0, Goal("greet", "ann")),
@@ -497,7 +497,7 @@ async def test_s6_tell_how_teaches_and_untell_how_unteaches(vc: triomas.Containe
         log,
         name="T",
     )
-    await vc.run_until_idle()
+    await both.run_until_idle()
     assert log[0] == FipaFailure(
         repr(NoApplicablePlan("no applicable plan for Goal('greet', 'ann', source='T')"))
     )
@@ -506,7 +506,7 @@ async def test_s6_tell_how_teaches_and_untell_how_unteaches(vc: triomas.Containe
 
 
 async def test_tell_how_refuses_unregistered_plans(
-    vc: triomas.Container, caplog: pytest.LogCaptureFixture
+    both: triomas.Container, caplog: pytest.LogCaptureFixture
 ) -> None:
     from triomas.bdi import NotUnderstood, PlanSpec
 
@@ -517,11 +517,11 @@ async def test_tell_how_refuses_unregistered_plans(
         def refused(self, msg: NotUnderstood) -> None:
             got.append(msg.what)
 
-    await vc.spawn(Receiver, [], name="R")
-    await vc.spawn(Sender, [(0, TellHow(PlanSpec("os.system", "gain", Goal("x"))))], name="S")
-    await vc.spawn(Student, name="St")
+    await both.spawn(Receiver, [], name="R")
+    await both.spawn(Sender, [(0, TellHow(PlanSpec("os.system", "gain", Goal("x"))))], name="S")
+    await both.spawn(Student, name="St")
     with caplog.at_level(logging.WARNING, logger="triomas.bdi"):
-        await vc.run_until_idle()
+        await both.run_until_idle()
     assert "not registered as teachable" in caplog.text
 
 
@@ -635,11 +635,11 @@ async def test_s5_maspy_compat_adds_answers_and_gives_none(vc: triomas.Container
     assert ("+value", 42, "R_1") in log
 
 
-async def test_s5_an_async_ask_one_is_answered_by_a_tell(vc: triomas.Container) -> None:
+async def test_s5_an_async_ask_one_is_answered_by_a_tell(both: triomas.Container) -> None:
     log: list[AnyType] = []
-    await vc.spawn(Knower, name="R_1")
-    await vc.spawn(Asker, log, "async", name="S")
-    await vc.run_until_idle()
+    await both.spawn(Knower, name="R_1")
+    await both.spawn(Asker, log, "async", name="S")
+    await both.run_until_idle()
     assert log == [("+value", 42, "R_1")]
 
 
@@ -665,11 +665,11 @@ async def test_s5_ten_concurrent_asks_resolve_independently(vc: triomas.Containe
     assert [entry[0] for entry in log] == list(range(9, -1, -1))
 
 
-async def test_ask_how_returns_and_teaches_registered_plans(vc: triomas.Container) -> None:
+async def test_ask_how_returns_and_teaches_registered_plans(both: triomas.Container) -> None:
     log: list[AnyType] = []
-    await vc.spawn(Knower, name="R_1")
-    await vc.spawn(Asker, log, "how", name="S")
-    await vc.run_until_idle()
+    await both.spawn(Knower, name="R_1")
+    await both.spawn(Asker, log, "how", name="S")
+    await both.run_until_idle()
     assert log == [("how", ["test_bdi.knower_sum"]), ("learnt", 5)]
 
 
@@ -696,13 +696,13 @@ async def test_a_late_answer_is_ignored(vc: triomas.Container) -> None:
     assert log == [("timeout", 1.0)]  # and no +value from the late tell
 
 
-async def test_request_reports_done_and_failure(vc: triomas.Container) -> None:
+async def test_request_reports_done_and_failure(both: triomas.Container) -> None:
     log: list[AnyType] = []
-    await vc.spawn(Worker, [], name="R")
-    await vc.spawn(
+    await both.spawn(Worker, [], name="R")
+    await both.spawn(
         Teacher, [(0, Goal("quick")), (0, Goal("root_fails")), (0, Goal("nope"))], log, name="T"
     )
-    await vc.run_until_idle()
+    await both.run_until_idle()
     assert log[0] == InformDone()
     assert isinstance(log[1], FipaFailure)
     assert "root" in log[1].reason

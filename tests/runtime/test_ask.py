@@ -124,18 +124,18 @@ async def test_ask_unknown_and_unhandled(vc: triomas.Container) -> None:
     assert await vc.ask(server, Ping(1)) == 2  # the server carried on
 
 
-async def test_ask_without_timeout_and_bad_timeout(vc: triomas.Container) -> None:
-    server = await vc.spawn(Server)
-    assert await vc.ask(server, Ping(2), timeout=None) == 3
+async def test_ask_without_timeout_and_bad_timeout(both: triomas.Container) -> None:
+    server = await both.spawn(Server)
+    assert await both.ask(server, Ping(2), timeout=None) == 3
     with pytest.raises(ValueError, match="timeout"):
-        await vc.ask(server, Ping(2), timeout=-1)
+        await both.ask(server, Ping(2), timeout=-1)
 
 
-async def test_ask_a_group_needs_one_member(vc: triomas.Container) -> None:
-    await vc.spawn(Server)
-    await vc.spawn(Server)
+async def test_ask_a_group_needs_one_member(both: triomas.Container) -> None:
+    await both.spawn(Server)
+    await both.spawn(Server)
     with pytest.raises(ValueError, match="exactly one"):
-        await vc.ask("Server", Ping(1))
+        await both.ask("Server", Ping(1))
 
 
 async def test_ask_in_real_time(autojump_clock: trio.testing.MockClock) -> None:
@@ -155,7 +155,7 @@ async def test_ask_in_real_time(autojump_clock: trio.testing.MockClock) -> None:
             await c.ask(busy, Ping(1), timeout=3)
 
 
-async def test_reply_by_hand_from_a_custom_update(vc: triomas.Container) -> None:
+async def test_reply_by_hand_from_a_custom_update(both: triomas.Container) -> None:
     class Manual(Agent):
         def update(self) -> None:
             while self.messages:
@@ -163,16 +163,16 @@ async def test_reply_by_hand_from_a_custom_update(vc: triomas.Container) -> None
                 self.reply(env, env.body.n * 10)
                 self.reply(env, -1)  # a second reply is dropped
 
-    manual = await vc.spawn(Manual)
-    assert await vc.ask(manual, Ping(4)) == 40
+    manual = await both.spawn(Manual)
+    assert await both.ask(manual, Ping(4)) == 40
 
 
-async def test_ask_a_group_name_in_an_address(vc: triomas.Container) -> None:
-    server = await vc.spawn(Server, name="srv")
-    assert await vc.ask(server.address, Ping(1)) == 2
-    assert server.address == f"{vc.address}/srv"
+async def test_ask_a_group_name_in_an_address(both: triomas.Container) -> None:
+    server = await both.spawn(Server, name="srv")
+    assert await both.ask(server.address, Ping(1)) == 2
+    assert server.address == f"{both.address}/srv"
     with pytest.raises(CalleeDown):
-        await vc.ask("local://elsewhere/srv", Ping(1))
+        await both.ask("local://elsewhere/srv", Ping(1))
 
 
 @pytest.mark.parametrize("clock", [triomas.VirtualClock, triomas.RealClock])

@@ -125,21 +125,21 @@ async def test_slow_teardowns_stop_one_after_another() -> None:
     assert ended == [("c", 1.5), ("b", 2.0), ("a", 2.5)]
 
 
-async def test_names_are_unique_and_stable(vc: triomas.Container) -> None:
+async def test_names_are_unique_and_stable(both: triomas.Container) -> None:
     log: list[str] = []
-    first = await vc.spawn(Recorder, log)
-    second = await vc.spawn(Recorder, log)
+    first = await both.spawn(Recorder, log)
+    second = await both.spawn(Recorder, log)
     assert (first.name, second.name) == ("Recorder-1", "Recorder-2")
     with pytest.raises(NameTaken):
-        await vc.spawn(Recorder, log, name="Recorder-1")
-    await vc.spawn(Recorder, log, name="Recorder-3")
-    assert (await vc.spawn(Recorder, log)).name == "Recorder-4"
+        await both.spawn(Recorder, log, name="Recorder-1")
+    await both.spawn(Recorder, log, name="Recorder-3")
+    assert (await both.spawn(Recorder, log)).name == "Recorder-4"
     with pytest.raises(ValueError, match="'/'"):
-        await vc.spawn(Recorder, log, name="a/b")
+        await both.spawn(Recorder, log, name="a/b")
     with pytest.raises(TypeError):
-        await vc.spawn(int)  # type: ignore[type-var]
-    assert vc.lookup("Recorder-2") == second
-    assert vc.lookup("nope") is None
+        await both.spawn(int)  # type: ignore[type-var]
+    assert both.lookup("Recorder-2") == second
+    assert both.lookup("nope") is None
 
 
 async def test_update_runs_once_after_setup_then_with_messages(vc: triomas.Container) -> None:
@@ -208,14 +208,14 @@ async def test_stop_with_queued_messages_makes_dead_letters(vc: triomas.Containe
     assert outcome == [(3.0, Shutdown("removed"))]
 
 
-async def test_tell_to_a_stopped_agent_is_a_dead_letter(vc: triomas.Container) -> None:
+async def test_tell_to_a_stopped_agent_is_a_dead_letter(both: triomas.Container) -> None:
     events: list[object] = []
-    vc.on_event(events.append)
+    both.on_event(events.append)
     log: list[str] = []
-    ref = await vc.spawn(Recorder, log)
-    await vc.remove(ref)
-    vc.send(ref, Note("late"))
-    vc.send("ghost", Note("nobody"))
+    ref = await both.spawn(Recorder, log)
+    await both.remove(ref)
+    both.send(ref, Note("late"))
+    both.send("ghost", Note("nobody"))
     dead = [(e.message, e.reason) for e in events if isinstance(e, DeadLetter)]
     assert dead == [
         (Note("late"), DeadLetterReason.UNKNOWN_RECIPIENT),
@@ -223,7 +223,7 @@ async def test_tell_to_a_stopped_agent_is_a_dead_letter(vc: triomas.Container) -
     ]
 
 
-async def test_dead_letters_reach_subscribed_agents(vc: triomas.Container) -> None:
+async def test_dead_letters_reach_subscribed_agents(both: triomas.Container) -> None:
     seen: list[DeadLetter] = []
 
     class Watcher(Agent):
@@ -234,27 +234,27 @@ async def test_dead_letters_reach_subscribed_agents(vc: triomas.Container) -> No
         def dead(self, letter: DeadLetter) -> None:
             seen.append(letter)
 
-    await vc.spawn(Watcher)
-    await vc.run_until_idle()
-    vc.send("ghost", Note("x"))
-    await vc.run_until_idle()
+    await both.spawn(Watcher)
+    await both.run_until_idle()
+    both.send("ghost", Note("x"))
+    await both.run_until_idle()
     assert [d.message for d in seen] == [Note("x")]
 
 
-async def test_no_handler_is_a_dead_letter_for_tells(vc: triomas.Container) -> None:
+async def test_no_handler_is_a_dead_letter_for_tells(both: triomas.Container) -> None:
     events: list[object] = []
-    vc.on_event(events.append)
-    ref = await vc.spawn(Recorder, [])
-    vc.send(ref, 42)
-    await vc.run_until_idle()
+    both.on_event(events.append)
+    ref = await both.spawn(Recorder, [])
+    both.send(ref, 42)
+    await both.run_until_idle()
     dead = [e for e in events if isinstance(e, DeadLetter)]
     assert [(d.message, d.reason) for d in dead] == [(42, DeadLetterReason.NO_HANDLER)]
-    assert vc.lookup(ref.name) == ref  # the agent carries on
+    assert both.lookup(ref.name) == ref  # the agent carries on
 
 
-async def test_setup_failure_stops_the_agent(vc: triomas.Container) -> None:
+async def test_setup_failure_stops_the_agent(both: triomas.Container) -> None:
     events: list[object] = []
-    vc.on_event(events.append)
+    both.on_event(events.append)
     torn: list[str] = []
 
     class Fragile(Agent):
@@ -264,8 +264,8 @@ async def test_setup_failure_stops_the_agent(vc: triomas.Container) -> None:
         def teardown(self) -> None:
             torn.append(self.name)
 
-    await vc.spawn(Fragile)
-    await vc.run_until_idle()
+    await both.spawn(Fragile)
+    await both.run_until_idle()
     stopped = [e for e in events if isinstance(e, AgentStopped)]
     assert len(stopped) == 1
     assert isinstance(stopped[0].reason, Failure)
@@ -336,7 +336,7 @@ async def test_a_crashing_task_crashes_the_agent(
     assert torn == [pytest.approx(1.0)]
 
 
-async def test_start_task_after_stop_is_refused(vc: triomas.Container) -> None:
+async def test_start_task_after_stop_is_refused(both: triomas.Container) -> None:
     errors: list[Exception] = []
 
     class Late(Agent):
@@ -349,41 +349,41 @@ async def test_start_task_after_stop_is_refused(vc: triomas.Container) -> None:
             except AgentStateError as exc:
                 errors.append(exc)
 
-    await vc.spawn(Late)
-    await vc.run_until_idle()
-    await vc.stop()
+    await both.spawn(Late)
+    await both.run_until_idle()
+    await both.stop()
     assert len(errors) == 1
 
 
-async def test_pause_and_resume(vc: triomas.Container) -> None:
+async def test_pause_and_resume(both: triomas.Container) -> None:
     log: list[str] = []
-    ref = await vc.spawn(Recorder, log, name="r")
-    await vc.run_until_idle()
-    vc.pause()
-    vc.send(ref, Note("held"))
+    ref = await both.spawn(Recorder, log, name="r")
+    await both.run_until_idle()
+    both.pause()
+    both.send(ref, Note("held"))
     # a paused container handles nothing, even while the simulation runs
-    await vc.clock.sleep(1)
+    await both.clock.sleep(1)
     assert log == ["r setup"]
-    vc.resume()
-    await vc.run_until_idle()
+    both.resume()
+    await both.run_until_idle()
     assert log == ["r setup", "r held"]
 
 
 async def test_messages_in_flight_to_a_removed_agent_are_dead_letters(
-    vc: triomas.Container,
+    both: triomas.Container,
 ) -> None:
     events: list[object] = []
-    vc.on_event(events.append)
-    ref = await vc.spawn(Recorder, [])
-    vc.send(ref, Note("in flight"))  # delivered when the round ends, in virtual time
-    await vc.remove(ref)
+    both.on_event(events.append)
+    ref = await both.spawn(Recorder, [])
+    both.send(ref, Note("in flight"))  # delivered when the round ends, in virtual time
+    await both.remove(ref)
     dead = [(e.message, e.reason) for e in events if isinstance(e, DeadLetter)]
     assert dead == [(Note("in flight"), DeadLetterReason.RECIPIENT_STOPPED)]
-    await vc.run_until_idle()
+    await both.run_until_idle()
     assert len([e for e in events if isinstance(e, DeadLetter)]) == 1
 
 
-async def test_receive_on_an_empty_mailbox_is_an_index_error(vc: triomas.Container) -> None:
+async def test_receive_on_an_empty_mailbox_is_an_index_error(both: triomas.Container) -> None:
     errors: list[Exception] = []
 
     class Eager(Agent):
@@ -393,8 +393,8 @@ async def test_receive_on_an_empty_mailbox_is_an_index_error(vc: triomas.Contain
             except IndexError as exc:
                 errors.append(exc)
 
-    await vc.spawn(Eager)
-    await vc.run_until_idle()
+    await both.spawn(Eager)
+    await both.run_until_idle()
     assert len(errors) == 1
     assert "no message is waiting" in str(errors[0])
 
@@ -427,16 +427,16 @@ async def test_a_concurrent_handler_cut_off_by_stop_fails_its_caller(
 
 
 async def test_a_failing_teardown_is_logged_and_the_agent_still_stops(
-    vc: triomas.Container, caplog: pytest.LogCaptureFixture
+    both: triomas.Container, caplog: pytest.LogCaptureFixture
 ) -> None:
     class Messy(Agent):
         async def teardown(self) -> None:
             raise OSError("cannot close")
 
-    ref = await vc.spawn(Messy)
-    await vc.run_until_idle()
-    await vc.remove(ref)
-    assert vc.agents() == []
+    ref = await both.spawn(Messy)
+    await both.run_until_idle()
+    await both.remove(ref)
+    assert both.agents() == []
     assert "teardown of agent" in caplog.text
 
 

@@ -222,8 +222,8 @@ async def test_twenty_drops_log_ten_lines_then_quiet(
     assert vc.dead_letter_counts[DeadLetterReason.MAILBOX_FULL] == 20
 
 
-async def test_mailbox_options_are_checked(vc: triomas.Container) -> None:
+async def test_mailbox_options_are_checked(both: triomas.Container) -> None:
     with pytest.raises(ChildSpecError, match="capacity"):
-        await vc.spawn(Busy, [], capacity=0)
+        await both.spawn(Busy, [], capacity=0)
     with pytest.raises(ChildSpecError, match="overflow"):
-        await vc.spawn(Busy, [], capacity=1, overflow="spill")  # type: ignore[arg-type]
+        await both.spawn(Busy, [], capacity=1, overflow="spill")  # type: ignore[arg-type]

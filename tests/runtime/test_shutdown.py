@@ -69,18 +69,18 @@ class Sleeper(Agent):
 # ---- row 4: exit classification ---------------------------------------------------------
 
 
-async def test_each_way_of_ending_has_its_reason(vc: triomas.Container) -> None:
+async def test_each_way_of_ending_has_its_reason(both: triomas.Container) -> None:
     exits: dict[str, object] = {}
-    vc.on_event(
+    both.on_event(
         lambda e: exits.setdefault(e.ref.name, e.reason) if isinstance(e, ChildExited) else None
     )
     log: list[tuple[float, str, object]] = []
     for how in ("stop", "shutdown", "raise"):
-        ref = await vc.spawn(Sleeper, log, name=how, restart="temporary")
-        vc.send(ref, End(how))
-    await vc.spawn(Sleeper, log, name="removed")
-    await vc.run_until_idle()
-    await vc.remove("removed")
+        ref = await both.spawn(Sleeper, log, name=how, restart="temporary")
+        both.send(ref, End(how))
+    await both.spawn(Sleeper, log, name="removed")
+    await both.run_until_idle()
+    await both.remove("removed")
     assert exits["stop"] == Normal()
     assert exits["shutdown"] == Shutdown("finished")
     assert isinstance(exits["raise"], Failure)
@@ -198,19 +198,19 @@ async def test_a_supervisor_stops_its_children_one_by_one_in_reverse() -> None:
 
 
 async def test_teardown_runs_once_per_incarnation_with_its_reason(
-    vc: triomas.Container,
+    both: triomas.Container,
 ) -> None:
     log: list[tuple[float, str, object]] = []
     group = [ChildSpec("g1", Sleeper, (log,)), ChildSpec("g2", Sleeper, (log,))]
-    await vc.start(Supervisor, group, strategy="one_for_all", max_restarts=5)
-    vc.send("g2", End("raise"))  # g2 fails; g1 is stopped for the group restart
-    await vc.run_until_idle()
-    normal = await vc.spawn(Sleeper, log, name="normal")
-    vc.send(normal, End("stop"))
-    cancelled = await vc.spawn(Sleeper, log, name="cancelled", shutdown=1)
-    vc.send(cancelled, Nap(10))
-    await vc.run_until_idle()
-    await vc.remove(cancelled)
+    await both.start(Supervisor, group, strategy="one_for_all", max_restarts=5)
+    both.send("g2", End("raise"))  # g2 fails; g1 is stopped for the group restart
+    await both.run_until_idle()
+    normal = await both.spawn(Sleeper, log, name="normal")
+    both.send(normal, End("stop"))
+    cancelled = await both.spawn(Sleeper, log, name="cancelled", shutdown=1)
+    both.send(cancelled, Nap(10))
+    await both.run_until_idle()
+    await both.remove(cancelled)
     reasons = [str(reason) for _, event, reason in log if event == "teardown"]
     assert reasons == [
         "failure(RuntimeError: boom)",

@@ -104,20 +104,20 @@ async def test_monitor_of_a_dead_or_unknown_agent_is_down_noproc_at_once(
     ]
 
 
-async def test_normal_stop_and_shutdown_reasons(vc: triomas.Container) -> None:
+async def test_normal_stop_and_shutdown_reasons(both: triomas.Container) -> None:
     seen: list[tuple[float, object]] = []
-    quitter = await vc.spawn(Target)
-    removed = await vc.spawn(Target)
-    await vc.spawn(Watcher, quitter, seen)
-    await vc.spawn(Watcher, removed, seen)
-    vc.send(quitter, Quit())
-    await vc.run_until_idle()
-    await vc.remove(removed)
-    await vc.run_until_idle()
+    quitter = await both.spawn(Target)
+    removed = await both.spawn(Target)
+    await both.spawn(Watcher, quitter, seen)
+    await both.spawn(Watcher, removed, seen)
+    both.send(quitter, Quit())
+    await both.run_until_idle()
+    await both.remove(removed)
+    await both.run_until_idle()
     assert [d.reason for _, d in seen] == [Normal(), Shutdown("removed")]  # type: ignore[attr-defined]
 
 
-async def test_demonitor_with_flush_drops_a_queued_down(vc: triomas.Container) -> None:
+async def test_demonitor_with_flush_drops_a_queued_down(both: triomas.Container) -> None:
     outcome: list[object] = []
 
     class Fickle(Agent):
@@ -138,36 +138,36 @@ async def test_demonitor_with_flush_drops_a_queued_down(vc: triomas.Container) -
         def down(self, msg: Down) -> None:
             outcome.append(msg.reason)
 
-    target = await vc.spawn(Target)
-    fickle = await vc.spawn(Fickle, target)
-    vc.send(fickle, Quit())
-    await vc.run_until_idle()
+    target = await both.spawn(Target)
+    fickle = await both.spawn(Fickle, target)
+    both.send(fickle, Quit())
+    await both.run_until_idle()
     assert outcome == [False, False, 1, Normal()]
 
 
-async def test_demonitor_before_the_stop_means_no_down(vc: triomas.Container) -> None:
+async def test_demonitor_before_the_stop_means_no_down(both: triomas.Container) -> None:
     seen: list[tuple[float, object]] = []
-    target = await vc.spawn(Target)
-    watcher = await vc.spawn(Watcher, target, seen)
-    await vc.run_until_idle()
-    agent = vc.agent(watcher, Watcher)
+    target = await both.spawn(Target)
+    watcher = await both.spawn(Watcher, target, seen)
+    await both.run_until_idle()
+    agent = both.agent(watcher, Watcher)
     assert agent.demonitor(agent.mref) is True
-    vc.send(target, Quit())
-    await vc.run_until_idle()
+    both.send(target, Quit())
+    await both.run_until_idle()
     assert seen == []
 
 
-async def test_a_stopped_watcher_leaves_no_monitor_behind(vc: triomas.Container) -> None:
+async def test_a_stopped_watcher_leaves_no_monitor_behind(both: triomas.Container) -> None:
     events: list[object] = []
-    vc.on_event(events.append)
-    target = await vc.spawn(Target)
-    watcher = await vc.spawn(Watcher, target, [])
-    await vc.run_until_idle()
-    await vc.remove(watcher)
-    vc.send(target, Quit())
-    await vc.run_until_idle()
+    both.on_event(events.append)
+    target = await both.spawn(Target)
+    watcher = await both.spawn(Watcher, target, [])
+    await both.run_until_idle()
+    await both.remove(watcher)
+    both.send(target, Quit())
+    await both.run_until_idle()
     assert not any(isinstance(e, triomas.DeadLetter) for e in events)
-    assert vc._registry.cells == {}
+    assert both._registry.cells == {}
 
 
 class Partner(Agent):
@@ -222,41 +222,41 @@ async def test_a_failure_travels_along_links(vc: triomas.Container) -> None:
     assert [entry[1] for entry in log] == ["c", "b", "a", "c"]
 
 
-async def test_trap_exits_turns_the_failure_into_a_message(vc: triomas.Container) -> None:
+async def test_trap_exits_turns_the_failure_into_a_message(both: triomas.Container) -> None:
     log: list[tuple[float, str, object]] = []
-    a = await vc.spawn(Partner, log, True, name="a")
-    b = await vc.spawn(Partner, log, name="b")
-    vc.link(a, b)
-    vc.send(b, Crash())
-    await vc.run_until_idle()
+    a = await both.spawn(Partner, log, True, name="a")
+    b = await both.spawn(Partner, log, name="b")
+    both.link(a, b)
+    both.send(b, Crash())
+    await both.run_until_idle()
     assert [(name, type(what).__name__) for _, name, what in log] == [
         ("b", "str"),
         ("a", "Failure"),
     ]
-    assert vc.lookup("a") == a
+    assert both.lookup("a") == a
 
 
-async def test_normal_exits_and_shutdowns_do_not_travel(vc: triomas.Container) -> None:
+async def test_normal_exits_and_shutdowns_do_not_travel(both: triomas.Container) -> None:
     log: list[tuple[float, str, object]] = []
-    a = await vc.spawn(Partner, log, name="a")
-    b = await vc.spawn(Partner, log, name="b")
-    c = await vc.spawn(Partner, log, name="c")
-    vc.link(a, b)
-    vc.link(a, c)
-    vc.send(b, Quit())
-    await vc.run_until_idle()
-    await vc.remove(c)
-    assert vc.lookup("a") == a
+    a = await both.spawn(Partner, log, name="a")
+    b = await both.spawn(Partner, log, name="b")
+    c = await both.spawn(Partner, log, name="c")
+    both.link(a, b)
+    both.link(a, c)
+    both.send(b, Quit())
+    await both.run_until_idle()
+    await both.remove(c)
+    assert both.lookup("a") == a
     # unlinked agents do not affect each other either
-    d = await vc.spawn(Partner, log, name="d")
-    vc.link(a, d)
-    vc.agent(a).unlink(d)
-    vc.send(d, Crash())
-    await vc.run_until_idle()
-    assert vc.lookup("a") == a
+    d = await both.spawn(Partner, log, name="d")
+    both.link(a, d)
+    both.agent(a).unlink(d)
+    both.send(d, Crash())
+    await both.run_until_idle()
+    assert both.lookup("a") == a
 
 
-async def test_linking_to_a_missing_agent(vc: triomas.Container) -> None:
+async def test_linking_to_a_missing_agent(both: triomas.Container) -> None:
     log: list[tuple[float, str, object]] = []
     errors: list[BaseException] = []
 
@@ -268,11 +268,11 @@ async def test_linking_to_a_missing_agent(vc: triomas.Container) -> None:
             except LinkedActorFailed as exc:
                 errors.append(exc)
 
-    plain = await vc.spawn(Linker, log, name="plain")
-    trapper = await vc.spawn(Linker, log, True, name="trapper")
-    vc.send(plain, Quit())
-    vc.send(trapper, Quit())
-    await vc.run_until_idle()
+    plain = await both.spawn(Linker, log, name="plain")
+    trapper = await both.spawn(Linker, log, True, name="trapper")
+    both.send(plain, Quit())
+    both.send(trapper, Quit())
+    await both.run_until_idle()
     assert len(errors) == 1
     assert errors[0].reason == NoProc()  # type: ignore[attr-defined]
     assert ("trapper", NoProc()) in [(name, what) for _, name, what in log]
@@ -295,12 +295,12 @@ async def test_links_and_monitors_in_real_time(autojump_clock: trio.testing.Mock
         assert isinstance(down.reason, Failure)  # type: ignore[attr-defined]
 
 
-async def test_link_from_outside_by_address(vc: triomas.Container) -> None:
+async def test_link_from_outside_by_address(both: triomas.Container) -> None:
     log: list[tuple[float, str, object]] = []
-    a = await vc.spawn(Partner, log, name="a", restart="temporary")
-    b = await vc.spawn(Partner, log, name="b")
-    vc.link("a", b.address)
-    vc.send(b, Crash())
-    await vc.run_until_idle()
-    assert vc.lookup("a") is None  # the failure travelled along the link
+    a = await both.spawn(Partner, log, name="a", restart="temporary")
+    b = await both.spawn(Partner, log, name="b")
+    both.link("a", b.address)
+    both.send(b, Crash())
+    await both.run_until_idle()
+    assert both.lookup("a") is None  # the failure travelled along the link
     assert a.name == "a"

@@ -121,7 +121,7 @@ async def test_alarm_in_the_past_fires_at_once(vc: triomas.Container) -> None:
     assert got == [0.0]
 
 
-async def test_set_alarm_needs_exactly_one_time(vc: triomas.Container) -> None:
+async def test_set_alarm_needs_exactly_one_time(both: triomas.Container) -> None:
     errors: list[Exception] = []
 
     class Bad(Agent):
@@ -132,6 +132,6 @@ async def test_set_alarm_needs_exactly_one_time(vc: triomas.Container) -> None:
                 except TypeError as exc:
                     errors.append(exc)
 
-    await vc.spawn(Bad)
-    await vc.run_until_idle()
+    await both.spawn(Bad)
+    await both.run_until_idle()
     assert len(errors) == 2

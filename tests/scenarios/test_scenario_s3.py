@@ -39,40 +39,40 @@ async def spawn_abcd(c: triomas.Container) -> dict[str, list[object]]:
     return inbox
 
 
-async def test_broadcast_reaches_subscribers_only(vc: triomas.Container) -> None:
-    inbox = await spawn_abcd(vc)
-    vc.agent("a").publish(Hello("a"))
-    await vc.run_until_idle()
+async def test_broadcast_reaches_subscribers_only(both: triomas.Container) -> None:
+    inbox = await spawn_abcd(both)
+    both.agent("a").publish(Hello("a"))
+    await both.run_until_idle()
     assert inbox == {"c": [("a", None, "Hello")], "d": [("a", None, "Hello")]}
 
 
-async def test_broadcast_to_nobody_is_counted_and_reported(vc: triomas.Container) -> None:
+async def test_broadcast_to_nobody_is_counted_and_reported(both: triomas.Container) -> None:
     events: list[object] = []
-    vc.on_event(events.append)
-    await spawn_abcd(vc)
-    vc.agent("a").publish(Hello("a"), topic="Nobody")
-    await vc.run_until_idle()
+    both.on_event(events.append)
+    await spawn_abcd(both)
+    both.agent("a").publish(Hello("a"), topic="Nobody")
+    await both.run_until_idle()
     dead = [e for e in events if isinstance(e, DeadLetter)]
-    assert dead == [DeadLetter(Hello("a"), vc.lookup("a"), None, DeadLetterReason.NO_SUBSCRIBERS)]
-    assert vc.dead_letter_counts[DeadLetterReason.NO_SUBSCRIBERS] == 1
+    assert dead == [DeadLetter(Hello("a"), both.lookup("a"), None, DeadLetterReason.NO_SUBSCRIBERS)]
+    assert both.dead_letter_counts[DeadLetterReason.NO_SUBSCRIBERS] == 1
 
 
-async def test_class_name_reaches_every_agent_of_the_class(vc: triomas.Container) -> None:
+async def test_class_name_reaches_every_agent_of_the_class(both: triomas.Container) -> None:
     # Decision: class names are receivers automatically (legacy MASlite behaviour).
-    inbox = await spawn_abcd(vc)
-    vc.agent("a").send("B", Hello("a"))
-    await vc.run_until_idle()
+    inbox = await spawn_abcd(both)
+    both.agent("a").send("B", Hello("a"))
+    await both.run_until_idle()
     assert inbox == {"c": [("a", "B", "Hello")], "d": [("a", "B", "Hello")]}
 
 
-async def test_explicit_receiver_group_has_no_duplicates(vc: triomas.Container) -> None:
-    inbox = await spawn_abcd(vc)
+async def test_explicit_receiver_group_has_no_duplicates(both: triomas.Container) -> None:
+    inbox = await spawn_abcd(both)
     for name in "cd":
-        vc.agent(name).subscribe(receiver="B")
-    vc.agent("b").subscribe(receiver="Team")
-    vc.agent("a").send("B", Hello("a"))
-    vc.agent("a").send("Team", Hello("a"))
-    await vc.run_until_idle()
+        both.agent(name).subscribe(receiver="B")
+    both.agent("b").subscribe(receiver="Team")
+    both.agent("a").send("B", Hello("a"))
+    both.agent("a").send("Team", Hello("a"))
+    await both.run_until_idle()
     assert inbox == {
         "c": [("a", "B", "Hello")],
         "d": [("a", "B", "Hello")],
@@ -80,40 +80,40 @@ async def test_explicit_receiver_group_has_no_duplicates(vc: triomas.Container) 
     }
 
 
-async def test_tracker_sees_everything_a_sends_unless_direct(vc: triomas.Container) -> None:
-    inbox = await spawn_abcd(vc)
-    vc.agent("b").subscribe(sender="a")
-    a = vc.agent("a")
+async def test_tracker_sees_everything_a_sends_unless_direct(both: triomas.Container) -> None:
+    inbox = await spawn_abcd(both)
+    both.agent("b").subscribe(sender="a")
+    a = both.agent("a")
     a.send("c", Hello("to c"))
     a.publish(Hello("published"))
     a.send("d", Hello("direct"), direct=True)
-    await vc.run_until_idle()
+    await both.run_until_idle()
     assert inbox["b"] == [("to c", "c", "Hello"), ("published", None, "Hello")]
     assert inbox["c"] == [("to c", "c", "Hello"), ("published", None, "Hello")]
     assert inbox["d"] == [("published", None, "Hello"), ("direct", "d", "Hello")]
 
 
-async def test_removal_unsubscribes_everything(vc: triomas.Container) -> None:
-    inbox = await spawn_abcd(vc)
-    await vc.remove("d")
-    vc.agent("a").publish(Hello("a"))
-    vc.agent("a").send("B", Hello("by class"))
-    await vc.run_until_idle()
+async def test_removal_unsubscribes_everything(both: triomas.Container) -> None:
+    inbox = await spawn_abcd(both)
+    await both.remove("d")
+    both.agent("a").publish(Hello("a"))
+    both.agent("a").send("B", Hello("by class"))
+    await both.run_until_idle()
     assert inbox == {"c": [("a", None, "Hello"), ("by class", "B", "Hello")]}
-    assert vc.lookup("d") is None
+    assert both.lookup("d") is None
 
 
-async def test_unsubscribe_one_and_all(vc: triomas.Container) -> None:
-    inbox = await spawn_abcd(vc)
-    c = vc.agent("c")
+async def test_unsubscribe_one_and_all(both: triomas.Container) -> None:
+    inbox = await spawn_abcd(both)
+    c = both.agent("c")
     c.subscribe(topic=Hello)  # a class stands for its name: same subscription
     c.subscribe(sender="a")
     c.unsubscribe(topic="Hello")
-    vc.agent("a").publish(Hello("one"))
-    await vc.run_until_idle()
+    both.agent("a").publish(Hello("one"))
+    await both.run_until_idle()
     assert inbox["c"] == [("one", None, "Hello")]  # as a tracker of a
     c.unsubscribe()
-    vc.agent("a").publish(Hello("two"))
-    await vc.run_until_idle()
+    both.agent("a").publish(Hello("two"))
+    await both.run_until_idle()
     assert inbox["c"] == [("one", None, "Hello")]
     assert inbox["d"] == [("one", None, "Hello"), ("two", None, "Hello")]
