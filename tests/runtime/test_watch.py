@@ -108,8 +108,10 @@ async def test_normal_stop_and_shutdown_reasons(both: triomas.Container) -> None
     seen: list[tuple[float, object]] = []
     quitter = await both.spawn(Target)
     removed = await both.spawn(Target)
-    await both.spawn(Watcher, quitter, seen)
-    await both.spawn(Watcher, removed, seen)
+    # start(): each watcher's setup() (its monitor) is done before the Quit goes out,
+    # which in real time nothing else orders
+    await both.start(Watcher, quitter, seen)
+    await both.start(Watcher, removed, seen)
     both.send(quitter, Quit())
     await both.run_until_idle()
     await both.remove(removed)
