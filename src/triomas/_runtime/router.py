@@ -9,11 +9,12 @@ and system events. It is the container's :class:`~.ports.Inbound` port for a net
 from __future__ import annotations
 
 import collections
+import enum
 import logging
 import math
 from collections import deque
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -60,12 +61,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("triomas")
 
 
-@final
-class _Unresolved:
-    """The marker of a recipient not resolved yet."""
+class _Unresolved(enum.Enum):
+    """The marker of a recipient not resolved yet (an enum, so that ``is`` narrows it)."""
+
+    TOKEN = enum.auto()
 
 
-UNRESOLVED = _Unresolved()
+UNRESOLVED = _Unresolved.TOKEN
 
 _SYSTEM_EVENTS = (DeadLetter, AgentStarted, AgentStopped)
 _HANDOFF_YIELD = 16
@@ -197,9 +199,8 @@ class Router:
         if self.strict:
             body = self.codec.roundtrip(body)
         single = reply is not None
-        if target is UNRESOLVED:
+        if target is _Unresolved.TOKEN:
             target = self.single(to) if single else self.resolve(to)
-        assert not isinstance(target, _Unresolved)
         receiver: AgentRef | str = (
             to if isinstance(to, AgentRef) else to.__name__ if isinstance(to, type) else str(to)
         )
