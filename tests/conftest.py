@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+import trio
+import trio.testing
 from hypothesis import settings
 
 import triomas
@@ -44,8 +46,15 @@ async def both(
     request: pytest.FixtureRequest, recorder: TraceRecorder, autojump_clock: object
 ) -> AsyncIterator[triomas.Container]:
     """A container in each scheduler: virtual time, then real time on trio's autojump
-    clock (clock time passes only while everything waits, so nothing sleeps for real).
+    clock (clock time passes only while everything waits, so nothing sleeps for real;
+    the test itself must take ``autojump_clock``).
     Behaviour tests take this one, so that both engines keep the same behaviour."""
+    if request.param == "live":
+        # pytest-trio takes its clock from the test's own arguments only: a test that
+        # takes ``both`` takes ``autojump_clock`` too, or its live run sleeps for real.
+        assert isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock), (
+            "a test that takes `both` must also take `autojump_clock`"
+        )
     clock = triomas.VirtualClock() if request.param == "virtual" else triomas.RealClock()
     async with triomas.open_container(clock=clock, seed=1, trace=recorder) as container:
         yield container

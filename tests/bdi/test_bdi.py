@@ -6,6 +6,7 @@ import logging
 from typing import Any as AnyType
 
 import pytest
+import trio.testing
 
 import triomas
 from triomas import AskTimeout, Codec
@@ -101,7 +102,9 @@ class Selector(BDIAgent):
         self.log.append(("price", src, price))
 
 
-async def test_the_first_applicable_plan_runs_with_its_bindings(both: triomas.Container) -> None:
+async def test_the_first_applicable_plan_runs_with_its_bindings(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[AnyType] = []
     ref = await both.spawn(Selector, log, name="sel")
     await both.run_until_idle()
@@ -112,7 +115,9 @@ async def test_the_first_applicable_plan_runs_with_its_bindings(both: triomas.Co
     assert log == [("cheap", "unknown", "milk", 10)]
 
 
-async def test_add_rm_has_get(both: triomas.Container) -> None:
+async def test_add_rm_has_get(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     agents: list[BDIAgent] = []
 
     class Keeper(BDIAgent):
@@ -203,7 +208,7 @@ async def test_intentions_run_side_by_side(vc: triomas.Container) -> None:
 
 
 async def test_subgoals_run_inline_and_failures_are_handled(
-    both: triomas.Container, recorder: TraceRecorder
+    both: triomas.Container, autojump_clock: trio.testing.MockClock, recorder: TraceRecorder
 ) -> None:
     log: list[AnyType] = []
     ref = await both.spawn(Worker, log, name="w")
@@ -264,7 +269,9 @@ async def test_wait_suspends_only_its_intention(vc: triomas.Container) -> None:
     ]
 
 
-async def test_wait_needs_something_to_wait_for(both: triomas.Container) -> None:
+async def test_wait_needs_something_to_wait_for(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     errors: list[BaseException] = []
 
     class Impatient(BDIAgent):
@@ -279,7 +286,9 @@ async def test_wait_needs_something_to_wait_for(both: triomas.Container) -> None
     assert len(errors) == 1
 
 
-async def test_drop_desire_intention_and_event(both: triomas.Container) -> None:
+async def test_drop_desire_intention_and_event(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[AnyType] = []
     agents: list[Worker] = []
 
@@ -416,7 +425,9 @@ async def test_s6_tell_untell_sources_and_no_deadlock(
     assert [x.time for x in arrivals] == [0.0, 0.0, 3.0]
 
 
-async def test_a_repeated_tell_raises_no_new_event(both: triomas.Container) -> None:
+async def test_a_repeated_tell_raises_no_new_event(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[AnyType] = []
     await both.spawn(Receiver, log, name="R")
     await both.spawn(Sender, [(0, Tell(Belief("b", 1))), (1, Tell([Belief("b", 1)]))], name="S1")
@@ -445,7 +456,9 @@ async def test_s6_achieve_success_and_unachieve_drop(
     assert agent.intentions == []
 
 
-async def test_signal_raises_an_event_without_a_belief(both: triomas.Container) -> None:
+async def test_signal_raises_an_event_without_a_belief(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[AnyType] = []
     await both.spawn(Receiver, log, name="R")
     await both.spawn(Sender, [(0, Signal(Belief("ping"))), (1, Signal(Belief("ping")))], name="S1")
@@ -481,7 +494,9 @@ class Teacher(BDIAgent):
         return what.upper()
 
 
-async def test_s6_tell_how_teaches_and_untell_how_unteaches(both: triomas.Container) -> None:
+async def test_s6_tell_how_teaches_and_untell_how_unteaches(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[AnyType] = []
     spec = plan_spec("test_bdi.greet", gain, Goal("greet", Any))
     await both.spawn(Receiver, [], name="R")
@@ -506,7 +521,9 @@ async def test_s6_tell_how_teaches_and_untell_how_unteaches(both: triomas.Contai
 
 
 async def test_tell_how_refuses_unregistered_plans(
-    both: triomas.Container, caplog: pytest.LogCaptureFixture
+    both: triomas.Container,
+    autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     from triomas.bdi import NotUnderstood, PlanSpec
 
@@ -635,7 +652,9 @@ async def test_s5_maspy_compat_adds_answers_and_gives_none(vc: triomas.Container
     assert ("+value", 42, "R_1") in log
 
 
-async def test_s5_an_async_ask_one_is_answered_by_a_tell(both: triomas.Container) -> None:
+async def test_s5_an_async_ask_one_is_answered_by_a_tell(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[AnyType] = []
     await both.spawn(Knower, name="R_1")
     await both.spawn(Asker, log, "async", name="S")
@@ -665,7 +684,9 @@ async def test_s5_ten_concurrent_asks_resolve_independently(vc: triomas.Containe
     assert [entry[0] for entry in log] == list(range(9, -1, -1))
 
 
-async def test_ask_how_returns_and_teaches_registered_plans(both: triomas.Container) -> None:
+async def test_ask_how_returns_and_teaches_registered_plans(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[AnyType] = []
     await both.spawn(Knower, name="R_1")
     await both.spawn(Asker, log, "how", name="S")
@@ -696,7 +717,9 @@ async def test_a_late_answer_is_ignored(vc: triomas.Container) -> None:
     assert log == [("timeout", 1.0)]  # and no +value from the late tell
 
 
-async def test_request_reports_done_and_failure(both: triomas.Container) -> None:
+async def test_request_reports_done_and_failure(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[AnyType] = []
     await both.spawn(Worker, [], name="R")
     await both.spawn(

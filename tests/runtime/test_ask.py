@@ -124,14 +124,18 @@ async def test_ask_unknown_and_unhandled(vc: triomas.Container) -> None:
     assert await vc.ask(server, Ping(1)) == 2  # the server carried on
 
 
-async def test_ask_without_timeout_and_bad_timeout(both: triomas.Container) -> None:
+async def test_ask_without_timeout_and_bad_timeout(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     server = await both.spawn(Server)
     assert await both.ask(server, Ping(2), timeout=None) == 3
     with pytest.raises(ValueError, match="timeout"):
         await both.ask(server, Ping(2), timeout=-1)
 
 
-async def test_ask_a_group_needs_one_member(both: triomas.Container) -> None:
+async def test_ask_a_group_needs_one_member(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     await both.spawn(Server)
     await both.spawn(Server)
     with pytest.raises(ValueError, match="exactly one"):
@@ -155,7 +159,9 @@ async def test_ask_in_real_time(autojump_clock: trio.testing.MockClock) -> None:
             await c.ask(busy, Ping(1), timeout=3)
 
 
-async def test_reply_by_hand_from_a_custom_update(both: triomas.Container) -> None:
+async def test_reply_by_hand_from_a_custom_update(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     class Manual(Agent):
         def update(self) -> None:
             while self.messages:
@@ -167,7 +173,9 @@ async def test_reply_by_hand_from_a_custom_update(both: triomas.Container) -> No
     assert await both.ask(manual, Ping(4)) == 40
 
 
-async def test_ask_a_group_name_in_an_address(both: triomas.Container) -> None:
+async def test_ask_a_group_name_in_an_address(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     server = await both.spawn(Server, name="srv")
     assert await both.ask(server.address, Ping(1)) == 2
     assert server.address == f"{both.address}/srv"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import trio
+import trio.testing
 
 import triomas
 from triomas import (
@@ -125,7 +126,9 @@ async def test_slow_teardowns_stop_one_after_another() -> None:
     assert ended == [("c", 1.5), ("b", 2.0), ("a", 2.5)]
 
 
-async def test_names_are_unique_and_stable(both: triomas.Container) -> None:
+async def test_names_are_unique_and_stable(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[str] = []
     first = await both.spawn(Recorder, log)
     second = await both.spawn(Recorder, log)
@@ -208,7 +211,9 @@ async def test_stop_with_queued_messages_makes_dead_letters(vc: triomas.Containe
     assert outcome == [(3.0, Shutdown("removed"))]
 
 
-async def test_tell_to_a_stopped_agent_is_a_dead_letter(both: triomas.Container) -> None:
+async def test_tell_to_a_stopped_agent_is_a_dead_letter(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     events: list[object] = []
     both.on_event(events.append)
     log: list[str] = []
@@ -223,7 +228,9 @@ async def test_tell_to_a_stopped_agent_is_a_dead_letter(both: triomas.Container)
     ]
 
 
-async def test_dead_letters_reach_subscribed_agents(both: triomas.Container) -> None:
+async def test_dead_letters_reach_subscribed_agents(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     seen: list[DeadLetter] = []
 
     class Watcher(Agent):
@@ -241,7 +248,9 @@ async def test_dead_letters_reach_subscribed_agents(both: triomas.Container) -> 
     assert [d.message for d in seen] == [Note("x")]
 
 
-async def test_no_handler_is_a_dead_letter_for_tells(both: triomas.Container) -> None:
+async def test_no_handler_is_a_dead_letter_for_tells(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     events: list[object] = []
     both.on_event(events.append)
     ref = await both.spawn(Recorder, [])
@@ -252,7 +261,9 @@ async def test_no_handler_is_a_dead_letter_for_tells(both: triomas.Container) ->
     assert both.lookup(ref.name) == ref  # the agent carries on
 
 
-async def test_setup_failure_stops_the_agent(both: triomas.Container) -> None:
+async def test_setup_failure_stops_the_agent(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     events: list[object] = []
     both.on_event(events.append)
     torn: list[str] = []
@@ -336,7 +347,9 @@ async def test_a_crashing_task_crashes_the_agent(
     assert torn == [pytest.approx(1.0)]
 
 
-async def test_start_task_after_stop_is_refused(both: triomas.Container) -> None:
+async def test_start_task_after_stop_is_refused(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     errors: list[Exception] = []
 
     class Late(Agent):
@@ -355,7 +368,9 @@ async def test_start_task_after_stop_is_refused(both: triomas.Container) -> None
     assert len(errors) == 1
 
 
-async def test_pause_and_resume(both: triomas.Container) -> None:
+async def test_pause_and_resume(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[str] = []
     ref = await both.spawn(Recorder, log, name="r")
     await both.run_until_idle()
@@ -371,6 +386,7 @@ async def test_pause_and_resume(both: triomas.Container) -> None:
 
 async def test_messages_in_flight_to_a_removed_agent_are_dead_letters(
     both: triomas.Container,
+    autojump_clock: trio.testing.MockClock,
 ) -> None:
     events: list[object] = []
     both.on_event(events.append)
@@ -383,7 +399,9 @@ async def test_messages_in_flight_to_a_removed_agent_are_dead_letters(
     assert len([e for e in events if isinstance(e, DeadLetter)]) == 1
 
 
-async def test_receive_on_an_empty_mailbox_is_an_index_error(both: triomas.Container) -> None:
+async def test_receive_on_an_empty_mailbox_is_an_index_error(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     errors: list[Exception] = []
 
     class Eager(Agent):
@@ -427,7 +445,9 @@ async def test_a_concurrent_handler_cut_off_by_stop_fails_its_caller(
 
 
 async def test_a_failing_teardown_is_logged_and_the_agent_still_stops(
-    both: triomas.Container, caplog: pytest.LogCaptureFixture
+    both: triomas.Container,
+    autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     class Messy(Agent):
         async def teardown(self) -> None:

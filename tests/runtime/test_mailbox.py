@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+import trio.testing
 
 import triomas
 from triomas import (
@@ -222,7 +223,9 @@ async def test_twenty_drops_log_ten_lines_then_quiet(
     assert vc.dead_letter_counts[DeadLetterReason.MAILBOX_FULL] == 20
 
 
-async def test_mailbox_options_are_checked(both: triomas.Container) -> None:
+async def test_mailbox_options_are_checked(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     with pytest.raises(ChildSpecError, match="capacity"):
         await both.spawn(Busy, [], capacity=0)
     with pytest.raises(ChildSpecError, match="overflow"):

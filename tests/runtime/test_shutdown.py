@@ -69,7 +69,9 @@ class Sleeper(Agent):
 # ---- row 4: exit classification ---------------------------------------------------------
 
 
-async def test_each_way_of_ending_has_its_reason(both: triomas.Container) -> None:
+async def test_each_way_of_ending_has_its_reason(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     exits: dict[str, object] = {}
     both.on_event(
         lambda e: exits.setdefault(e.ref.name, e.reason) if isinstance(e, ChildExited) else None
@@ -199,6 +201,7 @@ async def test_a_supervisor_stops_its_children_one_by_one_in_reverse() -> None:
 
 async def test_teardown_runs_once_per_incarnation_with_its_reason(
     both: triomas.Container,
+    autojump_clock: trio.testing.MockClock,
 ) -> None:
     log: list[tuple[float, str, object]] = []
     group = [ChildSpec("g1", Sleeper, (log,)), ChildSpec("g2", Sleeper, (log,))]

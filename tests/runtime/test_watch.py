@@ -104,7 +104,9 @@ async def test_monitor_of_a_dead_or_unknown_agent_is_down_noproc_at_once(
     ]
 
 
-async def test_normal_stop_and_shutdown_reasons(both: triomas.Container) -> None:
+async def test_normal_stop_and_shutdown_reasons(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     seen: list[tuple[float, object]] = []
     quitter = await both.spawn(Target)
     removed = await both.spawn(Target)
@@ -119,7 +121,9 @@ async def test_normal_stop_and_shutdown_reasons(both: triomas.Container) -> None
     assert [d.reason for _, d in seen] == [Normal(), Shutdown("removed")]  # type: ignore[attr-defined]
 
 
-async def test_demonitor_with_flush_drops_a_queued_down(both: triomas.Container) -> None:
+async def test_demonitor_with_flush_drops_a_queued_down(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     outcome: list[object] = []
 
     class Fickle(Agent):
@@ -147,7 +151,9 @@ async def test_demonitor_with_flush_drops_a_queued_down(both: triomas.Container)
     assert outcome == [False, False, 1, Normal()]
 
 
-async def test_demonitor_before_the_stop_means_no_down(both: triomas.Container) -> None:
+async def test_demonitor_before_the_stop_means_no_down(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     seen: list[tuple[float, object]] = []
     target = await both.spawn(Target)
     watcher = await both.spawn(Watcher, target, seen)
@@ -159,7 +165,9 @@ async def test_demonitor_before_the_stop_means_no_down(both: triomas.Container) 
     assert seen == []
 
 
-async def test_a_stopped_watcher_leaves_no_monitor_behind(both: triomas.Container) -> None:
+async def test_a_stopped_watcher_leaves_no_monitor_behind(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     events: list[object] = []
     both.on_event(events.append)
     target = await both.spawn(Target)
@@ -224,7 +232,9 @@ async def test_a_failure_travels_along_links(vc: triomas.Container) -> None:
     assert [entry[1] for entry in log] == ["c", "b", "a", "c"]
 
 
-async def test_trap_exits_turns_the_failure_into_a_message(both: triomas.Container) -> None:
+async def test_trap_exits_turns_the_failure_into_a_message(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[tuple[float, str, object]] = []
     a = await both.spawn(Partner, log, True, name="a")
     b = await both.spawn(Partner, log, name="b")
@@ -238,7 +248,9 @@ async def test_trap_exits_turns_the_failure_into_a_message(both: triomas.Contain
     assert both.lookup("a") == a
 
 
-async def test_normal_exits_and_shutdowns_do_not_travel(both: triomas.Container) -> None:
+async def test_normal_exits_and_shutdowns_do_not_travel(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[tuple[float, str, object]] = []
     a = await both.spawn(Partner, log, name="a")
     b = await both.spawn(Partner, log, name="b")
@@ -258,7 +270,9 @@ async def test_normal_exits_and_shutdowns_do_not_travel(both: triomas.Container)
     assert both.lookup("a") == a
 
 
-async def test_linking_to_a_missing_agent(both: triomas.Container) -> None:
+async def test_linking_to_a_missing_agent(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[tuple[float, str, object]] = []
     errors: list[BaseException] = []
 
@@ -297,7 +311,9 @@ async def test_links_and_monitors_in_real_time(autojump_clock: trio.testing.Mock
         assert isinstance(down.reason, Failure)  # type: ignore[attr-defined]
 
 
-async def test_link_from_outside_by_address(both: triomas.Container) -> None:
+async def test_link_from_outside_by_address(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[tuple[float, str, object]] = []
     a = await both.spawn(Partner, log, name="a", restart="temporary")
     b = await both.spawn(Partner, log, name="b")

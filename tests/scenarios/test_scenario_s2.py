@@ -6,6 +6,7 @@ import time
 
 import pytest
 import trio
+import trio.testing
 
 import triomas
 from triomas import Agent, message, on
@@ -121,7 +122,9 @@ async def test_alarm_in_the_past_fires_at_once(vc: triomas.Container) -> None:
     assert got == [0.0]
 
 
-async def test_set_alarm_needs_exactly_one_time(both: triomas.Container) -> None:
+async def test_set_alarm_needs_exactly_one_time(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     errors: list[Exception] = []
 
     class Bad(Agent):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import trio.testing
+
 import triomas
 from triomas import Agent, DeadLetter, DeadLetterReason, Envelope, message, on
 
@@ -39,14 +41,18 @@ async def spawn_abcd(c: triomas.Container) -> dict[str, list[object]]:
     return inbox
 
 
-async def test_broadcast_reaches_subscribers_only(both: triomas.Container) -> None:
+async def test_broadcast_reaches_subscribers_only(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     inbox = await spawn_abcd(both)
     both.agent("a").publish(Hello("a"))
     await both.run_until_idle()
     assert inbox == {"c": [("a", None, "Hello")], "d": [("a", None, "Hello")]}
 
 
-async def test_broadcast_to_nobody_is_counted_and_reported(both: triomas.Container) -> None:
+async def test_broadcast_to_nobody_is_counted_and_reported(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     events: list[object] = []
     both.on_event(events.append)
     await spawn_abcd(both)
@@ -57,7 +63,9 @@ async def test_broadcast_to_nobody_is_counted_and_reported(both: triomas.Contain
     assert both.dead_letter_counts[DeadLetterReason.NO_SUBSCRIBERS] == 1
 
 
-async def test_class_name_reaches_every_agent_of_the_class(both: triomas.Container) -> None:
+async def test_class_name_reaches_every_agent_of_the_class(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     # Decision: class names are receivers automatically (legacy MASlite behaviour).
     inbox = await spawn_abcd(both)
     both.agent("a").send("B", Hello("a"))
@@ -65,7 +73,9 @@ async def test_class_name_reaches_every_agent_of_the_class(both: triomas.Contain
     assert inbox == {"c": [("a", "B", "Hello")], "d": [("a", "B", "Hello")]}
 
 
-async def test_explicit_receiver_group_has_no_duplicates(both: triomas.Container) -> None:
+async def test_explicit_receiver_group_has_no_duplicates(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     inbox = await spawn_abcd(both)
     for name in "cd":
         both.agent(name).subscribe(receiver="B")
@@ -80,7 +90,9 @@ async def test_explicit_receiver_group_has_no_duplicates(both: triomas.Container
     }
 
 
-async def test_tracker_sees_everything_a_sends_unless_direct(both: triomas.Container) -> None:
+async def test_tracker_sees_everything_a_sends_unless_direct(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     inbox = await spawn_abcd(both)
     both.agent("b").subscribe(sender="a")
     a = both.agent("a")
@@ -93,7 +105,9 @@ async def test_tracker_sees_everything_a_sends_unless_direct(both: triomas.Conta
     assert inbox["d"] == [("published", None, "Hello"), ("direct", "d", "Hello")]
 
 
-async def test_removal_unsubscribes_everything(both: triomas.Container) -> None:
+async def test_removal_unsubscribes_everything(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     inbox = await spawn_abcd(both)
     await both.remove("d")
     both.agent("a").publish(Hello("a"))
@@ -103,7 +117,9 @@ async def test_removal_unsubscribes_everything(both: triomas.Container) -> None:
     assert both.lookup("d") is None
 
 
-async def test_unsubscribe_one_and_all(both: triomas.Container) -> None:
+async def test_unsubscribe_one_and_all(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     inbox = await spawn_abcd(both)
     c = both.agent("c")
     c.subscribe(topic=Hello)  # a class stands for its name: same subscription
