@@ -197,12 +197,14 @@ class Worker(BDIAgent):
         self.log.append(("-!root_fails", src))
 
 
-async def test_intentions_run_side_by_side(vc: triomas.Container) -> None:
+async def test_intentions_run_side_by_side(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[AnyType] = []
-    ref = await vc.spawn(Worker, log, name="w")
-    vc.send(ref, Achieve(Goal("long", 1)))
-    vc.send(ref, Achieve(Goal("quick")))
-    await vc.run_until_idle()
+    ref = await both.spawn(Worker, log, name="w")
+    both.send(ref, Achieve(Goal("long", 1)))
+    both.send(ref, Achieve(Goal("quick")))
+    await both.run_until_idle()
     # a plan that cannot wait runs at once; the other waits in a task of its own
     assert log == [("quick", 0.0), ("long start", 1, 0.0), ("long end", 1, 5.0)]
 
@@ -227,16 +229,18 @@ async def test_subgoals_run_inline_and_failures_are_handled(
     assert ("success", "Goal('parent', source='unknown')") in kinds
 
 
-async def test_a_failing_plan_never_kills_the_agent(vc: triomas.Container) -> None:
+async def test_a_failing_plan_never_kills_the_agent(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[AnyType] = []
-    ref = await vc.spawn(Worker, log, name="w")
-    vc.send(ref, Achieve(Goal("root_fails")))
-    vc.send(ref, Achieve(Goal("nothing_for_this")))
-    await vc.run_until_idle()
-    vc.send(ref, Achieve(Goal("quick")))
-    await vc.run_until_idle()
+    ref = await both.spawn(Worker, log, name="w")
+    both.send(ref, Achieve(Goal("root_fails")))
+    both.send(ref, Achieve(Goal("nothing_for_this")))
+    await both.run_until_idle()
+    both.send(ref, Achieve(Goal("quick")))
+    await both.run_until_idle()
     assert ("quick", 0.0) in log
-    assert vc._registry.cells["w"].incarnation == 1
+    assert both._registry.cells["w"].incarnation == 1
 
 
 class Waiter(BDIAgent):
@@ -258,10 +262,12 @@ class Waiter(BDIAgent):
         self.add(Belief("door", "open"))
 
 
-async def test_wait_suspends_only_its_intention(vc: triomas.Container) -> None:
+async def test_wait_suspends_only_its_intention(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[AnyType] = []
-    await vc.spawn(Waiter, log)
-    await vc.run_until_idle()
+    await both.spawn(Waiter, log)
+    await both.run_until_idle()
     assert log == [
         ("tick", 3.0),
         ("saw", Event(gain, Belief("door", "open", source="self")), 3.0),
@@ -334,14 +340,16 @@ class Exclusive(BDIAgent):
         self.log.append(("after", self.clock.now()))
 
 
-async def test_an_exclusive_plan_holds_other_intentions_back(vc: triomas.Container) -> None:
+async def test_an_exclusive_plan_holds_other_intentions_back(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[AnyType] = []
-    ref = await vc.spawn(Exclusive, log)
-    vc.send(ref, Achieve(Goal("slow")))
-    await vc.run(seconds=0.5)
-    vc.send(ref, Achieve(Goal("atomic")))
-    vc.send(ref, Achieve(Goal("after")))
-    await vc.run_until_idle()
+    ref = await both.spawn(Exclusive, log)
+    both.send(ref, Achieve(Goal("slow")))
+    await both.run(seconds=0.5)
+    both.send(ref, Achieve(Goal("atomic")))
+    both.send(ref, Achieve(Goal("after")))
+    await both.run_until_idle()
     assert log == [
         ("atomic start", 0.5),
         ("atomic end", 3.0),
@@ -353,15 +361,17 @@ async def test_an_exclusive_plan_holds_other_intentions_back(vc: triomas.Contain
 
 
 async def test_show_exec_logs_the_cycle(
-    vc: triomas.Container, caplog: pytest.LogCaptureFixture
+    both: triomas.Container,
+    autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     class Chatty(Worker):
         show_exec = True
 
-    ref = await vc.spawn(Chatty, [], name="chatty")
+    ref = await both.spawn(Chatty, [], name="chatty")
     with caplog.at_level(logging.INFO, logger="triomas.bdi"):
-        vc.send(ref, Achieve(Goal("quick")))
-        await vc.run_until_idle()
+        both.send(ref, Achieve(Goal("quick")))
+        await both.run_until_idle()
     text = caplog.text
     assert "chatty @ 0: gain Goal('quick', source='unknown')" in text
     assert "intend gain Goal('quick', source='unknown') with quick" in text
@@ -414,6 +424,7 @@ class Sender(triomas.Agent):
 async def test_s6_tell_untell_sources_and_no_deadlock(
     vc: triomas.Container, recorder: TraceRecorder
 ) -> None:
+    # virtual time only: the order between two senders is fixed there, not in real time
     log: list[AnyType] = []
     await vc.spawn(Receiver, log, name="R")
     await vc.spawn(Sender, [(0, Tell(Belief("b", 1))), (2, Untell(Belief("b", 1)))], name="S1")
@@ -436,21 +447,21 @@ async def test_a_repeated_tell_raises_no_new_event(
 
 
 async def test_s6_achieve_success_and_unachieve_drop(
-    vc: triomas.Container, recorder: TraceRecorder
+    both: triomas.Container, autojump_clock: trio.testing.MockClock, recorder: TraceRecorder
 ) -> None:
     log: list[AnyType] = []
-    await vc.spawn(Receiver, log, name="R")
-    await vc.spawn(
+    await both.spawn(Receiver, log, name="R")
+    await both.spawn(
         Sender,
         [(0, Achieve(Goal("g", 1))), (10, Achieve(Goal("g", 7))), (12, Unachieve(Goal("g", 7)))],
         name="S1",
     )
-    await vc.run_until_idle()
+    await both.run_until_idle()
     assert log == [("g", 1, "S1", 0.0), ("g done", 1), ("g", 7, "S1", 10.0)]
     events = [(r.time, r.event, r.payload) for r in recorder.records if r.agent == "R"]
     assert (5.0, "success", "Goal('g', 1, source='S1')") in events
     assert (12.0, "dropped", "Goal('g', 7, source='S1')") in events
-    agent = vc._registry.cells["R"].agent
+    agent = both._registry.cells["R"].agent
     assert isinstance(agent, BDIAgent)
     assert agent.goals == []
     assert agent.intentions == []
@@ -618,12 +629,14 @@ class Silent(BDIAgent):
         pass
 
 
-async def test_s5_ask_one_and_ask_all(vc: triomas.Container) -> None:
+async def test_s5_ask_one_and_ask_all(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[AnyType] = []
-    await vc.spawn(Knower, name="R_1")
-    await vc.spawn(Silent, name="Silent")
-    await vc.spawn(Asker, log, "sync", name="S")
-    await vc.run_until_idle()
+    await both.spawn(Knower, name="R_1")
+    await both.spawn(Silent, name="Silent")
+    await both.spawn(Asker, log, "sync", name="S")
+    await both.run_until_idle()
     assert log == [
         ("beside", 0.0),
         ("one", Belief("value", 42, source="R_1"), 0.0),
@@ -637,16 +650,18 @@ async def test_s5_ask_one_and_ask_all(vc: triomas.Container) -> None:
     ]
 
 
-async def test_s5_maspy_compat_adds_answers_and_gives_none(vc: triomas.Container) -> None:
+async def test_s5_maspy_compat_adds_answers_and_gives_none(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[AnyType] = []
 
     class Compat(Asker):
         maspy_compat = True
 
-    await vc.spawn(Knower, name="R_1")
-    await vc.spawn(Silent, name="Silent")
-    await vc.spawn(Compat, log, "sync", name="S")
-    await vc.run_until_idle()
+    await both.spawn(Knower, name="R_1")
+    await both.spawn(Silent, name="Silent")
+    await both.spawn(Compat, log, "sync", name="S")
+    await both.run_until_idle()
     assert ("missing", None, 0.0) in log
     assert ("believes", True) in log
     assert ("+value", 42, "R_1") in log
@@ -662,7 +677,9 @@ async def test_s5_an_async_ask_one_is_answered_by_a_tell(
     assert log == [("+value", 42, "R_1")]
 
 
-async def test_s5_ten_concurrent_asks_resolve_independently(vc: triomas.Container) -> None:
+async def test_s5_ten_concurrent_asks_resolve_independently(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[AnyType] = []
 
     class K(BDIAgent):
@@ -677,9 +694,9 @@ async def test_s5_ten_concurrent_asks_resolve_independently(vc: triomas.Containe
             self.send(env.sender, Tell(Belief("k", self.i)), in_reply_to=env.reply_with)  # type: ignore[arg-type]
 
     for i in range(10):
-        await vc.spawn(K, i, (10 - i) * 0.1, name=f"K{i}")
-    await vc.spawn(Asker, log, "fan", name="S")
-    await vc.run_until_idle()
+        await both.spawn(K, i, (10 - i) * 0.1, name=f"K{i}")
+    await both.spawn(Asker, log, "fan", name="S")
+    await both.run_until_idle()
     assert sorted(log) == sorted((i, i, f"K{i}", pytest.approx((10 - i) * 0.1)) for i in range(10))
     assert [entry[0] for entry in log] == list(range(9, -1, -1))
 
@@ -694,7 +711,9 @@ async def test_ask_how_returns_and_teaches_registered_plans(
     assert log == [("how", ["test_bdi.knower_sum"]), ("learnt", 5)]
 
 
-async def test_a_late_answer_is_ignored(vc: triomas.Container) -> None:
+async def test_a_late_answer_is_ignored(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[AnyType] = []
 
     class Slow(BDIAgent):
@@ -711,9 +730,9 @@ async def test_a_late_answer_is_ignored(vc: triomas.Container) -> None:
             except AskTimeout:
                 self.log.append(("timeout", self.clock.now()))
 
-    await vc.spawn(Slow, name="R_1")
-    await vc.spawn(Asks, log, "late", name="S")
-    await vc.run_until_idle()
+    await both.spawn(Slow, name="R_1")
+    await both.spawn(Asks, log, "late", name="S")
+    await both.run_until_idle()
     assert log == [("timeout", 1.0)]  # and no +value from the late tell
 
 

@@ -59,11 +59,13 @@ class Client(Agent):
             self.outcome.append((self.clock.now() - started, result))
 
 
-async def test_ask_reply_and_crash_from_inside_an_agent(vc: triomas.Container) -> None:
+async def test_ask_reply_and_crash_from_inside_an_agent(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     outcome: list[object] = []
-    server = await vc.spawn(Server)
-    await vc.spawn(Client, server, outcome)
-    await vc.run_until_idle()
+    server = await both.spawn(Server)
+    await both.spawn(Client, server, outcome)
+    await both.run_until_idle()
     assert outcome[0] == (0.0, 2)
     elapsed, error = outcome[1]  # type: ignore[misc]
     assert elapsed == 0.0
@@ -87,16 +89,20 @@ async def test_an_ask_to_a_crashed_temporary_agent_finds_nobody(vc: triomas.Cont
     assert caught.value.reason == NoProc()
 
 
-async def test_ask_times_out_at_exactly_the_virtual_deadline(vc: triomas.Container) -> None:
-    server = await vc.spawn(Server)
+async def test_ask_times_out_at_exactly_the_virtual_deadline(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
+    server = await both.spawn(Server)
     with pytest.raises(AskTimeout):
-        await vc.ask(server, Silent(), timeout=2.5)
-    assert vc.clock.now() == 2.5
+        await both.ask(server, Silent(), timeout=2.5)
+    assert both.clock.now() == 2.5
     assert isinstance(AskTimeout("x"), trio.TooSlowError)
 
 
-async def test_late_reply_is_dropped(vc: triomas.Container) -> None:
-    server = await vc.spawn(Server)
+async def test_late_reply_is_dropped(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
+    server = await both.spawn(Server)
 
     class Slow(Agent):
         @on(Ping)
@@ -104,24 +110,26 @@ async def test_late_reply_is_dropped(vc: triomas.Container) -> None:
             await self.sleep(6)
             return 0
 
-    slow = await vc.spawn(Slow)
+    slow = await both.spawn(Slow)
     with pytest.raises(AskTimeout):
-        await vc.ask(slow, Ping(0), timeout=5)
-    await vc.run_until_idle()  # the handler answers at 6 into a closed slot: dropped
-    assert vc.clock.now() == 6.0
-    assert vc.dead_letter_counts.total() == 0
-    assert await vc.ask(server, Ping(41)) == 42
+        await both.ask(slow, Ping(0), timeout=5)
+    await both.run_until_idle()  # the handler answers at 6 into a closed slot: dropped
+    assert both.clock.now() == 6.0
+    assert both.dead_letter_counts.total() == 0
+    assert await both.ask(server, Ping(41)) == 42
 
 
-async def test_ask_unknown_and_unhandled(vc: triomas.Container) -> None:
-    server = await vc.spawn(Server)
+async def test_ask_unknown_and_unhandled(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
+    server = await both.spawn(Server)
     with pytest.raises(CalleeDown) as down:
-        await vc.ask("nobody", Ping(1))
+        await both.ask("nobody", Ping(1))
     assert down.value.reason == NoProc()
     with pytest.raises(NoHandler):
-        await vc.ask(server, Unhandled())
-    assert vc.clock.now() == 0.0
-    assert await vc.ask(server, Ping(1)) == 2  # the server carried on
+        await both.ask(server, Unhandled())
+    assert both.clock.now() == 0.0
+    assert await both.ask(server, Ping(1)) == 2  # the server carried on
 
 
 async def test_ask_without_timeout_and_bad_timeout(

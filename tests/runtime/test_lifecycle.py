@@ -145,7 +145,9 @@ async def test_names_are_unique_and_stable(
     assert both.lookup("nope") is None
 
 
-async def test_update_runs_once_after_setup_then_with_messages(vc: triomas.Container) -> None:
+async def test_update_runs_once_after_setup_then_with_messages(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     calls: list[tuple[float, int]] = []
 
     class Counter(Agent):
@@ -153,11 +155,11 @@ async def test_update_runs_once_after_setup_then_with_messages(vc: triomas.Conta
             calls.append((self.clock.now(), len(self.messages)))
             self.messages.clear()
 
-    ref = await vc.spawn(Counter)
-    await vc.run_until_idle()
-    vc.send(ref, Note("x"))
-    vc.send(ref, Note("y"))
-    await vc.run_until_idle()
+    ref = await both.spawn(Counter)
+    await both.run_until_idle()
+    both.send(ref, Note("x"))
+    both.send(ref, Note("y"))
+    await both.run_until_idle()
     assert calls == [(0.0, 0), (0.0, 2)]
 
 
@@ -177,9 +179,11 @@ async def test_keep_awake_updates_every_round(vc: triomas.Container) -> None:
     assert rounds == [1, 2, 3, 4, 5]
 
 
-async def test_stop_with_queued_messages_makes_dead_letters(vc: triomas.Container) -> None:
+async def test_stop_with_queued_messages_makes_dead_letters(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     events: list[object] = []
-    vc.on_event(events.append)
+    both.on_event(events.append)
 
     class Stuck(Agent):
         @on(Note)
@@ -188,23 +192,23 @@ async def test_stop_with_queued_messages_makes_dead_letters(vc: triomas.Containe
                 await self.sleep(10)
             return msg.text
 
-    ref = await vc.spawn(Stuck)
-    await vc.run_until_idle()
+    ref = await both.spawn(Stuck)
+    await both.run_until_idle()
     for text in ("first", "a", "b", "c"):
-        vc.send(ref, Note(text))
+        both.send(ref, Note(text))
     outcome: list[object] = []
 
     async def asker() -> None:
         try:
-            outcome.append(await vc.ask(ref, Note("asked"), timeout=None))
+            outcome.append(await both.ask(ref, Note("asked"), timeout=None))
         except CalleeDown as exc:
-            outcome.append((vc.clock.now(), exc.reason))
+            outcome.append((both.clock.now(), exc.reason))
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(asker)
-        await vc.run(seconds=1)
-        await vc.remove(ref, timeout=2)
-    assert vc.clock.now() == 3.0  # graceful for 2 s, then cancelled
+        await both.run(seconds=1)
+        await both.remove(ref, timeout=2)
+    assert both.clock.now() == 3.0  # graceful for 2 s, then cancelled
     dead = [e for e in events if isinstance(e, DeadLetter)]
     assert [d.message for d in dead] == [Note("a"), Note("b"), Note("c"), Note("asked")]
     assert {d.reason for d in dead} == {DeadLetterReason.RECIPIENT_STOPPED}
@@ -461,21 +465,23 @@ async def test_a_failing_teardown_is_logged_and_the_agent_still_stops(
 
 
 async def test_dead_letter_logging_is_throttled(
-    vc: triomas.Container, caplog: pytest.LogCaptureFixture
+    both: triomas.Container,
+    autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level("INFO", logger="triomas.deadletters")
     for n in range(20):
-        vc.send("ghost", Note(str(n)))
+        both.send("ghost", Note(str(n)))
     lines = [r.getMessage() for r in caplog.records if r.name == "triomas.deadletters"]
     assert len(lines) == 11  # ten letters, then one line saying the rest is not logged
     assert "Note(text='9')" in lines[9]
     assert "not logged for 300 s" in lines[10]
-    await vc.clock.sleep(299)
-    vc.send("ghost", Note("still quiet"))
+    await both.clock.sleep(299)
+    both.send("ghost", Note("still quiet"))
     assert len([r for r in caplog.records if r.name == "triomas.deadletters"]) == 11
-    await vc.clock.sleep(1)
-    vc.send("ghost", Note("again"))
+    await both.clock.sleep(1)
+    both.send("ghost", Note("again"))
     lines = [r.getMessage() for r in caplog.records if r.name == "triomas.deadletters"]
     assert "11 dead letters were not logged" in lines[11]
     assert "Note(text='again')" in lines[12]
-    assert vc.dead_letter_counts[DeadLetterReason.UNKNOWN_RECIPIENT] == 22
+    assert both.dead_letter_counts[DeadLetterReason.UNKNOWN_RECIPIENT] == 22

@@ -105,7 +105,10 @@ async def test_fail_raises_at_once(vc: triomas.Container) -> None:
     ("overflow", "handled", "dropped"), [("drop_oldest", [2, 3], 1), ("drop_new", [1, 2], 3)]
 )
 async def test_drop_policies_make_a_dead_letter(
-    vc: triomas.Container, overflow: triomas.Overflow, handled: list[int], dropped: int
+    vc: triomas.Container,
+    overflow: triomas.Overflow,
+    handled: list[int],
+    dropped: int,
 ) -> None:
     letters = dead_letters(vc)
     ref, seen = await busy_with_two_waiting(vc, overflow)
@@ -211,7 +214,8 @@ async def test_a_stop_turns_queued_messages_into_dead_letters_and_fails_calls(
 
 
 async def test_twenty_drops_log_ten_lines_then_quiet(
-    vc: triomas.Container, caplog: pytest.LogCaptureFixture
+    vc: triomas.Container,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="triomas.deadletters")
     ref, _ = await busy_with_two_waiting(vc, "drop_new")

@@ -120,7 +120,10 @@ def test_keyboard_interrupt_tears_the_tree_down_then_is_raised_again() -> None:
     ],
 )
 async def test_graceful_then_hard_shutdown(
-    vc: triomas.Container, shutdown: float, nap: float, expected: list[object]
+    vc: triomas.Container,
+    shutdown: float,
+    nap: float,
+    expected: list[object],
 ) -> None:
     log: list[tuple[float, str, object]] = []
     ref = await vc.spawn(Sleeper, log, name="w", shutdown=shutdown)
@@ -131,7 +134,9 @@ async def test_graceful_then_hard_shutdown(
     assert [entry for entry in log if entry[1] != "teardown"] == expected
 
 
-async def test_a_teardown_is_cut_off_at_the_shutdown_deadline(vc: triomas.Container) -> None:
+async def test_a_teardown_is_cut_off_at_the_shutdown_deadline(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     ended: list[float] = []
 
     class Lingering(Agent):
@@ -141,9 +146,9 @@ async def test_a_teardown_is_cut_off_at_the_shutdown_deadline(vc: triomas.Contai
             finally:
                 ended.append(self.clock.now())
 
-    await vc.spawn(Lingering, shutdown=2)
-    await vc.run_until_idle()
-    await vc.stop()
+    await both.spawn(Lingering, shutdown=2)
+    await both.run_until_idle()
+    await both.stop()
     assert ended == [2.0]
 
 
@@ -247,7 +252,9 @@ async def test_a_root_shutdown_timeout_cancels_what_is_left() -> None:
 
 @pytest.mark.parametrize("strategy", ["one_for_one", "one_for_all"])
 async def test_a_crash_in_the_decision_code_cancels_the_children_and_fails_upward(
-    vc: triomas.Container, monkeypatch: pytest.MonkeyPatch, strategy: str
+    vc: triomas.Container,
+    monkeypatch: pytest.MonkeyPatch,
+    strategy: str,
 ) -> None:
     from triomas._runtime.tree import Supervision
 

@@ -55,33 +55,37 @@ class Watcher(Agent):
         self.seen.append((self.clock.now(), msg))
 
 
-async def test_one_down_when_the_target_stops_for_good(vc: triomas.Container) -> None:
+async def test_one_down_when_the_target_stops_for_good(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     seen: list[tuple[float, object]] = []
-    target = await vc.spawn(Target)
-    watcher = await vc.spawn(Watcher, target, seen)
+    target = await both.spawn(Target)
+    watcher = await both.spawn(Watcher, target, seen)
     for _ in range(3):  # three crashes, three restarts: no Down
-        await vc.clock.sleep(1)
-        vc.send(target, Crash())
-    await vc.run_until_idle()
+        await both.clock.sleep(1)
+        both.send(target, Crash())
+    await both.run_until_idle()
     assert seen == []
-    await vc.clock.sleep(1)
-    vc.send(target, Quit())
-    await vc.run_until_idle()
+    await both.clock.sleep(1)
+    both.send(target, Quit())
+    await both.run_until_idle()
     ((t, down),) = seen
     assert t == 4.0
     assert isinstance(down, Down)
     assert down.ref == target
-    assert down.monitor == vc.agent(watcher, Watcher).mref
+    assert down.monitor == both.agent(watcher, Watcher).mref
     assert down.reason == Normal()
 
 
-async def test_down_carries_the_failure_of_a_temporary_target(vc: triomas.Container) -> None:
+async def test_down_carries_the_failure_of_a_temporary_target(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     seen: list[tuple[float, object]] = []
-    target = await vc.spawn(Target, restart="temporary")
-    await vc.spawn(Watcher, target, seen)
-    await vc.clock.sleep(3)
-    vc.send(target, Crash())
-    await vc.run_until_idle()
+    target = await both.spawn(Target, restart="temporary")
+    await both.spawn(Watcher, target, seen)
+    await both.clock.sleep(3)
+    both.send(target, Crash())
+    await both.run_until_idle()
     ((t, down),) = seen
     assert t == 3.0
     assert isinstance(down.reason, Failure)  # type: ignore[attr-defined]
@@ -201,22 +205,24 @@ class Partner(Agent):
         self.log.append((self.clock.now(), self.name, "teardown"))
 
 
-async def test_a_failure_travels_along_links(vc: triomas.Container) -> None:
+async def test_a_failure_travels_along_links(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     log: list[tuple[float, str, object]] = []
     exits: dict[str, object] = {}
-    vc.on_event(
+    both.on_event(
         lambda e: (
             exits.__setitem__(e.ref.name, e.reason) if isinstance(e, triomas.ChildExited) else None
         )
     )
-    a = await vc.spawn(Partner, log, name="a")
-    b = await vc.spawn(Partner, log, name="b")
-    c = await vc.spawn(Partner, log, name="c")
-    vc.link(a, b)
-    vc.link(b, c)
-    await vc.clock.sleep(1)
-    vc.send(c, Crash())
-    await vc.run_until_idle()
+    a = await both.spawn(Partner, log, name="a")
+    b = await both.spawn(Partner, log, name="b")
+    c = await both.spawn(Partner, log, name="c")
+    both.link(a, b)
+    both.link(b, c)
+    await both.clock.sleep(1)
+    both.send(c, Crash())
+    await both.run_until_idle()
     assert [entry[1] for entry in log] == ["c", "b", "a"]  # teardowns, in cascade
     assert all(t == 1.0 for t, _, _ in log)
     reason = exits["b"]
@@ -225,10 +231,10 @@ async def test_a_failure_travels_along_links(vc: triomas.Container) -> None:
     assert reason.exception.peer == c
     assert isinstance(exits["a"], Failure)
     # each was restarted; the links ended with the incarnations that failed
-    assert [vc.lookup(name) for name in "abc"] == [a, b, c]
-    await vc.clock.sleep(10)  # out of the root's restart window
-    vc.send(c, Crash())
-    await vc.run_until_idle()
+    assert [both.lookup(name) for name in "abc"] == [a, b, c]
+    await both.clock.sleep(10)  # out of the root's restart window
+    both.send(c, Crash())
+    await both.run_until_idle()
     assert [entry[1] for entry in log] == ["c", "b", "a", "c"]
 
 

@@ -34,35 +34,41 @@ class Sleeper(Agent):
         self.got.append((self.clock.now(), msg.label))
 
 
-async def test_alarms_arrive_in_time_and_insertion_order(vc: triomas.Container) -> None:
+async def test_alarms_arrive_in_time_and_insertion_order(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     got: list[tuple[float, str]] = []
-    await vc.spawn(Sleeper, got)
+    await both.spawn(Sleeper, got)
     started = time.perf_counter()
-    report = await vc.run_until_idle()
+    report = await both.run_until_idle()
     assert time.perf_counter() - started < 0.05
     assert got == [(3.0, "t3a"), (3.0, "t3b"), (10.0, "t10")]
     assert report.time == 10.0
 
 
-async def test_run_for_seconds_stops_the_clock_there(vc: triomas.Container) -> None:
+async def test_run_for_seconds_stops_the_clock_there(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     got: list[tuple[float, str]] = []
-    await vc.spawn(Sleeper, got)
-    report = await vc.run(seconds=5)
+    await both.spawn(Sleeper, got)
+    report = await both.run(seconds=5)
     assert report.reason == "seconds"
     assert report.time == 5.0
-    assert vc.clock.now() == 5.0
+    assert both.clock.now() == 5.0
     assert got == [(3.0, "t3a"), (3.0, "t3b")]
     # nothing moves between calls that drive the simulation
     await trio.lowlevel.checkpoint()
-    assert vc.clock.now() == 5.0
-    await vc.run_until_idle()
+    assert both.clock.now() == 5.0
+    await both.run_until_idle()
     assert got[-1] == (10.0, "t10")
 
 
-async def test_clear_alarms_removes_only_the_matching_one(vc: triomas.Container) -> None:
+async def test_clear_alarms_removes_only_the_matching_one(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     got: list[tuple[float, str]] = []
-    await vc.spawn(Sleeper, got, "t3a")
-    await vc.run_until_idle()
+    await both.spawn(Sleeper, got, "t3a")
+    await both.run_until_idle()
     assert got == [(3.0, "t3b"), (10.0, "t10")]
 
 
@@ -106,7 +112,9 @@ async def test_blocking_real_time_alarm_waits_and_delivers() -> None:
     assert report.time >= 0.25
 
 
-async def test_alarm_in_the_past_fires_at_once(vc: triomas.Container) -> None:
+async def test_alarm_in_the_past_fires_at_once(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
     got: list[float] = []
 
     class Late(Agent):
@@ -117,8 +125,8 @@ async def test_alarm_in_the_past_fires_at_once(vc: triomas.Container) -> None:
         def wake(self, msg: Wake) -> None:
             got.append(self.clock.now())
 
-    await vc.spawn(Late)
-    await vc.run_until_idle()
+    await both.spawn(Late)
+    await both.run_until_idle()
     assert got == [0.0]
 
 
