@@ -76,8 +76,8 @@ class AgentContext(Protocol):
         """The current clock time."""
         ...
 
-    async def sleep(self, seconds: float) -> None:
-        """Sleep ``seconds`` of clock time."""
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        """Sleep ``seconds`` of clock time (await the result at once)."""
         ...
 
     async def sleep_until(self, when: float) -> None:

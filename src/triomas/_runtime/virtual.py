@@ -132,7 +132,7 @@ class VirtualEngine:
         """Sleep in virtual time."""
         await self.scheduler.sleep_until(when)
 
-    def sleep(self, seconds: float) -> Coroutine[Any, Any, None]:
+    def sleep(self, seconds: float) -> Awaitable[None]:
         """Sleep ``seconds`` of virtual time (the awaitable: no frame of its own)."""
         scheduler = self.scheduler
         return scheduler.sleep_until(scheduler.now + seconds)

@@ -21,7 +21,7 @@ import enum
 import logging
 import math
 import types
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, Protocol, final
 
 import trio
@@ -66,7 +66,17 @@ class Recipient(Protocol):
 class VTask:
     """A coroutine driven by the simulation scheduler."""
 
-    __slots__ = ("coro", "error", "make", "on_exit", "ready", "scheduler", "value", "waiting")
+    __slots__ = (
+        "coro",
+        "error",
+        "make",
+        "on_exit",
+        "ready",
+        "scheduler",
+        "timer_seq",
+        "value",
+        "waiting",
+    )
 
     def __init__(
         self,
@@ -83,6 +93,7 @@ class VTask:
         self.error: BaseException | None = None
         self.waiting = False
         self.ready = False
+        self.timer_seq = 0  # a pending wake-up in the timer heap (see Sleeper)
         self.on_exit = on_exit
 
     def run_step(self) -> None:
@@ -100,6 +111,8 @@ class VTask:
                 error = self.error
                 if error is not None:
                     self.error = None
+                    if self.timer_seq:  # the wait it ends had a deadline
+                        sim.timers.unsleep(self)
                     yielded = coro.throw(error)
                 else:
                     value, self.value = self.value, None
@@ -141,6 +154,24 @@ class VTask:
     def _exit(self) -> None:
         if self.on_exit is not None:
             self.on_exit()
+
+
+@final
+class _Watcher(trio.abc.Instrument):
+    """Notices every trio task but the driver that becomes runnable.
+
+    The driver lets the rest of the trio run settle before the clock jumps; after a
+    settle, nothing outside can run again until some task is scheduled, so until
+    this instrument sees one, jump after jump needs no trio scheduler pass.
+    """
+
+    def __init__(self, scheduler: VirtualScheduler, driver: trio.lowlevel.Task) -> None:
+        self.scheduler = scheduler
+        self.driver = driver
+
+    def task_scheduled(self, task: trio.lowlevel.Task) -> None:
+        if task is not self.driver:
+            self.scheduler.settled = False
 
 
 class _State(enum.Enum):
@@ -192,7 +223,8 @@ class VirtualScheduler:
         """Set while the driver sleeps: :meth:`poke` it when work arrives from outside."""
         self._real_anchor = 0.0
         self._virt_anchor = 0.0
-        self._settled = False
+        self.settled = False
+        """No trio task but the driver has been runnable since the last settle (see _Watcher)."""
         self.base_deadline = math.inf  # the driver's own effective deadline while it steps
 
     # ---- what agents and containers call -------------------------------------------------
@@ -250,6 +282,8 @@ class VirtualScheduler:
         if not task.waiting:
             return
         task.waiting = False
+        if task.timer_seq:
+            self.timers.unsleep(task)
         task.value = value
         if error is not None:
             task.error = error
@@ -268,14 +302,25 @@ class VirtualScheduler:
         self.poke()
         return handle
 
-    async def sleep_until(self, when: float) -> None:
+    def sleep_until(self, when: float) -> Awaitable[None]:
         """Sleep in virtual time, from an agent's coroutine or from outside."""
         task = self.current
-        if task is not None and when <= self.now:
+        if task is None:
+            return self._sleep_outside(when)
+        return self._sleep(task, when)
+
+    async def _sleep_outside(self, when: float) -> None:
+        await self._wait_outside(Future(), when)
+
+    @types.coroutine
+    def _sleep(self, task: VTask, when: float) -> Generator[Any, Any, None]:
+        # PERF: one generator and one heap entry per sleep, the task itself the entry:
+        # no future, no timer handle, no callback (sim_random_sleep in benchmarks/).
+        if when <= self.now:
             self.schedule_task(task)  # a zero sleep still yields: to the next round
-            await suspend()
-            return
-        await self.wait(Future(), when)
+        else:
+            self.timers.push_sleeper(when, task)
+        yield _SUSPEND
 
     async def wait(self, fut: Future, deadline: float) -> bool:
         """Wait for ``fut`` until virtual ``deadline``; True if it is done."""
@@ -283,28 +328,26 @@ class VirtualScheduler:
             return True
         task = self.current
         if task is None:
-            timed_out = Future()
-            handle = (
-                self.call_at(deadline, lambda: timed_out.set_result(None), True)
-                if deadline != math.inf
-                else None
-            )
-            try:
-                await self.drive(lambda: fut.done or timed_out.done)
-            finally:
-                if handle is not None:
-                    handle.cancel()
-            return fut.done
+            return await self._wait_outside(fut, deadline)
         fut.waiter = lambda: self.resume(task)
-        handle = (
-            self.call_at(deadline, lambda: self.resume(task), True)
-            if deadline != math.inf
-            else None
-        )
+        if deadline != math.inf:
+            self.timers.push_sleeper(max(deadline, self.now), task)
         try:
             await suspend()
         finally:
             fut.waiter = None
+        return fut.done
+
+    async def _wait_outside(self, fut: Future, deadline: float) -> bool:
+        timed_out = Future()
+        handle = (
+            self.call_at(deadline, lambda: timed_out.set_result(None), True)
+            if deadline != math.inf
+            else None
+        )
+        try:
+            await self.drive(lambda: fut.done or timed_out.done)
+        finally:
             if handle is not None:
                 handle.cancel()
         return fut.done
@@ -357,6 +400,7 @@ class VirtualScheduler:
             trio.lowlevel.spawn_system_task(self._drive_forever, name="triomas-virtual-time")
 
     async def _drive_forever(self) -> None:
+        trio.lowlevel.add_instrument(_Watcher(self, trio.lowlevel.current_task()))
         while True:
             if not self._demands:
                 await self._wait_poke(math.inf)
@@ -390,7 +434,7 @@ class VirtualScheduler:
         # blocks (a busy live container in the same run) only delays this a little.
         with trio.move_on_after(0.01):
             await trio.testing.wait_all_tasks_blocked()
-        self._settled = True
+        self.settled = True
 
     async def _wait_poke(self, deadline: float) -> None:
         self.wake_event = trio.Event()
@@ -433,11 +477,10 @@ class VirtualScheduler:
                     item.run_step()
                 batch.clear()
                 self._spare_round = batch
-                self._settled = False
                 if self._checked and self._check(idle=False):
                     return _State.PROGRESS, 0.0
                 continue
-            if not self._settled:
+            if not self.settled:
                 return _State.SETTLE, 0.0
             when = self.timers.next_when()
             horizon = self.horizon()
@@ -451,10 +494,21 @@ class VirtualScheduler:
                 if trio.current_time() < real_target:
                     return _State.REAL_WAIT, real_target
             self.now = when
-            self._settled = False
-            for handle in self.timers.pop_due(when):
-                self.timers.fire(handle)
-            if self._check(idle=False):
+            # Same-time entries in one batch, in (time, sequence) order; a sleeper is
+            # resumed inline (see resume()), a handle's callback runs.
+            timers = self.timers
+            next_round = self.next_round
+            for due in timers.pop_due(when):
+                if type(due) is VTask:
+                    if due.waiting:
+                        due.waiting = False
+                        if not due.ready:
+                            due.ready = True
+                            next_round.append(due)
+                else:
+                    assert type(due) is TimerHandle
+                    timers.fire(due)
+            if self._checked and self._check(idle=False):
                 return _State.PROGRESS, 0.0
         return _State.PROGRESS, 0.0
 

@@ -6,12 +6,22 @@ import heapq
 import logging
 import math
 from collections.abc import Callable
-from typing import final
+from typing import Protocol, final
 
 import attrs
 import trio
 
 log = logging.getLogger("triomas")
+
+
+class Sleeper(Protocol):
+    """A waiter the timer heap wakes itself (a virtual task), with no handle of its own.
+
+    ``timer_seq`` is the sequence number of its one pending heap entry, 0 if none:
+    an entry whose number no longer matches is stale, and skipped.
+    """
+
+    timer_seq: int
 
 
 @final
@@ -27,18 +37,19 @@ class TimerHandle:
     callback: Callable[[], object] = attrs.field(repr=False)
     blocking: bool = True
     _queue: TimerQueue | None = attrs.field(default=None, repr=False, alias="queue")
-    _pending: bool = attrs.field(default=True, alias="pending")
+    timer_seq: int = attrs.field(default=0, repr=False)
+    """The heap entry's sequence number while the call is pending, 0 after."""
 
     @property
     def pending(self) -> bool:
         """Whether the call is still to happen (neither fired nor cancelled)."""
-        return self._pending
+        return self.timer_seq != 0
 
     def cancel(self) -> bool:
         """Cancel the call; True if it was still pending."""
-        if not self._pending:
+        if not self.timer_seq:
             return False
-        self._pending = False
+        self.timer_seq = 0
         queue = self._queue
         if queue is not None:
             queue.cancelled(self)
@@ -47,12 +58,16 @@ class TimerHandle:
 
 @final
 class TimerQueue:
-    """A heap of timers ordered by (time, insertion order); cancellation is lazy."""
+    """A heap of timers ordered by (time, insertion order); cancellation is lazy.
+
+    An entry is a :class:`TimerHandle` (a callback) or a :class:`Sleeper` (woken by
+    whoever pops it). Both count as blocking while pending.
+    """
 
     __slots__ = ("_cancelled", "_heap", "_seq", "blocking", "on_retire")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, TimerHandle]] = []
+        self._heap: list[tuple[float, int, TimerHandle | Sleeper]] = []
         self._seq = 0
         self._cancelled = 0
         self.blocking = 0
@@ -61,21 +76,42 @@ class TimerQueue:
     def __len__(self) -> int:
         return len(self._heap)
 
+    def _compact(self) -> None:
+        # Most ask timeouts end cancelled; without this they would pile up.
+        self._heap = [entry for entry in self._heap if entry[2].timer_seq == entry[1]]
+        heapq.heapify(self._heap)
+        self._cancelled = 0
+
     def push(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle:
         """Schedule ``callback`` at clock time ``when``."""
         if math.isnan(when):
             raise ValueError("a timer cannot be set at NaN")
         if self._cancelled > 1024 and self._cancelled * 2 > len(self._heap):
-            # Most ask timeouts end cancelled; without this they would pile up.
-            self._heap = [entry for entry in self._heap if entry[2].pending]
-            heapq.heapify(self._heap)
-            self._cancelled = 0
-        handle = TimerHandle(when, callback, blocking, queue=self)
-        self._seq += 1
-        heapq.heappush(self._heap, (when, self._seq, handle))
+            self._compact()
+        self._seq = seq = self._seq + 1
+        handle = TimerHandle(when, callback, blocking, queue=self, timer_seq=seq)
+        heapq.heappush(self._heap, (when, seq, handle))
         if blocking:
             self.blocking += 1
         return handle
+
+    def push_sleeper(self, when: float, sleeper: Sleeper) -> None:
+        """Wake ``sleeper`` at ``when`` (it must have no pending entry); blocking."""
+        if self._cancelled > 1024 and self._cancelled * 2 > len(self._heap):
+            self._compact()
+        self._seq = seq = self._seq + 1
+        sleeper.timer_seq = seq
+        heapq.heappush(self._heap, (when, seq, sleeper))
+        self.blocking += 1
+
+    def unsleep(self, sleeper: Sleeper) -> None:
+        """Drop ``sleeper``'s pending entry, if it has one."""
+        if sleeper.timer_seq:
+            sleeper.timer_seq = 0
+            self._cancelled += 1
+            self.blocking -= 1
+            if self.on_retire is not None:
+                self.on_retire()
 
     def _retire(self, handle: TimerHandle) -> None:
         if handle.blocking:
@@ -86,7 +122,7 @@ class TimerQueue:
     def next_when(self) -> float | None:
         """The time of the earliest pending timer, or None."""
         heap = self._heap
-        while heap and not heap[0][2].pending:
+        while heap and heap[0][2].timer_seq != heap[0][1]:
             heapq.heappop(heap)
             self._cancelled -= 1
         return heap[0][0] if heap else None
@@ -96,15 +132,22 @@ class TimerQueue:
         self._cancelled += 1
         self._retire(handle)
 
-    def pop_due(self, now: float) -> list[TimerHandle]:
-        """Remove and return the pending timers due at or before ``now``, in order."""
+    def pop_due(self, now: float) -> list[TimerHandle | Sleeper]:
+        """Remove and return the pending entries due at or before ``now``, in order.
+
+        A popped handle is no longer pending, and still counts as blocking until
+        :meth:`fire` runs it; a popped sleeper is neither.
+        """
         heap = self._heap
-        due = []
+        due: list[TimerHandle | Sleeper] = []
+        pop = heapq.heappop
         while heap and heap[0][0] <= now:
-            handle = heapq.heappop(heap)[2]
-            if handle.pending:
-                handle._pending = False  # noqa: SLF001 - the queue's own handle
-                due.append(handle)
+            _, seq, item = pop(heap)
+            if item.timer_seq == seq:
+                item.timer_seq = 0
+                if type(item) is not TimerHandle:
+                    self.blocking -= 1
+                due.append(item)
             else:
                 self._cancelled -= 1
         return due
@@ -121,9 +164,9 @@ class TimerQueue:
     def drop_non_blocking(self) -> int:
         """Cancel every pending non-blocking timer; returns how many."""
         dropped = 0
-        for _, _, handle in self._heap:
-            if handle.pending and not handle.blocking:
-                handle.cancel()
+        for _, seq, item in self._heap:
+            if type(item) is TimerHandle and item.timer_seq == seq and not item.blocking:
+                item.cancel()
                 dropped += 1
         return dropped
 
@@ -156,6 +199,7 @@ class LiveTimers:
         queue = self.queue
         while True:
             for handle in queue.pop_due(trio.current_time() - self.origin):
+                assert type(handle) is TimerHandle  # nothing sleeps on the live queue
                 queue.fire(handle)
             nxt = queue.next_when()
             deadline = math.inf if nxt is None else self.origin + nxt
