@@ -96,15 +96,18 @@ def _rnd(value: float) -> float:
     return float(f"{value:.4g}")
 
 
-def measure(reporter: Reporter, workloads: list[Workload], reps: int) -> None:
+def measure(
+    reporter: Reporter, workloads: list[Workload], reps: int, *, warmup: bool = True
+) -> None:
     """Run ``workloads`` side by side, ``reps`` rounds, and print one row for each.
 
-    A warm-up repetition of each (not counted) comes first. Garbage is collected
+    A warm-up repetition of each (not counted) comes first, unless ``warmup`` is false
+    (for workloads whose one repetition takes many seconds). Garbage is collected
     before every repetition; the collector stays enabled while it runs.
     """
     samples: dict[int, list[Sample]] = {i: [] for i in range(len(workloads))}
     failed: set[int] = set()
-    for rep in range(reps + 1):
+    for rep in range(0 if warmup else 1, reps + 1):  # repetition 0 is the warm-up
         for i, workload in enumerate(workloads):
             if i in failed:
                 continue
@@ -130,7 +133,7 @@ def measure(reporter: Reporter, workloads: list[Workload], reps: int) -> None:
             "unit": workload.unit,
             "ops_per_s": _rnd(best.rate),
             "median_ops_per_s": _rnd(median),
-            "stat": f"best of {len(rates)} (after 1 warm-up)",
+            "stat": f"best of {len(rates)} ({'after 1 warm-up' if warmup else 'no warm-up'})",
             "ops": best.ops,
             "seconds": _rnd(best.seconds),
             **workload.params,

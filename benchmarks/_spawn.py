@@ -3,7 +3,7 @@
 Run by ``run.py`` in a subprocess so that the resident-set figure is not blurred
 by what earlier workloads left in the allocator. Usage::
 
-    python benchmarks/_spawn.py AGENTS live|virtual [--no-gc] [--close]
+    python benchmarks/_spawn.py AGENTS live|virtual|maslite [--no-gc] [--close]
 
 The reported ``seconds`` run from the first ``spawn`` call until every agent has
 run its (empty) setup and the container is idle; ``spawn_calls_s`` covers the
@@ -11,6 +11,10 @@ run its (empty) setup and the container is idle; ``spawn_calls_s`` covers the
 over that span divided by the number of agents, after a full collection both
 times. With ``--close`` the time to leave the container (which stops every
 agent) is measured too; otherwise the process exits without closing it.
+
+``maslite`` does the same with MASlite: ``scheduler.add`` of idle agents (which calls
+their ``setup()``) on a ``Scheduler(real_time=False)``, and with ``--close``
+``scheduler.remove`` of each (its ``teardown()`` and deregistration).
 """
 
 from __future__ import annotations
@@ -43,7 +47,48 @@ def rss_bytes() -> int | None:
     return int(psutil.Process().memory_info().rss)
 
 
+def main_maslite(agents: int, use_gc: bool, close: bool) -> None:
+    from _sim_peers import MIdle, new_scheduler
+
+    scheduler = new_scheduler()
+    scheduler.add(MIdle())  # warm up, as for triomas
+    gc.collect()
+    objects0 = len(gc.get_objects())
+    rss0 = rss_bytes()
+    if not use_gc:
+        gc.disable()
+    add = scheduler.add
+    start = time.perf_counter()
+    for _ in range(agents):
+        add(MIdle())
+    settled = time.perf_counter()
+    gc.enable()
+    gc.collect()
+    rss1 = rss_bytes()
+    objects1 = len(gc.get_objects())
+    if len(scheduler.agents) != agents + 1:
+        raise AssertionError("agents went missing")
+    result: dict[str, object] = {
+        "seconds": settled - start,
+        "spawn_calls_s": settled - start,
+        "rss_per_agent_bytes": None if rss0 is None or rss1 is None else (rss1 - rss0) / agents,
+        "gc_objects_per_agent": (objects1 - objects0) / agents,
+    }
+    if close:
+        remove = scheduler.remove
+        closing = time.perf_counter()
+        for uuid in list(scheduler.agents):
+            remove(uuid)
+        result["close_s"] = time.perf_counter() - closing
+        if scheduler.agents:
+            raise AssertionError("agents were left")
+    print(json.dumps(result), flush=True)
+    os._exit(0)
+
+
 def main(agents: int, mode: str, use_gc: bool, close: bool) -> None:
+    if mode == "maslite":
+        main_maslite(agents, use_gc, close)
     result: dict[str, object] = {}
 
     async def body() -> None:

@@ -1,8 +1,8 @@
-"""triomas benchmarks, side by side with raw trio baselines and the peers (MASlite, Pykka).
+"""triomas benchmarks, side by side with raw trio baselines and the peers (MASlite, Pykka, SimPy).
 
 Usage::
 
-    python benchmarks/run.py            # the full run (about a minute on 2 cores)
+    python benchmarks/run.py            # the full run (a few minutes on 2 cores)
     python benchmarks/run.py --quick    # smaller sizes, fewer repetitions (~20 s)
     python benchmarks/run.py --only live_pingpong,virtual_pingpong
     python benchmarks/run.py --only restart_cost,supervised_ask   # the supervision ones
@@ -10,6 +10,14 @@ Usage::
     python benchmarks/run.py --only bdi_tell_10,bdi_tell_100,bdi_tell_1000   # BDI agents
     python benchmarks/run.py --profile net_seq_tcp/triomas-ask   # this process's side only
     python benchmarks/run.py --profile virtual_pingpong/triomas   # cProfile one repetition
+
+The simulation benchmarks (issue 14; beside SimPy, MASlite and a heapq loop, all in
+virtual time; about 3 minutes of the full run)::
+
+    python benchmarks/run.py --only sim_random_sleep,sim_alarms,sim_fixed_sleep   # timers
+    python benchmarks/run.py --only sim_fanout,sim_100k_sends,sim_100k_ticks   # many agents
+    python benchmarks/run.py --only spawn_1m,run_until_idle_100k   # 1M agents, idle runs
+    python benchmarks/run.py --profile sim_random_sleep/triomas
 
 Output: one JSON object per line on stdout. First a ``meta`` line (machine and
 settings), then one line per workload and implementation (best repetition, with
@@ -20,7 +28,8 @@ ratios, not targets, among them ratios to MASPY's published figures, which are n
 measured side by side) and a ``skipped`` line for a peer that cannot run here (aiomas;
 MASPY on Python < 3.12). The ``net_*`` benchmarks start a child process per repetition
 (a triomas node, or the raw server of ``_net_raw.py``), and so does MASPY in the
-``bdi_tell_*`` ones. See docs/performance.md.
+``bdi_tell_*`` ones, and ``spawn_100k`` and ``spawn_1m`` one per run (``_spawn.py``).
+See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -47,6 +56,8 @@ import _bdi_bench as bdi
 import _net_bench as net
 import _net_raw as raw
 import _peers as peers
+import _sim_bench as sim
+import _sim_peers as simpeers
 import _triomas_bench as tm
 from _harness import Reporter, Workload, measure, stderr
 
@@ -74,6 +85,16 @@ class Sizes:
     net_requests: int
     bdi_messages: int
     maspy_messages: int
+    sim_reps: int
+    sim_heavy_reps: int
+    sim_agents: int
+    sim_sleeps: int
+    sim_big_agents: int
+    sim_big_sends: int
+    sim_big_ticks: int
+    sim_spawn_agents: int
+    sim_idle_agents: int
+    sim_idle_calls: int
 
 
 FULL = Sizes(
@@ -98,6 +119,16 @@ FULL = Sizes(
     net_requests=10_000,
     bdi_messages=50_000,
     maspy_messages=10_000,
+    sim_reps=2,
+    sim_heavy_reps=1,
+    sim_agents=1000,
+    sim_sleeps=100,
+    sim_big_agents=100_000,
+    sim_big_sends=10,
+    sim_big_ticks=10,
+    sim_spawn_agents=1_000_000,
+    sim_idle_agents=100_000,
+    sim_idle_calls=200,
 )
 
 QUICK = Sizes(
@@ -122,12 +153,25 @@ QUICK = Sizes(
     net_requests=5_000,
     bdi_messages=10_000,
     maspy_messages=4_000,
+    sim_reps=1,
+    sim_heavy_reps=1,
+    sim_agents=1000,
+    sim_sleeps=20,
+    sim_big_agents=10_000,
+    sim_big_sends=10,
+    sim_big_ticks=10,
+    sim_spawn_agents=100_000,
+    sim_idle_agents=100_000,
+    sim_idle_calls=50,
 )
 
 SPAWN_TARGET_AGENTS = 100_000
 NET_IN_FLIGHT = 100
 NET_WARMUP = 500
 """Untimed round trips on a fresh connection before the clock starts."""
+SIM_SPAWN_TARGET_AGENTS = 1_000_000
+SIM_NO_WARMUP = {"sim_100k_sends", "sim_100k_ticks"}
+"""Benchmarks measured without a warm-up repetition: one repetition takes many seconds."""
 BDI_AGENTS = (10, 100, 1000)
 """The sizes of the BDI tell ring: one benchmark, ``bdi_tell_N``, per number of agents."""
 
@@ -379,9 +423,163 @@ def groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
         "virtual_1000x10": (s.reps, many),
         "supervised_ask": (s.reps, supervised_ask),
         "restart_cost": (s.reps, restart_cost),
+        **sim_groups(s),
         **bdi_groups(s),
         **net_groups(s),
     }
+
+
+def sim_groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
+    """The simulation benchmarks (issue 14): timers with 1000 agents beside SimPy, MASlite
+    and a heapq loop; 100 000 agents beside MASlite; the cost of an idle run."""
+    groups: dict[str, tuple[int, list[Workload]]] = {}
+    n, k = s.sim_agents, s.sim_sleeps
+    timers = {"agents": n, "per_agent": k, "events": n * k}
+    for bench, fixed in (("sim_random_sleep", False), ("sim_fixed_sleep", True)):
+        delays = simpeers.sim_delays(n, k, fixed)
+        params = {
+            **timers,
+            "delays": "1.0" if fixed else f"uniform(0.001, 1.0), random.Random({simpeers.SEED})",
+        }
+        rows = [
+            Workload(
+                bench,
+                "triomas",
+                "events_per_s",
+                partial(sim.sleeps, delays),
+                {**params, "how": "an agent per row, its setup() loops await self.sleep(d)"},
+            ),
+            Workload(
+                bench,
+                "heapq-floor",
+                "events_per_s",
+                partial(simpeers.heapq_sleeps, delays),
+                {**params, "how": "no runtime: a heap of (time, seq, generator), gen.send()"},
+            ),
+        ]
+        if simpeers.HAVE_SIMPY:
+            rows.append(
+                Workload(
+                    bench,
+                    "simpy",
+                    "events_per_s",
+                    partial(simpeers.simpy_sleeps, delays),
+                    {**params, "how": "a process per row, yield env.timeout(d); env.run()"},
+                )
+            )
+        if simpeers.HAVE_MASLITE:
+            rows.append(
+                Workload(
+                    bench,
+                    "maslite",
+                    "events_per_s",
+                    partial(simpeers.maslite_sleeps, delays),
+                    {**params, "how": "an agent per row re-arms set_alarm(d, msg) in update()"},
+                )
+            )
+        groups[bench] = (s.sim_reps if not fixed else s.reps, rows)
+    delays = simpeers.sim_delays(n, k, False)
+    alarm_params = {**timers, "delays": f"as sim_random_sleep (random.Random({simpeers.SEED}))"}
+    alarms = [
+        Workload(
+            "sim_alarms",
+            "triomas",
+            "events_per_s",
+            partial(sim.alarms, delays),
+            {**alarm_params, "how": "set_alarm(msg, after=d) re-armed in a sync @on handler"},
+        )
+    ]
+    if simpeers.HAVE_SIMPY:
+        alarms.append(
+            Workload(
+                "sim_alarms",
+                "simpy",
+                "events_per_s",
+                partial(simpeers.simpy_sleeps, delays),
+                {**alarm_params, "how": "as in sim_random_sleep: yield env.timeout(d)"},
+            )
+        )
+    if simpeers.HAVE_MASLITE:
+        alarms.append(
+            Workload(
+                "sim_alarms",
+                "maslite",
+                "events_per_s",
+                partial(simpeers.maslite_sleeps, delays),
+                {**alarm_params, "how": "set_alarm(d, msg) re-armed in update()"},
+            )
+        )
+    groups["sim_alarms"] = (s.sim_reps, alarms)
+    fan = {"receivers": s.fan_receivers, "per_receiver": s.fan_per_receiver}
+    fanout = [
+        Workload(
+            "sim_fanout",
+            "triomas",
+            "msgs_per_s",
+            partial(tm.fanout, s.fan_receivers, s.fan_per_receiver, True),
+            {**fan, "how": "as batch_fanout/triomas-virtual"},
+        )
+    ]
+    if simpeers.HAVE_MASLITE:
+        fanout.append(
+            Workload(
+                "sim_fanout",
+                "maslite",
+                "msgs_per_s",
+                partial(peers.maslite_fanout, s.fan_receivers, s.fan_per_receiver),
+                {**fan, "how": "as batch_fanout/maslite"},
+            )
+        )
+    groups["sim_fanout"] = (s.reps, fanout)
+    big, sends, ticks = s.sim_big_agents, s.sim_big_sends, s.sim_big_ticks
+    many = {"agents": big, "timed": "run until idle (spawning/adding the agents is not)"}
+    send_params = {**many, "sends_per_agent": sends, "messages": big * sends}
+    tick_params = {**many, "ticks_per_agent": ticks, "messages": big * ticks}
+    for bench, unit, params, tm_fn, ml_fn, tm_how, ml_how in (
+        (
+            "sim_100k_sends",
+            "msgs_per_s",
+            send_params,
+            partial(sim.random_sends, big, sends),
+            partial(simpeers.maslite_sends, big, sends),
+            "setup() sends to random other agents, an @on handler counts",
+            "the first update() sends, later ones count",
+        ),
+        (
+            "sim_100k_ticks",
+            "ticks_per_s",
+            tick_params,
+            partial(sim.ticks, big, ticks),
+            partial(simpeers.maslite_ticks, big, ticks),
+            "set_alarm(after=1.0) re-armed in a sync @on handler, which sends one "
+            "message to a random other agent; an @on handler counts those",
+            "set_alarm(1.0, msg) re-armed in update(), which sends one message to a "
+            "random other agent and counts those it gets",
+        ),
+    ):
+        rows = [Workload(bench, "triomas", unit, tm_fn, {**params, "how": tm_how})]
+        if simpeers.HAVE_MASLITE:
+            rows.append(Workload(bench, "maslite", unit, ml_fn, {**params, "how": ml_how}))
+        groups[bench] = (s.sim_heavy_reps, rows)
+    calls = s.sim_idle_calls
+    groups["run_until_idle_100k"] = (
+        s.sim_reps,
+        [
+            Workload(
+                "run_until_idle_100k",
+                impl,
+                "calls_per_s",
+                partial(sim.idle_runs, agents, calls),
+                {
+                    "agents": agents,
+                    "calls": calls,
+                    "how": "await c.run_until_idle() in a loop, every agent idle",
+                },
+            )
+            for impl, agents in (("triomas-1", 1), ("triomas-100k", s.sim_idle_agents))
+        ],
+    )
+    return groups
 
 
 def bdi_groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
@@ -630,6 +828,49 @@ def run_spawn(reporter: Reporter, s: Sizes, full: bool) -> None:
             )
 
 
+def run_spawn_1m(reporter: Reporter, s: Sizes) -> None:
+    """Spawn ``sim_spawn_agents`` idle agents in virtual time and leave the container, in a
+    fresh process (``_spawn.py``); MASlite's ``scheduler.add`` and ``remove`` beside."""
+    n = s.sim_spawn_agents
+    scale = SIM_SPAWN_TARGET_AGENTS / n
+    impls = [("triomas-virtual", "virtual")]
+    if simpeers.HAVE_MASLITE:
+        impls.append(("maslite", "maslite"))
+    timed = {
+        "triomas-virtual": "first spawn() until run_until_idle() returns; close: leaving "
+        "open_container() (stops every agent)",
+        "maslite": "scheduler.add() of every agent (it calls setup()); close: "
+        "scheduler.remove() of each (teardown() and deregistration)",
+    }
+    for impl, mode in impls:
+        try:
+            result = spawn_once(n, mode, close=True)
+        except Exception as exc:
+            reporter.error("spawn_1m", impl, exc)
+            continue
+        rss = result["rss_per_agent_bytes"]
+        reporter.record(
+            "spawn_1m",
+            impl,
+            {
+                "bench": "spawn_1m",
+                "impl": impl,
+                "unit": "seconds",
+                "agents": n,
+                "seconds": round(result["seconds"], 4),
+                "seconds_per_1m": round(result["seconds"] * scale, 4),
+                "close_s": round(result["close_s"], 4),
+                "close_s_per_1m": round(result["close_s"] * scale, 4),
+                "spawn_calls_s": round(result["spawn_calls_s"], 4),
+                "agents_per_s": round(n / result["seconds"]),
+                "rss_per_agent_bytes": None if rss is None else round(rss),
+                "gc_objects_per_agent": round(result["gc_objects_per_agent"], 2),
+                "stat": "one run in a fresh process",
+                "timed": timed[impl],
+            },
+        )
+
+
 # ---- targets ----------------------------------------------------------------------------
 
 
@@ -686,7 +927,7 @@ def _limit_target(
     if value is None:
         row.update(measured=None, met=None, note="the workload is missing or failed")
     else:
-        met: bool | None = value >= limit if op == ">=" else value < limit
+        met: bool | None = {">=": value >= limit, "<=": value <= limit, "<": value < limit}[op]
         if note:
             row["note"] = note
             met = None
@@ -824,8 +1065,74 @@ def report_targets(reporter: Reporter, s: Sizes) -> None:
         "<",
         1.0,
     )
+    report_sim_targets(reporter, s)
     report_bdi_targets(reporter)
     report_net_targets(reporter)
+
+
+def report_sim_targets(reporter: Reporter, s: Sizes) -> None:
+    """The targets of the simulation benchmarks (issue 14)."""
+    for name, bench, den, required in (
+        ("random sleeps >= 1.0 x SimPy", "sim_random_sleep", "simpy", 1.0),
+        ("alarms >= 1.0 x SimPy", "sim_alarms", "simpy", 1.0),
+        ("fixed sleeps >= 1.5 x SimPy", "sim_fixed_sleep", "simpy", 1.5),
+        ("virtual batch fan-out >= 1.5 x MASlite", "sim_fanout", "maslite", 1.5),
+        ("100k agents x 10 random sends >= 1.5 x MASlite", "sim_100k_sends", "maslite", 1.5),
+        ("100k agents x 10 ticks >= 1.5 x MASlite", "sim_100k_ticks", "maslite", 1.5),
+        ("virtual ping-pong >= 1.2 x MASlite", "virtual_pingpong", "maslite", 1.2),
+    ):
+        _ratio_target(reporter, name, bench, "triomas", den, required)
+    for bench in ("sim_random_sleep", "sim_fixed_sleep"):
+        _ratio_note(reporter, bench, "heapq-floor", "simpy")
+        _ratio_note(reporter, bench, "triomas", "heapq-floor")
+        _ratio_note(reporter, bench, "triomas", "maslite")
+    _ratio_note(reporter, "sim_alarms", "triomas", "maslite")
+    _ratio_target(
+        reporter,
+        "run_until_idle() with 100k idle agents <= 2 x its cost with 1 agent"
+        " (calls/s ratio >= 0.5)",
+        "run_until_idle_100k",
+        "triomas-100k",
+        "triomas-1",
+        0.5,
+    )
+    scaled = None
+    if s.sim_spawn_agents != SIM_SPAWN_TARGET_AGENTS:
+        scaled = (
+            f"not judged: {s.sim_spawn_agents} agents, time scaled linearly to 1M, which "
+            "underestimates (garbage collection grows faster than linearly); run the full size"
+        )
+    row = reporter.rows.get(("spawn_1m", "triomas-virtual"))
+    for name, key, limit, note in (
+        ("spawn 1M idle agents (virtual) <= 5 s", "seconds_per_1m", 5.0, scaled),
+        ("spawn 1M idle agents (virtual) <= 600 bytes RSS each", "rss_per_agent_bytes", 600, None),
+        ("close a container of 1M idle agents <= 2 s", "close_s_per_1m", 2.0, scaled),
+    ):
+        _limit_target(
+            reporter,
+            name,
+            "spawn_1m",
+            "triomas-virtual",
+            key,
+            None if row is None else row[key],
+            "<=",
+            limit,
+            note,
+        )
+    mas = reporter.rows.get(("spawn_1m", "maslite"))
+    if (
+        row is not None
+        and mas is not None
+        and (reporter.only is None or "spawn_1m" in reporter.only)
+    ):
+        reporter.emit(
+            {
+                "ratio": "maslite / triomas-virtual spawn seconds (> 1: triomas spawns faster)",
+                "bench": "spawn_1m",
+                "measured_ratio": round(mas["seconds"] / row["seconds"], 3),
+                "note": "not a target",
+            }
+        )
 
 
 def report_bdi_targets(reporter: Reporter) -> None:
@@ -929,6 +1236,7 @@ def meta(quick: bool, s: Sizes) -> dict[str, Any]:
                 "psutil",
                 "aiomas",
                 "maspy-ml",
+                "simpy",
             )
         },
         "gc": "enabled during timing; collected before each repetition",
@@ -968,7 +1276,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     if args.reps:
-        override = {"reps": args.reps, "heavy_reps": args.reps, "net_reps": args.reps}
+        override = {
+            "reps": args.reps,
+            "heavy_reps": args.reps,
+            "net_reps": args.reps,
+            "sim_reps": args.reps,
+            "sim_heavy_reps": args.reps,
+        }
         sizes = Sizes(**{**sizes.__dict__, **override})
     if args.profile:
         profile(args.profile, sizes)
@@ -979,9 +1293,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, (reps, workloads) in groups(sizes).items():
         bench = workloads[0].bench if workloads else name
         if workloads and (only is None or bench in only):
-            measure(reporter, workloads, reps)
+            measure(reporter, workloads, reps, warmup=bench not in SIM_NO_WARMUP)
     if only is None or "spawn_100k" in only:
         run_spawn(reporter, sizes, full=not args.quick)
+    if only is None or "spawn_1m" in only:
+        run_spawn_1m(reporter, sizes)
     report_targets(reporter, sizes)
     if reporter.errors:
         return 1

@@ -110,11 +110,14 @@ class Agent:
         """A ``random.Random`` seeded from the run's seed and the agent's name."""
         return self._ctx.rng()
 
-    async def sleep(self, seconds: float) -> None:
-        """Sleep in clock time. The agent handles no other user message meanwhile."""
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        """Sleep in clock time: ``await self.sleep(s)``. The agent handles no other user
+        message meanwhile."""
+        # PERF: a plain function returning the engine's awaitable, so a sleep resumes
+        # no frame of the agent's class (sim_random_sleep in benchmarks/run.py).
         if seconds < 0:
             raise ValueError("cannot sleep for a negative time")
-        await self._ctx.sleep(seconds)
+        return self._ctx.sleep(seconds)
 
     async def sleep_until(self, when: float) -> None:
         """Sleep until clock time ``when``."""

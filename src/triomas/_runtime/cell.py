@@ -501,4 +501,4 @@ class Cell:
         """Start ``fn(*args)`` beside the mailbox; a handle to cancel it."""
         if self.life is not Life.RUNNING or self.exit_reason is not None:
             raise AgentStateError(f"agent {self.name} is not running; it cannot start tasks")
-        return self.engine.start_task(self, dispatch.run_extra, (self, fn, args))
+        return self.engine.start_task(self, fn, args)

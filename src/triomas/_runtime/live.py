@@ -20,7 +20,7 @@ from .._messages.errors import AgentStateError
 from .._time.future import Future
 from .._time.timers import LiveTimers, TimerHandle
 from .cell import Cell
-from .dispatch import activation
+from .dispatch import activation, run_extra
 from .engine import RunState
 from .lifecycle import Life
 from .run import RunEnd
@@ -198,9 +198,11 @@ class LiveEngine:
         return self.timers.call_at(when, callback, blocking)
 
     def start_task(
-        self, cell: Cell, fn: Callable[..., Coroutine[Any, Any, object]], args: tuple[Any, ...]
+        self, cell: Cell, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]
     ) -> trio.CancelScope:
-        """Run ``fn(*args)`` as a task belonging to ``cell``; cancel it through the scope."""
+        """Run ``fn(*args)`` as a task belonging to ``cell``; cancel it through the scope.
+
+        Its exception crashes the cell."""
         self.busy += 1
         scope = trio.CancelScope(shield=True)
         self.nursery.start_soon(self._extra, cell, scope, fn, args)
@@ -214,7 +216,7 @@ class LiveEngine:
         self,
         cell: Cell,
         scope: trio.CancelScope,
-        fn: Callable[..., Coroutine[Any, Any, object]],
+        fn: Callable[..., Awaitable[object]],
         args: tuple[Any, ...],
     ) -> None:
         try:
@@ -223,7 +225,7 @@ class LiveEngine:
                     return
                 cell.add_task(scope)
                 try:
-                    await fn(*args)
+                    await run_extra(cell, fn, args)
                 finally:
                     cell.discard_task(scope)
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import types
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, final
 
@@ -42,6 +43,20 @@ class _SystemLane:
         self.cell.accept_system(env)
 
 
+async def _awaiting(awaitable: Awaitable[object]) -> object:
+    return await awaitable
+
+
+def _coroutine_of(
+    fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]
+) -> Coroutine[Any, Any, object]:
+    """``fn(*args)`` as something a virtual task can drive (an awaitable of any kind)."""
+    result = fn(*args)
+    if isinstance(result, types.CoroutineType):
+        return result
+    return _awaiting(result)  # not awaitable: TypeError at the first step, as in real time
+
+
 @final
 class VirtualEngine:
     """Adapts the cells of one container to a :class:`VirtualScheduler`.
@@ -57,6 +72,8 @@ class VirtualEngine:
         self.scheduler = scheduler
         # Deliver when the current round ends (the scheduler's own method: one call less).
         self.deliver: Callable[[Cell, Envelope], None] = scheduler.deliver
+        # Sleep ``seconds`` of virtual time: the scheduler's awaitable, no frame between.
+        self.sleep: Callable[[float], Awaitable[None]] = scheduler.sleep
 
     def deliver_system(self, cell: Cell, env: Envelope) -> None:
         """Deliver a system message when the round ends, ahead of user messages."""
@@ -132,11 +149,6 @@ class VirtualEngine:
         """Sleep in virtual time."""
         await self.scheduler.sleep_until(when)
 
-    def sleep(self, seconds: float) -> Awaitable[None]:
-        """Sleep ``seconds`` of virtual time (the awaitable: no frame of its own)."""
-        scheduler = self.scheduler
-        return scheduler.sleep_until(scheduler.now + seconds)
-
     async def wait(self, fut: Future, deadline: float) -> bool:
         """Wait for ``fut`` until virtual ``deadline``."""
         return await self.scheduler.wait(fut, deadline)
@@ -146,15 +158,23 @@ class VirtualEngine:
         return self.scheduler.call_at(when, callback, blocking)
 
     def start_task(
-        self, cell: Cell, fn: Callable[..., Coroutine[Any, Any, object]], args: tuple[Any, ...]
+        self, cell: Cell, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]
     ) -> VTask:
-        """Run ``fn(*args)`` as a virtual task belonging to ``cell``; ``cancel()`` ends it."""
+        """Run ``fn(*args)`` as a virtual task belonging to ``cell``; ``cancel()`` ends it.
+
+        Its exception crashes the cell."""
         task: VTask | None = None
 
         def done() -> None:
             cell.discard_task(task)
 
-        task = self.scheduler.spawn(functools.partial(fn, *args), done)
+        # PERF: the task drives the user's coroutine itself, with no frame of the
+        # runtime around it (sim_random_sleep in benchmarks/run.py).
+        task = self.scheduler.spawn(
+            functools.partial(_coroutine_of, fn, args),
+            done,
+            functools.partial(cell.crash, interrupt=True),
+        )
         cell.add_task(task)
         return task
 

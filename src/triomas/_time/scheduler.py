@@ -70,6 +70,7 @@ class VTask:
         "coro",
         "error",
         "make",
+        "on_error",
         "on_exit",
         "ready",
         "scheduler",
@@ -83,6 +84,7 @@ class VTask:
         sim: VirtualScheduler,
         make: Callable[[], Coroutine[Any, Any, Any]],
         on_exit: Callable[[], object] | None = None,
+        on_error: Callable[[Exception], object] | None = None,
     ) -> None:
         self.scheduler = sim
         # The coroutine is made at the first step, so a task that never runs (the trio
@@ -95,6 +97,9 @@ class VTask:
         self.ready = False
         self.timer_seq = 0  # a pending wake-up in the timer heap (see Sleeper)
         self.on_exit = on_exit
+        # Where an Exception from the coroutine goes (an agent's task crashes its agent);
+        # without it, the error is logged as one the runtime did not expect.
+        self.on_error = on_error
 
     def run_step(self) -> None:
         """Run until the coroutine suspends or ends."""
@@ -102,11 +107,11 @@ class VTask:
         sim.current = self
         self.ready = False
         coro = self.coro
-        if coro is None:
-            assert self.make is not None
-            coro = self.coro = self.make()
-            self.make = None
         try:
+            if coro is None:
+                assert self.make is not None
+                coro = self.coro = self.make()  # inside the try: its error is the task's
+                self.make = None
             while True:
                 error = self.error
                 if error is not None:
@@ -140,6 +145,12 @@ class VTask:
         except StopIteration:
             self._exit()
         except Cancel:
+            self._exit()
+        except Exception as exc:
+            if self.on_error is None:
+                log.exception("a virtual task ended with an error the runtime did not expect")
+            else:
+                self.on_error(exc)
             self._exit()
         except BaseException:
             log.exception("a virtual task ended with an error the runtime did not expect")
@@ -270,10 +281,13 @@ class VirtualScheduler:
         return mine
 
     def spawn(
-        self, make: Callable[[], Coroutine[Any, Any, Any]], on_exit: Callable[[], object] | None
+        self,
+        make: Callable[[], Coroutine[Any, Any, Any]],
+        on_exit: Callable[[], object] | None,
+        on_error: Callable[[Exception], object] | None = None,
     ) -> VTask:
         """Start ``make()`` as a virtual task in the next round."""
-        task = VTask(self, make, on_exit)
+        task = VTask(self, make, on_exit, on_error)
         self.schedule_task(task)
         return task
 
@@ -308,6 +322,21 @@ class VirtualScheduler:
         if task is None:
             return self._sleep_outside(when)
         return self._sleep(task, when)
+
+    @types.coroutine
+    def sleep(self, seconds: float) -> Generator[Any, Any, None]:
+        """Sleep ``seconds`` of virtual time, from an agent's coroutine or from outside."""
+        # PERF: the agent's fast path in one generator (sim_random_sleep in benchmarks/).
+        task = self.current
+        when = self.now + seconds
+        if task is None:
+            yield from self._sleep_outside(when).__await__()
+        elif seconds <= 0:
+            self.schedule_task(task)  # a zero sleep still yields: to the next round
+            yield _SUSPEND
+        else:
+            self.timers.push_sleeper(when, task)
+            yield _SUSPEND
 
     async def _sleep_outside(self, when: float) -> None:
         await self._wait_outside(Future(), when)
@@ -406,7 +435,10 @@ class VirtualScheduler:
                 await self._wait_poke(math.inf)
                 continue
             try:
-                state, real_deadline = self._advance()
+                # Shielded, so that an agent's check for a trio scope left open (in
+                # VTask.run_step) walks one cancel status, not the system nursery's.
+                with trio.CancelScope(shield=True):  # noqa: ASYNC100 - see above
+                    state, real_deadline = self._advance()
             except BaseException as exc:  # a runtime bug: surface it, keep the run alive
                 log.exception("the virtual-time scheduler failed")
                 demands, self._demands, self._checked = self._demands, [], []
@@ -482,9 +514,10 @@ class VirtualScheduler:
                 continue
             if not self.settled:
                 return _State.SETTLE, 0.0
-            when = self.timers.next_when()
+            timers = self.timers
+            when = timers.next_when()
             horizon = self.horizon()
-            if when is None or self.timers.blocking == 0 or when > horizon:
+            if when is None or timers.blocking == 0 or when > horizon:
                 if horizon != math.inf and (when is None or when > horizon):
                     self.now = max(self.now, horizon)
                 self._check(idle=True)
@@ -496,9 +529,8 @@ class VirtualScheduler:
             self.now = when
             # Same-time entries in one batch, in (time, sequence) order; a sleeper is
             # resumed inline (see resume()), a handle's callback runs.
-            timers = self.timers
             next_round = self.next_round
-            for due in timers.pop_due(when):
+            for due in timers.pop_at(when):
                 if type(due) is VTask:
                     if due.waiting:
                         due.waiting = False
