@@ -425,6 +425,7 @@ class Cell:
             self.router.reply_error(current, CalleeDown(self.ref.address, reason))
         self.engine.cancel_tasks(self)
         self.clear_alarms(None, None)
+        self.router.registry.idle_alarms.pop(self, None)
         if self.passivation is not None:
             self.passivation.cancel()
         return True
@@ -468,8 +469,11 @@ class Cell:
             alarms.pop(handle, None)
             engine.deliver(self, env)
 
+        # No cycle is left: the handle drops ``fire`` once it fires or is cancelled.
         handle = engine.call_at(when, fire, not ignore)
         alarms[handle] = env
+        if ignore:
+            self.router.registry.idle_alarms[self] = None
         return handle
 
     def clear_alarms(self, topic: str | None, msg_type: type | None) -> int:

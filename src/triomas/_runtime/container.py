@@ -400,8 +400,7 @@ class Container:
             seconds, iterations, until_idle, lambda: not self._registry.cells, self.join
         )
         if reason == "idle":
-            for cell in self._registry.cells.values():
-                cell.drop_idle_alarms()
+            self._registry.drop_idle_alarms()
         return RunReport(reason, engine.now(), rounds)
 
     def _fail(self, error: BaseException) -> None:

@@ -49,11 +49,19 @@ class Registry:
         self.closed = False
         self._counters: dict[str, int] = {}
         self._parked: dict[Cell, None] = {}
+        self.idle_alarms: dict[Cell, None] = {}
+        """The cells that may have ``ignore_if_idle`` alarms (so idleness costs O(them))."""
         self._join_waiters: list[Future] = []
         # Set by the container once the router and the engine exist (they need this).
         self.router: Router
         self.engine: Engine
         self.root: Supervision
+
+    def drop_idle_alarms(self) -> None:
+        """The run went idle: forget every ``ignore_if_idle`` alarm."""
+        cells, self.idle_alarms = self.idle_alarms, {}
+        for cell in cells:
+            cell.drop_idle_alarms()
 
     # ---- spawning -------------------------------------------------------------------------
 

@@ -14,6 +14,10 @@ import trio
 log = logging.getLogger("triomas")
 
 
+def _spent() -> None:
+    """The callback of a handle that has fired or was cancelled."""
+
+
 class Sleeper(Protocol):
     """A waiter the timer heap wakes itself (a virtual task), with no handle of its own.
 
@@ -50,6 +54,7 @@ class TimerHandle:
         if not self.timer_seq:
             return False
         self.timer_seq = 0
+        self.callback = _spent  # a callback that refers to its handle leaves no cycle
         queue = self._queue
         if queue is not None:
             queue.cancelled(self)
@@ -183,6 +188,7 @@ class TimerQueue:
         except Exception:
             log.exception("timer callback %r raised", handle.callback)
         finally:
+            handle.callback = _spent  # see TimerHandle.cancel
             self._retire(handle)
 
     def drop_non_blocking(self) -> int:
