@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/run.py            # the full run (a few minutes on 2 cores)
-    python benchmarks/run.py --quick    # smaller sizes, fewer repetitions (~20 s)
+    python benchmarks/run.py --quick    # smaller sizes, fewer repetitions (~45 s)
     python benchmarks/run.py --only live_pingpong,virtual_pingpong
     python benchmarks/run.py --only restart_cost,supervised_ask   # the supervision ones
     python benchmarks/run.py --only net_codec,net_seq_tcp,net_inflight_tcp   # network (also _unix)
@@ -1240,7 +1240,8 @@ def meta(quick: bool, s: Sizes) -> dict[str, Any]:
             )
         },
         "gc": "enabled during timing; collected before each repetition",
-        "stat": "best repetition by throughput (median also given), after one warm-up",
+        "stat": "best repetition by throughput (median also given), after one warm-up "
+        f"(none for {', '.join(sorted(SIM_NO_WARMUP))})",
         "reps": s.reps,
         "net_reps": s.net_reps,
     }
