@@ -48,8 +48,11 @@ class Engine(Protocol):
     def sleep(self, seconds: float) -> Awaitable[None]: ...
     async def wait(self, fut: Future, deadline: float) -> bool: ...
     def call_at(
-        self, when: float, callback: Callable[[], object], blocking: bool
-    ) -> TimerHandle: ...
+        self, when: float, callback: Callable[..., object], blocking: bool, payload: object = None
+    ) -> TimerHandle:
+        """``callback()`` at clock time ``when``; ``callback(handle)`` with a ``payload``."""
+        ...
+
     def start_task(
         self, cell: Cell, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]
     ) -> Cancellable:

@@ -193,9 +193,12 @@ class LiveEngine:
                 timer.cancel()
         return fut.done
 
-    def call_at(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle:
-        """A timer of this container, at clock time ``when``."""
-        return self.timers.call_at(when, callback, blocking)
+    def call_at(
+        self, when: float, callback: Callable[..., object], blocking: bool, payload: object = None
+    ) -> TimerHandle:
+        """A timer of this container, at clock time ``when`` (``payload``: see
+        :meth:`TimerQueue.push`)."""
+        return self.timers.call_at(when, callback, blocking, payload)
 
     def start_task(
         self, cell: Cell, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]

@@ -153,9 +153,11 @@ class VirtualEngine:
         """Wait for ``fut`` until virtual ``deadline``."""
         return await self.scheduler.wait(fut, deadline)
 
-    def call_at(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle:
-        """A virtual timer."""
-        return self.scheduler.call_at(when, callback, blocking)
+    def call_at(
+        self, when: float, callback: Callable[..., object], blocking: bool, payload: object = None
+    ) -> TimerHandle:
+        """A virtual timer (see :meth:`TimerQueue.push` for ``payload``)."""
+        return self.scheduler.call_at(when, callback, blocking, payload)
 
     def start_task(
         self, cell: Cell, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]

@@ -310,9 +310,11 @@ class VirtualScheduler:
         elif task.error is None:
             task.error = Cancel()
 
-    def call_at(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle:
-        """Schedule ``callback`` at virtual time ``when``."""
-        handle = self.timers.push(max(when, self.now), callback, blocking)
+    def call_at(
+        self, when: float, callback: Callable[..., object], blocking: bool, payload: object = None
+    ) -> TimerHandle:
+        """Schedule ``callback`` at virtual time ``when`` (see :meth:`TimerQueue.push`)."""
+        handle = self.timers.push(max(when, self.now), callback, blocking, payload)
         self.poke()
         return handle
 

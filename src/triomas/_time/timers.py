@@ -38,11 +38,14 @@ class TimerHandle:
     """
 
     when: float
-    callback: Callable[[], object] = attrs.field(repr=False)
+    callback: Callable[..., object] = attrs.field(repr=False)
     blocking: bool = True
     _queue: TimerQueue | None = attrs.field(default=None, repr=False, alias="queue")
     timer_seq: int = attrs.field(default=0, repr=False)
     """The heap entry's sequence number while the call is pending, 0 after."""
+    payload: object = attrs.field(default=None, repr=False)
+    """With a payload, the callback is called with the handle (so that a timer needs no
+    closure of its own: an alarm is three objects)."""
 
     @property
     def pending(self) -> bool:
@@ -87,14 +90,17 @@ class TimerQueue:
         heapq.heapify(self._heap)
         self._cancelled = 0
 
-    def push(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle:
-        """Schedule ``callback`` at clock time ``when``."""
+    def push(
+        self, when: float, callback: Callable[..., object], blocking: bool, payload: object = None
+    ) -> TimerHandle:
+        """Schedule ``callback()`` at clock time ``when`` (``callback(handle)`` with a
+        ``payload``)."""
         if math.isnan(when):
             raise ValueError("a timer cannot be set at NaN")
         if self._cancelled > 1024 and self._cancelled * 2 > len(self._heap):
             self._compact()
         self._seq = seq = self._seq + 1
-        handle = TimerHandle(when, callback, blocking, queue=self, timer_seq=seq)
+        handle = TimerHandle(when, callback, blocking, queue=self, timer_seq=seq, payload=payload)
         heapq.heappush(self._heap, (when, seq, handle))
         if blocking:
             self.blocking += 1
@@ -184,7 +190,10 @@ class TimerQueue:
     def fire(self, handle: TimerHandle) -> None:
         """Run one popped timer's callback; an exception is logged, never raised."""
         try:
-            handle.callback()
+            if handle.payload is None:
+                handle.callback()
+            else:
+                handle.callback(handle)
         except Exception:
             log.exception("timer callback %r raised", handle.callback)
         finally:
@@ -216,9 +225,11 @@ class LiveTimers:
         self.queue = TimerQueue()
         self._scope: trio.CancelScope | None = None
 
-    def call_at(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle:
-        """Schedule ``callback`` at clock time ``when``."""
-        handle = self.queue.push(when, callback, blocking)
+    def call_at(
+        self, when: float, callback: Callable[..., object], blocking: bool, payload: object = None
+    ) -> TimerHandle:
+        """Schedule ``callback`` at clock time ``when`` (see :meth:`TimerQueue.push`)."""
+        handle = self.queue.push(when, callback, blocking, payload)
         scope = self._scope
         if scope is not None and self.origin + when < scope.deadline:
             scope.deadline = self.origin + when
