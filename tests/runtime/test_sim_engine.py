@@ -229,14 +229,14 @@ class Wanderer(Agent):
 
     async def setup(self) -> None:
         await self.sleep(self.random.uniform(0, 3))
-        self.send(self.peers[self.random.randrange(len(self.peers))], Tick(3))
+        self.send(self.peers[self.random.randrange(len(self.peers))], Tick(0))
 
     @on(Tick)
     def tick(self, msg: Tick, env: Envelope) -> None:
         if msg.n:
             self.set_alarm(Tick(msg.n - 1), after=self.random.uniform(0, 1))
         elif self.random.random() < 0.5:
-            self.send(self.peers[self.random.randrange(len(self.peers))], Tick(1))
+            self.send(self.peers[self.random.randrange(len(self.peers))], Tick(0))
 
 
 async def _digest(agents: int, seed: int) -> tuple[str, int]:
@@ -255,5 +255,5 @@ async def _digest(agents: int, seed: int) -> tuple[str, int]:
 async def test_a_hundred_thousand_agents_repeat_byte_for_byte() -> None:
     runs = [await _digest(100_000, seed=5) for _ in range(3)]
     assert runs[0] == runs[1] == runs[2]
-    assert runs[0][1] > 300_000  # every agent received its share
+    assert runs[0][1] > 150_000  # every agent received its share
     assert (await _digest(1000, seed=6))[0] != (await _digest(1000, seed=5))[0]
