@@ -107,7 +107,15 @@ def _positional_count(fn: Callable[..., Any]) -> int:
 class ClassInfo:
     """What the runtime needs to know about one ``Agent`` subclass, computed once."""
 
-    __slots__ = ("custom_update", "handlers", "misses", "plain_start", "plain_teardown", "sync_ok")
+    __slots__ = (
+        "custom_update",
+        "handlers",
+        "misses",
+        "plain_start",
+        "plain_teardown",
+        "plain_tells",
+        "sync_ok",
+    )
 
     def __init__(self, cls: type, base: type, extra: dict[type, Handler] | None = None) -> None:
         marked: dict[str, tuple[tuple[type, bool], ...]] = {}
@@ -140,6 +148,8 @@ class ClassInfo:
         # those that do nothing in teardown() can be finished without one.
         self.plain_start = not self.custom_update and cls.setup is base.setup  # type: ignore[attr-defined]
         self.plain_teardown = cls.teardown is base.teardown  # type: ignore[attr-defined]
+        # Every handler is a plain function of the message: a tell needs no envelope.
+        self.plain_tells = bool(self.handlers) and all(h.simple for h in self.handlers.values())
         if self.custom_update:
             self.sync_ok = not can_suspend(update)
         else:

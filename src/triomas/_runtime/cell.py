@@ -129,7 +129,12 @@ class Cell:
         self.mailbox: deque[Any] = NO_MAIL
         # Whether plain tells may wait as three entries: only where live delivery is
         # immediate and the mailbox is unbounded, and until code reads it by hand.
-        self.compact = self.deliver is Cell.accept and opts.capacity is None
+        # In virtual time, only for agents whose handlers want no envelope: the tell
+        # waits in the round's outbox as its parts, and one made at the other end
+        # would cost more than the one it saves (virtual ping-pong in benchmarks/).
+        self.compact = opts.capacity is None and (
+            self.deliver is Cell.accept or (self.engine.virtual and self.info.plain_tells)
+        )
         self.life = Life.NEW
         self.run_state = RunState.IDLE
         self.exit_reason: ExitReason | None = None

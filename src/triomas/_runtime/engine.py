@@ -15,6 +15,7 @@ from .._agent.context import Cancellable
 
 if TYPE_CHECKING:
     from .._messages.envelope import Envelope
+    from .._messages.ref import AgentRef
     from .._time.future import Future
     from .._time.timers import TimerHandle
     from .cell import Cell
@@ -38,6 +39,10 @@ class Engine(Protocol):
     def now(self) -> float: ...
     def deliver(self, cell: Cell, env: Envelope) -> None: ...
     def deliver_system(self, cell: Cell, env: Envelope) -> None: ...
+    def deliver_tell(self, cell: Cell, body: Any, sender: AgentRef, sent_at: float) -> None:
+        """:meth:`deliver` for a plain tell, as its parts (the cell must be ``compact``)."""
+        ...
+
     def activate(self, cell: Cell) -> None: ...
     def in_flight(
         self, cell: Cell, match: Callable[[Envelope], bool] | None = None

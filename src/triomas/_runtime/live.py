@@ -26,6 +26,7 @@ from .lifecycle import Life
 from .run import RunEnd
 
 if TYPE_CHECKING:
+    from .._messages.ref import AgentRef
     from .registry import Registry
 
 WARM_POOL = 64
@@ -52,6 +53,7 @@ class LiveEngine:
         # Live delivery is immediate: straight into the cell (one call less per message).
         self.deliver: Callable[[Cell, Envelope], None] = Cell.accept
         self.deliver_system: Callable[[Cell, Envelope], None] = Cell.accept_system
+        self.deliver_tell: Callable[[Cell, Any, AgentRef, float], None] = Cell.accept_tell
         self.timers = LiveTimers(origin)
         self.timers.queue.on_retire = self._check_idle
         self.busy = 0

@@ -126,8 +126,13 @@ def accept_tell(self: Cell, body: Any, sender: AgentRef, sent_at: float) -> None
     envelope only if something needs one: allocating an object per message
     costs a burst of tells about a third of its time, mostly in the collector
     (``benchmarks/run.py``, live fan-out). A body is never an :class:`Envelope`,
-    which tells the two kinds apart.
+    which tells the two kinds apart. In virtual time the tell arrives from the round's
+    outbox, where the cell may have stopped, or started to read its mailbox by hand,
+    since it was sent: then it becomes an envelope after all.
     """
+    if not self.compact or self.exit_reason is not None:
+        self.accept(tell_envelope(body, sender, self.ref, sent_at))
+        return
     mailbox = self.mailbox
     if mailbox is NO_MAIL:
         mailbox = self.mailbox = deque()

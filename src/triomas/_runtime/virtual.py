@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, final
 from .._messages.envelope import Envelope
 from .._messages.errors import VirtualTimeError
 from .._time.future import Future
-from .._time.scheduler import Cancel, VirtualScheduler, VTask
+from .._time.scheduler import VirtualScheduler
+from .._time.task import Cancel, VTask
 from .._time.timers import TimerHandle
 from .cell import Cell
 from .dispatch import activation
@@ -27,6 +28,7 @@ _STOPPED = Life.STOPPED
 _RESTARTING = Life.RESTARTING
 
 if TYPE_CHECKING:
+    from .._messages.ref import AgentRef
     from .registry import Registry
 
 
@@ -72,6 +74,8 @@ class VirtualEngine:
         self.scheduler = scheduler
         # Deliver when the current round ends (the scheduler's own method: one call less).
         self.deliver: Callable[[Cell, Envelope], None] = scheduler.deliver
+        # A plain tell, as its parts (the router's fast path for compact cells).
+        self.deliver_tell: Callable[[Cell, Any, AgentRef, float], None] = scheduler.deliver_tell
         # Sleep ``seconds`` of virtual time: the scheduler's awaitable, no frame between.
         self.sleep: Callable[[float], Awaitable[None]] = scheduler.sleep
 

@@ -1,9 +1,12 @@
 """The virtual-time scheduler: one agent steps at a time, in (time, sequence) order.
 
-Agent coroutines are not trio tasks here. The scheduler drives them itself with
-``coro.send``; they suspend only through :func:`suspend`, which yields a private
-sentinel. Anything else they yield is a raw trio primitive, which cannot work in
-virtual time, and is answered with :exc:`VirtualTimeError` thrown back in.
+Agent coroutines are not trio tasks here: the scheduler drives them itself as virtual
+tasks (:mod:`.task`). A sleeping task is its own entry in the timer heap, and timers
+due at one time are taken in one batch, so an event costs a heap operation and a
+coroutine step. Before the clock jumps, the rest of the trio run gets to settle (an
+outside task may still have input for the current time), but only if some trio task
+was scheduled since the last settle: an instrument watches, so that a simulation on
+its own jumps from event to event with no trio scheduler pass.
 
 Work happens in *rounds*. A message sent during round k is appended to its
 recipient's mailbox after round k ends, so it is handled in round k+1 at the
@@ -27,144 +30,33 @@ from typing import TYPE_CHECKING, Any, Protocol, final
 import trio
 import trio.testing
 
+from .._messages.envelope import Envelope, tell_envelope
 from .._messages.errors import VirtualTimeError
 from .future import Future
+from .task import SUSPEND, Cancel, Steppable, VTask, suspend
 from .timers import TimerHandle, TimerQueue
 
 if TYPE_CHECKING:
-    from .._messages.envelope import Envelope
+    from .._messages.ref import AgentRef
 
 log = logging.getLogger("triomas")
 
-_SUSPEND = object()
 _ROUNDS_PER_CHECKPOINT = 2000
 
 
-class Cancel(BaseException):
-    """Thrown into an agent coroutine to hard-cancel it in virtual time."""
-
-
-@types.coroutine
-def suspend() -> Generator[Any, Any, Any]:
-    """Park the current virtual task until the scheduler resumes it."""
-    return (yield _SUSPEND)
-
-
-class Steppable(Protocol):
-    """Something the scheduler can run for one step in a round."""
-
-    def run_step(self) -> None: ...
-
-
 class Recipient(Protocol):
-    """What the scheduler needs of an agent cell."""
+    """Where the scheduler hands a message when the round ends (a cell, or a lane of one)."""
 
     def accept(self, env: Envelope) -> None: ...
 
 
-@final
-class VTask:
-    """A coroutine driven by the simulation scheduler."""
+class TellRecipient(Recipient, Protocol):
+    """What the scheduler needs of an agent cell for a plain tell kept as its parts."""
 
-    __slots__ = (
-        "coro",
-        "error",
-        "make",
-        "on_error",
-        "on_exit",
-        "ready",
-        "scheduler",
-        "timer_seq",
-        "value",
-        "waiting",
-    )
+    @property
+    def ref(self) -> AgentRef: ...
 
-    def __init__(
-        self,
-        sim: VirtualScheduler,
-        make: Callable[[], Coroutine[Any, Any, Any]],
-        on_exit: Callable[[], object] | None = None,
-        on_error: Callable[[Exception], object] | None = None,
-    ) -> None:
-        self.scheduler = sim
-        # The coroutine is made at the first step, so a task that never runs (the trio
-        # run ended first) leaves no never-awaited coroutine behind.
-        self.make: Callable[[], Coroutine[Any, Any, Any]] | None = make
-        self.coro: Coroutine[Any, Any, Any] | None = None
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self.waiting = False
-        self.ready = False
-        self.timer_seq = 0  # a pending wake-up in the timer heap (see Sleeper)
-        self.on_exit = on_exit
-        # Where an Exception from the coroutine goes (an agent's task crashes its agent);
-        # without it, the error is logged as one the runtime did not expect.
-        self.on_error = on_error
-
-    def run_step(self) -> None:
-        """Run until the coroutine suspends or ends."""
-        sim = self.scheduler
-        sim.current = self
-        self.ready = False
-        coro = self.coro
-        try:
-            if coro is None:
-                assert self.make is not None
-                coro = self.coro = self.make()  # inside the try: its error is the task's
-                self.make = None
-            while True:
-                error = self.error
-                if error is not None:
-                    self.error = None
-                    if self.timer_seq:  # the wait it ends had a deadline
-                        sim.timers.unsleep(self)
-                    yielded = coro.throw(error)
-                else:
-                    value, self.value = self.value, None
-                    yielded = coro.send(value)
-                if yielded is _SUSPEND:
-                    if trio.current_effective_deadline() != sim.base_deadline:
-                        # The coroutine waits inside a trio cancel scope it entered, which
-                        # now sits on the driver's stack: refuse it before it can fire.
-                        self.error = VirtualTimeError(
-                            "a trio cancel scope (move_on_after, fail_after, ...) is open "
-                            "across a wait in virtual time, where trio's deadlines mean real "
-                            "time; use ask(timeout=), self.sleep() or an alarm instead"
-                        )
-                        continue
-                    if self.error is not None:  # cancelled while running: deliver it next round
-                        sim.schedule_task(self)
-                    elif not self.ready:
-                        self.waiting = True
-                    return
-                self.error = VirtualTimeError(
-                    f"agent code awaited a raw trio primitive ({type(yielded).__name__}) in "
-                    "virtual time; wait through the runtime instead: self.sleep(), self.ask(), "
-                    "self.set_alarm(), self.start_task()"
-                )
-        except StopIteration:
-            self._exit()
-        except Cancel:
-            self._exit()
-        except Exception as exc:
-            if self.on_error is None:
-                log.exception("a virtual task ended with an error the runtime did not expect")
-            else:
-                self.on_error(exc)
-            self._exit()
-        except BaseException:
-            log.exception("a virtual task ended with an error the runtime did not expect")
-            self._exit()
-        finally:
-            sim.current = None
-
-    def cancel(self) -> None:
-        """Throw :class:`Cancel` into the coroutine at its next step."""
-        self.scheduler.cancel(self)
-
-    def _exit(self) -> None:
-        if self.on_exit is not None:
-            self.on_exit()
+    def accept_tell(self, body: Any, sender: AgentRef, sent_at: float) -> None: ...
 
 
 @final
@@ -225,8 +117,10 @@ class VirtualScheduler:
         self.next_round: list[Steppable] = []
         """What runs in the next round; append to it from inside a round (else :meth:`schedule`)."""
         self._spare_round: list[Steppable] = []
-        self._outbox: list[tuple[Recipient, Envelope]] = []
-        self._spare_outbox: list[tuple[Recipient, Envelope]] = []
+        # Four entries a message: recipient, envelope, None, 0.0; or for a plain tell
+        # recipient, body, sender, time (see deliver_tell).
+        self._outbox: list[Any] = []
+        self._spare_outbox: list[Any] = []
         self._demands: list[_Demand] = []
         self._checked: list[_Demand] = []  # the demands with a check, looked at every round
         self._driver_started = False
@@ -254,28 +148,37 @@ class VirtualScheduler:
 
     def deliver(self, cell: Recipient, env: Envelope) -> None:
         """Hand ``env`` to ``cell`` when the current round ends."""
-        self._outbox.append((cell, env))
+        self._outbox.extend((cell, env, None, 0.0))
+        if self.wake_event is not None:
+            self.wake_event.set()
+
+    def deliver_tell(
+        self, cell: TellRecipient, body: Any, sender: AgentRef, sent_at: float
+    ) -> None:
+        """:meth:`deliver` for a plain tell, kept as its parts (see ``accept_tell``).
+
+        PERF: no envelope and no tuple per message: at scale every object in flight is
+        one more for the cyclic collector to walk (sim_100k_sends in benchmarks/).
+        """
+        self._outbox.extend((cell, body, sender, sent_at))
         if self.wake_event is not None:
             self.wake_event.set()
 
     def take_in_flight(
-        self, cell: Recipient, match: Callable[[Envelope], bool] | None = None
+        self, cell: TellRecipient, match: Callable[[Envelope], bool] | None = None
     ) -> list[Envelope]:
         """Remove and return the messages (that ``match``) on their way to ``cell``."""
-
-        def taken(item: tuple[Recipient, Envelope]) -> bool:
-            owner = item[0]
-            # system lanes and bounded mailboxes stand for their cell in the outbox
-            mine = owner is cell or getattr(owner, "cell", None) is cell
-            return mine and (match is None or match(item[1]))
-
         mine: list[Envelope] = []
-        kept: list[tuple[Recipient, Envelope]] = []
-        for item in self._outbox:  # ``match`` is asked once per message
-            if taken(item):
-                mine.append(item[1])
-            else:
-                kept.append(item)
+        kept: list[Any] = []
+        entries = iter(self._outbox)
+        for owner, item, sender, sent_at in zip(entries, entries, entries, entries, strict=True):
+            # system lanes and bounded mailboxes stand for their cell in the outbox
+            if owner is cell or getattr(owner, "cell", None) is cell:
+                env = item if sender is None else tell_envelope(item, sender, cell.ref, sent_at)
+                if match is None or match(env):  # ``match`` is asked once per message
+                    mine.append(env)
+                    continue
+            kept.extend((owner, item, sender, sent_at))
         if mine:
             self._outbox = kept
         return mine
@@ -335,10 +238,10 @@ class VirtualScheduler:
             yield from self._sleep_outside(when).__await__()
         elif seconds <= 0:
             self.schedule_task(task)  # a zero sleep still yields: to the next round
-            yield _SUSPEND
+            yield SUSPEND
         else:
             self.timers.push_sleeper(when, task)
-            yield _SUSPEND
+            yield SUSPEND
 
     async def _sleep_outside(self, when: float) -> None:
         await self._wait_outside(Future(), when)
@@ -351,7 +254,7 @@ class VirtualScheduler:
             self.schedule_task(task)  # a zero sleep still yields: to the next round
         else:
             self.timers.push_sleeper(when, task)
-        yield _SUSPEND
+        yield SUSPEND
 
     async def wait(self, fut: Future, deadline: float) -> bool:
         """Wait for ``fut`` until virtual ``deadline``; True if it is done."""
@@ -499,8 +402,21 @@ class VirtualScheduler:
             outbox = self._outbox
             if outbox:
                 self._outbox = self._spare_outbox
-                for cell, env in outbox:
-                    cell.accept(env)
+                if len(outbox) == 4:  # one message (ping-pong): no iterator to set up
+                    cell, item, sender, sent_at = outbox
+                    if sender is None:
+                        cell.accept(item)
+                    else:
+                        cell.accept_tell(item, sender, sent_at)
+                else:
+                    entries = iter(outbox)
+                    for cell, item, sender, sent_at in zip(
+                        entries, entries, entries, entries, strict=True
+                    ):
+                        if sender is None:
+                            cell.accept(item)
+                        else:
+                            cell.accept_tell(item, sender, sent_at)
                 outbox.clear()
                 self._spare_outbox = outbox
             batch = self.next_round
