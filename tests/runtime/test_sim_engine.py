@@ -257,3 +257,36 @@ async def test_a_hundred_thousand_agents_repeat_byte_for_byte() -> None:
     assert runs[0] == runs[1] == runs[2]
     assert runs[0][1] > 150_000  # every agent received its share
     assert (await _digest(1000, seed=6))[0] != (await _digest(1000, seed=5))[0]
+
+
+def test_the_collector_threshold_is_widened_only_while_agents_step() -> None:
+    """Messages and alarms in flight die young while agents step (see docs/performance.md);
+    the user's own setting is back whenever the engine hands control to trio."""
+    seen: list[tuple[int, int, int]] = []
+
+    class Looker(Agent):
+        async def setup(self) -> None:
+            seen.append(gc.get_threshold())
+            await self.sleep(1)
+            seen.append(gc.get_threshold())
+
+    async def main() -> None:
+        async with triomas.open_container(clock=triomas.VirtualClock()) as c:
+            await c.spawn(Looker)
+            await c.run_until_idle()
+            seen.append(gc.get_threshold())
+
+    old = gc.get_threshold()
+    gc.set_threshold(500, 9, 8)
+    try:
+        trio.run(main)
+        assert seen[0][0] >= 100_000 and seen[0][1:] == (9, 8)
+        assert seen[1] == seen[0]
+        assert seen[2] == (500, 9, 8)
+        assert gc.get_threshold() == (500, 9, 8)
+        gc.set_threshold(0)  # a user who turned the collector off keeps it off
+        seen.clear()
+        trio.run(main)
+        assert seen == [(0, 9, 8)] * 3
+    finally:
+        gc.set_threshold(*old)
