@@ -78,6 +78,8 @@ class VirtualEngine:
         self.deliver_tell: Callable[[Cell, Any, AgentRef, float], None] = scheduler.deliver_tell
         # Sleep ``seconds`` of virtual time: the scheduler's awaitable, no frame between.
         self.sleep: Callable[[float], Awaitable[None]] = scheduler.sleep
+        # A virtual timer (see TimerQueue.push for the payload): the scheduler's own.
+        self.call_at: Callable[..., TimerHandle] = scheduler.call_at
 
     def deliver_system(self, cell: Cell, env: Envelope) -> None:
         """Deliver a system message when the round ends, ahead of user messages."""
@@ -156,12 +158,6 @@ class VirtualEngine:
     async def wait(self, fut: Future, deadline: float) -> bool:
         """Wait for ``fut`` until virtual ``deadline``."""
         return await self.scheduler.wait(fut, deadline)
-
-    def call_at(
-        self, when: float, callback: Callable[..., object], blocking: bool, payload: object = None
-    ) -> TimerHandle:
-        """A virtual timer (see :meth:`TimerQueue.push` for ``payload``)."""
-        return self.scheduler.call_at(when, callback, blocking, payload)
 
     def start_task(
         self, cell: Cell, fn: Callable[..., Awaitable[object]], args: tuple[Any, ...]
