@@ -33,6 +33,7 @@ from . import watch as _watch
 from .engine import RunState
 from .lifecycle import Life, StopKind
 from .mailbox import NO_MAIL
+from .ties import Rare, Ties
 from .tree import Supervision
 
 if TYPE_CHECKING:
@@ -72,13 +73,9 @@ class Cell:
         "engine",
         "exit_reason",
         "first_update",
-        "in_row",
         "incarnation",
         "info",
-        "kids",
-        "kwargs",
         "life",
-        "links",
         "mailbox",
         "main_task",
         "name",
@@ -87,7 +84,6 @@ class Cell:
         "parked_task",
         "passivation",
         "ref",
-        "restart_timer",
         "router",
         "run_state",
         "scope",
@@ -95,13 +91,21 @@ class Cell:
         "sleep",
         "stop_kind",
         "stop_waiters",
-        "tasks",
-        "teardown_scope",
+        "ties",
         "up_since",
-        "up_waiters",
-        "watchers",
-        "watching",
     )
+
+    # Kept in the cell's Ties, made on first use (see .ties).
+    in_row: Rare[int] = Rare(0)  # consecutive failures, for backoff
+    kids: Rare[Supervision | None] = Rare(None)  # made when it spawns a child
+    kwargs: Rare[dict[str, Any] | None] = Rare(None)  # for the next incarnation
+    links: Rare[dict[Cell, None] | None] = Rare(None)
+    restart_timer: Rare[TimerHandle | None] = Rare(None)
+    tasks: Rare[set[Any] | None] = Rare(None)
+    teardown_scope: Rare[Any] = Rare(None)
+    up_waiters: Rare[list[Future] | None] = Rare(None)
+    watchers: Rare[dict[Any, Cell] | None] = Rare(None)  # monitors on this agent
+    watching: Rare[dict[Any, Cell] | None] = Rare(None)  # monitors this agent holds
 
     def __init__(
         self,
@@ -142,28 +146,20 @@ class Cell:
         self.first_update = False
         self.current: Envelope | None = None
         self.alarms: dict[TimerHandle, Envelope] | None = None
-        # PERF: made on first use, as stop_waiters (GC cost; spawn_100k).
-        self.tasks: set[Any] | None = None
+        # The rarely set fields (see .ties): made on first use.
+        self.ties: Ties | None = None
+        self.stop_waiters: list[Future] | None = None  # a slot: every close sets it
         self.main_task: Any = None
         self.parked_task: Any = None
         self.scope: Any = None
-        self.teardown_scope: Any = None
         self.opts = opts
         self.parent = parent
-        self.kids: Supervision | None = None  # made when it spawns a child
         # What a restart needs to make the next incarnation (no object when empty).
         self.args = args
         self.kwargs = kwargs or None
         self.incarnation = 1
         self.stop_kind = StopKind.OWN
-        self.restart_timer: TimerHandle | None = None
         self.up_since = -1.0  # clock time setup() finished in this incarnation
-        self.in_row = 0  # consecutive failures, for backoff
-        self.up_waiters: list[Future] | None = None
-        self.stop_waiters: list[Future] | None = None
-        self.watchers: dict[Any, Cell] | None = None  # monitors on this agent
-        self.watching: dict[Any, Cell] | None = None  # monitors this agent holds
-        self.links: dict[Cell, None] | None = None
         self._rng: random.Random | None = None
         agent = cls.__new__(cls)
         agent._ctx = self
@@ -394,11 +390,11 @@ class Cell:
         if self.exit_reason is not None or self.life is Life.STOPPED:
             return
         self.exit_reason = Normal() if reason is None else reason
+        ties = self.ties
         if (
             self.run_state is RunState.IDLE
             and self.info.plain_teardown
-            and not self.tasks
-            and not (self.kids and self.kids.children)
+            and (ties is None or (not ties.tasks and not (ties.kids and ties.kids.children)))
         ):
             if self._begin_finish():
                 self._end_finish()
@@ -447,7 +443,9 @@ class Cell:
         reason = self.exit_reason
         assert reason is not None
         _watch.incarnation_ended(self, reason)
-        ups, self.up_waiters = self.up_waiters, None
+        ups = None
+        if self.ties is not None:
+            ups, self.ties.up_waiters = self.ties.up_waiters, None
         if ups:
             error = (
                 reason.exception

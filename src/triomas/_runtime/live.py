@@ -270,7 +270,7 @@ class LiveEngine:
 
     def cancel_tasks(self, cell: Cell) -> None:
         """Cancel the cell's extra tasks."""
-        for scope in list(cell.tasks or ()):
+        for scope in list(cell.tasks or ()) if cell.ties is not None else ():
             scope.cancel()
 
     async def shielded(

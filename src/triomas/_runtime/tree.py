@@ -190,7 +190,7 @@ class Supervision:
 
     def _final(self, cell: Cell, reason: ExitReason) -> None:
         self.children.pop(cell, None)
-        if cell.restart_timer is not None:
+        if cell.ties is not None and cell.restart_timer is not None:
             cell.restart_timer.cancel()
             cell.restart_timer = None
         cell.life = Life.STOPPED

@@ -207,6 +207,8 @@ class VirtualEngine:
 
     def cancel_tasks(self, cell: Cell) -> None:
         """Cancel the cell's extra tasks."""
+        if cell.ties is None:
+            return
         for task in list(cell.tasks or ()):
             task.cancel()
 

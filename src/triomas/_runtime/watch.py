@@ -91,6 +91,8 @@ def incarnation_ended(cell: Cell, reason: ExitReason) -> None:
     A failure travels along the links first. Monitors on ``cell`` stay: ``Down``
     comes only when it stops for good.
     """
+    if cell.ties is None:  # never watched or linked: the common case, at a glance
+        return
     if cell.watching:
         for mref, target in cell.watching.items():
             if target.watchers:
@@ -107,7 +109,7 @@ def incarnation_ended(cell: Cell, reason: ExitReason) -> None:
 
 def stopped_for_good(cell: Cell, reason: ExitReason) -> None:
     """Send ``Down`` to every agent that monitors ``cell``."""
-    if cell.watchers:
+    if cell.ties is not None and cell.watchers:
         watchers, cell.watchers = cell.watchers, None
         for mref, watcher in watchers.items():
             if watcher.watching:

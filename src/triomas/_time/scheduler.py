@@ -199,6 +199,8 @@ class VirtualScheduler:
         self, cell: TellRecipient, match: Callable[[Envelope], bool] | None = None
     ) -> list[Envelope]:
         """Remove and return the messages (that ``match``) on their way to ``cell``."""
+        if not self._outbox:
+            return []
         mine: list[Envelope] = []
         kept: list[Any] = []
         entries = iter(self._outbox)
