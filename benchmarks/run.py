@@ -11,7 +11,7 @@ Usage::
     python benchmarks/run.py --profile net_seq_tcp/triomas-ask   # this process's side only
     python benchmarks/run.py --profile virtual_pingpong/triomas   # cProfile one repetition
 
-The simulation benchmarks (issue 14; beside SimPy, MASlite and a heapq loop, all in
+The simulation benchmarks (beside SimPy, MASlite and a heapq loop, all in
 virtual time; about 3 minutes of the full run)::
 
     python benchmarks/run.py --only sim_random_sleep,sim_alarms,sim_fixed_sleep   # timers
@@ -430,7 +430,7 @@ def groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
 
 
 def sim_groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
-    """The simulation benchmarks (issue 14): timers with 1000 agents beside SimPy, MASlite
+    """The simulation benchmarks: timers with 1000 agents beside SimPy, MASlite
     and a heapq loop; 100 000 agents beside MASlite; the cost of an idle run."""
     groups: dict[str, tuple[int, list[Workload]]] = {}
     n, k = s.sim_agents, s.sim_sleeps
@@ -1071,7 +1071,7 @@ def report_targets(reporter: Reporter, s: Sizes) -> None:
 
 
 def report_sim_targets(reporter: Reporter, s: Sizes) -> None:
-    """The targets of the simulation benchmarks (issue 14)."""
+    """The targets of the simulation benchmarks (docs/performance.md, "Simulation at scale")."""
     for name, bench, den, required in (
         ("random sleeps >= 1.0 x SimPy", "sim_random_sleep", "simpy", 1.0),
         ("alarms >= 1.0 x SimPy", "sim_alarms", "simpy", 1.0),
