@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import math
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -291,3 +292,39 @@ def test_the_collector_threshold_is_widened_only_while_agents_step() -> None:
         assert seen == [(0, 9, 8)] * 3
     finally:
         gc.set_threshold(*old)
+
+
+async def test_odd_sleeps_in_virtual_time(vc: triomas.Container) -> None:
+    """NaN is refused at once, an endless sleep keeps nothing waiting, a negative one is
+    an error, and the clock never reaches infinity."""
+    outcome: list[object] = []
+
+    class Odd(Agent):
+        async def setup(self) -> None:
+            for seconds in (math.nan, -1.0):
+                try:
+                    await self.sleep(seconds)
+                except ValueError as exc:
+                    outcome.append(str(exc))
+            self.start_task(self.forever)
+            try:
+                await self.ask(self.ref, Tick(0), timeout=math.nan)
+            except ValueError as exc:
+                outcome.append(str(exc))
+
+        async def forever(self) -> None:
+            await self.sleep(math.inf)
+            outcome.append("woke")  # pragma: no cover - it never does
+
+        @on(Tick)
+        def tick(self, msg: Tick) -> None:
+            pass
+
+    await vc.spawn(Odd)
+    report = await vc.run_until_idle()
+    assert report.reason == "idle"
+    assert vc.clock.now() == 0.0
+    assert len(outcome) == 3
+    assert "NaN" in str(outcome[0])
+    assert "negative" in str(outcome[1])
+    assert "timeout" in str(outcome[2])

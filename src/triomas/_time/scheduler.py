@@ -250,8 +250,11 @@ class VirtualScheduler:
         self, when: float, callback: Callable[..., object], blocking: bool, payload: object = None
     ) -> TimerHandle:
         """Schedule ``callback`` at virtual time ``when`` (see :meth:`TimerQueue.push`)."""
-        handle = self.timers.push(max(when, self.now), callback, blocking, payload)
-        self.poke()
+        now = self.now
+        # not max(): NaN must reach push() and be refused there
+        handle = self.timers.push(now if when < now else when, callback, blocking, payload)
+        if self.wake_event is not None:
+            self.wake_event.set()
         return handle
 
     def sleep_until(self, when: float) -> Awaitable[None]:
@@ -273,7 +276,8 @@ class VirtualScheduler:
             self.schedule_task(task)  # a zero sleep still yields: to the next round
             yield SUSPEND
         else:
-            self.timers.push_sleeper(when, task)
+            if when != math.inf:  # an endless sleep keeps nothing waiting
+                self.timers.push_sleeper(when, task)
             yield SUSPEND
 
     async def _sleep_outside(self, when: float) -> None:
@@ -285,7 +289,7 @@ class VirtualScheduler:
         # no future, no timer handle, no callback (sim_random_sleep in benchmarks/).
         if when <= self.now:
             self.schedule_task(task)  # a zero sleep still yields: to the next round
-        else:
+        elif when != math.inf:  # an endless sleep keeps nothing waiting
             self.timers.push_sleeper(when, task)
         yield SUSPEND
 

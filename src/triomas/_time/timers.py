@@ -100,7 +100,8 @@ class TimerQueue:
         if self._cancelled > 1024 and self._cancelled * 2 > len(self._heap):
             self._compact()
         self._seq = seq = self._seq + 1
-        handle = TimerHandle(when, callback, blocking, queue=self, timer_seq=seq, payload=payload)
+        # positional: attrs' __init__ with keywords costs more (sim_alarms in benchmarks/)
+        handle = TimerHandle(when, callback, blocking, self, seq, payload)
         heapq.heappush(self._heap, (when, seq, handle))
         if blocking:
             self.blocking += 1
@@ -108,6 +109,8 @@ class TimerQueue:
 
     def push_sleeper(self, when: float, sleeper: Sleeper) -> None:
         """Wake ``sleeper`` at ``when`` (it must have no pending entry); blocking."""
+        if when != when:  # NaN: it would corrupt the heap's order
+            raise ValueError("a timer cannot be set at NaN")
         if self._cancelled > 1024 and self._cancelled * 2 > len(self._heap):
             self._compact()
         self._seq = seq = self._seq + 1
