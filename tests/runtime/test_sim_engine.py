@@ -328,3 +328,22 @@ async def test_odd_sleeps_in_virtual_time(vc: triomas.Container) -> None:
     assert "NaN" in str(outcome[0])
     assert "negative" in str(outcome[1])
     assert "timeout" in str(outcome[2])
+
+
+async def test_many_virtual_clocks_in_one_run_share_one_watcher() -> None:
+    """A trio run that makes many virtual containers installs one instrument, which looks
+    only at the schedulers that are driving (none, between runs)."""
+    from triomas._time import scheduler as _scheduler
+
+    for _ in range(20):
+        async with triomas.open_container(clock=triomas.VirtualClock()) as c:
+
+            class Napper(Agent):
+                async def setup(self) -> None:
+                    await self.sleep(1)
+
+            await c.spawn(Napper)
+            await c.run_until_idle()
+    watcher = _scheduler._WATCHER.get()
+    assert watcher.driving == []
+    assert len(watcher.drivers) == 20

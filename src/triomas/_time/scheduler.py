@@ -92,20 +92,37 @@ def _young_objects_die_young() -> Iterator[None]:
 
 @final
 class _Watcher(trio.abc.Instrument):
-    """Notices every trio task but the driver that becomes runnable.
+    """Notices every trio task but the schedulers' drivers that becomes runnable.
 
-    The driver lets the rest of the trio run settle before the clock jumps; after a
+    A driver lets the rest of the trio run settle before the clock jumps; after a
     settle, nothing outside can run again until some task is scheduled, so until
-    this instrument sees one, jump after jump needs no trio scheduler pass.
+    this instrument sees one, jump after jump needs no trio scheduler pass. One
+    instrument serves every scheduler of a trio run, and looks only at those that
+    are driving (a run that makes many virtual clocks pays nothing for the idle ones).
     """
 
-    def __init__(self, scheduler: VirtualScheduler, driver: trio.lowlevel.Task) -> None:
-        self.scheduler = scheduler
-        self.driver = driver
+    def __init__(self) -> None:
+        self.driving: list[VirtualScheduler] = []
+        self.drivers: set[trio.lowlevel.Task] = set()
 
     def task_scheduled(self, task: trio.lowlevel.Task) -> None:
-        if task is not self.driver:
-            self.scheduler.settled = False
+        if self.driving and task not in self.drivers:
+            for scheduler in self.driving:
+                scheduler.settled = False
+
+
+_WATCHER: trio.lowlevel.RunVar[_Watcher] = trio.lowlevel.RunVar("triomas_watcher")
+
+
+def _watcher() -> _Watcher:
+    """This trio run's watcher, installed on first use."""
+    try:
+        return _WATCHER.get()
+    except LookupError:
+        watcher = _Watcher()
+        trio.lowlevel.add_instrument(watcher)
+        _WATCHER.set(watcher)
+        return watcher
 
 
 class _State(enum.Enum):
@@ -341,6 +358,8 @@ class VirtualScheduler:
         demand = _Demand(check, until_idle)
         if not self._demands:
             self._anchor()  # real time spent with nobody driving does not count
+            _watcher().driving.append(self)
+            self.settled = False  # nothing was watched while nobody drove
         self._demands.append(demand)
         if check is not None:
             self._checked.append(demand)
@@ -371,7 +390,7 @@ class VirtualScheduler:
             trio.lowlevel.spawn_system_task(self._drive_forever, name="triomas-virtual-time")
 
     async def _drive_forever(self) -> None:
-        trio.lowlevel.add_instrument(_Watcher(self, trio.lowlevel.current_task()))
+        _watcher().drivers.add(trio.lowlevel.current_task())
         while True:
             if not self._demands:
                 await self._wait_poke(math.inf)
@@ -384,6 +403,8 @@ class VirtualScheduler:
             except BaseException as exc:  # a runtime bug: surface it, keep the run alive
                 log.exception("the virtual-time scheduler failed")
                 demands, self._demands, self._checked = self._demands, [], []
+                if demands:
+                    _watcher().driving.remove(self)
                 for demand in demands:
                     demand.error = exc
                     demand.event.set()
@@ -518,5 +539,7 @@ class VirtualScheduler:
     def _retire(self, demand: _Demand) -> None:
         if demand in self._demands:
             self._demands.remove(demand)
+            if not self._demands:
+                _watcher().driving.remove(self)
         if demand in self._checked:
             self._checked.remove(demand)
