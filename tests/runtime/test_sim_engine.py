@@ -347,3 +347,46 @@ async def test_many_virtual_clocks_in_one_run_share_one_watcher() -> None:
     watcher = _scheduler._WATCHER.get()
     assert watcher.driving == []
     assert len(watcher.drivers) == 20
+
+
+async def test_setups_that_cannot_suspend_and_one_that_returns_an_awaitable(
+    both: triomas.Container, autojump_clock: object
+) -> None:
+    """A plain ``setup()``, an ``async def`` one with no await point, and a plain one that
+    returns an awaitable all finish before the agent's first message is handled."""
+    log: list[tuple[str, float]] = []
+
+    class Plain(Agent):
+        def setup(self) -> None:
+            log.append(("plain setup", self.clock.now()))
+
+        @on(Tick)
+        def tick(self, msg: Tick) -> None:
+            log.append((f"{self.name} tick", self.clock.now()))
+
+    class NoAwait(Plain):
+        async def setup(self) -> None:  # type: ignore[override]
+            log.append(("no-await setup", self.clock.now()))
+
+    class Returns(Plain):
+        def setup(self) -> Awaitable[None]:  # type: ignore[override]
+            log.append(("returns setup", self.clock.now()))
+            return self.sleep(2)
+
+    class Broken(Plain):
+        def setup(self) -> None:
+            raise RuntimeError("no")
+
+    for cls in (Plain, NoAwait, Returns):
+        ref = await both.spawn(cls, name=cls.__name__.lower())
+        both.send(ref, Tick(0))
+    broken = await both.spawn(Broken, restart="temporary")
+    await both.run_until_idle()
+    assert ("plain setup", 0.0) in log
+    assert ("no-await setup", 0.0) in log
+    assert ("returns setup", 0.0) in log
+    assert ("plain tick", 0.0) in log
+    assert ("noawait tick", 0.0) in log
+    assert ("returns tick", 2.0) in log
+    assert log.index(("returns setup", 0.0)) < log.index(("returns tick", 2.0))
+    assert broken not in both.agents()

@@ -115,6 +115,7 @@ class ClassInfo:
         "plain_teardown",
         "plain_tells",
         "sync_ok",
+        "sync_setup",
     )
 
     def __init__(self, cls: type, base: type, extra: dict[type, Handler] | None = None) -> None:
@@ -148,6 +149,8 @@ class ClassInfo:
         # those that do nothing in teardown() can be finished without one.
         self.plain_start = not self.custom_update and cls.setup is base.setup  # type: ignore[attr-defined]
         self.plain_teardown = cls.teardown is base.teardown  # type: ignore[attr-defined]
+        # setup() cannot suspend: a virtual step may run it with no coroutine.
+        self.sync_setup = not can_suspend(cls.setup)  # type: ignore[attr-defined]
         # Every handler is a plain function of the message: a tell needs no envelope.
         self.plain_tells = bool(self.handlers) and all(h.simple for h in self.handlers.values())
         if self.custom_update:

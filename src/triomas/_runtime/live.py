@@ -90,7 +90,13 @@ class LiveEngine:
         else:
             self.nursery.start_soon(self._main, cell)
 
-    async def _main(self, cell: Cell) -> None:
+    def start_setup(self, cell: Cell, setup_result: Awaitable[None]) -> None:
+        """An activation that awaits what ``setup()`` returned, then goes on."""
+        self.busy += 1
+        cell.run_state = RunState.ACTIVE
+        self.nursery.start_soon(self._main, cell, setup_result)
+
+    async def _main(self, cell: Cell, setup_result: Awaitable[None] | None = None) -> None:
         # Shielded from outside cancellation: the container stops its agents itself,
         # one by one in reverse spawn order, each under its own deadline.
         scope = cell.scope = trio.CancelScope(shield=True)
@@ -98,7 +104,7 @@ class LiveEngine:
         _AGENT_TASK.set(cell)
         try:
             with scope:
-                await activation(cell)
+                await activation(cell, setup_result)
             if scope.cancelled_caught:
                 await cell.finish()
         finally:

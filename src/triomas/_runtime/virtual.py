@@ -24,6 +24,7 @@ from .run import RunEnd
 _IDLE = RunState.IDLE
 _ACTIVE = RunState.ACTIVE
 _RUNNING = Life.RUNNING
+_NEW = Life.NEW
 _STOPPED = Life.STOPPED
 _RESTARTING = Life.RESTARTING
 
@@ -102,7 +103,9 @@ class VirtualEngine:
         """Schedule an activation of the cell for the next round."""
         if cell.run_state is not _IDLE or cell.life is _STOPPED or cell.life is _RESTARTING:
             return
-        if cell.exit_reason is None and cell.life is _RUNNING:
+        if cell.exit_reason is None and (
+            cell.life is _RUNNING or (cell.life is _NEW and cell.info.sync_setup)
+        ):
             if self.registry.paused:
                 self.registry.park(cell)
                 return
@@ -119,9 +122,16 @@ class VirtualEngine:
             functools.partial(self._main, cell), lambda: self._exited(cell)
         )
 
-    async def _main(self, cell: Cell) -> None:
+    def start_setup(self, cell: Cell, setup_result: Awaitable[None]) -> None:
+        """An activation that awaits what ``setup()`` returned, then goes on."""
+        cell.run_state = RunState.ACTIVE
+        cell.main_task = self.scheduler.spawn(
+            functools.partial(self._main, cell, setup_result), lambda: self._exited(cell)
+        )
+
+    async def _main(self, cell: Cell, setup_result: Awaitable[None] | None = None) -> None:
         try:
-            await activation(cell)
+            await activation(cell, setup_result)
         except Cancel:
             await cell.finish()
 
