@@ -53,7 +53,6 @@ class LiveEngine:
         # Live delivery is immediate: straight into the cell (one call less per message).
         self.deliver: Callable[[Cell, Envelope], None] = Cell.accept
         self.deliver_system: Callable[[Cell, Envelope], None] = Cell.accept_system
-        self.deliver_tell: Callable[[Cell, Any, AgentRef, float], None] = Cell.accept_tell
         self.timers = LiveTimers(origin)
         self.timers.queue.on_retire = self._check_idle
         self.busy = 0
@@ -89,6 +88,10 @@ class LiveEngine:
             trio.lowlevel.reschedule(task)
         else:
             self.nursery.start_soon(self._main, cell)
+
+    def deliver_tell(self, cell: Cell, body: Any, sender: AgentRef) -> None:
+        """A plain tell, straight into the cell as its parts (the router inlines this)."""
+        cell.accept_tell(body, sender, self.now())
 
     def start_setup(self, cell: Cell, setup_result: Awaitable[None]) -> None:
         """An activation that awaits what ``setup()`` returned, then goes on."""

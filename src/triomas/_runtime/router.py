@@ -537,7 +537,7 @@ def tell(self: Cell, to: Recipient, msg: Any) -> None:
                     return
                 # PERF: in virtual time the parts of the tell wait in the round's outbox,
                 # no envelope (sim_100k_sends, sim_fanout in benchmarks/run.py).
-                engine.deliver_tell(target, msg, self.ref, engine.now())
+                engine.deliver_tell(target, msg, self.ref)
                 return
             # PERF: envelope.tell_envelope, inlined (virtual ping-pong); the same fields
             # in the same order (tests/runtime/test_envelope_order.py pins it).

@@ -76,7 +76,7 @@ class VirtualEngine:
         # Deliver when the current round ends (the scheduler's own method: one call less).
         self.deliver: Callable[[Cell, Envelope], None] = scheduler.deliver
         # A plain tell, as its parts (the router's fast path for compact cells).
-        self.deliver_tell: Callable[[Cell, Any, AgentRef, float], None] = scheduler.deliver_tell
+        self.deliver_tell: Callable[[Cell, Any, AgentRef], None] = scheduler.deliver_tell
         # Sleep ``seconds`` of virtual time: the scheduler's awaitable, no frame between.
         self.sleep: Callable[[float], Awaitable[None]] = scheduler.sleep
         # A virtual timer (see TimerQueue.push for the payload): the scheduler's own.

@@ -200,15 +200,13 @@ class VirtualScheduler:
         if self.wake_event is not None:
             self.wake_event.set()
 
-    def deliver_tell(
-        self, cell: TellRecipient, body: Any, sender: AgentRef, sent_at: float
-    ) -> None:
-        """:meth:`deliver` for a plain tell, kept as its parts (see ``accept_tell``).
+    def deliver_tell(self, cell: TellRecipient, body: Any, sender: AgentRef) -> None:
+        """:meth:`deliver` for a plain tell sent now, kept as its parts (see ``accept_tell``).
 
         PERF: no envelope and no tuple per message: at scale every object in flight is
         one more for the cyclic collector to walk (sim_100k_sends in benchmarks/).
         """
-        self._outbox.extend((cell, body, sender, sent_at))
+        self._outbox.extend((cell, body, sender, self.now))
         if self.wake_event is not None:
             self.wake_event.set()
 
