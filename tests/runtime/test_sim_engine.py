@@ -390,3 +390,34 @@ async def test_setups_that_cannot_suspend_and_one_that_returns_an_awaitable(
     assert ("returns tick", 2.0) in log
     assert log.index(("returns setup", 0.0)) < log.index(("returns tick", 2.0))
     assert broken not in both.agents()
+
+
+async def test_agents_spawned_while_paused_run_setup_and_hold_their_mail(
+    both: triomas.Container, autojump_clock: object
+) -> None:
+    """Whether ``setup()`` can suspend or not, an agent spawned into a paused container
+    is set up, and handles nothing until the container resumes."""
+    log: list[str] = []
+
+    class Sync(Agent):
+        def setup(self) -> None:
+            log.append(f"{self.name} setup")
+
+        @on(Tick)
+        def tick(self, msg: Tick) -> None:
+            log.append(f"{self.name} tick")
+
+    class Async(Sync):
+        async def setup(self) -> None:  # type: ignore[override]
+            await self.sleep(0)
+            log.append(f"{self.name} setup")
+
+    both.pause()
+    for cls in (Sync, Async):
+        ref = await both.spawn(cls, name=cls.__name__.lower())
+        both.send(ref, Tick(0))
+    await both.clock.sleep(1)
+    assert sorted(log) == ["async setup", "sync setup"]
+    both.resume()
+    await both.run_until_idle()
+    assert sorted(log) == ["async setup", "async tick", "sync setup", "sync tick"]

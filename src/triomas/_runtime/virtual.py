@@ -106,7 +106,8 @@ class VirtualEngine:
         if cell.exit_reason is None and (
             cell.life is _RUNNING or (cell.life is _NEW and cell.info.sync_setup)
         ):
-            if self.registry.paused:
+            # a new agent's setup() runs even while paused, as in an activation
+            if self.registry.paused and cell.life is _RUNNING:
                 self.registry.park(cell)
                 return
             if cell.info.sync_ok:

@@ -315,9 +315,9 @@ class VirtualScheduler:
         task = self.current
         if task is None:
             return await self._wait_outside(fut, deadline)
-        fut.waiter = lambda: self.resume(task)
-        if deadline != math.inf:
+        if deadline != math.inf:  # first: a NaN deadline is refused before anything is set
             self.timers.push_sleeper(max(deadline, self.now), task)
+        fut.waiter = lambda: self.resume(task)
         try:
             await suspend()
         finally:
