@@ -169,26 +169,15 @@ class TimerQueue:
     def pop_at(self, when: float) -> list[TimerHandle | Sleeper]:
         """:meth:`pop_due` right after :meth:`next_when` returned ``when``."""
         heap = self._heap
-        pop = heapq.heappop
         # PERF: the head is known to be pending; one entry due is the common case
         # (sim_random_sleep in benchmarks/run.py).
-        item = pop(heap)[2]
+        item = heapq.heappop(heap)[2]
         item.timer_seq = 0
         if type(item) is not TimerHandle:
             self.blocking -= 1
         if not heap or heap[0][0] > when:
             return [item]
-        due = [item]
-        while heap and heap[0][0] <= when:
-            _, seq, item = pop(heap)
-            if item.timer_seq == seq:
-                item.timer_seq = 0
-                if type(item) is not TimerHandle:
-                    self.blocking -= 1
-                due.append(item)
-            else:
-                self._cancelled -= 1
-        return due
+        return [item, *self.pop_due(when)]
 
     def fire(self, handle: TimerHandle) -> None:
         """Run one popped timer's callback; an exception is logged, never raised."""
