@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import pytest
 import trio
@@ -278,3 +280,52 @@ async def test_a_crash_in_the_decision_code_cancels_the_children_and_fails_upwar
     assert isinstance(end.reason, Failure)
     assert isinstance(end.reason.exception, triomas.SupervisorCrashed)
     assert isinstance(end.reason.exception.__cause__, ZeroDivisionError)
+
+
+class Meltdown(BaseException):
+    """Neither an Exception nor one of the runtime's cancellations."""
+
+
+@pytest.mark.parametrize("where", ["sync handler", "async handler", "started task"])
+@pytest.mark.parametrize("clock", ["virtual", "live"])
+def test_any_base_exception_ends_the_run_as_itself(where: str, clock: str) -> None:
+    """Like KeyboardInterrupt: the tree is torn down, then the exception itself (not a
+    group, not a hang) comes out of the run, in both clocks."""
+    log: list[str] = []
+
+    class Melting(Agent):
+        @on(End)
+        def end(self, msg: End) -> None:
+            if where == "sync handler":
+                raise Meltdown("sync")
+            self.start_task(self.melt)
+
+        @on(Nap)
+        async def nap(self, msg: Nap) -> None:
+            await self.sleep(msg.seconds)
+            raise Meltdown("async")
+
+        async def melt(self) -> None:
+            await self.sleep(1)
+            raise Meltdown("task")
+
+        def teardown(self) -> None:
+            log.append(f"{self.name} teardown")
+
+    async def main() -> None:
+        async with triomas.open_container() as c:
+            await c.spawn(Melting, name="bystander")
+            victim = await c.spawn(Melting, name="victim")
+            c.send(victim, Nap(1) if where == "async handler" else End("go"))
+            with trio.fail_after(30):  # a guard: it must not hang
+                await c.run(seconds=100)
+
+    runner: Callable[[], object] = (
+        functools.partial(triomas.run, main, clock=triomas.VirtualClock())
+        if clock == "virtual"
+        # real time on trio's autojump clock: nothing sleeps for real
+        else functools.partial(trio.run, main, clock=trio.testing.MockClock(autojump_threshold=0))
+    )
+    with pytest.raises(Meltdown):
+        runner()
+    assert sorted(log) == ["bystander teardown", "victim teardown"]

@@ -299,3 +299,31 @@ async def test_a_live_agent_can_remove_itself(autojump_clock: trio.testing.MockC
         await c.run_until_idle()
         assert c.agents() == []
         assert trio.current_time() < 1  # no shutdown grace was waited out
+
+
+async def test_a_run_with_seconds_and_until_idle_ends_when_idle(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
+    """``run(seconds=s, until_idle=True)`` ends at whichever comes first, in both clocks
+    (MASlite's ``run(seconds=, pause_if_idle=True)``)."""
+
+    class Brief(Agent):
+        async def setup(self) -> None:
+            await self.sleep(3)
+
+    await both.spawn(Brief)
+    report = await both.run(seconds=100, until_idle=True)
+    assert report.reason == "idle"
+    assert 3.0 <= both.clock.now() < 3.1
+    report = await both.run(seconds=5, until_idle=True)  # nothing left: idle at once
+    assert report.reason == "idle"
+    assert both.clock.now() < 3.1
+
+    class Long(Agent):
+        async def setup(self) -> None:
+            await self.sleep(50)
+
+    await both.spawn(Long)
+    report = await both.run(seconds=10, until_idle=True)
+    assert report.reason == "seconds"
+    assert 13.0 <= both.clock.now() < 13.1

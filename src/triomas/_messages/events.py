@@ -44,10 +44,12 @@ class Failure:
 @final
 @attrs.frozen(slots=True)
 class Fatal:
-    """Agent code raised ``KeyboardInterrupt`` or ``SystemExit``: never restarted.
+    """Agent code raised a ``BaseException`` that is not an ``Exception``
+    (``KeyboardInterrupt``, ``SystemExit`` or any other, but for the cancellations the
+    runtime itself uses): never restarted.
 
-    The whole tree is torn down and the exception is raised again by
-    :func:`open_container`.
+    The whole tree is torn down and the exception is raised again, as itself, by
+    :func:`open_container`, in either clock.
     """
 
     exception: BaseException = attrs.field(eq=False)

@@ -156,7 +156,8 @@ class Cell:
         self.parent = parent
         # What a restart needs to make the next incarnation (no object when empty).
         self.args = args
-        self.kwargs = kwargs or None
+        if kwargs:  # kept in the Ties: most agents take none
+            self.kwargs = kwargs
         self.incarnation = 1
         self.stop_kind = StopKind.OWN
         self.up_since = -1.0  # clock time setup() finished in this incarnation
@@ -379,7 +380,8 @@ class Cell:
                 self.engine.interrupt(self)
 
     def fail_fatal(self, exc: BaseException) -> None:
-        """Agent code raised KeyboardInterrupt or SystemExit: end without restart."""
+        """Agent code raised a BaseException that ends its tree (``KeyboardInterrupt``,
+        ``SystemExit``, any but the runtime's cancellations): end without restart."""
         if not isinstance(self.exit_reason, Fatal):
             self.exit_reason = Fatal(exc)
             if not self.engine.is_current(self):

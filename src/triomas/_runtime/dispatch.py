@@ -16,10 +16,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import trio
+
 from .._agent.handlers import Handler, complete
 from .._messages.envelope import Envelope, tell_envelope
 from .._messages.errors import CalleeDown
 from .._messages.events import Shutdown
+from .._time.task import Cancel
 from .engine import RunState
 from .lifecycle import Life
 
@@ -33,6 +36,13 @@ _IDLE = RunState.IDLE
 _ACTIVE = RunState.ACTIVE
 _NEW = Life.NEW
 _RUNNING = Life.RUNNING
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """Whether a BaseException from agent code ends the agent's whole tree, as
+    ``KeyboardInterrupt`` and ``SystemExit`` do: any but the cancellations of trio and of
+    the virtual engine (which are how the runtime itself stops agent code)."""
+    return not isinstance(exc, (Cancel, trio.Cancelled, GeneratorExit))
 
 
 async def _maybe_await(result: Awaitable[None] | None) -> None:
@@ -77,7 +87,9 @@ async def activation(cell: Cell, setup_result: Awaitable[None] | None = None) ->
                 await parking
     except Exception as exc:
         cell.crash(exc)
-    except (KeyboardInterrupt, SystemExit) as exc:
+    except BaseException as exc:
+        if not is_fatal(exc):
+            raise
         cell.fail_fatal(exc)
     await cell.finish()
 
@@ -156,7 +168,9 @@ def drain_sync(cell: Cell, count: int) -> tuple[int, Envelope | None, Handler | 
                 except Exception as exc:
                     cell.crash(exc)
                     break
-                except (KeyboardInterrupt, SystemExit) as exc:
+                except BaseException as exc:
+                    if not is_fatal(exc):
+                        raise
                     cell.fail_fatal(exc)
                     break
                 continue
@@ -178,7 +192,9 @@ def drain_sync(cell: Cell, count: int) -> tuple[int, Envelope | None, Handler | 
         except Exception as exc:
             cell.crash(exc, env)
             break
-        except (KeyboardInterrupt, SystemExit) as exc:
+        except BaseException as exc:
+            if not is_fatal(exc):
+                raise
             cell.fail_fatal(exc)
             break
         if env.reply_with is not None:
@@ -200,7 +216,9 @@ def _setup_in_step(cell: Cell) -> bool:
             complete(result)  # an async def without an await point (ClassInfo.sync_setup)
     except Exception as exc:
         cell.crash(exc)
-    except (KeyboardInterrupt, SystemExit) as exc:
+    except BaseException as exc:
+        if not is_fatal(exc):
+            raise
         cell.fail_fatal(exc)
     else:
         if cell.exit_reason is None:
@@ -217,12 +235,14 @@ def run_step(cell: Cell) -> None:
     (what :func:`activation` does first), so that a simulation of many agents makes
     no coroutine to start each one (sim_100k_sends).
     """
-    if cell.life is _NEW and cell.exit_reason is None and not _setup_in_step(cell):
-        return
     if cell.exit_reason is not None or cell.life is not _RUNNING:
-        cell.run_state = _IDLE
-        cell.engine.activate(cell)
-        return
+        # PERF: a new agent's setup is looked for in here, off the path of every step
+        if cell.life is _NEW and cell.exit_reason is None and not _setup_in_step(cell):
+            return
+        if cell.exit_reason is not None or cell.life is not _RUNNING:
+            cell.run_state = _IDLE
+            cell.engine.activate(cell)
+            return
     registry = cell.router.registry
     if registry.paused:
         cell.run_state = _IDLE
@@ -237,7 +257,9 @@ def run_step(cell: Cell) -> None:
                 complete(result)
         except Exception as exc:
             cell.crash(exc)
-        except (KeyboardInterrupt, SystemExit) as exc:
+        except BaseException as exc:
+            if not is_fatal(exc):
+                raise
             cell.fail_fatal(exc)
     else:
         # sync_ok: every handler is plain, so this drains the whole mailbox
@@ -266,6 +288,12 @@ async def run_concurrent(cell: Cell, handler: Handler, env: Envelope) -> None:
         finished = True
         cell.crash(exc, env, interrupt=True)
         return
+    except BaseException as exc:
+        if not is_fatal(exc):
+            raise
+        finished = True
+        cell.fail_fatal(exc)
+        return
     finally:
         if not finished and env.reply_with is not None:
             # cancelled with the incarnation: the caller learns at once
@@ -281,5 +309,15 @@ async def run_extra(
     """Body of a task started beside the mailbox; its exception crashes the agent."""
     try:
         await fn(*args)
-    except Exception as exc:
+    except BaseException as exc:
+        task_failed(cell, exc)
+
+
+def task_failed(cell: Cell, exc: BaseException) -> None:
+    """A task beside the mailbox raised ``exc``: the agent crashes, or its tree ends."""
+    if isinstance(exc, Exception):
         cell.crash(exc, interrupt=True)
+    elif is_fatal(exc):
+        cell.fail_fatal(exc)
+    else:
+        raise exc

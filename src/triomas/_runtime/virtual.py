@@ -15,7 +15,7 @@ from .._time.scheduler import VirtualScheduler
 from .._time.task import Cancel, VTask
 from .._time.timers import TimerHandle
 from .cell import Cell
-from .dispatch import activation
+from .dispatch import activation, task_failed
 from .engine import RunState
 from .lifecycle import Life
 from .run import RunEnd
@@ -186,7 +186,7 @@ class VirtualEngine:
         task = self.scheduler.spawn(
             functools.partial(_coroutine_of, fn, args),
             done,
-            functools.partial(cell.crash, interrupt=True),
+            functools.partial(task_failed, cell),
         )
         cell.add_task(task)
         return task
@@ -265,8 +265,12 @@ class VirtualEngine:
         scheduler = self.scheduler
         first_round = scheduler.rounds
         reached = Future()
+        # With until_idle, the run's own deadline must not keep the simulation busy: a run
+        # whose last event is at t=3 ends "idle" at 3, not "seconds" at its limit.
         timer = (
-            scheduler.call_at(scheduler.now + seconds, lambda: reached.set_result(None), True)
+            scheduler.call_at(
+                scheduler.now + seconds, lambda: reached.set_result(None), not until_idle
+            )
             if seconds is not None
             else None
         )

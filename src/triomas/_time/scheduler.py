@@ -235,7 +235,7 @@ class VirtualScheduler:
         self,
         make: Callable[[], Coroutine[Any, Any, Any]],
         on_exit: Callable[[], object] | None,
-        on_error: Callable[[Exception], object] | None = None,
+        on_error: Callable[[BaseException], object] | None = None,
     ) -> VTask:
         """Start ``make()`` as a virtual task in the next round."""
         task = VTask(self, make, on_exit, on_error)

@@ -64,7 +64,7 @@ class VTask:
         sim: VirtualScheduler,
         make: Callable[[], Coroutine[Any, Any, Any]],
         on_exit: Callable[[], object] | None = None,
-        on_error: Callable[[Exception], object] | None = None,
+        on_error: Callable[[BaseException], object] | None = None,
     ) -> None:
         self.scheduler = sim
         # The coroutine is made at the first step, so a task that never runs (the trio
@@ -77,8 +77,9 @@ class VTask:
         self.ready = False
         self.timer_seq = 0  # a pending wake-up in the timer heap (see Sleeper)
         self.on_exit = on_exit
-        # Where an Exception from the coroutine goes (an agent's task crashes its agent);
-        # without it, the error is logged as one the runtime did not expect.
+        # Where an exception from the coroutine goes (an agent's task crashes its agent,
+        # or ends its tree); without it, the error is logged as one the runtime did not
+        # expect.
         self.on_error = on_error
 
     def run_step(self) -> None:
@@ -126,14 +127,11 @@ class VTask:
             self._exit()
         except Cancel:
             self._exit()
-        except Exception as exc:
+        except BaseException as exc:
             if self.on_error is None:
                 log.exception("a virtual task ended with an error the runtime did not expect")
             else:
                 self.on_error(exc)
-            self._exit()
-        except BaseException:
-            log.exception("a virtual task ended with an error the runtime did not expect")
             self._exit()
         finally:
             sim.current = None
