@@ -421,3 +421,48 @@ async def test_agents_spawned_while_paused_run_setup_and_hold_their_mail(
     both.resume()
     await both.run_until_idle()
     assert sorted(log) == ["async setup", "async tick", "sync setup", "sync tick"]
+
+
+async def test_alarms_for_another_agent_and_the_list_of_alarms(
+    both: triomas.Container, autojump_clock: object
+) -> None:
+    """MASlite's alarms: one may be set for another agent (sent from the setter when
+    due), and ``list_alarms()`` shows what is pending, in firing order."""
+    got: list[tuple[str, int, float, str]] = []
+    listed: list[object] = []
+
+    class Receiver(Agent):
+        @on(Tick)
+        def tick(self, msg: Tick, env: Envelope) -> None:
+            assert env.sender is not None
+            got.append((self.name, msg.n, self.clock.now(), env.sender.name))
+
+    class Setter(Agent):
+        async def setup(self) -> None:
+            self.set_alarm(Tick(1), after=3, to="r")
+            self.set_alarm(Tick(2), after=1)
+            self.set_alarm(Tick(3), after=2, to="r", topic="later")
+            self.set_alarm(Note(9.0), after=1)
+            listed.append(self.list_alarms())
+            listed.append(self.list_alarms(msg_type=Note))
+            listed.append(self.list_alarms(topic="later"))
+            self.clear_alarms(msg_type=Note)
+            listed.append(len(self.list_alarms()))
+
+        @on(Tick)
+        def tick(self, msg: Tick) -> None:
+            got.append((self.name, msg.n, self.clock.now(), self.name))
+
+    await both.spawn(Receiver, name="r")
+    await both.spawn(Setter, name="s")
+    await both.run_until_idle()
+    assert listed[0] == [(1.0, Tick(2)), (1.0, Note(9.0)), (2.0, Tick(3)), (3.0, Tick(1))]
+    assert listed[1] == [(1.0, Note(9.0))]
+    assert listed[2] == [(2.0, Tick(3))]
+    assert listed[3] == 3
+    assert [(name, n, sender) for name, n, _, sender in got] == [
+        ("s", 2, "s"),
+        ("r", 3, "s"),
+        ("r", 1, "s"),
+    ]
+    assert [round(t) for _, _, t, _ in got] == [1, 2, 3]

@@ -327,3 +327,73 @@ async def test_a_run_with_seconds_and_until_idle_ends_when_idle(
     report = await both.run(seconds=10, until_idle=True)
     assert report.reason == "seconds"
     assert 13.0 <= both.clock.now() < 13.1
+
+
+def test_a_virtual_clock_can_start_at_any_time() -> None:
+    seen: list[float] = []
+
+    class Stamp(Agent):
+        async def setup(self) -> None:
+            seen.append(self.clock.now())
+            await self.sleep(5)
+            seen.append(self.clock.now())
+
+    async def main() -> None:
+        clock = triomas.VirtualClock(start=1000)
+        assert clock.now() == 1000.0
+        async with triomas.open_container(clock=clock) as c:
+            await c.spawn(Stamp)
+            report = await c.run_until_idle()
+            assert report.time == 1005.0
+
+    trio.run(main)
+    assert seen == [1000.0, 1005.0]
+    with pytest.raises(ValueError, match="finite"):
+        triomas.VirtualClock(start=float("nan"))
+
+
+async def test_the_speed_of_a_virtual_clock_can_change_during_a_run() -> None:
+    clock = triomas.VirtualClock(speed=1000.0)
+    async with triomas.open_container(clock=clock) as c:
+
+        class Sleeper(Agent):
+            async def setup(self) -> None:
+                await self.sleep(10)  # at 1000x: 0.01 s of real time
+                self.clock.speed = None  # then jump: 10 000 s take no real time
+                await self.sleep(10_000)
+
+        await c.spawn(Sleeper)
+        started = trio.current_time()
+        with trio.fail_after(5):
+            await c.run_until_idle()  # real-time: 0.01 s paced, then a jump
+        assert clock.now() == 10_010.0
+        assert trio.current_time() - started < 2.0
+        assert clock.speed is None
+    with pytest.raises(ValueError, match="speed"):
+        clock.speed = -1
+
+
+async def test_an_external_clock_says_when_its_next_event_is() -> None:
+    clock = triomas.ExternalClock(start=100)
+    assert clock.next_event() is None
+    async with triomas.open_container(clock=clock) as c:
+
+        class Timed(Agent):
+            async def setup(self) -> None:
+                self.set_alarm(Go(), after=7, ignore_if_idle=True)  # keeps nothing busy
+                await self.sleep(30)
+
+            @on(Go)
+            def go(self, msg: Go) -> None:
+                pass
+
+        await c.spawn(Timed)
+        assert clock.next_event() == 100.0  # the agent's setup is due now
+        clock.advance_to(100)
+        await c.run_until_idle()
+        assert clock.now() == 100.0
+        assert clock.next_event() == 130.0  # past the alarm that keeps nothing busy
+        clock.advance_to(130)
+        await c.run_until_idle()
+        assert clock.now() == 130.0
+        assert clock.next_event() is None

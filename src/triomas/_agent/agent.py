@@ -309,20 +309,31 @@ class Agent:
         after: float | None = None,
         topic: str | None = None,
         ignore_if_idle: bool = False,
+        to: Recipient | None = None,
     ) -> TimerHandle:
         """Deliver ``msg`` to this agent at clock time ``at`` or ``after`` seconds.
 
         Alarms due at the same time arrive in the order they were set. With
         ``ignore_if_idle=True`` the alarm does not keep ``run_until_idle`` waiting,
-        and is dropped when the run goes idle.
+        and is dropped when the run goes idle. With ``to``, the message is sent from
+        this agent to that recipient when it is due, as :meth:`send` would (MASlite's
+        alarm for another agent); the alarm is still this agent's (listed, cleared,
+        and cancelled when it stops).
         """
         if (at is None) == (after is None):
             raise TypeError("set_alarm needs exactly one of at= or after=")
-        return self._ctx.set_alarm(msg, at, after, topic, ignore_if_idle)
+        return self._ctx.set_alarm(msg, at, after, topic, ignore_if_idle, to)
 
     def clear_alarms(self, *, topic: str | None = None, msg_type: type | None = None) -> int:
         """Cancel pending alarms (all, or those matching topic / message type)."""
         return self._ctx.clear_alarms(topic, msg_type)
+
+    def list_alarms(
+        self, *, topic: str | None = None, msg_type: type | None = None
+    ) -> list[tuple[float, Any]]:
+        """This agent's pending alarms (all, or those matching topic / message type) as
+        ``(clock time, message)`` pairs, in the order they will fire."""
+        return self._ctx.list_alarms(topic, msg_type)
 
     def start_task(self, fn: Callable[..., Awaitable[object]], *args: Any) -> None:
         """Run ``fn(*args)`` beside the mailbox; a crash in it is a crash of the agent."""

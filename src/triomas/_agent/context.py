@@ -187,13 +187,23 @@ class AgentContext(Protocol):
         ...
 
     def set_alarm(
-        self, msg: Any, at: float | None, after: float | None, topic: str | None, ignore: bool
+        self,
+        msg: Any,
+        at: float | None,
+        after: float | None,
+        topic: str | None,
+        ignore: bool,
+        to: Recipient | None = None,
     ) -> TimerHandle:
-        """Deliver ``msg`` to this agent later."""
+        """Deliver ``msg`` to this agent later (or send it ``to`` another then)."""
         ...
 
     def clear_alarms(self, topic: str | None, msg_type: type | None) -> int:
         """Cancel matching pending alarms."""
+        ...
+
+    def list_alarms(self, topic: str | None, msg_type: type | None) -> list[tuple[float, Any]]:
+        """The matching pending alarms as ``(clock time, message)``, in firing order."""
         ...
 
     def start_task(

@@ -14,9 +14,9 @@ import math
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, cast, final
 
-from .._agent.context import Cancellable
+from .._agent.context import Cancellable, Recipient
 from .._agent.handlers import ClassInfo
 from .._agent.options import LifeOptions
 from .._messages.envelope import Envelope
@@ -54,8 +54,24 @@ def _fire_alarm(handle: TimerHandle) -> None:
     cell = cast("Cell", handle.payload)
     alarms = cell.alarms
     env = alarms.pop(handle, None) if alarms is not None else None
-    if env is not None:
+    if type(env) is Envelope:
         cell.engine.deliver(cell, env)
+    elif env is not None:  # an alarm set for another agent: sent from this one now
+        cell.router.send(
+            cell, env.to, env.body, env.topic, False, None, None, None, None, None, None
+        )
+
+
+@final
+class _AlarmFor:
+    """An alarm set for another agent: what to send when it is due, and to whom."""
+
+    __slots__ = ("body", "to", "topic")
+
+    def __init__(self, body: Any, to: Recipient, topic: str) -> None:
+        self.body = body
+        self.to = to
+        self.topic = topic
 
 
 class Cell:
@@ -145,7 +161,7 @@ class Cell:
         self.setup_started = False
         self.first_update = False
         self.current: Envelope | None = None
-        self.alarms: dict[TimerHandle, Envelope] | None = None
+        self.alarms: dict[TimerHandle, Envelope | _AlarmFor] | None = None
         # The rarely set fields (see .ties): made on first use.
         self.ties: Ties | None = None
         self.stop_waiters: list[Future] | None = None  # a slot: every close sets it
@@ -467,16 +483,25 @@ class Cell:
     # ---- alarms and tasks ----------------------------------------------------------------
 
     def set_alarm(
-        self, msg: Any, at: float | None, after: float | None, topic: str | None, ignore: bool
+        self,
+        msg: Any,
+        at: float | None,
+        after: float | None,
+        topic: str | None,
+        ignore: bool,
+        to: Recipient | None = None,
     ) -> TimerHandle:
-        """Schedule ``msg`` to arrive in this agent's own mailbox."""
+        """Schedule ``msg`` to arrive in this agent's own mailbox (or be sent ``to``)."""
         engine = self.engine
         now = engine.now()
         when = at if at is not None else now + (after or 0.0)
         ref = self.ref
+        topic = topic or type(msg).__name__
         # positional, as in envelope.tell_envelope (keywords cost attrs ~10 %)
-        env = Envelope(
-            msg, ref, ref, topic or type(msg).__name__, None, None, None, None, None, now
+        env: Envelope | _AlarmFor = (
+            Envelope(msg, ref, ref, topic, None, None, None, None, None, now)
+            if to is None
+            else _AlarmFor(msg, to, topic)
         )
         if self.alarms is None:
             self.alarms = {}
@@ -503,6 +528,20 @@ class Cell:
             del alarms[handle]
             handle.cancel()
         return len(doomed)
+
+    def list_alarms(self, topic: str | None, msg_type: type | None) -> list[tuple[float, Any]]:
+        """The pending alarms (that match) as ``(clock time, message)``, in firing order."""
+        alarms = self.alarms
+        if not alarms:
+            return []
+        pending = sorted(
+            (handle.when, handle.timer_seq, env.body)
+            for handle, env in alarms.items()
+            if handle.pending
+            and (topic is None or env.topic == topic)
+            and (msg_type is None or isinstance(env.body, msg_type))
+        )
+        return [(when, body) for when, _, body in pending]
 
     def drop_idle_alarms(self) -> None:
         """Forget the ``ignore_if_idle`` alarms: the run they were waiting on went idle."""

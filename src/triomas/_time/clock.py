@@ -110,9 +110,13 @@ class RealClock(Clock):
 class VirtualTimeBase(Clock):
     """The base of the clocks whose time the virtual scheduler decides."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: float = 0.0) -> None:
+        if not math.isfinite(start):
+            raise ValueError(f"a clock starts at a finite time, not {start}")
         self._token: trio.lowlevel.TrioToken | None = None
         self._scheduler: VirtualScheduler | None = None
+        self.start = float(start)
+        """The clock time a run begins at (MASlite's clock start)."""
 
     @property
     def virtual(self) -> bool:
@@ -127,10 +131,11 @@ class VirtualTimeBase(Clock):
         if token is not self._token or self._scheduler is None:
             self._token = token
             self._scheduler = self._make_scheduler()
+            self._scheduler.now = self.start
         return self._scheduler
 
     def now(self) -> float:
-        return self._scheduler.now if self._scheduler is not None else 0.0
+        return self._scheduler.now if self._scheduler is not None else self.start
 
     async def sleep_until(self, deadline: float) -> None:
         await self.scheduler().sleep_until(deadline)
@@ -147,18 +152,38 @@ class VirtualClock(VirtualTimeBase):
 
     ``speed=None`` jumps straight to the next event whenever every agent waits
     (MASlite's ``clock_speed=None``); ``speed=k`` lets virtual time pass at k times
-    real time. Agents are stepped one at a time in (time, sequence) order, so the
-    same seed and inputs give the same trace, byte for byte.
+    real time, and may be changed during a run. ``start`` is the time the clock shows
+    when a run begins. Agents are stepped one at a time in (time, sequence) order, so
+    the same seed and inputs give the same trace, byte for byte.
     """
 
-    def __init__(self, speed: float | None = None) -> None:
-        if speed is not None and not speed > 0:
-            raise ValueError("speed must be None or a positive number")
-        super().__init__()
-        self.speed = speed
+    def __init__(self, speed: float | None = None, *, start: float = 0.0) -> None:
+        super().__init__(start)
+        self._speed = _checked_speed(speed)
+
+    @property
+    def speed(self) -> float | None:
+        """None to jump from event to event, or k for k times real time."""
+        return self._speed
+
+    @speed.setter
+    def speed(self, speed: float | None) -> None:
+        self._speed = _checked_speed(speed)
+        try:
+            token = trio.lowlevel.current_trio_token()
+        except RuntimeError:  # outside a run: the next run starts at this speed
+            return
+        if self._scheduler is not None and token is self._token:
+            self._scheduler.set_speed(self._speed)
 
     def _make_scheduler(self) -> VirtualScheduler:
-        return VirtualScheduler(self.speed, lambda: math.inf)
+        return VirtualScheduler(self._speed, lambda: math.inf)
+
+
+def _checked_speed(speed: float | None) -> float | None:
+    if speed is not None and not speed > 0:
+        raise ValueError("speed must be None or a positive number")
+    return speed
 
 
 @final
@@ -169,9 +194,9 @@ class ExternalClock(VirtualTimeBase):
     runtime then runs every event up to it.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._target = 0.0
+    def __init__(self, *, start: float = 0.0) -> None:
+        super().__init__(start)
+        self._target = self.start
 
     @property
     def target(self) -> float:
@@ -185,6 +210,19 @@ class ExternalClock(VirtualTimeBase):
         self._target = when
         if self._scheduler is not None:
             self._scheduler.poke()
+
+    def next_event(self) -> float | None:
+        """The time of the next event that would keep the container busy.
+
+        The current time if something is due now, the time of the earliest timer
+        that keeps a run waiting (a sleep, an alarm, an ask's timeout; not an
+        ``ignore_if_idle`` alarm), or None if nothing is scheduled. A co-simulator
+        asks this after each step to know when to step again (mosaik's
+        ``step()`` return value); it may also be past :attr:`target`.
+        """
+        if self._scheduler is None:
+            return None
+        return self._scheduler.next_event()
 
     def _make_scheduler(self) -> VirtualScheduler:
         return VirtualScheduler(None, lambda: self._target)

@@ -371,6 +371,18 @@ class VirtualScheduler:
             raise RuntimeError("the virtual-time scheduler failed") from demand.error
         return demand.idle
 
+    def set_speed(self, speed: float | None) -> None:
+        """Pace at ``speed`` from the current virtual time on (None: jump)."""
+        self.speed = speed
+        self._anchor()
+        self.poke()
+
+    def next_event(self) -> float | None:
+        """When the next event that keeps the simulation busy is due, or None."""
+        if self.next_round or self._outbox:
+            return self.now
+        return self.timers.next_blocking_when()
+
     def poke(self) -> None:
         """Tell a waiting driver that something changed.
 

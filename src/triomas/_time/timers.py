@@ -141,6 +141,23 @@ class TimerQueue:
             self._cancelled -= 1
         return heap[0][0] if heap else None
 
+    def next_blocking_when(self) -> float | None:
+        """The time of the earliest pending entry that counts as blocking, or None."""
+        head = self.next_when()
+        if head is None or self.blocking == 0:
+            return None
+        item = self._heap[0][2]
+        if type(item) is not TimerHandle or item.blocking:
+            return head
+        return min(  # a non-blocking alarm first: look past it (rare, and only on demand)
+            (
+                when
+                for when, seq, entry in self._heap
+                if entry.timer_seq == seq and (type(entry) is not TimerHandle or entry.blocking)
+            ),
+            default=None,
+        )
+
     def cancelled(self, handle: TimerHandle) -> None:
         """``handle`` was cancelled: count it, and retire it if nothing else waits."""
         self._cancelled += 1
