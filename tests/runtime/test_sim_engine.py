@@ -466,3 +466,46 @@ async def test_alarms_for_another_agent_and_the_list_of_alarms(
         ("r", 1, "s"),
     ]
     assert [round(t) for _, _, t, _ in got] == [1, 2, 3]
+
+
+async def test_an_agent_that_pauses_the_container_ends_the_run(
+    both: triomas.Container, autojump_clock: object
+) -> None:
+    """MASlite's ``pause()`` from inside an agent: the run ends ``"paused"``, not
+    ``"idle"``, while mail still waits (the pausing agent finishes the step it is in);
+    the next run resumes and handles it."""
+    handled: list[tuple[str, int]] = []
+
+    class Pauser(Agent):
+        def __init__(self, peer: AgentRef | None) -> None:
+            self.peer = peer
+
+        @on(Tick)
+        def tick(self, msg: Tick) -> None:
+            handled.append((self.name, msg.n))
+            if self.peer is not None:
+                self.container.pause()
+                self.send(self.peer, Tick(msg.n + 1))
+
+    peer = await both.spawn(Pauser, None, name="peer")
+    ref = await both.spawn(Pauser, peer, name="pauser")
+    both.send(ref, Tick(1))
+    report = await both.run_until_idle()
+    assert report.reason == "paused"
+    assert both.paused
+    assert handled == [("pauser", 1)]  # the peer's mail waits
+    report = await both.run_until_idle()  # a run resumes a paused container
+    assert report.reason == "idle"
+    assert handled == [("pauser", 1), ("peer", 2)]
+
+    class Timed(Agent):
+        async def setup(self) -> None:
+            await self.sleep(2)
+            self.container.pause()
+            await self.sleep(5)
+
+    await both.spawn(Timed)
+    start = both.clock.now()
+    report = await both.run(seconds=10)
+    assert report.reason == "paused"
+    assert 2.0 <= both.clock.now() - start < 2.1

@@ -366,8 +366,14 @@ class Container:
         return self._registry.paused
 
     def pause(self) -> None:
-        """Hold message processing; messages and alarms queue up until :meth:`resume`."""
-        self._registry.paused = True
+        """Hold message processing; messages and alarms queue up until :meth:`resume`.
+
+        A run in progress ends (reason ``"paused"``) once the current step is done: an
+        agent may pause the container from a handler (MASlite's ``pause()``).
+        """
+        if not self._registry.paused:
+            self._registry.paused = True
+            self._engine.paused()
 
     def resume(self) -> None:
         """Let the agents run again."""
@@ -387,17 +393,24 @@ class Container:
         """Let the container run until a limit is reached, and report which.
 
         ``seconds`` of clock time, ``iterations`` delivery rounds (virtual time
-        only), quiescence if ``until_idle``; with no limit, until every agent has
-        stopped. In virtual time a run also ends when nothing more can happen
-        (reason ``"idle"``). A paused container is resumed. When the run goes idle,
+        only), quiescence if ``until_idle`` (whichever comes first, with ``seconds``);
+        with no limit, until every agent has stopped. In virtual time a run also ends
+        when nothing more can happen (reason ``"idle"``). A paused container is resumed;
+        a pause during the run ends it (reason ``"paused"``). When the run goes idle,
         alarms set with ``ignore_if_idle=True`` are dropped. In virtual time nothing
         happens between calls that wait on the simulation; in real time agents go on.
         """
         engine = self._engine
         engine.check_outside("run()")
         self.resume()
+        registry = self._registry
         reason, rounds = await engine.run_until(
-            seconds, iterations, until_idle, lambda: not self._registry.cells, self.join
+            seconds,
+            iterations,
+            until_idle,
+            lambda: not registry.cells,
+            self.join,
+            lambda: registry.paused,
         )
         if reason == "idle":
             self._registry.drop_idle_alarms()

@@ -58,6 +58,7 @@ class LiveEngine:
         self.busy = 0
         self.parked = 0
         self._idle_waiters: list[Future] = []
+        self._pause_scopes: list[trio.CancelScope] = []  # the runs in progress
         nursery.start_soon(self.timers.run, name="triomas-container-timers")
 
     def now(self) -> float:
@@ -302,22 +303,36 @@ class LiveEngine:
         until_idle: bool,
         all_stopped: Callable[[], bool],
         join: Callable[[], Awaitable[None]],
+        paused: Callable[[], bool],
     ) -> tuple[RunEnd, int]:
         """Wait for :meth:`Container.run`: quiescence, ``seconds`` of real time, or
-        ``join()``; why it ended, and the rounds (always 0: real time has none)."""
+        ``join()``, unless the container is paused first; why it ended, and the rounds
+        (always 0: real time has none)."""
         if iterations is not None:
             raise ValueError("iterations= counts delivery rounds, which exist only in virtual time")
         reason: RunEnd = "seconds"
-        with trio.move_on_after(math.inf if seconds is None else seconds):
-            if until_idle:
-                await self.wait_idle()
-                reason = "idle"
-            elif seconds is None:
-                await join()
-                reason = "stopped"
-            else:
-                await trio.sleep_forever()
+        with trio.CancelScope() as pause_scope:
+            self._pause_scopes.append(pause_scope)
+            try:
+                with trio.move_on_after(math.inf if seconds is None else seconds):
+                    if until_idle:
+                        await self.wait_idle()
+                        reason = "idle"
+                    elif seconds is None:
+                        await join()
+                        reason = "stopped"
+                    else:
+                        await trio.sleep_forever()
+            finally:
+                self._pause_scopes.remove(pause_scope)
+        if pause_scope.cancelled_caught or paused():
+            return "paused", 0
         return reason, 0
+
+    def paused(self) -> None:
+        """The container was paused: every run in progress ends."""
+        for scope in self._pause_scopes:
+            scope.cancel()
 
     # ---- quiescence ----------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-RunEnd = Literal["idle", "seconds", "iterations", "stopped"]
+RunEnd = Literal["idle", "seconds", "iterations", "stopped", "paused"]
 """Why a :meth:`Container.run` ended."""
 
 

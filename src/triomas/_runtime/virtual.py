@@ -82,6 +82,10 @@ class VirtualEngine:
         # A virtual timer (see TimerQueue.push for the payload): the scheduler's own.
         self.call_at: Callable[..., TimerHandle] = scheduler.call_at
 
+    def paused(self) -> None:
+        """The container was paused: a run's check sees it after the current round."""
+        self.scheduler.poke()
+
     def deliver_system(self, cell: Cell, env: Envelope) -> None:
         """Deliver a system message when the round ends, ahead of user messages."""
         self.scheduler.deliver(_SystemLane(cell), env)
@@ -256,11 +260,13 @@ class VirtualEngine:
         until_idle: bool,
         all_stopped: Callable[[], bool],
         join: Callable[[], Awaitable[None]],
+        paused: Callable[[], bool],
     ) -> tuple[RunEnd, int]:
         """Drive the simulation for :meth:`Container.run`; why it ended, and the rounds.
 
         With no limit it runs until ``all_stopped()``; a virtual run also ends when
-        nothing more can happen (``"idle"``).
+        nothing more can happen (``"idle"``), or when ``paused()`` (an agent paused the
+        container).
         """
         scheduler = self.scheduler
         first_round = scheduler.rounds
@@ -277,19 +283,24 @@ class VirtualEngine:
         target = math.inf if iterations is None else first_round + iterations
 
         def limit_reached() -> bool:
-            return reached.done or scheduler.rounds >= target
+            return reached.done or scheduler.rounds >= target or paused()
 
-        check: Callable[[], bool] | None = None
+        def stopped_or_paused() -> bool:
+            return all_stopped() or paused()
+
+        check: Callable[[], bool] = paused
         if seconds is not None or iterations is not None:
             check = limit_reached
         elif not until_idle:
-            check = all_stopped
+            check = stopped_or_paused
         try:
             went_idle = await scheduler.drive(check, until_idle=True)
         finally:
             if timer is not None:
                 timer.cancel()
         rounds = scheduler.rounds - first_round
+        if paused():
+            return "paused", rounds
         if reached.done:
             return "seconds", rounds
         if scheduler.rounds >= target:
