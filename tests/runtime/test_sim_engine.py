@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import gc
 import hashlib
 import math
@@ -509,3 +510,56 @@ async def test_an_agent_that_pauses_the_container_ends_the_run(
     report = await both.run(seconds=10)
     assert report.reason == "paused"
     assert 2.0 <= both.clock.now() - start < 2.1
+
+
+_REQUEST: contextvars.ContextVar[str] = contextvars.ContextVar("request", default="none")
+
+
+async def test_each_agent_has_its_own_contextvars(
+    both: triomas.Container, autojump_clock: object
+) -> None:
+    """A context variable one agent sets is not seen by another (OpenTelemetry's current
+    span, structlog's bound context), in virtual time as in real time; a task an agent
+    starts begins with a copy of the agent's, and its changes stay its own."""
+    seen: list[tuple[str, str]] = []
+
+    class Worker(Agent):
+        async def setup(self) -> None:
+            seen.append((self.name, _REQUEST.get()))
+            _REQUEST.set(self.name)
+
+        @on(Tick)
+        async def tick(self, msg: Tick) -> None:
+            seen.append((f"{self.name} tick", _REQUEST.get()))
+            await self.sleep(1)
+            seen.append((f"{self.name} after", _REQUEST.get()))
+
+    class Plain(Agent):
+        def setup(self) -> None:
+            seen.append((self.name, _REQUEST.get()))
+            _REQUEST.set("plain")
+
+        @on(Tick)
+        def tick(self, msg: Tick) -> None:
+            seen.append((f"{self.name} tick", _REQUEST.get()))
+            self.start_task(self.side)
+
+        async def side(self) -> None:
+            seen.append(("side", _REQUEST.get()))
+            _REQUEST.set("side")
+
+    _REQUEST.set("spawner")
+    a = await both.spawn(Worker, name="a")
+    b = await both.spawn(Worker, name="b")
+    p = await both.spawn(Plain, name="p")
+    for ref in (a, b, p):
+        both.send(ref, Tick(0))
+    await both.run_until_idle()
+    both.send(p, Tick(1))
+    await both.run_until_idle()
+    got = dict(seen)
+    assert got["a"] == got["b"] == got["p"] == "spawner"  # copied from the spawner
+    assert got["a tick"] == got["a after"] == "a"
+    assert got["b tick"] == got["b after"] == "b"
+    assert [v for k, v in seen if k == "p tick"] == ["plain", "plain"]
+    assert [v for k, v in seen if k == "side"] == ["plain", "plain"]

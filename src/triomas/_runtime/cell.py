@@ -9,6 +9,7 @@ restart, stop, teardown), its alarms and side tasks, and its mailbox (the
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 import random
@@ -84,6 +85,7 @@ class Cell:
         "args",
         "bound",
         "compact",
+        "context",
         "current",
         "deliver",
         "engine",
@@ -147,6 +149,11 @@ class Cell:
         self.info: ClassInfo = cls._triomas_info
         # Envelopes, or a plain tell as three entries (see accept_tell).
         self.mailbox: deque[Any] = NO_MAIL
+        # In virtual time the agent's own contextvars, copied from its spawner's as a
+        # trio task's are (a live agent runs in trio tasks, which have their own).
+        self.context: contextvars.Context | None = (
+            contextvars.copy_context() if self.engine.virtual else None
+        )
         # Whether plain tells may wait as three entries: only where live delivery is
         # immediate and the mailbox is unbounded, and until code reads it by hand.
         # In virtual time, only for agents whose handlers want no envelope: the tell

@@ -124,14 +124,17 @@ class VirtualEngine:
                 return
         cell.run_state = RunState.ACTIVE
         cell.main_task = self.scheduler.spawn(
-            functools.partial(self._main, cell), lambda: self._exited(cell)
+            functools.partial(self._main, cell), lambda: self._exited(cell), None, cell.context
         )
 
     def start_setup(self, cell: Cell, setup_result: Awaitable[None]) -> None:
         """An activation that awaits what ``setup()`` returned, then goes on."""
         cell.run_state = RunState.ACTIVE
         cell.main_task = self.scheduler.spawn(
-            functools.partial(self._main, cell, setup_result), lambda: self._exited(cell)
+            functools.partial(self._main, cell, setup_result),
+            lambda: self._exited(cell),
+            None,
+            cell.context,
         )
 
     async def _main(self, cell: Cell, setup_result: Awaitable[None] | None = None) -> None:
@@ -191,6 +194,8 @@ class VirtualEngine:
             functools.partial(_coroutine_of, fn, args),
             done,
             functools.partial(task_failed, cell),
+            # a copy, as trio's start_soon makes one: the task's changes stay its own
+            None if cell.context is None else cell.context.copy(),
         )
         cell.add_task(task)
         return task

@@ -8,6 +8,7 @@ primitive, which cannot work in virtual time, and is answered with
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import types
 from collections.abc import Callable, Coroutine, Generator
@@ -37,7 +38,10 @@ def suspend() -> Generator[Any, Any, Any]:
 
 
 class Steppable(Protocol):
-    """Something the scheduler can run for one step in a round."""
+    """Something the scheduler can run for one step in a round, in its own contextvars
+    (``context``; None: the driver's)."""
+
+    context: contextvars.Context | None
 
     def run_step(self) -> None: ...
 
@@ -47,6 +51,7 @@ class VTask:
     """A coroutine driven by the simulation scheduler."""
 
     __slots__ = (
+        "context",
         "coro",
         "error",
         "make",
@@ -65,8 +70,11 @@ class VTask:
         make: Callable[[], Coroutine[Any, Any, Any]],
         on_exit: Callable[[], object] | None = None,
         on_error: Callable[[BaseException], object] | None = None,
+        context: contextvars.Context | None = None,
     ) -> None:
         self.scheduler = sim
+        # The contextvars the coroutine runs in (an agent's own; None: the driver's).
+        self.context = context
         # The coroutine is made at the first step, so a task that never runs (the trio
         # run ended first) leaves no never-awaited coroutine behind.
         self.make: Callable[[], Coroutine[Any, Any, Any]] | None = make
