@@ -563,3 +563,25 @@ async def test_each_agent_has_its_own_contextvars(
     assert got["b tick"] == got["b after"] == "b"
     assert [v for k, v in seen if k == "p tick"] == ["plain", "plain"]
     assert [v for k, v in seen if k == "side"] == ["plain", "plain"]
+
+
+async def test_teardown_runs_exactly_when_setup_ran(
+    both: triomas.Container, autojump_clock: object
+) -> None:
+    """An agent removed before its first step runs neither setup() nor teardown(); once
+    setup() has run, teardown() runs whatever ends it."""
+    log: list[str] = []
+
+    class Logged(Agent):
+        def setup(self) -> None:
+            log.append(f"{self.name} setup")
+
+        def teardown(self) -> None:
+            log.append(f"{self.name} teardown")
+
+    early = await both.spawn(Logged, name="early")
+    await both.remove(early)
+    late = await both.spawn(Logged, name="late")
+    await both.run_until_idle()
+    await both.remove(late)
+    assert log == ["late setup", "late teardown"]
