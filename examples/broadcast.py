@@ -21,6 +21,8 @@ takes no real time, and every run prints the same lines.
 
 from __future__ import annotations
 
+import logging
+
 import triomas
 from triomas import Agent, DeadLetter, Envelope, SystemEvent, message, on
 
@@ -108,6 +110,9 @@ def report_dead_letter(event: SystemEvent) -> None:
 
 
 async def broadcast() -> None:
+    # This example prints its dead letters itself, from the events; without this line
+    # they would also be logged (as WARNING, which Python shows by default).
+    logging.getLogger("triomas.deadletters").setLevel(logging.ERROR)
     async with triomas.open_container() as c:
         c.on_event(report_dead_letter)
         await c.spawn(Reader, name="carol", night_shift=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import trio
 import trio.testing
@@ -482,6 +484,23 @@ async def test_dead_letter_logging_is_throttled(
     await both.clock.sleep(1)
     both.send("ghost", Note("again"))
     lines = [r.getMessage() for r in caplog.records if r.name == "triomas.deadletters"]
-    assert "11 dead letters were not logged" in lines[11]
+    assert "11 dead letters (unknown recipient) were not logged" in lines[11]
     assert "Note(text='again')" in lines[12]
     assert both.dead_letter_counts[DeadLetterReason.UNKNOWN_RECIPIENT] == 22
+
+
+async def test_dead_letters_are_warnings_throttled_per_reason(
+    both: triomas.Container,
+    autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Python shows WARNING by default: a misspelt name must not pass in silence; a
+    flood of one reason does not hide the first letter of another."""
+    caplog.set_level("WARNING", logger="triomas.deadletters")
+    for n in range(30):
+        both.send("ghost", Note(str(n)))  # unknown recipient: 10 lines, then quiet
+    both.publish(Note("nobody listens"))  # no subscribers: still logged
+    records = [r for r in caplog.records if r.name == "triomas.deadletters"]
+    assert {r.levelno for r in records} == {logging.WARNING}
+    assert any("nobody listens" in r.getMessage() for r in records)
+    assert len([r for r in records if "ghost" in r.getMessage()]) == 10

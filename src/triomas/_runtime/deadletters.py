@@ -1,43 +1,64 @@
-"""Logging dead letters without flooding the log (Akka's throttle)."""
+"""Logging dead letters without flooding the log (Akka's throttle), loud enough to see."""
 
 from __future__ import annotations
 
 import logging
 from typing import final
 
-from .._messages.events import DeadLetter
+from .._messages.events import DeadLetter, DeadLetterReason
 
 log = logging.getLogger("triomas.deadletters")
 
 
 @final
+class _Throttle:
+    """The logging state of one reason."""
+
+    __slots__ = ("logged", "quiet_until", "suppressed")
+
+    def __init__(self) -> None:
+        self.logged = 0
+        self.suppressed = 0
+        self.quiet_until = -1.0
+
+
+@final
 class DeadLetterLog:
-    """Logs the first ``burst`` dead letters, then one "suppressed" line, then nothing
-    for ``quiet`` seconds of clock time; after that, logging starts again with a count of
-    what was left out.
+    """Logs the first ``burst`` dead letters of each reason at WARNING (Python shows
+    those by default: a misspelt name, a class sent where an instance belongs, a goal
+    with no plan must not pass in silence), then one "suppressed" line, then nothing of
+    that reason for ``quiet`` seconds of clock time; after that, logging starts again
+    with a count of what was left out. Every dead letter is also an event
+    (``Container.on_event``) and counted (``Container.dead_letter_counts``).
     """
 
-    __slots__ = ("_logged", "_quiet_until", "_suppressed", "burst", "quiet")
+    __slots__ = ("_reasons", "burst", "quiet")
 
     def __init__(self, burst: int = 10, quiet: float = 300.0) -> None:
         self.burst = burst
         self.quiet = quiet
-        self._logged = 0
-        self._suppressed = 0
-        self._quiet_until = -1.0
+        self._reasons: dict[DeadLetterReason, _Throttle] = {}
 
     def record(self, letter: DeadLetter, now: float, where: str) -> None:
         """Log ``letter`` (reported by container ``where`` at clock time ``now``) if allowed."""
-        if self._logged >= self.burst:
-            if now < self._quiet_until:
-                self._suppressed += 1
+        state = self._reasons.get(letter.reason)
+        if state is None:
+            state = self._reasons[letter.reason] = _Throttle()
+        if state.logged >= self.burst:
+            if now < state.quiet_until:
+                state.suppressed += 1
                 return
-            if self._suppressed:
-                log.info("%s: %d dead letters were not logged", where, self._suppressed)
-            self._logged = 0
-            self._suppressed = 0
-        self._logged += 1
-        log.info(
+            if state.suppressed:
+                log.warning(
+                    "%s: %d dead letters (%s) were not logged",
+                    where,
+                    state.suppressed,
+                    letter.reason,
+                )
+            state.logged = 0
+            state.suppressed = 0
+        state.logged += 1
+        log.warning(
             "%s: dead letter %r from %s to %s: %s",
             where,
             letter.message,
@@ -45,11 +66,13 @@ class DeadLetterLog:
             letter.recipient,
             letter.reason,
         )
-        if self._logged == self.burst:
-            self._quiet_until = now + self.quiet
-            log.info(
-                "%s: %d dead letters logged; more are not logged for %g s",
+        if state.logged == self.burst:
+            state.quiet_until = now + self.quiet
+            log.warning(
+                "%s: %d dead letters (%s) logged; more are not logged for %g s "
+                "(Container.on_event sees every one)",
                 where,
                 self.burst,
+                letter.reason,
                 self.quiet,
             )
