@@ -9,6 +9,7 @@ import hashlib
 import math
 from collections.abc import Awaitable, Callable
 
+import pytest
 import trio
 
 import triomas
@@ -585,3 +586,21 @@ async def test_teardown_runs_exactly_when_setup_ran(
     await both.run_until_idle()
     await both.remove(late)
     assert log == ["late setup", "late teardown"]
+
+
+def test_an_agent_made_by_hand_is_refused_at_once() -> None:
+    """aiomas, MASPY and MASlite users write ``HelloWorld(c, "Monty")``."""
+
+    class HelloWorld(Agent):
+        def __init__(self, name: str) -> None:
+            self.greeting = f"hello {name}"
+
+    with pytest.raises(TypeError, match=r"container\.spawn\(.*HelloWorld"):
+        HelloWorld("Monty")
+
+    async def main() -> None:
+        async with triomas.open_container(clock=triomas.VirtualClock()) as c:
+            ref = await c.spawn(HelloWorld, "Monty")
+            assert c.agent(ref, HelloWorld).greeting == "hello Monty"
+
+    trio.run(main)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
 import math
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack
 
 from .._messages.envelope import Envelope
 from .._messages.errors import AgentStateError
@@ -25,6 +26,20 @@ if TYPE_CHECKING:
 A = TypeVar("A", bound="Agent")
 
 __all__ = ["Agent", "Recipient", "SendOptions"]
+
+
+_MAKING: contextvars.ContextVar[bool] = contextvars.ContextVar("triomas_making", default=False)
+
+
+def make_agent(cls: type[A], ctx: AgentContext) -> A:
+    """A new, uninitialised agent of ``cls`` in ``ctx`` (the runtime's; see spawn)."""
+    token = _MAKING.set(True)
+    try:
+        agent = cls.__new__(cls)
+    finally:
+        _MAKING.reset(token)
+    agent._ctx = ctx  # noqa: SLF001 - this module is the agent's own
+    return agent
 
 
 class Agent:
@@ -55,6 +70,18 @@ class Agent:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._triomas_info = ClassInfo(cls, Agent, rpc_handlers(cls))
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        if not _MAKING.get():
+            # aiomas, MASPY and MASlite users write HelloWorld(c, "Monty"): say so at once,
+            # not with an AttributeError at the agent's first send
+            raise TypeError(
+                f"{cls.__qualname__} is an agent: make it with "
+                f"`await container.spawn({cls.__qualname__}, ...)` (or `container.start`), "
+                f"which passes the arguments to its __init__, not with "
+                f"{cls.__qualname__}(...)"
+            )
+        return super().__new__(cls)
 
     # ---- lifecycle -----------------------------------------------------------------------
 

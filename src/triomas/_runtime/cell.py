@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast, final
 
+from .._agent.agent import make_agent
 from .._agent.context import Cancellable, Recipient
 from .._agent.handlers import ClassInfo
 from .._agent.options import LifeOptions
@@ -185,9 +186,7 @@ class Cell:
         self.stop_kind = StopKind.OWN
         self.up_since = -1.0  # clock time setup() finished in this incarnation
         self._rng: random.Random | None = None
-        agent = cls.__new__(cls)
-        agent._ctx = self
-        self.agent = agent
+        self.agent = agent = make_agent(cls, self)
         cls.__init__(agent, *args, **kwargs)
 
     def start(self) -> None:
@@ -253,9 +252,7 @@ class Cell:
         self.stop_kind = StopKind.OWN
         self.up_since = -1.0
         self.kids = None
-        agent = cls.__new__(cls)
-        agent._ctx = self
-        self.agent = agent
+        self.agent = agent = make_agent(cls, self)
         try:
             cls.__init__(agent, *self.args, **(self.kwargs or {}))
         except Exception as exc:
