@@ -89,9 +89,11 @@ def test_handlers_are_checked_when_the_class_is_made() -> None:
 
 
 async def test_handler_lookup_follows_the_message_mro(vc: triomas.Container) -> None:
+    @triomas.message(tag="mro.Base")
     class Base:
         pass
 
+    @triomas.message(tag="mro.Derived")
     class Derived(Base):
         pass
 

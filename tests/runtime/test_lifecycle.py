@@ -31,6 +31,11 @@ class Note:
     text: str
 
 
+@message(tag="lifecycle.Unheard")
+class Unheard:
+    n: int
+
+
 @message
 class Crash:
     pass
@@ -260,10 +265,10 @@ async def test_no_handler_is_a_dead_letter_for_tells(
     events: list[object] = []
     both.on_event(events.append)
     ref = await both.spawn(Recorder, [])
-    both.send(ref, 42)
+    both.send(ref, Unheard(42))  # a message the Recorder has no handler for
     await both.run_until_idle()
     dead = [e for e in events if isinstance(e, DeadLetter)]
-    assert [(d.message, d.reason) for d in dead] == [(42, DeadLetterReason.NO_HANDLER)]
+    assert [(d.message, d.reason) for d in dead] == [(Unheard(42), DeadLetterReason.NO_HANDLER)]
     assert both.lookup(ref.name) == ref  # the agent carries on
 
 

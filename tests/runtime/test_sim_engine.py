@@ -604,3 +604,49 @@ def test_an_agent_made_by_hand_is_refused_at_once() -> None:
             assert c.agent(ref, HelloWorld).greeting == "hello Monty"
 
     trio.run(main)
+
+
+async def test_send_refuses_what_is_not_a_message_or_a_recipient(
+    both: triomas.Container, autojump_clock: object
+) -> None:
+    """Locally anything would pass, and fail later or in silence (a class sent where an
+    instance belongs is the commonest slip)."""
+    errors: list[str] = []
+
+    class Sloppy(Agent):
+        @on(Tick)
+        async def tick(self, msg: Tick) -> None:
+            for attempt in (
+                lambda: self.send(self.ref, {"n": 1}),  # type: ignore[arg-type]
+                lambda: self.send(self.ref, Tick),
+                lambda: self.send(None, Tick(1)),  # type: ignore[arg-type]
+                lambda: self.publish(42),
+            ):
+                try:
+                    attempt()
+                except TypeError as exc:
+                    errors.append(str(exc))
+            try:
+                await self.ask(42, Tick(1))  # type: ignore[arg-type]
+            except TypeError as exc:
+                errors.append(str(exc))
+
+    ref = await both.spawn(Sloppy)
+    with pytest.raises(TypeError, match="class Tick where a message belongs"):
+        both.send(ref, Tick)
+    with pytest.raises(TypeError, match="needs a recipient"):
+        both.send(42, Tick(1))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="@message instance"):
+        await both.ask(ref, object())
+    with pytest.raises(TypeError, match="@message instance"):
+        both.publish("hello")
+    both.send(ref, Tick(0))
+    await both.run_until_idle()
+    assert len(errors) == 5
+    assert "@message instance" in errors[0]
+    assert "dict" in errors[0]
+    assert "send an instance, Tick(...)" in errors[1]
+    assert "needs a recipient" in errors[2]
+    assert "publish()" in errors[3]
+    assert "ask()" in errors[4]
+    assert "needs a recipient" in errors[4]

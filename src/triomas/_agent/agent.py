@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack
 from .._messages.envelope import Envelope
 from .._messages.errors import AgentStateError
 from .._messages.events import ExitReason, MonitorRef, Shutdown
+from .._messages.message import check_send
 from .._messages.ref import AgentRef, as_ref
 from .._time.timers import TimerHandle
 from .context import AgentContext, Cancellable, Future, Recipient
@@ -178,6 +179,7 @@ class Agent:
         ``protocol``, ``ontology``, ``language``); a ``reply_with`` here is for
         the receiver to echo by hand, not an ask.
         """
+        check_send(to, msg, "send")
         if not options:
             self._ctx.tell(to, msg)
             return
@@ -245,6 +247,7 @@ class Agent:
         :exc:`CalleeDown` at once if the callee does not exist, stops, or crashes
         in the handler. The agent handles no other user message while it waits.
         """
+        check_send(to, msg, "ask")
         return await self._ctx.ask(
             to,
             msg,
@@ -270,6 +273,7 @@ class Agent:
 
     def publish(self, msg: Any, *, topic: str | type | None = None) -> None:
         """Send ``msg`` to every subscriber of ``topic`` (default: the class name)."""
+        check_send(self._ctx.ref, msg, "publish")
         self._ctx.publish(msg, topic)
 
     def subscribe(

@@ -8,6 +8,7 @@ from typing import Any, TypeVar, dataclass_transform, overload
 import attrs
 
 from .errors import MessageTagError
+from .ref import AgentRef
 
 T = TypeVar("T", bound=type)
 
@@ -53,6 +54,28 @@ def message(cls: Any = None, /, *, tag: str | None = None) -> Any:
         return built
 
     return wrap(cls) if cls is not None else wrap
+
+
+def check_send(to: object, msg: object, call: str) -> None:
+    """Refuse, with a message that says what is expected, a body that is not a
+    ``@message`` instance or a recipient that is not a reference, a name, an address or
+    a class: locally they would pass, and fail later, or in silence."""
+    # PERF: one getattr on the type, and a type check for the common recipient.
+    if getattr(type(msg), "__triomas_tag__", None) is None:
+        if isinstance(msg, type) and getattr(msg, "__triomas_tag__", None) is not None:
+            raise TypeError(
+                f"{call}() got the class {msg.__qualname__} where a message belongs: "
+                f"send an instance, {msg.__qualname__}(...)"
+            )
+        raise TypeError(
+            f"{call}() needs a @message instance as the message, not "
+            f"{type(msg).__qualname__} {msg!r:.80}; declare its class with @triomas.message"
+        )
+    if type(to) is not AgentRef and not isinstance(to, (str, type, AgentRef)):
+        raise TypeError(
+            f"{call}() needs a recipient: an AgentRef, an agent name, an address or a "
+            f"class, not {type(to).__qualname__} {to!r:.80}"
+        )
 
 
 def message_tag(cls: type) -> str:
