@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack
 from .._messages.envelope import Envelope
 from .._messages.errors import AgentStateError
 from .._messages.events import ExitReason, MonitorRef, Shutdown
-from .._messages.message import check_send
+from .._messages.message import MESSAGE_CLASSES, check_send
 from .._messages.ref import AgentRef, as_ref
 from .._time.timers import TimerHandle
 from .context import AgentContext, Cancellable, Future, Recipient
@@ -179,7 +179,11 @@ class Agent:
         ``protocol``, ``ontology``, ``language``); a ``reply_with`` here is for
         the receiver to echo by hand, not an ask.
         """
-        check_send(to, msg, "send")
+        # PERF: the check inline; its function (which says why) only on failure
+        if type(msg) not in MESSAGE_CLASSES or (
+            type(to) is not AgentRef and not isinstance(to, (str, type))
+        ):
+            check_send(to, msg, "send")
         if not options:
             self._ctx.tell(to, msg)
             return
@@ -247,7 +251,11 @@ class Agent:
         :exc:`CalleeDown` at once if the callee does not exist, stops, or crashes
         in the handler. The agent handles no other user message while it waits.
         """
-        check_send(to, msg, "ask")
+        # PERF: the check inline; its function (which says why) only on failure
+        if type(msg) not in MESSAGE_CLASSES or (
+            type(to) is not AgentRef and not isinstance(to, (str, type))
+        ):
+            check_send(to, msg, "ask")
         return await self._ctx.ask(
             to,
             msg,
@@ -273,7 +281,8 @@ class Agent:
 
     def publish(self, msg: Any, *, topic: str | type | None = None) -> None:
         """Send ``msg`` to every subscriber of ``topic`` (default: the class name)."""
-        check_send(self._ctx.ref, msg, "publish")
+        if type(msg) not in MESSAGE_CLASSES:
+            check_send(self._ctx.ref, msg, "publish")  # raises, saying why
         self._ctx.publish(msg, topic)
 
     def subscribe(

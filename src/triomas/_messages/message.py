@@ -19,6 +19,10 @@ def _origin(cls: type) -> tuple[str, str]:
     return (cls.__module__, cls.__qualname__)
 
 
+MESSAGE_CLASSES: set[type] = set()
+"""Every ``@message`` class (a send checks its body's type against it: one set lookup)."""
+
+
 def _register(cls: type, tag: str) -> None:
     if not tag.isidentifier() and not all(part.isidentifier() for part in tag.split(".")):
         raise MessageTagError(f"message tag {tag!r} of {cls.__qualname__} is not a dotted name")
@@ -31,6 +35,7 @@ def _register(cls: type, tag: str) -> None:
             f"{old.__module__}.{old.__qualname__}; give one of them @message(tag=...)"
         )
     _TAGS[tag] = cls
+    MESSAGE_CLASSES.add(cls)
     cls.__triomas_tag__ = tag  # type: ignore[attr-defined]
 
 
@@ -60,8 +65,7 @@ def check_send(to: object, msg: object, call: str) -> None:
     """Refuse, with a message that says what is expected, a body that is not a
     ``@message`` instance or a recipient that is not a reference, a name, an address or
     a class: locally they would pass, and fail later, or in silence."""
-    # PERF: one getattr on the type, and a type check for the common recipient.
-    if getattr(type(msg), "__triomas_tag__", None) is None:
+    if type(msg) not in MESSAGE_CLASSES:
         if isinstance(msg, type) and getattr(msg, "__triomas_tag__", None) is not None:
             raise TypeError(
                 f"{call}() got the class {msg.__qualname__} where a message belongs: "

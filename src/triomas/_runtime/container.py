@@ -25,7 +25,7 @@ from .._agent.rpc import Proxy, connect
 from .._messages.codec import DEFAULT_CODEC, Codec
 from .._messages.errors import AgentStateError
 from .._messages.events import DeadLetterReason, Shutdown, SystemEvent, TraceRecord
-from .._messages.message import check_send
+from .._messages.message import MESSAGE_CLASSES, check_send
 from .._messages.ref import AgentRef, as_ref
 from .._time.clock import Clock, RealClock, VirtualClock, VirtualTimeBase
 from . import watch as _watch
@@ -316,7 +316,11 @@ class Container:
 
     def send(self, to: Recipient, msg: Any, *, topic: str | None = None) -> None:
         """Send ``msg`` from outside any agent (the envelope's sender is None)."""
-        check_send(to, msg, "send")
+        # PERF: the check inline; its function (which says why) only on failure
+        if type(msg) not in MESSAGE_CLASSES or (
+            type(to) is not AgentRef and not isinstance(to, (str, type))
+        ):
+            check_send(to, msg, "send")
         self._router.send(None, to, msg, topic, False, None, None, None, None, None, None)
 
     async def send_wait(
@@ -332,14 +336,19 @@ class Container:
 
     async def ask(self, to: Recipient, msg: Any, *, timeout: float | None = 5.0) -> Any:
         """Ask from outside any agent; see :meth:`Agent.ask`."""
-        check_send(to, msg, "ask")
+        # PERF: the check inline; its function (which says why) only on failure
+        if type(msg) not in MESSAGE_CLASSES or (
+            type(to) is not AgentRef and not isinstance(to, (str, type))
+        ):
+            check_send(to, msg, "ask")
         return await self._router.ask(
             None, to, msg, math.inf if timeout is None else timeout, None, None
         )
 
     def publish(self, msg: Any, *, topic: str | type | None = None) -> None:
         """Publish from outside any agent; see :meth:`Agent.publish`."""
-        check_send(self.address, msg, "publish")
+        if type(msg) not in MESSAGE_CLASSES:
+            check_send(self.address, msg, "publish")  # raises, saying why
         self._router.publish(None, msg, topic)
 
     def on_event(self, callback: Callable[[SystemEvent], object]) -> Callable[[], None]:

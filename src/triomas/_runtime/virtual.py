@@ -83,8 +83,8 @@ class VirtualEngine:
         self.call_at: Callable[..., TimerHandle] = scheduler.call_at
 
     def paused(self) -> None:
-        """The container was paused: a run's check sees it after the current round."""
-        self.scheduler.poke()
+        """The container was paused: the runs in progress end after the current step."""
+        self.scheduler.end_runs()
 
     def deliver_system(self, cell: Cell, env: Envelope) -> None:
         """Deliver a system message when the round ends, ahead of user messages."""
@@ -288,18 +288,16 @@ class VirtualEngine:
         target = math.inf if iterations is None else first_round + iterations
 
         def limit_reached() -> bool:
-            return reached.done or scheduler.rounds >= target or paused()
+            return reached.done or scheduler.rounds >= target
 
-        def stopped_or_paused() -> bool:
-            return all_stopped() or paused()
-
-        check: Callable[[], bool] = paused
+        check: Callable[[], bool] | None = None
         if seconds is not None or iterations is not None:
             check = limit_reached
         elif not until_idle:
-            check = stopped_or_paused
+            check = all_stopped
         try:
-            went_idle = await scheduler.drive(check, until_idle=True)
+            # a pause ends it through end_runs(), not a check after every round
+            went_idle = await scheduler.drive(check, until_idle=True, run=True)
         finally:
             if timer is not None:
                 timer.cancel()

@@ -135,11 +135,12 @@ class _State(enum.Enum):
 
 @final
 class _Demand:
-    __slots__ = ("check", "error", "event", "idle", "until_idle")
+    __slots__ = ("check", "error", "event", "idle", "run", "until_idle")
 
-    def __init__(self, check: Callable[[], bool] | None, until_idle: bool) -> None:
+    def __init__(self, check: Callable[[], bool] | None, until_idle: bool, run: bool) -> None:
         self.check = check
         self.until_idle = until_idle
+        self.run = run  # a Container.run: ended by end_runs()
         self.event = trio.Event()
         self.idle = False
         self.error: BaseException | None = None
@@ -180,6 +181,7 @@ class VirtualScheduler:
         self.settled = False
         """No trio task but the driver has been runnable since the last settle (see _Watcher)."""
         self.base_deadline = math.inf  # the driver's own effective deadline while it steps
+        self._halt = False
 
     # ---- what agents and containers call -------------------------------------------------
 
@@ -340,7 +342,9 @@ class VirtualScheduler:
                 handle.cancel()
         return fut.done
 
-    async def drive(self, check: Callable[[], bool] | None, *, until_idle: bool = False) -> bool:
+    async def drive(
+        self, check: Callable[[], bool] | None, *, until_idle: bool = False, run: bool = False
+    ) -> bool:
         """Advance the simulation until ``check()`` holds (or it goes idle, if asked).
 
         ``check`` is called after every round, so keep it cheap; None means the
@@ -355,7 +359,7 @@ class VirtualScheduler:
         if check is not None and check():
             await trio.lowlevel.checkpoint()
             return False
-        demand = _Demand(check, until_idle)
+        demand = _Demand(check, until_idle, run)
         if not self._demands:
             self._anchor()  # real time spent with nobody driving does not count
             _watcher().driving.append(self)
@@ -378,6 +382,13 @@ class VirtualScheduler:
         self.speed = speed
         self._anchor()
         self.poke()
+
+    def end_runs(self) -> None:
+        """End the demands of container runs now (a pause), once the current step is done."""
+        for demand in [demand for demand in self._demands if demand.run]:
+            self._retire(demand)
+            demand.event.set()
+            self._halt = True  # the driver stops after this step, as for a check that hit
 
     def next_event(self) -> float | None:
         """When the next event that keeps the simulation busy is due, or None."""
@@ -466,6 +477,9 @@ class VirtualScheduler:
     def _advance(self) -> tuple[_State, float]:
         self.base_deadline = trio.current_effective_deadline()
         for _ in range(_ROUNDS_PER_CHECKPOINT):
+            if self._halt:
+                self._halt = False
+                return _State.PROGRESS, 0.0
             # PERF: the flush and the round are inlined: this loop runs once per round
             # (virtual ping-pong in benchmarks/run.py).
             # Two lists each, swapped and cleared rather than made anew every round.
