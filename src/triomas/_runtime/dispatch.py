@@ -85,12 +85,8 @@ async def activation(cell: Cell, setup_result: Awaitable[None] | None = None) ->
                 if parking is None:
                     return
                 await parking
-    except Exception as exc:
-        cell.crash(exc)
     except BaseException as exc:
-        if not is_fatal(exc):
-            raise
-        cell.fail_fatal(exc)
+        failed(cell, exc)
     await cell.finish()
 
 
@@ -165,13 +161,8 @@ def drain_sync(cell: Cell, count: int) -> tuple[int, Envelope | None, Handler | 
                 # reply); live fan-out in benchmarks/run.py.
                 try:
                     handler.func(agent, body)
-                except Exception as exc:
-                    cell.crash(exc)
-                    break
                 except BaseException as exc:
-                    if not is_fatal(exc):
-                        raise
-                    cell.fail_fatal(exc)
+                    failed(cell, exc)
                     break
                 continue
             env = tell_envelope(body, sender, cell.ref, sent_at)
@@ -189,13 +180,8 @@ def drain_sync(cell: Cell, count: int) -> tuple[int, Envelope | None, Handler | 
                 result = handler.func(agent, body)
             if handler.is_async:  # an async def without await point: done in one step
                 result = complete(result)
-        except Exception as exc:
-            cell.crash(exc, env)
-            break
         except BaseException as exc:
-            if not is_fatal(exc):
-                raise
-            cell.fail_fatal(exc)
+            failed(cell, exc, env)
             break
         if env.reply_with is not None:
             router.reply(env, result)
@@ -214,12 +200,8 @@ def _setup_in_step(cell: Cell) -> bool:
                 cell.engine.start_setup(cell, result)
                 return False
             complete(result)  # an async def without an await point (ClassInfo.sync_setup)
-    except Exception as exc:
-        cell.crash(exc)
     except BaseException as exc:
-        if not is_fatal(exc):
-            raise
-        cell.fail_fatal(exc)
+        failed(cell, exc)
     else:
         if cell.exit_reason is None:
             cell.router.registry.started(cell)
@@ -255,12 +237,8 @@ def run_step(cell: Cell) -> None:
             result = cell.agent.update()
             if result is not None:  # an async def without await point
                 complete(result)
-        except Exception as exc:
-            cell.crash(exc)
         except BaseException as exc:
-            if not is_fatal(exc):
-                raise
-            cell.fail_fatal(exc)
+            failed(cell, exc)
     else:
         # sync_ok: every handler is plain, so this drains the whole mailbox
         drain_sync(cell, len(cell.mailbox))
@@ -315,8 +293,17 @@ async def run_extra(
 
 def task_failed(cell: Cell, exc: BaseException) -> None:
     """A task beside the mailbox raised ``exc``: the agent crashes, or its tree ends."""
+    failed(cell, exc, None, interrupt=True)
+
+
+def failed(
+    cell: Cell, exc: BaseException, env: Envelope | None = None, *, interrupt: bool = False
+) -> None:
+    """Agent code raised ``exc`` (handling ``env``): an ``Exception`` crashes the agent,
+    another ``BaseException`` ends its tree (:func:`is_fatal`); the runtime's own
+    cancellations go on up."""
     if isinstance(exc, Exception):
-        cell.crash(exc, interrupt=True)
+        cell.crash(exc, env, interrupt=interrupt)
     elif is_fatal(exc):
         cell.fail_fatal(exc)
     else:
