@@ -129,3 +129,13 @@ async def test_send_takes_the_send_options_and_nothing_else(vc: triomas.Containe
         ("Point", "inform", "c1", None),
         ("points", None, None, "fipa-request"),
     ]
+
+
+def test_references_sort_by_container_then_name() -> None:
+    refs = [
+        triomas.AgentRef("tcp://b:1", "a"),
+        triomas.AgentRef("local://c", "z"),
+        triomas.AgentRef("local://c", "b"),
+    ]
+    assert [str(r) for r in sorted(refs)] == ["local://c/b", "local://c/z", "tcp://b:1/a"]
+    assert triomas.AgentRef("local://c", "b") < triomas.AgentRef("local://c", "z")

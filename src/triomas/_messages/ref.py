@@ -13,13 +13,13 @@ else:
 
 
 @final
-@attrs.frozen(slots=True, cache_hash=True)
+@attrs.frozen(slots=True, cache_hash=True, order=True)
 class AgentRef:
     """A stable reference to an agent: its container's address plus its name.
 
     The address reads ``local://container/name``, ``tcp://host:port/name`` or
     ``unix:///path/to.sock/name``. A reference stays valid across restarts;
-    references compare equal by address.
+    references compare equal by address, and sort by it (container, then name).
     """
 
     container: str
