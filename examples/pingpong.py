@@ -62,6 +62,8 @@ async def ping_pong() -> None:
         # forever; run until nothing is left to do instead.
         report = await c.run_until_idle()
         print(f"  run_until_idle -> {report.reason} at t={report.time:.6f}, {report.rounds} rounds")
+        if c.failures:  # an agent that failed for good: not an exit status of 0
+            sys.exit(f"agents failed: {c.failures}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -650,3 +650,32 @@ async def test_send_refuses_what_is_not_a_message_or_a_recipient(
     assert "publish()" in errors[3]
     assert "ask()" in errors[4]
     assert "needs a recipient" in errors[4]
+
+
+async def test_the_container_lists_the_agents_that_failed(
+    both: triomas.Container, autojump_clock: object
+) -> None:
+    """A program whose only agent crashes in setup() can see it, and exit non-zero."""
+
+    class Broken(Agent):
+        def setup(self) -> None:
+            raise RuntimeError("no database")
+
+    class Fine(Agent):
+        pass
+
+    class Flaky(Agent):
+        @on(Tick)
+        def tick(self, msg: Tick) -> None:
+            raise ValueError("bad tick")
+
+    broken = await both.spawn(Broken)
+    await both.spawn(Fine)
+    flaky = await both.spawn(Flaky, restart="temporary")
+    both.send(flaky, Tick(0))
+    await both.run_until_idle()
+    failures = dict(both.failures)  # in the order they stopped, which real time decides
+    assert sorted(failures) == sorted([broken, flaky])
+    assert isinstance(failures[broken], triomas.Failure)
+    assert "no database" in str(failures[broken].exception)
+    assert isinstance(failures[flaky].exception, ValueError)

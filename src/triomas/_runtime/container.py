@@ -24,7 +24,14 @@ from .._agent.options import Overflow, Restart, options
 from .._agent.rpc import Proxy, connect
 from .._messages.codec import DEFAULT_CODEC, Codec
 from .._messages.errors import AgentStateError
-from .._messages.events import DeadLetterReason, Shutdown, SystemEvent, TraceRecord
+from .._messages.events import (
+    DeadLetterReason,
+    Failure,
+    Fatal,
+    Shutdown,
+    SystemEvent,
+    TraceRecord,
+)
 from .._messages.message import MESSAGE_CLASSES, check_send
 from .._messages.ref import AgentRef, as_ref
 from .._time.clock import Clock, RealClock, VirtualClock, VirtualTimeBase
@@ -110,6 +117,15 @@ class Container:
     def dead_letter_counts(self) -> collections.Counter[DeadLetterReason]:
         """How many dead letters of each reason this container has had."""
         return self._router.dead_letter_counts
+
+    @property
+    def failures(self) -> list[tuple[AgentRef, Failure | Fatal]]:
+        """The agents that stopped for good because they failed (a first ``setup()`` that
+        raised, a crash with no restart left, a temporary agent that crashed), with the
+        failure, in the order they stopped. A crash that was restarted is not here. A
+        program can end with ``sys.exit(1)`` when this is not empty, so that a failure is
+        not an exit status of 0."""
+        return list(self._registry.failures)
 
     # ---- agents --------------------------------------------------------------------------
 

@@ -19,6 +19,8 @@ from .._messages.events import (
     ChildStarted,
     DeadLetterReason,
     ExitReason,
+    Failure,
+    Fatal,
     Shutdown,
 )
 from .._messages.ref import AgentRef
@@ -49,6 +51,8 @@ class Registry:
         self.closed = False
         self._counters: dict[str, int] = {}
         self._parked: dict[Cell, None] = {}
+        self.failures: list[tuple[AgentRef, Failure | Fatal]] = []
+        """The agents that stopped for good because they failed, in order."""
         self.idle_alarms: dict[Cell, None] = {}
         """The cells that may have ``ignore_if_idle`` alarms (so idleness costs O(them))."""
         self._join_waiters: list[Future] = []
@@ -159,6 +163,8 @@ class Registry:
 
     def stopped(self, cell: Cell, reason: ExitReason) -> None:
         """``cell`` stopped for good: forget it; what waits for it becomes dead letters."""
+        if isinstance(reason, (Failure, Fatal)):
+            self.failures.append((cell.ref, reason))
         if self.cells.get(cell.name) is cell:
             del self.cells[cell.name]
         members = self.classes.get(type(cell.agent).__name__)
