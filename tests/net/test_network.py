@@ -694,3 +694,49 @@ async def test_what_teardowns_send_still_goes_out(addresses: Addresses) -> None:
             while len(got) < 2:
                 await trio.lowlevel.checkpoint()
             assert got == [0, 99]
+
+
+@message(tag="net.Introduce")
+class Introduce:
+    """Tells the receiver whom to greet: a typed reference and an untyped list of them."""
+
+    friend: AgentRef
+    others: Any
+
+
+@message(tag="net.Hello")
+class Hello:
+    text: str
+
+
+async def test_references_travel_in_messages_and_can_be_sent_to(addresses: Addresses) -> None:
+    """mango sends addresses in messages all the time: a reference is a message value, as
+    a typed field and untyped, and arrives as one the receiver can send to."""
+    greeted: list[tuple[str, str]] = []
+    all_greeted = trio.Event()
+
+    class Greeter(Agent):
+        @on(Introduce)
+        def introduce(self, msg: Introduce) -> None:
+            assert isinstance(msg.friend, AgentRef)
+            assert all(isinstance(ref, AgentRef) for ref in msg.others)
+            self.send(msg.friend, Hello("hi"))
+            for ref in msg.others:
+                self.send(ref, Hello("hello"))
+
+    class Friend(Agent):
+        @on(Hello)
+        def hello(self, msg: Hello) -> None:
+            greeted.append((self.name, msg.text))
+            if len(greeted) == 3:
+                all_greeted.set()
+
+    with trio.fail_after(10):
+        async with containers(addresses, 2) as (a, b):
+            greeter = await b.spawn(Greeter, name="greeter")
+            ann = await a.spawn(Friend, name="ann")
+            bo = await a.spawn(Friend, name="bo")
+            cy = await b.spawn(Friend, name="cy")
+            a.send(greeter.address, Introduce(ann, [bo, cy]))
+            await all_greeted.wait()
+    assert sorted(greeted) == [("ann", "hi"), ("bo", "hello"), ("cy", "hello")]

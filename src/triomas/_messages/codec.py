@@ -16,12 +16,14 @@ from cattrs.preconf.msgpack import make_converter
 
 from .errors import DecodeError, EncodeError, MessageTagError
 from .message import message_class, message_tag
+from .ref import AgentRef
 
 _NATIVE = (int, float, str, bytes, bool)
 
 _EXT_MESSAGE = 1
 _EXT_UUID = 2
 _EXT_DATETIME = 3
+_EXT_REF = 4
 
 MAX_NESTING = 8
 """How deep messages may nest inside each other's untyped values on the wire."""
@@ -32,7 +34,19 @@ def _converter() -> cattrs.Converter:
     converter = make_converter()
     converter.register_unstructure_hook(uuid.UUID, str)
     converter.register_structure_hook(uuid.UUID, lambda value, _: uuid.UUID(value))
+    # A reference travels as its address and arrives as a reference to send to.
+    converter.register_unstructure_hook(AgentRef, lambda ref: ref.address)
+    converter.register_structure_hook(AgentRef, lambda value, _: _ref(value))
     return converter
+
+
+def _ref(value: Any) -> AgentRef:
+    if type(value) is not str:
+        raise DecodeError(f"an agent reference is an address string, not {type(value).__name__}")
+    try:
+        return AgentRef.parse(value)
+    except ValueError as exc:
+        raise DecodeError(str(exc)) from None
 
 
 def _plain(cls: type) -> bool:
@@ -319,6 +333,8 @@ class Codec:
         return self.unpack(self.pack(value))
 
     def _default(self, obj: Any) -> Any:
+        if type(obj) is AgentRef:
+            return msgpack.ExtType(_EXT_REF, obj.address.encode())
         if isinstance(obj, uuid.UUID):
             return msgpack.ExtType(_EXT_UUID, obj.bytes)
         if isinstance(obj, datetime.datetime):
@@ -339,6 +355,12 @@ class Codec:
             if type(item) is not list or not item:
                 raise DecodeError("a message is an array [tag, *fields]")
             return self.load(item)
+        if code == _EXT_REF:
+            try:
+                address = data.decode()
+            except UnicodeDecodeError:
+                raise DecodeError("an agent reference is a UTF-8 address") from None
+            return _ref(address)
         if code == _EXT_UUID:
             if len(data) != 16:
                 raise DecodeError("a UUID is 16 bytes")
