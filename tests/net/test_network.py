@@ -740,3 +740,25 @@ async def test_references_travel_in_messages_and_can_be_sent_to(addresses: Addre
             a.send(greeter.address, Introduce(ann, [bo, cy]))
             await all_greeted.wait()
     assert sorted(greeted) == [("ann", "hi"), ("bo", "hello"), ("cy", "hello")]
+
+
+async def test_the_receiver_of_an_envelope_is_a_reference_locally_as_over_the_wire(
+    addresses: Addresses,
+) -> None:
+    seen: list[object] = []
+
+    class Looker(Agent):
+        @on(Hello)
+        def hello(self, msg: Hello, env: Envelope) -> None:
+            seen.append(env.receiver)
+
+    with trio.fail_after(10):
+        async with containers(addresses, 2) as (a, b):
+            here = await a.spawn(Looker, name="here")
+            there = await b.spawn(Looker, name="there")
+            a.send("here", Hello("by name"))
+            a.send(here.address, Hello("by address"))
+            await a.ask(there.address, Hello("over the wire"))
+    assert seen[:2] == [here, here]
+    assert seen[2] == there
+    assert all(type(receiver) is AgentRef for receiver in seen)

@@ -33,8 +33,10 @@ class Envelope:
     trackers), so treat it as read-only. It is not frozen only because building
     frozen attrs instances costs about three times as much on the hot path.
 
-    ``receiver`` is what the sender addressed: a reference, a name, a class or
-    group name, or ``None`` for a publish. ``sent_at`` is clock time.
+    ``receiver`` is what the sender addressed: the agent's reference when it named
+    one agent (by reference, name or address; locally as over the wire), the name
+    written for a class or a group (or a name nobody has), or ``None`` for a
+    publish. ``sent_at`` is clock time.
 
     ``performative`` names a speech act (``"tell"``, ``"cfp"``, ...) and is None
     for plain messages. ``conversation_id``, ``reply_with``, ``in_reply_to`` and

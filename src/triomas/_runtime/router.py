@@ -201,9 +201,17 @@ class Router:
         single = reply is not None
         if target is _Unresolved.TOKEN:
             target = self.single(to) if single else self.resolve(to)
-        receiver: AgentRef | str = (
-            to if isinstance(to, AgentRef) else to.__name__ if isinstance(to, type) else str(to)
-        )
+        # One agent, named or addressed, is its reference, as on the wire; a group or a
+        # class is the name written.
+        receiver: AgentRef | str
+        if isinstance(to, AgentRef):
+            receiver = to
+        elif target is not None and not isinstance(target, list):
+            receiver = target.ref
+        elif isinstance(to, type):
+            receiver = to.__name__
+        else:
+            receiver = _as_address_ref(to)
         forwarded: AgentRef | None = None
         env = Envelope(
             body,
@@ -511,6 +519,16 @@ class Router:
 
 
 # ---- an agent's messaging calls (methods of Cell, assigned in its class body) -------------
+
+
+def _as_address_ref(to: Any) -> AgentRef | str:
+    """``to`` as a reference if it is written as an agent's address, else as written."""
+    if isinstance(to, str) and "://" in to:
+        try:
+            return AgentRef.parse(to)
+        except ValueError:
+            return to
+    return str(to)
 
 
 def tell(self: Cell, to: Recipient, msg: Any) -> None:
