@@ -679,3 +679,41 @@ async def test_the_container_lists_the_agents_that_failed(
     assert isinstance(failures[broken], triomas.Failure)
     assert "no database" in str(failures[broken].exception)
     assert isinstance(failures[flaky].exception, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("to", "says"),
+    [
+        ("localhost:5555/x", "not an agent address"),
+        ("tcp:/host:1/x", "not an agent address"),
+        ("TCP://host:1/x", "lowercase"),
+        ("tcp://host:99999/x", "port from 0 to 65535"),
+        ("tcp://host/x", "port from 0 to 65535"),
+        ("local://c1/", "no agent name"),
+    ],
+)
+async def test_a_recipient_that_is_no_address_is_an_error(
+    vc: triomas.Container, to: str, says: str
+) -> None:
+    """Not a local name that does not exist (a dead letter): agent names have no '/'."""
+    with pytest.raises(ValueError, match=says):
+        vc.send(to, Tick(0))
+
+    refused: list[str] = []
+
+    class Sender(Agent):
+        async def setup(self) -> None:
+            try:
+                self.send(to, Tick(0))
+            except ValueError as exc:
+                refused.append(str(exc))
+            try:
+                await self.ask(to, Tick(0))
+            except ValueError as exc:
+                refused.append(str(exc))
+
+    await vc.spawn(Sender)
+    await vc.run_until_idle()
+    assert len(refused) == 2
+    assert all(says in text for text in refused)
+    assert vc.dead_letter_counts.total() == 0

@@ -181,7 +181,8 @@ class Agent:
         """
         # PERF: the check inline; its function (which says why) only on failure
         if type(msg) not in MESSAGE_CLASSES or (
-            type(to) is not AgentRef and not isinstance(to, (str, type))
+            type(to) is not AgentRef
+            and (not isinstance(to, (str, type)) or (type(to) is str and "/" in to))
         ):
             check_send(to, msg, "send")
         if not options:
@@ -253,7 +254,8 @@ class Agent:
         """
         # PERF: the check inline; its function (which says why) only on failure
         if type(msg) not in MESSAGE_CLASSES or (
-            type(to) is not AgentRef and not isinstance(to, (str, type))
+            type(to) is not AgentRef
+            and (not isinstance(to, (str, type)) or (type(to) is str and "/" in to))
         ):
             check_send(to, msg, "ask")
         return await self._ctx.ask(

@@ -8,7 +8,7 @@ from typing import Any, TypeVar, dataclass_transform, overload
 import attrs
 
 from .errors import MessageTagError
-from .ref import AgentRef
+from .ref import AgentRef, check_address
 
 T = TypeVar("T", bound=type)
 
@@ -75,6 +75,8 @@ def check_send(to: object, msg: object, call: str) -> None:
             f"{call}() needs a @message instance as the message, not "
             f"{type(msg).__qualname__} {msg!r:.80}; declare its class with @triomas.message"
         )
+    if isinstance(to, str) and "/" in to:
+        check_address(to)
     if type(to) is not AgentRef and not isinstance(to, (str, type, AgentRef)):
         raise TypeError(
             f"{call}() needs a recipient: an AgentRef, an agent name, an address or a "

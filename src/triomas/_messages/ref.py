@@ -49,6 +49,26 @@ class AgentRef:
         return cls(f"{scheme}://{container}", name)
 
 
+def check_address(to: str) -> None:
+    """Refuse, with :exc:`ValueError`, a recipient written with a ``/`` that is not an
+    agent address the runtime can route (an agent's name never has one): it would
+    otherwise be a local name nobody has, and a dead letter."""
+    scheme, sep, _ = to.partition("://")
+    if not sep:
+        raise ValueError(
+            f"{to!r} is not an agent address: write scheme://container/name "
+            f"(tcp://host:port/name, unix:///path/name, local://container/name); agent "
+            f"names have no '/'"
+        )
+    if not scheme.isalpha() or not scheme.islower():
+        raise ValueError(f"{to!r}: the scheme of an address is lowercase letters ({scheme!r})")
+    ref = AgentRef.parse(to)  # ValueError if it has no name
+    if scheme == "tcp":
+        _, colon, port = ref.container[len("tcp://") :].rpartition(":")
+        if not colon or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"{to!r}: a tcp address needs a port from 0 to 65535")
+
+
 def as_ref(to: AgentRef | str, home: str) -> AgentRef:
     """``to`` as a reference: a name is taken to live in container ``home``."""
     if isinstance(to, AgentRef):

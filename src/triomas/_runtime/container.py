@@ -334,7 +334,8 @@ class Container:
         """Send ``msg`` from outside any agent (the envelope's sender is None)."""
         # PERF: the check inline; its function (which says why) only on failure
         if type(msg) not in MESSAGE_CLASSES or (
-            type(to) is not AgentRef and not isinstance(to, (str, type))
+            type(to) is not AgentRef
+            and (not isinstance(to, (str, type)) or (type(to) is str and "/" in to))
         ):
             check_send(to, msg, "send")
         self._router.send(None, to, msg, topic, False, None, None, None, None, None, None)
@@ -354,7 +355,8 @@ class Container:
         """Ask from outside any agent; see :meth:`Agent.ask`."""
         # PERF: the check inline; its function (which says why) only on failure
         if type(msg) not in MESSAGE_CLASSES or (
-            type(to) is not AgentRef and not isinstance(to, (str, type))
+            type(to) is not AgentRef
+            and (not isinstance(to, (str, type)) or (type(to) is str and "/" in to))
         ):
             check_send(to, msg, "ask")
         return await self._router.ask(
