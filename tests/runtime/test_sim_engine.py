@@ -717,3 +717,27 @@ async def test_a_recipient_that_is_no_address_is_an_error(
     assert len(refused) == 2
     assert all(says in text for text in refused)
     assert vc.dead_letter_counts.total() == 0
+
+
+async def test_a_message_to_a_class_reaches_its_subclasses_too(
+    both: triomas.Container, autojump_clock: object
+) -> None:
+    """As ``@on(Base)`` dispatch and pykka's ``broadcast(target_class=)`` do; a class
+    *name* (MASlite's receivers) still means exactly that class."""
+    got: list[str] = []
+
+    class Animal(Agent):
+        @on(Tick)
+        def tick(self, msg: Tick) -> None:
+            got.append(f"{self.name} {msg.n}")
+
+    class Dog(Animal):
+        pass
+
+    await both.spawn(Animal, name="generic")
+    await both.spawn(Dog, name="rex")
+    both.send(Animal, Tick(1))
+    both.send("Animal", Tick(2))
+    both.send(Dog, Tick(3))
+    await both.run_until_idle()
+    assert sorted(got) == ["generic 1", "generic 2", "rex 1", "rex 3"]

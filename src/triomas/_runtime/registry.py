@@ -43,7 +43,8 @@ class Registry:
     def __init__(self, container: Container) -> None:
         self.container = container
         self.cells: dict[str, Cell] = {}
-        self.classes: dict[str, dict[Cell, None]] = {}
+        self.classes: dict[type, dict[Cell, None]] = {}
+        """The live cells of each agent class (exactly that class), in spawn order."""
         self.on_demand: dict[
             str, tuple[type[Agent], tuple[Any, ...], dict[str, Any], LifeOptions]
         ] = {}
@@ -93,7 +94,7 @@ class Registry:
         if opts.idle_timeout is not None:
             cell.passivation = Passivation(cell, opts.idle_timeout)
         self.cells[name] = cell
-        self.classes.setdefault(cls.__name__, {})[cell] = None
+        self.classes.setdefault(cls, {})[cell] = None
         parent.children[cell] = None
         self.router.trace_event(name, "spawn", cls.__qualname__)
         cell.start()
@@ -122,6 +123,24 @@ class Registry:
             if candidate not in self.cells:
                 self._counters[cls.__name__] = n
                 return candidate
+
+    def of_class(self, cls: type | str) -> dict[Cell, None] | None:
+        """The live cells of agent class ``cls`` and its subclasses (as ``@on(Base)``
+        dispatch and pykka's ``broadcast(target_class=)`` include them), or, for a class
+        name, of the classes of exactly that name (MASlite's receivers), in spawn order
+        class by class."""
+        if isinstance(cls, str):
+            matches = [members for klass, members in self.classes.items() if klass.__name__ == cls]
+        else:
+            matches = [members for klass, members in self.classes.items() if issubclass(klass, cls)]
+        if not matches:
+            return None
+        if len(matches) == 1:
+            return matches[0]
+        merged: dict[Cell, None] = {}
+        for members in matches:
+            merged.update(members)
+        return merged
 
     def named(self, name: str) -> Cell | None:
         """The live cell called ``name``, activated on demand if registered so."""
@@ -167,11 +186,11 @@ class Registry:
             self.failures.append((cell.ref, reason))
         if self.cells.get(cell.name) is cell:
             del self.cells[cell.name]
-        members = self.classes.get(type(cell.agent).__name__)
+        members = self.classes.get(type(cell.agent))
         if members is not None:
             members.pop(cell, None)
             if not members:
-                del self.classes[type(cell.agent).__name__]
+                del self.classes[type(cell.agent)]
         router = self.router
         router.subscriptions.drop(cell)
         self._parked.pop(cell, None)

@@ -134,15 +134,17 @@ class Router:
             if home is None:
                 return None
             return home.registry.named(to.name)
-        if isinstance(to, type):
-            to = to.__name__
-        if isinstance(to, str) and "://" in to:  # PERF: is_address, inlined
-            return self.resolve(AgentRef.parse(to))
         registry = self.registry
-        cell = registry.cells.get(to)
-        if cell is not None:
-            return cell
-        members = registry.classes.get(to)
+        if isinstance(to, type):  # the class and its subclasses, and its receiver group
+            members = registry.of_class(to)
+            to = to.__name__
+        else:
+            if "://" in to:  # PERF: is_address, inlined
+                return self.resolve(AgentRef.parse(to))
+            cell = registry.cells.get(to)
+            if cell is not None:
+                return cell
+            members = registry.of_class(to)
         extra = self.subscriptions.receivers.get(to)
         if extra:
             members = {**members, **extra} if members else extra
