@@ -741,3 +741,30 @@ async def test_a_message_to_a_class_reaches_its_subclasses_too(
     both.send(Dog, Tick(3))
     await both.run_until_idle()
     assert sorted(got) == ["generic 1", "generic 2", "rex 1", "rex 3"]
+
+
+async def test_a_class_name_or_group_after_an_address_works_between_local_containers() -> None:
+    """As over TCP: ``local://c2/Shop`` reaches c2's agents of class Shop, and
+    ``local://c2/night`` its receiver group, from another local container or its own."""
+    got: list[str] = []
+
+    class Shop(Agent):
+        @on(Tick)
+        def tick(self, msg: Tick) -> None:
+            got.append(f"{self.name} {msg.n}")
+
+    clock = triomas.VirtualClock()
+    async with (
+        triomas.open_container("local://c1", clock=clock) as c1,
+        triomas.open_container("local://c2", clock=clock) as c2,
+    ):
+        await c2.spawn(Shop, name="s1")
+        guard = await c2.spawn(Shop, name="s2")
+        c2.agent(guard, Shop).subscribe(receiver="night")
+        c1.send("local://c2/Shop", Tick(1))
+        c1.send("local://c2/night", Tick(2))
+        c2.send("local://c2/Shop", Tick(3))
+        await c1.run_until_idle()
+        assert c1.dead_letter_counts.total() == 0
+        assert c2.dead_letter_counts.total() == 0
+    assert sorted(got) == ["s1 1", "s1 3", "s2 1", "s2 2", "s2 3"]

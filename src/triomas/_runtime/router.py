@@ -133,22 +133,26 @@ class Router:
                 home = None if other is None else other._router
             if home is None:
                 return None
-            return home.registry.named(to.name)
-        registry = self.registry
+            found = home.registry.cells.get(to.name)
+            # after an address, a class name or a receiver group works as it does over TCP
+            return found if found is not None else home.resolve_name(to.name)
         if isinstance(to, type):  # the class and its subclasses, and its receiver group
-            members = registry.of_class(to)
-            to = to.__name__
-        else:
-            if "://" in to:  # PERF: is_address, inlined
-                return self.resolve(AgentRef.parse(to))
-            cell = registry.cells.get(to)
-            if cell is not None:
-                return cell
-            members = registry.of_class(to)
-        extra = self.subscriptions.receivers.get(to)
+            return self._members(self.registry.of_class(to), to.__name__)
+        if "://" in to:  # PERF: is_address, inlined
+            return self.resolve(AgentRef.parse(to))
+        cell = self.registry.cells.get(to)
+        return cell if cell is not None else self.resolve_name(to)
+
+    def resolve_name(self, name: str) -> Cell | list[Cell] | None:
+        """What a name that is no live agent's names here: the agents of a class of that
+        name and the members of a receiver group, or an agent spawned on demand."""
+        return self._members(self.registry.of_class(name), name)
+
+    def _members(self, members: dict[Cell, None] | None, name: str) -> Cell | list[Cell] | None:
+        extra = self.subscriptions.receivers.get(name)
         if extra:
             members = {**members, **extra} if members else extra
-        return list(members) if members else registry.activate(to)
+        return list(members) if members else self.registry.activate(name)
 
     def single(self, to: Recipient) -> Cell | None:
         """The one local cell ``to`` names (``ValueError`` if it names several)."""
