@@ -768,3 +768,32 @@ async def test_a_class_name_or_group_after_an_address_works_between_local_contai
         assert c1.dead_letter_counts.total() == 0
         assert c2.dead_letter_counts.total() == 0
     assert sorted(got) == ["s1 1", "s1 3", "s2 1", "s2 2", "s2 3"]
+
+
+async def test_subscribing_to_an_agents_name_tracks_its_mail(
+    both: triomas.Container, autojump_clock: object
+) -> None:
+    """MASlite's receiver tracking: ``subscribe(receiver="bob")`` where bob is an agent
+    gets a copy of bob's mail (it used to join a group named bob, which bob's name
+    shadowed: silently nothing); an agent cannot take the name of a receiver group."""
+    got: list[tuple[str, int]] = []
+
+    class Keeper(Agent):
+        @on(Tick)
+        def tick(self, msg: Tick) -> None:
+            got.append((self.name, msg.n))
+
+    bob = await both.spawn(Keeper, name="bob")
+    spy = await both.spawn(Keeper, name="spy")
+    both.agent(spy, Keeper).subscribe(receiver="bob")
+    both.send(bob, Tick(1))
+    both.send("bob", Tick(2))
+    await both.run_until_idle()
+    assert sorted(got) == [("bob", 1), ("bob", 2), ("spy", 1), ("spy", 2)]
+    both.agent(spy, Keeper).unsubscribe(receiver="bob")
+    both.send(bob, Tick(3))
+    await both.run_until_idle()
+    assert ("spy", 3) not in got
+    both.agent(spy, Keeper).subscribe(receiver="night")
+    with pytest.raises(triomas.NameTaken, match="receiver group"):
+        await both.spawn(Keeper, name="night")

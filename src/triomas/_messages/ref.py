@@ -69,6 +69,16 @@ def check_address(to: str) -> None:
             raise ValueError(f"{to!r}: a tcp address needs a port from 0 to 65535")
 
 
+def address_or_name(to: Any) -> AgentRef | str:
+    """``to`` as a reference if it is written as an agent's address, else as written."""
+    if isinstance(to, str) and "://" in to:
+        try:
+            return AgentRef.parse(to)
+        except ValueError:
+            return to
+    return str(to)
+
+
 def as_ref(to: AgentRef | str, home: str) -> AgentRef:
     """``to`` as a reference: a name is taken to live in container ``home``."""
     if isinstance(to, AgentRef):

@@ -116,7 +116,15 @@ def subscribe(
     add: bool,
 ) -> None:
     """Add or remove subscriptions."""
-    self.router.subscriptions.change(self, topic, sender, receiver, add=add)
+    router = self.router
+    router.subscriptions.change(
+        self,
+        topic,
+        sender,
+        receiver,
+        add=add,
+        receiver_is_agent=receiver is not None and receiver in router.registry.cells,
+    )
 
 
 def unsubscribe_all(self: Cell) -> None:

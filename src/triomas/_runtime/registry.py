@@ -115,6 +115,12 @@ class Registry:
                 raise ValueError(f"agent name {name!r} must be non-empty and contain no '/'")
             if name in self.cells:
                 raise NameTaken(f"an agent named {name!r} already lives in {self.router.address}")
+            if name in self.router.subscriptions.receivers:
+                # the name would shadow the group: messages to it would reach the agent only
+                raise NameTaken(
+                    f"{name!r} is a receiver group in {self.router.address}; an agent cannot "
+                    f"take its name"
+                )
             return name
         n = self._counters.get(cls.__name__, 0)
         while True:

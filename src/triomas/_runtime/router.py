@@ -40,7 +40,7 @@ from .._messages.events import (
     SystemEvent,
     TraceRecord,
 )
-from .._messages.ref import AgentRef, is_address
+from .._messages.ref import AgentRef, address_or_name, is_address
 from .._time.future import Future, ReplySlot
 from .deadletters import DeadLetterLog
 from .engine import RunState
@@ -102,6 +102,7 @@ class Router:
         self.subscriptions = Subscriptions()
         # The subscriptions' own dict, read by the tell fast path (it is never replaced).
         self.trackers = self.subscriptions.trackers
+        self.inboxes = self.subscriptions.inboxes
         self.remote: Remote | None = None
         self.dead_letter_counts: collections.Counter[DeadLetterReason] = collections.Counter()
         self.event_callbacks: list[Callable[[SystemEvent], object]] = []
@@ -217,7 +218,7 @@ class Router:
         elif isinstance(to, type):
             receiver = to.__name__
         else:
-            receiver = _as_address_ref(to)
+            receiver = address_or_name(to)
         forwarded: AgentRef | None = None
         env = Envelope(
             body,
@@ -240,6 +241,8 @@ class Router:
                 member.deliver(member, env)
         elif target is not None and not (single and self._handoff and handoff(target, env)):
             target.deliver(target, env)  # its container's engine, maybe not ours
+        if self.inboxes and target is not None:
+            self._copy_to_inbox_trackers(target, env)
         elif target is None and self.remote is not None:
             remote = self._remote_ref(to)
             if remote is not None:
@@ -263,6 +266,14 @@ class Router:
             )
             self.dead(env, reason, NoProc())
         return forwarded
+
+    def _copy_to_inbox_trackers(self, target: Cell | list[Cell], env: Envelope) -> None:
+        """Copies of ``env`` for the agents that track the mail of its recipients."""
+        copy = env if env.reply_with is None else attrs.evolve(env, reply_with=None)
+        for member in target if isinstance(target, list) else (target,):
+            for tracker in self.inboxes.get(member.name, ()):
+                if tracker is not member:
+                    tracker.deliver(tracker, copy)
 
     async def send_wait(
         self, sender: Cell | None, to: Recipient, msg: Any, timeout: float | None, topic: str | None
@@ -527,20 +538,10 @@ class Router:
 # ---- an agent's messaging calls (methods of Cell, assigned in its class body) -------------
 
 
-def _as_address_ref(to: Any) -> AgentRef | str:
-    """``to`` as a reference if it is written as an agent's address, else as written."""
-    if isinstance(to, str) and "://" in to:
-        try:
-            return AgentRef.parse(to)
-        except ValueError:
-            return to
-    return str(to)
-
-
 def tell(self: Cell, to: Recipient, msg: Any) -> None:
     """A send with no option: the fast path for a live agent's reference."""
     router = self.router
-    if type(to) is AgentRef and not router.trackers and not router.strict:
+    if type(to) is AgentRef and not router.trackers and not router.inboxes and not router.strict:
         # PERF: a plain tell to a live agent of this container goes straight to its
         # mailbox (live fan-out in benchmarks/run.py): no resolving, no envelope.
         target = to._cell

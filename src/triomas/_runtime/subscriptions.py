@@ -10,7 +10,7 @@ from .._messages.ref import AgentRef
 if TYPE_CHECKING:
     from .cell import Cell
 
-Kind = Literal["topic", "sender", "receiver"]
+Kind = Literal["topic", "sender", "receiver", "inbox"]
 
 
 def topic_name(topic: str | type) -> str:
@@ -26,12 +26,15 @@ class Subscriptions:
     and with it every virtual-time trace, is deterministic.
     """
 
-    __slots__ = ("_by_cell", "on_topic", "receivers", "topics", "trackers")
+    __slots__ = ("_by_cell", "inboxes", "on_topic", "receivers", "topics", "trackers")
 
     def __init__(self) -> None:
         self.topics: dict[str, dict[Cell, None]] = {}
         self.trackers: dict[str, dict[Cell, None]] = {}
         self.receivers: dict[str, dict[Cell, None]] = {}
+        self.inboxes: dict[str, dict[Cell, None]] = {}
+        """Per agent name, the cells that get a copy of its mail (MASlite's receiver
+        tracking: ``subscribe(receiver=name)`` where an agent has that name)."""
         self._by_cell: dict[Cell, set[tuple[Kind, str]]] = {}
         self.on_topic: Callable[[str, bool], object] | None = None
         """Called with ``(topic, True)`` when a topic gets its first subscriber and
@@ -44,6 +47,8 @@ class Subscriptions:
             else self.trackers
             if kind == "sender"
             else self.receivers
+            if kind == "receiver"
+            else self.inboxes
         )
 
     def change(
@@ -54,15 +59,20 @@ class Subscriptions:
         receiver: str | None,
         *,
         add: bool,
+        receiver_is_agent: bool = False,
     ) -> None:
-        """Add or remove the subscriptions named by the non-None arguments."""
+        """Add or remove the subscriptions named by the non-None arguments; a receiver
+        that is an agent's name tracks that agent's mail rather than join a group."""
         keys: list[tuple[Kind, str]] = []
         if topic is not None:
             keys.append(("topic", topic_name(topic)))
         if sender is not None:
             keys.append(("sender", sender.name if isinstance(sender, AgentRef) else sender))
         if receiver is not None:
-            keys.append(("receiver", receiver))
+            if add:
+                keys.append(("inbox" if receiver_is_agent else "receiver", receiver))
+            else:  # whichever it was
+                keys.extend([("inbox", receiver), ("receiver", receiver)])
         if not keys:
             raise TypeError("name a topic=, sender= or receiver=")
         for kind, key in keys:
