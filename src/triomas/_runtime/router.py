@@ -241,14 +241,14 @@ class Router:
                 member.deliver(member, env)
         elif target is not None and not (single and self._handoff and handoff(target, env)):
             target.deliver(target, env)  # its container's engine, maybe not ours
-        if self.inboxes and target is not None:
-            self._copy_to_inbox_trackers(target, env)
         elif target is None and self.remote is not None:
             remote = self._remote_ref(to)
             if remote is not None:
                 # It raises EncodeError before anyone saw the message.
                 self.remote.forward(env, remote, reply)
                 forwarded = remote
+        if self.inboxes and target is not None:
+            self._copy_to_inbox_trackers(target, env)
         if not direct and sender is not None and self.trackers:
             trackers = self.trackers.get(sender.name)
             if trackers:
