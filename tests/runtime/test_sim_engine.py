@@ -797,3 +797,52 @@ async def test_subscribing_to_an_agents_name_tracks_its_mail(
     both.agent(spy, Keeper).subscribe(receiver="night")
     with pytest.raises(triomas.NameTaken, match="receiver group"):
         await both.spawn(Keeper, name="night")
+
+
+async def test_a_sender_tracking_with_a_topic_or_receiver_is_one_filter(
+    both: triomas.Container, autojump_clock: object
+) -> None:
+    """``subscribe(sender=, topic=)`` and ``subscribe(sender=, receiver=)`` are one filter
+    (both must match), as in MASlite; not two subscriptions, either of which matches."""
+    got: list[tuple[str, str, int]] = []
+
+    @message(tag="sim_engine.Other")
+    class Other:
+        n: int
+
+    class Keeper(Agent):
+        @on(Tick)
+        def tick(self, msg: Tick, env: Envelope) -> None:
+            got.append((self.name, "Tick", msg.n))
+
+        @on(Other)
+        def other(self, msg: Other) -> None:
+            got.append((self.name, "Other", msg.n))
+
+    ann = await both.spawn(Keeper, name="ann")
+    await both.spawn(Keeper, name="bob")
+    await both.spawn(Keeper, name="cy")
+    by_topic = await both.spawn(Keeper, name="by_topic")
+    to_bob = await both.spawn(Keeper, name="to_bob")
+    both.agent(by_topic, Keeper).subscribe(sender="ann", topic=Tick)
+    both.agent(to_bob, Keeper).subscribe(sender="ann", receiver="bob")
+    a = both.agent(ann, Keeper)
+    a.send("bob", Tick(1))
+    a.send("cy", Other(2))
+    a.send("cy", Tick(3))
+    a.send("bob", Other(4))
+    both.send("cy", Tick(5))  # not from ann: no copy at all
+    a.publish(Tick(6))  # nobody subscribed to the topic: a dead letter, and one copy
+    await both.run_until_idle()
+    copies = sorted((name, kind, n) for name, kind, n in got if name in ("by_topic", "to_bob"))
+    assert copies == [
+        ("by_topic", "Tick", 1),
+        ("by_topic", "Tick", 3),
+        ("by_topic", "Tick", 6),
+        ("to_bob", "Other", 4),
+        ("to_bob", "Tick", 1),
+    ]
+    both.agent(by_topic, Keeper).unsubscribe(sender="ann", topic=Tick)
+    a.send("bob", Tick(7))
+    await both.run_until_idle()
+    assert ("by_topic", "Tick", 7) not in got

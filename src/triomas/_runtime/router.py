@@ -254,7 +254,8 @@ class Router:
             if trackers:
                 copy = env if reply_with is None else attrs.evolve(env, reply_with=None)
                 for tracker in trackers:
-                    tracker.deliver(tracker, copy)
+                    if self.subscriptions.passes(sender.name, tracker, env.topic, receiver):
+                        tracker.deliver(tracker, copy)
         if target is None and forwarded is None:
             unreachable = (
                 isinstance(to, AgentRef)
@@ -311,7 +312,8 @@ class Router:
             trackers = self.trackers.get(sender.name)
             if trackers:
                 for tracker in trackers:
-                    tracker.deliver(tracker, env)
+                    if self.subscriptions.passes(sender.name, tracker, name, None):
+                        tracker.deliver(tracker, env)
         if self.remote is not None and self.remote.publish(env):
             return
         if not subscribers:  # trackers only watch: the publish itself reached nobody

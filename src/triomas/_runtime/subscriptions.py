@@ -26,12 +26,23 @@ class Subscriptions:
     and with it every virtual-time trace, is deterministic.
     """
 
-    __slots__ = ("_by_cell", "inboxes", "on_topic", "receivers", "topics", "trackers")
+    __slots__ = (
+        "_by_cell",
+        "filters",
+        "inboxes",
+        "on_topic",
+        "receivers",
+        "topics",
+        "trackers",
+    )
 
     def __init__(self) -> None:
         self.topics: dict[str, dict[Cell, None]] = {}
         self.trackers: dict[str, dict[Cell, None]] = {}
         self.receivers: dict[str, dict[Cell, None]] = {}
+        self.filters: dict[tuple[str, Cell], tuple[str | None, str | None]] = {}
+        """For a sender tracking made with ``topic=`` or ``receiver=`` too: the topic and
+        the receiver a copy must have (one filter, both must match: MASlite's)."""
         self.inboxes: dict[str, dict[Cell, None]] = {}
         """Per agent name, the cells that get a copy of its mail (MASlite's receiver
         tracking: ``subscribe(receiver=name)`` where an agent has that name)."""
@@ -64,10 +75,20 @@ class Subscriptions:
         """Add or remove the subscriptions named by the non-None arguments; a receiver
         that is an agent's name tracks that agent's mail rather than join a group."""
         keys: list[tuple[Kind, str]] = []
+        if sender is not None and (topic is not None or receiver is not None):
+            # one filtered tracking, not a topic, a tracking and a group
+            name = sender.name if isinstance(sender, AgentRef) else sender
+            if add:
+                self.filters[(name, cell)] = (
+                    None if topic is None else topic_name(topic),
+                    receiver,
+                )
+            keys.append(("sender", name))
+            topic = receiver = None
+        elif sender is not None:
+            keys.append(("sender", sender.name if isinstance(sender, AgentRef) else sender))
         if topic is not None:
             keys.append(("topic", topic_name(topic)))
-        if sender is not None:
-            keys.append(("sender", sender.name if isinstance(sender, AgentRef) else sender))
         if receiver is not None:
             if add:
                 keys.append(("inbox" if receiver_is_agent else "receiver", receiver))
@@ -88,7 +109,23 @@ class Subscriptions:
             else:
                 self._remove(cell, kind, key)
 
+    def passes(self, sender: str, tracker: Cell, topic: str, receiver: object) -> bool:
+        """Whether a copy of a message (``topic``, to ``receiver``) from ``sender`` is for
+        ``tracker``: always, unless its tracking has a filter that it does not meet."""
+        wanted = self.filters.get((sender, tracker)) if self.filters else None
+        if wanted is None:
+            return True
+        want_topic, want_receiver = wanted
+        if want_topic is not None and topic != want_topic:
+            return False
+        if want_receiver is None:
+            return True
+        name = receiver.name if isinstance(receiver, AgentRef) else receiver
+        return name == want_receiver
+
     def _remove(self, cell: Cell, kind: Kind, key: str) -> None:
+        if kind == "sender":
+            self.filters.pop((key, cell), None)
         table = self._table(kind)
         members = table.get(key)
         if members is not None:
