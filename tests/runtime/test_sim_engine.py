@@ -846,3 +846,43 @@ async def test_a_sender_tracking_with_a_topic_or_receiver_is_one_filter(
     a.send("bob", Tick(7))
     await both.run_until_idle()
     assert ("by_topic", "Tick", 7) not in got
+
+
+async def test_failures_are_kept_bounded_and_a_later_subscription_wins(
+    vc: triomas.Container,
+) -> None:
+    """A long-lived service may see many failures: the container keeps the last ones
+    (each holds its traceback's frames). Subscribing to a sender again without a filter
+    drops the filter made before."""
+    from triomas._runtime.registry import FAILURES_KEPT
+
+    class Broken(Agent):
+        def setup(self) -> None:
+            raise RuntimeError("no")
+
+    for i in range(FAILURES_KEPT + 20):
+        await vc.spawn(Broken, name=f"b{i}")
+    await vc.run_until_idle()
+    names = [ref.name for ref, _ in vc.failures]
+    assert len(names) == FAILURES_KEPT
+    assert names[-1] == f"b{FAILURES_KEPT + 19}"
+
+    got: list[int] = []
+
+    class Keeper(Agent):
+        @on(Tick)
+        def tick(self, msg: Tick) -> None:
+            got.append(msg.n)
+
+        @on(Note)
+        def note(self, msg: Note) -> None:
+            got.append(int(msg.t))
+
+    ann = await vc.spawn(Keeper, name="ann")
+    spy = await vc.spawn(Keeper, name="spy")
+    await vc.spawn(Keeper, name="bob")
+    vc.agent(spy, Keeper).subscribe(sender="ann", topic=Tick)
+    vc.agent(spy, Keeper).subscribe(sender="ann")  # everything from ann, after all
+    vc.agent(ann, Keeper).send("bob", Note(7.0))
+    await vc.run_until_idle()
+    assert got == [7, 7]  # bob's, and the spy's copy

@@ -77,7 +77,7 @@ def check_send(to: object, msg: object, call: str) -> None:
         )
     if isinstance(to, str) and "/" in to:
         check_address(to)
-    if type(to) is not AgentRef and not isinstance(to, (str, type, AgentRef)):
+    if not isinstance(to, (str, type, AgentRef)):
         raise TypeError(
             f"{call}() needs a recipient: an AgentRef, an agent name, an address or a "
             f"class, not {type(to).__qualname__} {to!r:.80}"

@@ -122,7 +122,8 @@ class Container:
     def failures(self) -> list[tuple[AgentRef, Failure | Fatal]]:
         """The agents that stopped for good because they failed (a first ``setup()`` that
         raised, a crash with no restart left, a temporary agent that crashed), with the
-        failure, in the order they stopped. A crash that was restarted is not here. A
+        failure, in the order they stopped; the last 100 of them. A crash that was
+        restarted is not here. A
         program can end with ``sys.exit(1)`` when this is not empty, so that a failure is
         not an exit status of 0."""
         return list(self._registry.failures)

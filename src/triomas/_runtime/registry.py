@@ -8,6 +8,7 @@ does the bookkeeping when an agent has started or stopped for good.
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from .._agent.agent import Agent
@@ -37,6 +38,10 @@ if TYPE_CHECKING:
     from .tree import Supervision
 
 
+FAILURES_KEPT = 100
+"""How many failures :attr:`Registry.failures` keeps (a long-lived service may have many)."""
+
+
 class Registry:
     """The agents of one container."""
 
@@ -52,8 +57,9 @@ class Registry:
         self.closed = False
         self._counters: dict[str, int] = {}
         self._parked: dict[Cell, None] = {}
-        self.failures: list[tuple[AgentRef, Failure | Fatal]] = []
-        """The agents that stopped for good because they failed, in order."""
+        self.failures: deque[tuple[AgentRef, Failure | Fatal]] = deque(maxlen=FAILURES_KEPT)
+        """The last agents that stopped for good because they failed, in order (bounded:
+        a failure holds its exception, and with it the frames of its traceback)."""
         self.idle_alarms: dict[Cell, None] = {}
         """The cells that may have ``ignore_if_idle`` alarms (so idleness costs O(them))."""
         self._join_waiters: list[Future] = []

@@ -86,7 +86,10 @@ class Subscriptions:
             keys.append(("sender", name))
             topic = receiver = None
         elif sender is not None:
-            keys.append(("sender", sender.name if isinstance(sender, AgentRef) else sender))
+            name = sender.name if isinstance(sender, AgentRef) else sender
+            if add:  # the later subscription wins: a filter made before is dropped
+                self.filters.pop((name, cell), None)
+            keys.append(("sender", name))
         if topic is not None:
             keys.append(("topic", topic_name(topic)))
         if receiver is not None:
