@@ -12,17 +12,19 @@ import trio
 from ._messages.codec import Codec
 from ._messages.events import TraceRecord
 from ._net.network import Network, NetworkOptions
-from ._net.transport import transport_for
+from ._net.transport import client_address, transport_for
 from ._net.virtual import SimNetwork
 from ._net.wire import MAX_FRAME
 from ._runtime.container import (
     Container,
+    allow_dial_out,
     attach_network,
     body_scope,
     close,
     failure,
     inbound,
     mark_closed,
+    network_of,
 )
 from ._runtime.ports import Remote
 from ._runtime.run import run_defaults
@@ -55,8 +57,11 @@ async def open_container(
 
     ``address`` says where the container lives and how others reach it:
 
-    - ``None`` or ``local://name``: in this process only (agents of other local
-      containers of the run reach it by reference, without copying);
+    - ``None`` or ``local://name``: it listens nowhere (agents of other local
+      containers of the run reach it by reference, without copying), but dials out: the
+      first message to a network address opens a connection, and the answers and any
+      mail for its agents come back over it (on the network it goes by a random
+      ``client://`` address);
     - ``tcp://host:port`` (port 0 picks a free port), ``unix:///path/to.sock``, or
       ``memory://name`` (in-process streams, for tests): agents in other containers,
       processes and machines reach it over the network, and it reaches theirs.
@@ -110,6 +115,16 @@ async def open_container(
             f"{address}: network containers run in real time; "
             "simulate several containers in virtual time with local:// addresses"
         )
+    options = NetworkOptions(
+        secret=secret.encode() if isinstance(secret, str) else secret,
+        ssl_server=ssl_server,
+        ssl_client=ssl_client,
+        max_frame=max_frame,
+        max_buffer=send_buffer,
+        handshake_timeout=handshake_timeout,
+        reconnect_timeout=reconnect_timeout,
+        max_handshakes=max_handshakes,
+    )
     listeners: list[trio.abc.Listener[trio.abc.Stream]] = []
     if transport is not None:
         listeners, address = await transport.listen(address)
@@ -131,26 +146,14 @@ async def open_container(
                 strict,
             )
             if transport is not None:
-                remote = Network(
-                    inbound(container),
-                    transport,
-                    container.codec,
-                    NetworkOptions(
-                        secret=secret.encode() if isinstance(secret, str) else secret,
-                        ssl_server=ssl_server,
-                        ssl_client=ssl_client,
-                        max_frame=max_frame,
-                        max_buffer=send_buffer,
-                        handshake_timeout=handshake_timeout,
-                        reconnect_timeout=reconnect_timeout,
-                        max_handshakes=max_handshakes,
-                    ),
-                )
+                remote = Network(inbound(container), transport, container.codec, options)
                 await nursery.start(remote.run, listeners)
             else:
                 defaults.open[address] = container
                 if network is not None:
                     remote = network.join(inbound(container))
+                else:
+                    allow_dial_out(container, _dialer(container, nursery, options))
             if remote is not None:
                 attach_network(container, remote)
             try:
@@ -163,8 +166,9 @@ async def open_container(
                     try:
                         await close(container)
                     finally:
-                        if remote is not None:
-                            await remote.aclose()
+                        ours = network_of(container)  # it may have dialed out since
+                        if ours is not None:
+                            await ours.aclose()
             finally:
                 mark_closed(container)
                 defaults.open.pop(address, None)
@@ -179,3 +183,30 @@ async def open_container(
         raise root_failure
     if body_error is not None:
         raise body_error
+
+
+def _dialer(
+    container: Container, nursery: trio.Nursery, options: NetworkOptions
+) -> Callable[[str], Remote | None]:
+    """How a container without a listening address gets a network when it first sends
+    to a socket or memory address: one that dials out under a ``client://`` address,
+    its peers answering over the connections it opened."""
+
+    def dial_out(target: str) -> Remote | None:
+        try:
+            transport_for(target)
+        except ValueError:
+            return None  # not a network address: a local container that is not open
+        if not isinstance(container.clock, RealClock):
+            raise ValueError(
+                f"{container.address} runs in virtual time and cannot reach {target}: "
+                "network containers run in real time"
+            )
+        network = Network(
+            inbound(container), None, container.codec, options, client=client_address()
+        )
+        attach_network(container, network)
+        nursery.start_soon(network.run, [])
+        return network
+
+    return dial_out

@@ -14,7 +14,7 @@ import trio
 from .._messages.codec import Codec
 from .._messages.errors import AuthenticationError, ProtocolError
 from .sockets import SocketIO
-from .transport import TRANSPORTS
+from .transport import TRANSPORTS, is_client
 from .wire import (
     HANDSHAKE_MAX_FRAME,
     MAX_FRAME,
@@ -482,8 +482,9 @@ class Connection:
 
 def _check_peer_address(peer: str, own: str) -> None:
     """Refuse an announced address that is ours, or that no socket reaches (a
-    ``local://`` one would pose as a container of this process)."""
+    ``local://`` one would pose as a container of this process); a dial-out-only
+    container's ``client://`` address is reached over its own connection."""
     if peer == own:
         raise ProtocolError("the peer announces this container's own address")
-    if peer.partition("://")[0] not in TRANSPORTS:
+    if peer.partition("://")[0] not in TRANSPORTS and not is_client(peer):
         raise ProtocolError(f"the peer announces an address no network reaches: {peer!r:.200}")

@@ -25,8 +25,9 @@ from .._messages.events import DeadLetterReason, NoProc, Shutdown
 from .._messages.ref import AgentRef
 from .connection import BROKEN, Connection, PeerReportedError
 from .peer import PRUNE_AT, Peer
+from .refusals import Refusals
 from .remote import answer, arrive, check_reply
-from .transport import Transport, transport_for
+from .transport import CLIENT, Transport, transport_for
 from .wire import (
     Kind,
     decode_message,
@@ -55,8 +56,6 @@ _FIRST_RETRY = 0.05
 _MAX_RETRY = 2.0
 _MAX_TOPICS = 10_000
 """The most topics one peer may announce subscribers of."""
-_LOGGED_REFUSALS = 10
-"""Refused connections logged per second; more are counted, not logged one by one."""
 
 
 @final
@@ -86,13 +85,25 @@ class Network:
     """
 
     def __init__(
-        self, inbound: Inbound, transport: Transport, codec: Codec, options: NetworkOptions
+        self,
+        inbound: Inbound,
+        transport: Transport | None,
+        codec: Codec,
+        options: NetworkOptions,
+        *,
+        client: str | None = None,
     ) -> None:
+        """``transport``: the one this container listens by (None: it does not listen).
+
+        ``client``: the ``client://`` address a container without a listening address
+        goes by on the network; its agents' references travel under it.
+        """
         self.inbound = inbound
         self.transport = transport
         self.codec = codec
         self.options = options
-        self.address = inbound.address
+        self.address = inbound.address if client is None else client
+        self._home = None if client is None else inbound.address
         self.peers: dict[str, Peer] = {}
         self._nursery: trio.Nursery | None = None
         self._closing = False
@@ -106,7 +117,7 @@ class Network:
         self._nonces: set[bytes] = set()
         # The inbound handshakes under way, oldest first.
         self._handshakes: dict[trio.CancelScope, None] = {}
-        self._refusals = _Refusals()
+        self._refusals = Refusals()
 
     def trust(self, address: str, secret: bytes) -> None:
         """Use ``secret`` (not the container's) with the container at ``address``, both
@@ -136,10 +147,17 @@ class Network:
         Shielded: a cancelled container still needs its connections to stop its
         agents and nodes; :meth:`aclose` ends them.
         """
+        if self._closing:  # closed before it ran (a client network made at the end)
+            task_status.started()
+            return
         with trio.CancelScope(shield=True):
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                nursery.start_soon(self._serve, listeners)
+                if listeners:
+                    nursery.start_soon(self._serve, listeners)
+                for peer in list(self.peers.values()):
+                    if peer.queue:  # sent to before the network ran
+                        self._dial(peer)
                 task_status.started()
 
     async def _serve(self, listeners: list[trio.abc.Listener[trio.abc.Stream]]) -> None:
@@ -158,15 +176,19 @@ class Network:
                 peer.conn.close("container closed")
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
-        self.transport.close(self.address)
+        if self.transport is not None:
+            self.transport.close(self.address)
         await trio.lowlevel.checkpoint()
 
     # ---- the Remote interface -----------------------------------------------------------
 
     def reaches(self, container: str) -> bool:
-        """Every container with a socket or memory address is reachable."""
+        """Every container with a socket or memory address is reachable, and a
+        ``client://`` one while it is connected (or may come back)."""
         known = self._reachable.get(container)
         if known is None:
+            if container.startswith(CLIENT):
+                return container in self.peers and not self._closing
             try:
                 transport_for(container)
                 known = True
@@ -193,7 +215,7 @@ class Network:
         conn = peer.conn
         ask = reply is not None
         wire = None if reply is None else self._reply_id()
-        data = encode_message(self.codec, env, to.name, wire)
+        data = encode_message(self.codec, env, to.name, wire, self._sender_address(env))
         limit = self.options.max_frame
         if conn is not None and conn.peer_max_frame < limit:
             limit = conn.peer_max_frame
@@ -221,6 +243,14 @@ class Network:
             self._release(peer)
             self.inbound.dead(env, DeadLetterReason.SEND_BUFFER_FULL, NoProc(), reply)
 
+    def _sender_address(self, env: Envelope) -> str | None:
+        """The sender's address on the wire, where it is not the envelope's: a client
+        container's own agents go by its ``client://`` address."""
+        sender = env.sender
+        if self._home is None or sender is None or sender.container != self._home:
+            return None
+        return f"{self.address}/{sender.name}"
+
     def _reply_id(self) -> str:
         """A random reply id for the wire: 8 bytes from the OS's random source, drawn
         512 at a time (one system call per ask costs a few per cent of a round trip)."""
@@ -244,7 +274,7 @@ class Network:
             conn = peer.conn
             if conn is not None and env.topic in peer.topics and conn.accepting:
                 if data is None:
-                    data = encode_message(self.codec, env, None)
+                    data = encode_message(self.codec, env, None, None, self._sender_address(env))
                 if len(data) - 4 <= conn.peer_max_frame and conn.send_frame(data):
                     reached += 1
         return reached
@@ -310,6 +340,12 @@ class Network:
 
     async def _connect(self, address: str) -> Connection | None:
         options = self.options
+        if address.startswith(CLIENT):
+            await trio.lowlevel.checkpoint()
+            raise ConnectionRefusedError(
+                f"{address} has no listening address: it is reached only over a connection "
+                "it opens, and it has none open now"
+            )
         with trio.fail_after(options.handshake_timeout):  # a dial to a black hole, too
             stream = await transport_for(address).connect(address)
         try:
@@ -400,7 +436,8 @@ class Network:
         """Whether to keep an inbound connection, whose handshake just told its peer."""
         peer = self._peer(conn.address)
         ours = peer.dialing or (peer.conn is not None and peer.conn.outbound)
-        if ours and self.address < conn.address:
+        # A client container cannot be dialed: its own connection always wins.
+        if ours and self.address < conn.address and not conn.address.startswith(CLIENT):
             self._release(peer)
             return False  # the connection we dial wins
         self._attach(peer, conn)
@@ -549,26 +586,3 @@ class Network:
         if kind == Kind.ERROR:
             raise PeerReportedError(f"the peer reports: {item[1] if len(item) > 1 else '?'!r:.300}")
         raise ProtocolError(f"unexpected {Kind(kind).name} after the handshake")
-
-
-@final
-class _Refusals:
-    """Logs refused connections, at most ``_LOGGED_REFUSALS`` a second: a flood of bad
-    peers must not become a flood of log lines."""
-
-    __slots__ = ("count", "since")
-
-    def __init__(self) -> None:
-        self.since = -1.0
-        self.count = 0
-
-    def note(self, own: str, peer: str, reason: str) -> None:
-        now = trio.current_time()
-        if now - self.since >= 1.0:
-            if self.count > _LOGGED_REFUSALS:
-                log.warning("%s: %d more connections refused", own, self.count - _LOGGED_REFUSALS)
-            self.since = now
-            self.count = 0
-        self.count += 1
-        if self.count <= _LOGGED_REFUSALS:
-            log.warning("%s: refused a connection from %s: %s", own, peer[:200], reason)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import socket
 import stat
 from typing import Protocol, final
@@ -199,6 +200,29 @@ TRANSPORTS: dict[str, Transport] = {
     "unix": UnixTransport(),
     "memory": MemoryTransport(),
 }
+
+
+CLIENT = "client://"
+"""The scheme of a container that has no listening address but dials out: its peers
+reach it only over the connections it opened (see :func:`client_address`)."""
+
+
+def client_address() -> str:
+    """A fresh address for a container that dials out without listening: unique, so
+    that peers tell its connections apart, and dialable by nobody."""
+    return CLIENT + secrets.token_hex(8)
+
+
+def is_client(address: str) -> bool:
+    """Whether ``address`` is a dial-out-only container's (well formed: a short token
+    of letters, digits, ``-`` and ``_``)."""
+    token = address[len(CLIENT) :]
+    return (
+        address.startswith(CLIENT)
+        and 0 < len(token) <= 64
+        and token.isascii()
+        and token.replace("-", "").replace("_", "").isalnum()
+    )
 
 
 def transport_for(address: str) -> Transport:

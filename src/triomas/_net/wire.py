@@ -277,14 +277,18 @@ _BODY = 11
 
 
 def encode_message(
-    codec: Codec, env: Envelope, receiver: str | None, reply_with: str | None = None
+    codec: Codec,
+    env: Envelope,
+    receiver: str | None,
+    reply_with: str | None = None,
+    sender_address: str | None = None,
 ) -> bytes:
     """The framed ``MSG`` payload for ``env``, to agent ``receiver`` (None: a publish);
-    ``reply_with``, if given, travels instead of the envelope's."""
+    ``reply_with`` and ``sender_address``, if given, travel instead of the envelope's."""
     sender = env.sender
     header = (
         Kind.MSG,
-        None if sender is None else sender.address,
+        sender_address if sender_address is not None or sender is None else sender.address,
         receiver,
         env.topic,
         env.performative,

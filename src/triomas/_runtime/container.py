@@ -471,7 +471,15 @@ def attach_network(container: Container, remote: Remote) -> None:
     """Give ``container`` its way to other containers."""
     router = container._router
     router.remote = remote
+    router.dial_out = None
     router.subscriptions.on_topic = remote.interest
+
+
+def allow_dial_out(container: Container, dial_out: Callable[[str], Remote | None]) -> None:
+    """Let ``container``, which has no network, make one when it first sends to an
+    address: ``dial_out(container_address)`` makes and attaches it, or returns None
+    if no network reaches that address."""
+    container._router.dial_out = dial_out
 
 
 def network_of(container: Container) -> Remote | None:

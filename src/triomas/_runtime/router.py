@@ -16,7 +16,6 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import trio
 
 from .._messages.codec import Codec
@@ -104,6 +103,8 @@ class Router:
         self.trackers = self.subscriptions.trackers
         self.inboxes = self.subscriptions.inboxes
         self.remote: Remote | None = None
+        # Gives a container with no network one that dials out, for an address it can reach.
+        self.dial_out: Callable[[str], Remote | None] | None = None
         self.dead_letter_counts: collections.Counter[DeadLetterReason] = collections.Counter()
         self.event_callbacks: list[Callable[[SystemEvent], object]] = []
         self._dead_letter_log = DeadLetterLog()
@@ -176,6 +177,8 @@ class Router:
         if ref is None or ref.container == self.address:
             return None
         remote = self.remote
+        if remote is None and self.dial_out is not None:
+            remote = self.dial_out(ref.container)
         return ref if remote is not None and remote.reaches(ref.container) else None
 
     # ---- sending --------------------------------------------------------------------------
@@ -241,21 +244,18 @@ class Router:
                 member.deliver(member, env)
         elif target is not None and not (single and self._handoff and handoff(target, env)):
             target.deliver(target, env)  # its container's engine, maybe not ours
-        elif target is None and self.remote is not None:
+        elif target is None and (self.remote is not None or self.dial_out is not None):
             remote = self._remote_ref(to)
-            if remote is not None:
+            if remote is not None and self.remote is not None:
                 # It raises EncodeError before anyone saw the message.
                 self.remote.forward(env, remote, reply)
                 forwarded = remote
         if self.inboxes and target is not None:
-            self._copy_to_inbox_trackers(target, env)
+            self.subscriptions.copy_to_inboxes(target, env)
         if not direct and sender is not None and self.trackers:
             trackers = self.trackers.get(sender.name)
             if trackers:
-                copy = env if reply_with is None else attrs.evolve(env, reply_with=None)
-                for tracker in trackers:
-                    if self.subscriptions.passes(sender.name, tracker, env.topic, receiver):
-                        tracker.deliver(tracker, copy)
+                self.subscriptions.copy_to_trackers(sender.name, trackers, env)
         if target is None and forwarded is None:
             unreachable = (
                 isinstance(to, AgentRef)
@@ -267,14 +267,6 @@ class Router:
             )
             self.dead(env, reason, NoProc())
         return forwarded
-
-    def _copy_to_inbox_trackers(self, target: Cell | list[Cell], env: Envelope) -> None:
-        """Copies of ``env`` for the agents that track the mail of its recipients."""
-        copy = env if env.reply_with is None else attrs.evolve(env, reply_with=None)
-        for member in target if isinstance(target, list) else (target,):
-            for tracker in self.inboxes.get(member.name, ()):
-                if tracker is not member:
-                    tracker.deliver(tracker, copy)
 
     async def send_wait(
         self, sender: Cell | None, to: Recipient, msg: Any, timeout: float | None, topic: str | None

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, final
 
+import attrs
+
 from .._messages.ref import AgentRef
 
 if TYPE_CHECKING:
+    from .._messages.envelope import Envelope
     from .cell import Cell
 
 Kind = Literal["topic", "sender", "receiver", "inbox"]
@@ -125,6 +128,22 @@ class Subscriptions:
             return True
         name = receiver.name if isinstance(receiver, AgentRef) else receiver
         return name == want_receiver
+
+    def copy_to_trackers(self, sender: str, trackers: dict[Cell, None], env: Envelope) -> None:
+        """Copies of ``env``, sent by ``sender``, for the ``trackers`` of its mail whose
+        filters it passes (a copy is never an ask: it carries no ``reply_with``)."""
+        copy = env if env.reply_with is None else attrs.evolve(env, reply_with=None)
+        for tracker in trackers:
+            if self.passes(sender, tracker, env.topic, env.receiver):
+                tracker.deliver(tracker, copy)
+
+    def copy_to_inboxes(self, target: Cell | list[Cell], env: Envelope) -> None:
+        """Copies of ``env`` for the agents that track the mail of its recipients."""
+        copy = env if env.reply_with is None else attrs.evolve(env, reply_with=None)
+        for member in target if isinstance(target, list) else (target,):
+            for tracker in self.inboxes.get(member.name, ()):
+                if tracker is not member:
+                    tracker.deliver(tracker, copy)
 
     def _remove(self, cell: Cell, kind: Kind, key: str) -> None:
         if kind == "sender":
