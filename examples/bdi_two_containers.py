@@ -12,9 +12,8 @@ Every speech act crosses the wire through the codec, beliefs, goals and the
   (and messages from one agent to another arrive in the order they were sent);
 - ``ask_one`` answers a ``Belief`` from the shop, or False if it has none;
   ``ask_all`` a list;
-- ``request`` asks the shop to achieve a goal and waits for the outcome: an
-  ``InformResult`` with what the plan returned, or a ``Failure`` (here: the shop
-  has no plan for the goal);
+- ``request`` asks the shop to achieve a goal and waits for the outcome: what the
+  plan returned, or ``RequestFailed`` (here: the shop has no plan for the goal);
 - ``contract_net`` calls for proposals from the three couriers and awards the job.
 
 Network containers need the real clock, so the run is guarded by
@@ -36,6 +35,7 @@ from triomas.bdi import (
     Bid,
     ContractNetParticipant,
     Goal,
+    RequestFailed,
     Tell,
     contract_net,
     gain,
@@ -102,8 +102,10 @@ class Customer(BDIAgent):
         show("ask_one kiwi price", await self.ask_one(shop, Belief("price", "kiwi", Any)))
         show("ask_all prices", await self.ask_all(shop, Belief("price", Any, Any)))
         show("request 4 apples", await self.request(shop, Goal("order", "apple", 4)))
-        failure = await self.request(shop, Goal("haggle", "apple"))  # no plan for that
-        show("request haggle", f"{type(failure).__name__}: {failure.reason}")
+        try:
+            await self.request(shop, Goal("haggle", "apple"))  # no plan for that
+        except RequestFailed as failure:
+            show("request haggle", f"{type(failure).__name__}: {failure.reason}")
         show("ask_one apple stock", await self.ask_one(shop, Belief("stock", "apple", Any)))
 
         couriers = [f"{self.market}/courier-{i}" for i in (1, 2, 3)]

@@ -9,7 +9,7 @@ import pytest
 import trio.testing
 
 import triomas
-from triomas import AskTimeout, Codec
+from triomas import AskTimeout, CalleeDown, Codec, NoHandler
 from triomas.bdi import (
     Achieve,
     Any,
@@ -18,10 +18,9 @@ from triomas.bdi import (
     Belief,
     Event,
     Goal,
-    InformDone,
-    InformResult,
     NoApplicablePlan,
     PlanFailure,
+    RequestFailed,
     Signal,
     Tell,
     TellHow,
@@ -36,7 +35,6 @@ from triomas.bdi import (
     teachable,
     test,
 )
-from triomas.bdi import Failure as FipaFailure
 from triomas.bdi._terms import bindings, matches, normalize
 from triomas.testing import TraceRecorder
 
@@ -495,7 +493,10 @@ class Teacher(BDIAgent):
         for at, act in self.steps:
             await self.sleep_until(at)
             if isinstance(act, Goal):
-                self.log.append(await self.request("R", act))
+                try:
+                    self.log.append(await self.request("R", act))
+                except RequestFailed as exc:
+                    self.log.append(exc)
             else:
                 self.send("R", act)
 
@@ -524,11 +525,12 @@ async def test_s6_tell_how_teaches_and_untell_how_unteaches(
         name="T",
     )
     await both.run_until_idle()
-    assert log[0] == FipaFailure(
-        repr(NoApplicablePlan("no applicable plan for Goal('greet', 'ann', source='T')"))
+    assert isinstance(log[0], RequestFailed)
+    assert log[0].reason == repr(
+        NoApplicablePlan("no applicable plan for Goal('greet', 'ann', source='T')")
     )
-    assert log[1] == InformResult("hello bob")
-    assert isinstance(log[2], FipaFailure)
+    assert log[1] == "hello bob"
+    assert isinstance(log[2], RequestFailed)
 
 
 async def test_tell_how_refuses_unregistered_plans(
@@ -587,11 +589,13 @@ class Asker(BDIAgent):
         self.log.append(("none", await self.ask_all("R_1", Belief("zz", Any))))
         self.log.append(("test", await self.ask_one("R_1", Belief("computed", Any))))
         self.log.append(("believes", self.has(Belief("value", Any))))
-        for to in ("ghost", "Silent"):
+        for to in ("ghost", "Plain", "Silent"):
             try:
                 await self.ask_one(to, Belief("value", Any), timeout=2)
             except AskTimeout:
                 self.log.append(("timeout", to, self.clock.now()))
+            except (CalleeDown, NoHandler) as exc:  # the runtime knows at once
+                self.log.append((type(exc).__name__, to, self.clock.now()))
 
     @plan(gain, Goal("beside"))
     def beside(self, src: str) -> None:
@@ -623,6 +627,10 @@ class Asker(BDIAgent):
         self.log.append((i, got.args[0], got.source, self.clock.now()))
 
 
+class Plain(triomas.Agent):
+    pass
+
+
 class Silent(BDIAgent):
     @triomas.on(AskOne)
     def ignore(self, msg: AskOne) -> None:
@@ -635,6 +643,7 @@ async def test_s5_ask_one_and_ask_all(
     log: list[AnyType] = []
     await both.spawn(Knower, name="R_1")
     await both.spawn(Silent, name="Silent")
+    await both.spawn(Plain, name="Plain")
     await both.spawn(Asker, log, "sync", name="S")
     await both.run_until_idle()
     assert log == [
@@ -645,8 +654,9 @@ async def test_s5_ask_one_and_ask_all(
         ("none", []),
         ("test", Belief("computed", 99, source="R_1")),
         ("believes", False),
-        ("timeout", "ghost", 2.0),
-        ("timeout", "Silent", 4.0),
+        ("CalleeDown", "ghost", 0.0),  # no such agent
+        ("NoHandler", "Plain", 0.0),  # not a BDI agent
+        ("timeout", "Silent", 2.0),
     ]
 
 
@@ -745,10 +755,10 @@ async def test_request_reports_done_and_failure(
         Teacher, [(0, Goal("quick")), (0, Goal("root_fails")), (0, Goal("nope"))], log, name="T"
     )
     await both.run_until_idle()
-    assert log[0] == InformDone()
-    assert isinstance(log[1], FipaFailure)
+    assert log[0] is None  # InformDone
+    assert isinstance(log[1], RequestFailed)
     assert "root" in log[1].reason
-    assert isinstance(log[2], FipaFailure)
+    assert isinstance(log[2], RequestFailed)
     assert "no applicable plan" in log[2].reason
 
 

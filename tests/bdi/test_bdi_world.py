@@ -317,7 +317,6 @@ class Asks(BDIAgent):
 
 @pytest.mark.parametrize("remote", [False, True], ids=["one container", "two containers"])
 async def test_speech_acts_in_real_time_and_across_containers(remote: bool) -> None:
-    from triomas.bdi import InformResult
 
     out: list[AnyType] = []
     done = trio.Event()
@@ -334,7 +333,7 @@ async def test_speech_acts_in_real_time_and_across_containers(remote: bool) -> N
     assert out == [
         Belief("value", 42, source=source),
         [Belief("value", 42, source=source)],
-        InformResult(42),
+        42,
         False,
         ("S",),
     ]

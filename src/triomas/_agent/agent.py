@@ -270,6 +270,15 @@ class Agent:
         """Answer an ask by hand (from a custom ``update()``); later replies are dropped."""
         self._ctx.reply(request, value)
 
+    def undelivered(self, env: Envelope, error: BaseException) -> None:
+        """Called when a message this agent sent with ``reply_with`` (a KQML-style ask,
+        answered by a message with ``in_reply_to``) became a dead letter in this
+        process: ``error`` says why (:exc:`CalleeDown`, :exc:`NoHandler`, ...).
+
+        The default does nothing (the dead letter is logged as every one is). It runs
+        in the task that found the message undeliverable, so it must not block.
+        """
+
     async def connect(self, to: AgentRef | str, *, timeout: float = 5.0) -> Proxy:
         """A proxy to call the ``@expose`` methods of agent ``to`` (aiomas' RPC).
 

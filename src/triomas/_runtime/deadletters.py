@@ -5,9 +5,29 @@ from __future__ import annotations
 import logging
 from typing import final
 
-from .._messages.events import DeadLetter, DeadLetterReason
+from .._messages.envelope import Envelope
+from .._messages.errors import CalleeDown, DecodeError, EncodeError, MailboxFull, NoHandler
+from .._messages.events import DeadLetter, DeadLetterReason, ExitReason, NoProc
 
 log = logging.getLogger("triomas.deadletters")
+
+
+def undeliverable_error(
+    env: Envelope, reason: DeadLetterReason, down: ExitReason | None
+) -> BaseException:
+    """What the sender of ``env``, waiting for an answer, is told: why it cannot come."""
+    if reason is DeadLetterReason.NO_HANDLER:
+        return NoHandler(f"{env.receiver} has no handler for {type(env.body).__name__}")
+    if reason is DeadLetterReason.UNDECODABLE and isinstance(env.body, DecodeError):
+        return env.body
+    if reason is DeadLetterReason.SEND_BUFFER_FULL:
+        return MailboxFull(f"the send buffer to {env.receiver} is full")
+    if reason is DeadLetterReason.TOO_LARGE:
+        return EncodeError(
+            f"{type(env.body).__name__} is over the frame limit of the container "
+            f"of {env.receiver}"
+        )
+    return CalleeDown(str(env.receiver), down if down is not None else NoProc())
 
 
 @final

@@ -22,12 +22,9 @@ from .._messages.codec import Codec
 from .._messages.envelope import Envelope
 from .._messages.errors import (
     AskTimeout,
-    CalleeDown,
     CodecError,
     DecodeError,
-    EncodeError,
     MailboxFull,
-    NoHandler,
 )
 from .._messages.events import (
     AgentStarted,
@@ -41,7 +38,7 @@ from .._messages.events import (
 )
 from .._messages.ref import AgentRef, address_or_name, is_address
 from .._time.future import Future, ReplySlot
-from .deadletters import DeadLetterLog
+from .deadletters import DeadLetterLog, undeliverable_error
 from .engine import RunState
 from .lifecycle import Life
 from .mailbox import NO_MAIL, handoff
@@ -468,21 +465,11 @@ class Router:
         if isinstance(env.body, _SYSTEM_EVENTS):
             return  # events are best effort: never a dead letter about a dead letter
         if env.reply_with is not None:
-            error: BaseException
-            if reason is DeadLetterReason.NO_HANDLER:
-                error = NoHandler(f"{env.receiver} has no handler for {type(env.body).__name__}")
-            elif reason is DeadLetterReason.UNDECODABLE and isinstance(env.body, DecodeError):
-                error = env.body
-            elif reason is DeadLetterReason.SEND_BUFFER_FULL:
-                error = MailboxFull(f"the send buffer to {env.receiver} is full")
-            elif reason is DeadLetterReason.TOO_LARGE:
-                error = EncodeError(
-                    f"{type(env.body).__name__} is over the frame limit of the container "
-                    f"of {env.receiver}"
-                )
+            error = undeliverable_error(env, reason, down)
+            if env._reply_to is not None:
+                self.reply_error(env, error)
             else:
-                error = CalleeDown(str(env.receiver), down if down is not None else NoProc())
-            self.reply_error(env, error)
+                self._bounce(env, error)
         self.dead_letter_counts[reason] += 1
         letter = DeadLetter(env.body, env.sender, env.receiver, reason)
         self._dead_letter_log.record(letter, self.engine.now(), self.address)
@@ -493,6 +480,18 @@ class Router:
                 f"{reason}: {env.body!r}",
             )
         self.emit(letter)
+
+    def _bounce(self, env: Envelope, error: BaseException) -> None:
+        """Tell a local sender that a message it expects an answer to is undeliverable."""
+        sender = env.sender
+        cell = None if sender is None else sender._cell
+        if cell is None and sender is not None and sender.container == self.address:
+            cell = self.registry.cells.get(sender.name)  # a reference from the wire
+        if cell is not None and cell.life is not _STOPPED:
+            try:
+                cell.agent.undelivered(env, error)
+            except Exception:
+                log.exception("%s: undelivered() of %s failed", self.address, sender)
 
     def no_handler(self, env: Envelope) -> None:
         """``env``'s receiver has no handler for it."""

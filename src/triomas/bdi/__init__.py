@@ -12,7 +12,7 @@ from ._acts import (
     AskOne,
     Cancel,
     Cfp,
-    Failure,
+    FipaFailure,
     InformDone,
     InformResult,
     NotUnderstood,
@@ -30,7 +30,7 @@ from ._admin import Admin
 from ._agent import BDIAgent
 from ._contract_net import PROTOCOL, Bid, ContractNetParticipant, ContractNetResult, contract_net
 from ._environment import Channel, Environment, Percept, action
-from ._errors import ActionError, NoApplicablePlan, PlanFailure
+from ._errors import ActionError, NoApplicablePlan, PlanFailure, RequestFailed
 from ._plans import PlanSpec, plan, plan_spec, teachable
 from ._terms import Any, Belief, Event, Goal, Trigger, Wildcard, gain, lose, test
 
@@ -54,7 +54,7 @@ __all__ = [
     "ContractNetResult",
     "Environment",
     "Event",
-    "Failure",
+    "FipaFailure",
     "Goal",
     "InformDone",
     "InformResult",
@@ -66,6 +66,7 @@ __all__ = [
     "Propose",
     "Refuse",
     "RejectProposal",
+    "RequestFailed",
     "Signal",
     "Tell",
     "TellHow",

@@ -157,8 +157,9 @@ class InformResult:
 
 @final
 @message(tag="fipa.Failure")
-class Failure:
-    """The task (or an achieve) failed, with a reason."""
+class FipaFailure:
+    """The task (or an achieve) failed, with a reason (FIPA's ``failure``; not to be
+    confused with :class:`triomas.Failure`, an agent's exit reason)."""
 
     reason: Any = None
 
@@ -197,7 +198,7 @@ PERFORMATIVES: dict[type, str] = {
     RejectProposal: "reject-proposal",
     InformDone: "inform-done",
     InformResult: "inform-result",
-    Failure: "failure",
+    FipaFailure: "failure",
     Cancel: "cancel",
     NotUnderstood: "not-understood",
 }

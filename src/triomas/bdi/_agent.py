@@ -18,6 +18,9 @@ from ._acts import (
     AskAll,
     AskHow,
     AskOne,
+    FipaFailure,
+    InformDone,
+    InformResult,
     Tell,
     TellHow,
 )
@@ -31,7 +34,7 @@ from ._environment import (
     LeaveEnvironment,
     PerceptUpdate,
 )
-from ._errors import ActionError, NoApplicablePlan
+from ._errors import ActionError, NoApplicablePlan, RequestFailed
 from ._plans import PlanSpec, declared_plans, finish, plan_from_spec
 from ._terms import Belief, Event, Goal, Trigger, matches, normalize
 
@@ -147,7 +150,7 @@ class BDIAgent(ReasoningCycle):
     def post(self, goal: Goal, *, request: Envelope | None = None) -> None:
         """Adopt ``goal`` as a new intention of its own (AgentSpeak's ``!!g``).
 
-        ``request`` is the ``Achieve`` to answer with ``InformDone`` or ``Failure``.
+        ``request`` is the ``Achieve`` to answer with ``InformDone`` or ``FipaFailure``.
         """
         if goal.source is None:
             goal = goal.with_source("self")
@@ -345,10 +348,22 @@ class BDIAgent(ReasoningCycle):
         return specs
 
     async def request(self, to: Recipient, goal: Goal, *, timeout: float = 5.0) -> Any:
-        """Ask ``to`` to achieve ``goal`` and wait for the outcome: its
-        ``InformDone`` or ``InformResult``, or its ``Failure``."""
+        """Ask ``to`` to achieve ``goal`` and wait for the outcome: the result of its
+        plan (``InformResult``; None for ``InformDone``).
+
+        Raises :exc:`RequestFailed` if ``to`` reports failure (``FipaFailure``) or did
+        not understand, :exc:`AskTimeout` after ``timeout`` clock seconds with no
+        outcome, and at once :exc:`CalleeDown` or :exc:`NoHandler` if the request
+        cannot reach an agent that handles it.
+        """
         env = await self._ask_act(to, Achieve(goal), timeout)
-        return env.body
+        body = env.body
+        if isinstance(body, InformResult):
+            return body.result
+        if isinstance(body, InformDone):
+            return None
+        reason = body.reason if isinstance(body, FipaFailure) else getattr(body, "what", body)
+        raise RequestFailed(f"{to} failed to achieve {goal!r}: {reason}", reason)
 
     def broadcast(self, act: Any, channel: Channel | str) -> None:
         """Send ``act`` to every agent connected to ``channel`` (this one too, if it is)."""
@@ -442,6 +457,13 @@ class BDIAgent(ReasoningCycle):
             raise AskTimeout(f"no answer from {to} within {timeout} s to {act!r}")
         await self._pass_gate()
         return fut.result()
+
+    def undelivered(self, env: Envelope, error: BaseException) -> None:
+        """An ask of this agent's (``ask_one``, ``request``, ...) could not be delivered:
+        the intention waiting for its answer raises ``error`` now, not at its timeout."""
+        fut = self._asks.get(env.reply_with) if env.reply_with is not None else None
+        if fut is not None:
+            fut.set_error(error)
 
     def _answered(self, env: Envelope) -> bool:
         """Whether ``env`` answers one of this agent's asks (then it is consumed)."""

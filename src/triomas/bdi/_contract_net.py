@@ -23,7 +23,7 @@ from ._acts import (
     AcceptProposal,
     Cancel,
     Cfp,
-    Failure,
+    FipaFailure,
     InformDone,
     InformResult,
     NotUnderstood,
@@ -60,7 +60,7 @@ class ContractNetResult:
 
     ``results`` maps each accepted participant that reported to its
     ``InformResult`` result (None for ``InformDone``); ``failed`` to the reason of
-    its ``Failure``. ``silent`` lists the participants that did not answer the
+    its ``FipaFailure``. ``silent`` lists the participants that did not answer the
     call by the deadline, ``unfinished`` the accepted ones that did not report
     within ``result_timeout``.
     """
@@ -130,7 +130,7 @@ async def contract_net(
     seconds from now, collects ``Propose`` and ``Refuse`` until everyone has
     answered or the deadline passes, then accepts the bids ``choose(bids)``
     returns and rejects the others. It then waits for each accepted
-    participant's ``InformDone``, ``InformResult`` or ``Failure``, at most
+    participant's ``InformDone``, ``InformResult`` or ``FipaFailure``, at most
     ``result_timeout`` seconds (None: as long as it takes). Proposals that arrive
     after the deadline get ``RejectProposal("late")``. If the calling task is
     cancelled, accepted participants get ``Cancel``.
@@ -201,7 +201,7 @@ async def contract_net(
                 result.results[who] = body.result
             elif isinstance(body, InformDone):
                 result.results[who] = None
-            elif isinstance(body, Failure):
+            elif isinstance(body, FipaFailure):
                 result.failed[who] = body.reason
             else:
                 continue
@@ -260,7 +260,7 @@ class ContractNetParticipant(BDIAgent):
 
     async def perform(self, task: Any, proposal: Any) -> Any:
         """Do the task once the proposal is accepted; the result is reported with
-        ``InformResult`` (``InformDone`` if it is None), an exception with ``Failure``.
+        ``InformResult`` (``InformDone`` if it is None), an exception with ``FipaFailure``.
         """
         return None
 
@@ -295,7 +295,7 @@ class ContractNetParticipant(BDIAgent):
         try:
             result = await self.perform(task, accept.proposal)
         except Exception as exc:
-            self._answer(env, Failure(repr(exc)))
+            self._answer(env, FipaFailure(repr(exc)))
         else:
             self._answer(env, InformDone() if result is None else InformResult(result))
         finally:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 from .._agent.agent import Agent
 from .._agent.context import Future
 from .._agent.handlers import complete
-from ._acts import Failure, InformDone, InformResult
+from ._acts import FipaFailure, InformDone, InformResult
 from ._base import Base
 from ._errors import NoApplicablePlan, PlanFailure
 from ._intention import Gate, Intention
@@ -219,7 +219,7 @@ class ReasoningCycle(Agent):
             body = InformDone() if result is None else InformResult(result)
         else:
             reason = outcome.error if outcome.error is not None else outcome.trigger.value
-            body = Failure(repr(reason) if isinstance(reason, BaseException) else reason)
+            body = FipaFailure(repr(reason) if isinstance(reason, BaseException) else reason)
         self.send(
             request.sender,
             body,

@@ -20,7 +20,7 @@ from ._acts import (
     AskOne,
     Cancel,
     Cfp,
-    Failure,
+    FipaFailure,
     InformDone,
     InformResult,
     NotUnderstood,
@@ -214,7 +214,7 @@ _FIPA = (
     RejectProposal,
     InformDone,
     InformResult,
-    Failure,
+    FipaFailure,
     Cancel,
     NotUnderstood,
 )
