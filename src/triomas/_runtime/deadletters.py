@@ -24,8 +24,7 @@ def undeliverable_error(
         return MailboxFull(f"the send buffer to {env.receiver} is full")
     if reason is DeadLetterReason.TOO_LARGE:
         return EncodeError(
-            f"{type(env.body).__name__} is over the frame limit of the container "
-            f"of {env.receiver}"
+            f"{type(env.body).__name__} is over the frame limit of the container of {env.receiver}"
         )
     return CalleeDown(str(env.receiver), down if down is not None else NoProc())
 
