@@ -55,7 +55,26 @@ def test_patterns_match_by_name_arity_values_and_source() -> None:
 def test_arguments_are_frozen_and_must_be_hashable() -> None:
     assert Belief("l", [1, [2]], 3).args == ((1, (2,)), 3)
     with pytest.raises(TypeError, match="hashable"):
-        Belief("d", {"a": 1})
+        Belief("o", bytearray(b"x"))
+
+
+def test_dict_and_set_arguments_are_frozen_as_maspy_users_write_them() -> None:
+    config = {"speed": 3, "tags": ["a", "b"]}
+    belief = Belief("config", config, {1, 2})
+    frozen = belief.args[0]
+    assert frozen == {"speed": 3, "tags": ("a", "b")}
+    assert belief.args[1] == frozenset({1, 2})
+    assert hash(belief) == hash(Belief("config", dict(config), {2, 1}))
+    with pytest.raises(TypeError, match="cannot change"):
+        frozen["speed"] = 4
+    assert config == {"speed": 3, "tags": ["a", "b"]}  # the caller's dict is untouched
+    assert matches(Belief("config", Any, Any), belief)
+    assert bindings(Belief("config", Any, Any), belief)[0] == config | {"tags": ("a", "b")}
+    # over the wire a dict travels as a dict, and arrives frozen again
+    codec = Codec()
+    again = normalize(codec.loads(codec.dumps(Belief("config", {"speed": 3}))))
+    assert again == Belief("config", {"speed": 3})
+    assert hash(again) == hash(Belief("config", {"speed": 3}))
 
 
 def test_beliefs_goals_and_wildcards_survive_the_codec() -> None:

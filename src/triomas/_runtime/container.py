@@ -107,6 +107,8 @@ class Container:
         registry.root = self._root
         self._nodes: list[Stoppable] = []
         self._failure: BaseException | None = None
+        # Called once when run() or join() is first called (an Admin starts its system).
+        self._on_start: list[Callable[[], object]] = []
         self._shutdown_timeout = shutdown_timeout
         self._body_scope: trio.CancelScope | None = None
 
@@ -307,6 +309,7 @@ class Container:
         """
         engine = self._engine
         engine.check_outside("join()")
+        self._starting()
         if isinstance(engine, VirtualEngine) and isinstance(self.clock, VirtualClock):
             if (
                 await engine.scheduler.drive(lambda: not self._registry.cells, until_idle=True)
@@ -434,6 +437,7 @@ class Container:
         """
         engine = self._engine
         engine.check_outside("run()")
+        self._starting()
         self.resume()
         registry = self._registry
         reason, rounds = await engine.run_until(
@@ -447,6 +451,11 @@ class Container:
         if reason == "idle":
             self._registry.drop_idle_alarms()
         return RunReport(reason, engine.now(), rounds)
+
+    def _starting(self) -> None:
+        callbacks, self._on_start = self._on_start, []
+        for callback in callbacks:
+            callback()
 
     def _fail(self, error: BaseException) -> None:
         """The root supervisor gave up: end the body of :func:`open_container` with ``error``."""
@@ -480,6 +489,12 @@ def allow_dial_out(container: Container, dial_out: Callable[[str], Remote | None
     address: ``dial_out(container_address)`` makes and attaches it, or returns None
     if no network reaches that address."""
     container._router.dial_out = dial_out
+
+
+def on_start(container: Container, callback: Callable[[], object]) -> None:
+    """Call ``callback()`` once, when ``container.run()`` or ``join()`` is first called
+    after this (an :class:`~triomas.bdi.Admin` starts its system then, at the latest)."""
+    container._on_start.append(callback)
 
 
 def network_of(container: Container) -> Remote | None:

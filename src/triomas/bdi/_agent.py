@@ -24,14 +24,16 @@ from ._acts import (
     Tell,
     TellHow,
 )
-from ._admin import ConnectTo
+from ._admin import Admin, ConnectTo, may_run, started
 from ._cycle import ReasoningCycle
 from ._environment import (
     ActionFailed,
     Channel,
     EnvAction,
+    Environment,
     JoinEnvironment,
     LeaveEnvironment,
+    Percept,
     PerceptUpdate,
 )
 from ._errors import ActionError, NoApplicablePlan, RequestFailed
@@ -75,11 +77,61 @@ class BDIAgent(ReasoningCycle):
         super().__init_subclass__(**kwargs)
         cls._declared = declared_plans(cls)
 
+    def __init__(
+        self,
+        name: str | None = None,
+        beliefs: Belief | Iterable[Belief] | None = None,
+        goals: Goal | Iterable[Goal] | None = None,
+        *,
+        show_exec: bool | None = None,
+    ) -> None:
+        """MASPY's constructor, so that ``super().__init__(name, beliefs, goals)`` in a
+        subclass works: the beliefs are added and the goals adopted.
+
+        The name is spawn's, not the constructor's (``spawn(Driver, name="D1")``, or
+        :meth:`Admin.agents`); a ``name`` given here must be the one the agent was
+        spawned under, else :exc:`ValueError` says what to write.
+        """
+        if name is not None and name != self.name:
+            raise ValueError(
+                f"{type(self).__qualname__} was spawned as {self.name!r}, but its __init__ "
+                f"passes the name {name!r} to BDIAgent.__init__: an agent's name is given "
+                f"to spawn. Write spawn({type(self).__qualname__}, ..., name={name!r}), or "
+                f"leave the name out of super().__init__()"
+            )
+        self.add(() if beliefs is None else beliefs, () if goals is None else goals)
+        if show_exec is not None:
+            self.show_exec = show_exec
+
     async def update(self) -> None:
         """Start the intentions of events raised before the agent ran, then read mail."""
+        if not self._may_run:
+            fut = started(self)
+            if fut is not None:
+                await self._wait(fut, math.inf)  # until the Admin starts the system
+            self._may_run = True
         if self._events:
             self._deliberate()
         await self._dispatch_waiting()
+
+    def _system_started(self) -> bool:
+        if not self._may_run:
+            self._may_run = may_run(self)
+        return self._may_run
+
+    def _wire(self, channels: Iterable[str], environments: Iterable[str], admin: Admin) -> None:
+        """Join ``channels`` and connect to ``environments`` now, for :meth:`Admin.connect`:
+        an environment of the same container hands over its percepts at once."""
+        for name in channels:
+            self.subscribe(topic=Channel(name).topic)
+        for target in environments:
+            here = admin.local(target)
+            if isinstance(here, Environment):
+                source = _speech.source_of(self, here.ref)
+                for percept in here._admit(self.ref):  # noqa: SLF001 - the BDI layer's own
+                    self._perceive(percept, source)
+            else:
+                self.send(target, JoinEnvironment())
 
     # ---- beliefs and goals ---------------------------------------------------------------
 
@@ -135,14 +187,16 @@ class BDIAgent(ReasoningCycle):
     def _believe(self, belief: Belief) -> bool:
         if not self._beliefs.add(belief):
             return False
-        self._post(Event(_GAIN, belief))
+        if belief.adds_event:
+            self._post(Event(_GAIN, belief))
         return True
 
     def _disbelieve(self, pattern: Belief) -> int:
         gone = self._beliefs.all(pattern)
         for belief in gone:
             self._beliefs.discard(belief)
-            self._post(Event(_LOSE, belief))
+            if belief.adds_event:
+                self._post(Event(_LOSE, belief))
         return len(gone)
 
     # ---- goals and intentions ------------------------------------------------------------
@@ -435,7 +489,12 @@ class BDIAgent(ReasoningCycle):
         for percept in update.removed:
             self._disbelieve(Belief(percept.name, *percept.args, source=source))
         for percept in update.added:
-            self._believe(Belief(percept.name, *percept.args, source=source))
+            self._perceive(percept, source)
+
+    def _perceive(self, percept: Percept, source: str) -> None:
+        self._believe(
+            Belief(percept.name, *percept.args, source=source, adds_event=percept.adds_event)
+        )
 
     # ---- asking --------------------------------------------------------------------------
 

@@ -53,6 +53,7 @@ class ReasoningCycle(Agent):
     _requests: dict[Goal, Envelope]
     _conversations: dict[str, Any]
     _closed_conversations: dict[str, None]
+    _may_run: bool
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         self = super().__new__(cls)
@@ -70,7 +71,12 @@ class ReasoningCycle(Agent):
         self._requests = {}
         self._conversations = {}
         self._closed_conversations = {}
+        self._may_run = False
         return self
+
+    def _system_started(self) -> bool:
+        """Whether this agent may run plans (its container's Admin, if any, started)."""
+        return True
 
     def _holding(self, pattern: Belief | Goal) -> Any:
         if isinstance(pattern, Goal):
@@ -93,8 +99,9 @@ class ReasoningCycle(Agent):
             self._deliberate()
 
     def _deliberate(self) -> None:
-        if not self._active:
-            return  # __init__ or a stop: update() picks the events up on the next start
+        if not self._active or not self._system_started():
+            # __init__, a stop, or a system not started yet: update() picks the events up
+            return
         self._deliberating = True
         try:
             events = self._events

@@ -27,14 +27,16 @@ class Percept:
     """A fact of an environment: ``Percept("spot", 3, "free")``.
 
     Connected agents believe it as ``Belief("spot", 3, "free", source=<env name>)``.
-    In a pattern, :data:`Any` matches any one argument.
+    In a pattern, :data:`Any` matches any one argument. With ``adds_event=False``
+    (MASPY's), agents believe it without a ``gain`` event (nor ``lose`` when it goes).
     """
 
     name: str
     args: Any  # a tuple; typed Any so that its values travel as they are
+    adds_event: bool = attrs.field(default=True, eq=False, repr=False)
 
-    def __init__(self, name: str, *args: Any) -> None:
-        self.__attrs_init__(name, _check_args(args))  # type: ignore[attr-defined]
+    def __init__(self, name: str, *args: Any, adds_event: bool = True) -> None:
+        self.__attrs_init__(name, _check_args(args), adds_event)  # type: ignore[attr-defined]
 
     def matches(self, other: Percept) -> bool:
         """Whether ``other`` matches this pattern."""
@@ -198,8 +200,12 @@ class Environment(Agent):
     def _join(self, _: JoinEnvironment, env: Envelope) -> None:
         if env.sender is None:
             return
-        self._observers[env.sender.address] = env.sender
-        self.send(env.sender, PerceptUpdate(tuple(self.percepts), ()))
+        self.send(env.sender, PerceptUpdate(self._admit(env.sender), ()))
+
+    def _admit(self, agent: AgentRef) -> tuple[Percept, ...]:
+        """Connect ``agent``: it gets each change from now on; the percepts now."""
+        self._observers[agent.address] = agent
+        return tuple(self.percepts)
 
     @on(LeaveEnvironment)
     def _leave(self, _: LeaveEnvironment, env: Envelope) -> None:

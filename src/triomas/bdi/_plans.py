@@ -10,7 +10,7 @@ import attrs
 
 from .._agent.handlers import can_suspend
 from .._messages.message import message
-from ._terms import Belief, Goal, Trigger, bindings, matches, normalize
+from ._terms import Belief, Goal, Trigger, Wildcard, bindings, matches, normalize
 
 if TYPE_CHECKING:
     from ._cycle import ReasoningCycle
@@ -31,7 +31,10 @@ class Plan:
     ``body(agent, source, *values)`` is called with the trigger's source and the
     values the wildcards of the trigger and of each context pattern matched.
     ``source`` is ``"self"`` for plans of the agent's own class and the teacher's
-    name for plans learnt by ``TellHow``.
+    name for plans learnt by ``TellHow``. With ``whole_context`` (MASPY's binding,
+    under ``maspy_compat``), each context pattern with wildcards gives one value
+    instead: the matched belief's argument, or the tuple of its arguments if it has
+    several.
     """
 
     trigger: Trigger
@@ -41,6 +44,7 @@ class Plan:
     label: str
     exclusive: bool = False
     source: str = "self"
+    whole_context: bool = False
     is_async: bool = attrs.field(init=False)
     suspends: bool = attrs.field(init=False)
 
@@ -56,10 +60,40 @@ class Plan:
                 found = agent._holding(condition)  # noqa: SLF001 - its agent's beliefs
                 if found is None:
                     return None
-                values += bindings(condition, found)
+                if not self.whole_context:
+                    values += bindings(condition, found)
+                elif wildcards(condition):
+                    values += (found.args[0] if len(found.args) == 1 else found.args,)
             elif not condition(agent):
                 return None
         return values
+
+    def arity(self) -> int:
+        """How many values the body is called with after the source."""
+        context = (c for c in self.context if isinstance(c, (Belief, Goal)))
+        if self.whole_context:
+            return wildcards(self.pattern) + sum(1 for c in context if wildcards(c))
+        return wildcards(self.pattern) + sum(wildcards(c) for c in context)
+
+    def check(self, owner: str) -> None:
+        """Raise :exc:`TypeError` now if the body cannot take the values it will be
+        called with (rather than fail in a log line when the plan first runs)."""
+        try:
+            signature = inspect.signature(self.body)
+        except (TypeError, ValueError):
+            return  # a callable inspect cannot read: it is tried as is
+        n = self.arity()
+        try:
+            signature.bind(*([None] * (n + 2)))
+        except TypeError:
+            names = ", ".join(["self", "src", *(f"v{i}" for i in range(1, n + 1))])
+            raise TypeError(
+                f"plan {owner}.{self.label} does not fit its trigger {self.pattern!r}"
+                f"{_context_text(self.context)}: it is called with the source and {n} "
+                f"value{'' if n == 1 else 's'} (one per wildcard"
+                f"{', and one per context pattern with wildcards' if self.whole_context else ''}"
+                f"), so declare it as def {self.label}({names}), not {self.label}{signature}"
+            ) from None
 
     def call(self, agent: ReasoningCycle, source: str | None, values: tuple[Any, ...]) -> Any:
         """Start the body: its result, or an awaitable of it."""
@@ -117,18 +151,44 @@ def plan(
     return decorate
 
 
+def _context_text(context: tuple[Context, ...]) -> str:
+    patterns = [repr(c) for c in context if isinstance(c, (Belief, Goal))]
+    return f" and context {', '.join(patterns)}" if patterns else ""
+
+
+def wildcards(pattern: Belief | Goal) -> int:
+    """How many values the wildcards of ``pattern`` bind (nested ones included)."""
+
+    def count(value: Any) -> int:
+        if type(value) is Wildcard:
+            return 1
+        if type(value) is tuple:
+            return sum(count(v) for v in value)
+        return 0
+
+    return sum(count(v) for v in pattern.args)
+
+
 def declared_plans(cls: type) -> list[Plan]:
-    """The plans of ``cls``, in declaration order, base classes first."""
+    """The plans of ``cls``, in declaration order, base classes first; each checked
+    against its method's signature (:exc:`TypeError` if they do not fit).
+
+    A plan binds its context by the convention of the class that declares it (MASPY's
+    if that class has ``maspy_compat``), so a subclass that sets the flag does not
+    change how inherited plans are called."""
     found: dict[str, list[Plan]] = {}
     for klass in reversed(cls.__mro__):
+        whole = bool(getattr(klass, "maspy_compat", False))
         for name, value in vars(klass).items():
             declared = getattr(value, "__triomas_plans__", None)
             if declared is not None:
                 label = _TEACHABLE_NAMES.get(value, name)
                 found[name] = [
-                    Plan(d.trigger, d.pattern, d.context, value, label, d.exclusive)
+                    Plan(d.trigger, d.pattern, d.context, value, label, d.exclusive, "self", whole)
                     for d in declared
                 ]
+                for p in found[name]:
+                    p.check(klass.__qualname__)
             elif name in found:
                 del found[name]  # overridden by something that is not a plan
     return [p for plans in found.values() for p in plans]

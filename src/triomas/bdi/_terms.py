@@ -30,9 +30,37 @@ Every ``Wildcard`` instance is equal to it, so it survives the codec.
 """
 
 
+@final
+class FrozenDict(dict[_Any, _Any]):
+    """A dict argument of a belief, goal or percept, frozen: it compares equal to the
+    dict it was made from, hashes, and refuses changes. It travels as a dict."""
+
+    __slots__ = ("_hash",)
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        try:
+            return self._hash
+        except AttributeError:
+            self._hash: int = hash(frozenset(self.items()))
+            return self._hash
+
+    def _refuse(self, *args: _Any, **kwargs: _Any) -> _Any:
+        raise TypeError("the dict arguments of beliefs, goals and percepts cannot change")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse
+    __ior__ = _refuse
+
+    def __repr__(self) -> str:
+        return dict.__repr__(self)
+
+
 def _freeze(value: _Any) -> _Any:
     if type(value) is list or type(value) is tuple:
         return tuple(_freeze(item) for item in value)
+    if type(value) is dict:
+        return FrozenDict({_freeze(k): _freeze(v) for k, v in value.items()})
+    if type(value) is set:
+        return frozenset(_freeze(item) for item in value)
     return value
 
 
@@ -41,7 +69,10 @@ def _check_args(args: tuple[_Any, ...]) -> tuple[_Any, ...]:
     try:
         hash(args)
     except TypeError:
-        raise TypeError(f"belief and goal arguments must be hashable values: {args!r}") from None
+        raise TypeError(
+            f"belief, goal and percept arguments must be hashable values (lists, dicts "
+            f"and sets are frozen for you): {args!r}"
+        ) from None
     return args
 
 
@@ -53,15 +84,21 @@ class Belief:
     ``Belief("price", 10, source="seller")``. ``source`` is the name of the agent
     that told it, the environment that perceived it, or ``"self"``; in a pattern,
     ``None`` matches every source and :data:`Any` matches any one argument.
-    Arguments must be hashable; lists become tuples.
+    Arguments must be hashable; lists become tuples, dicts a read-only dict.
+
+    ``adds_event=False`` (MASPY's): adding the belief raises no ``gain`` event, and
+    removing it no ``lose``; it is believed all the same. It is not part of equality.
     """
 
     name: str
     args: _Any  # a tuple; typed Any so that its values travel as they are
     source: str | None = None
+    adds_event: bool = attrs.field(default=True, eq=False, repr=False)
 
-    def __init__(self, name: str, *args: _Any, source: str | None = None) -> None:
-        self.__attrs_init__(name, _check_args(args), source)  # type: ignore[attr-defined]
+    def __init__(
+        self, name: str, *args: _Any, source: str | None = None, adds_event: bool = True
+    ) -> None:
+        self.__attrs_init__(name, _check_args(args), source, adds_event)  # type: ignore[attr-defined]
 
     def with_source(self, source: str | None) -> Belief:
         """The same belief from ``source``."""
@@ -108,6 +145,8 @@ def _copy(item: N, source: str | None) -> N:
     object.__setattr__(new, "name", item.name)
     object.__setattr__(new, "args", item.args)
     object.__setattr__(new, "source", source)
+    if isinstance(item, Belief):
+        object.__setattr__(new, "adds_event", item.adds_event)
     return new
 
 
@@ -115,9 +154,12 @@ def normalize(item: N, source: str | None = None) -> N:
     """``item`` with ``source`` (if given), its arguments frozen again if it came
     through the codec (which turns tuples into lists)."""
     source = item.source if source is None else source
-    if type(item.args) is tuple:
+    if type(item.args) is tuple and not any(type(arg) is dict for arg in item.args):
         return item if source == item.source else _copy(item, source)
-    return type(item)(item.name, *item.args, source=source)
+    fresh = type(item)(item.name, *item.args, source=source)
+    if isinstance(item, Belief) and not item.adds_event:
+        object.__setattr__(fresh, "adds_event", False)
+    return fresh
 
 
 class Trigger(enum.Enum):
