@@ -23,6 +23,7 @@ same every time.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import trio
@@ -127,6 +128,9 @@ async def main() -> None:
         await town.spawn(Customer, market.address, name="customer")
         with trio.fail_after(10):
             await town.join()  # until the customer has stopped
+        failed = market.failures + town.failures
+        if failed:  # an agent that failed for good: not an exit status of 0
+            sys.exit(f"agents failed: {failed}")
     print("both containers closed")
 
 

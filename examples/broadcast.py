@@ -22,6 +22,7 @@ takes no real time, and every run prints the same lines.
 from __future__ import annotations
 
 import logging
+import sys
 
 import triomas
 from triomas import Agent, DeadLetter, Envelope, SystemEvent, message, on
@@ -124,6 +125,8 @@ async def broadcast() -> None:
         print(f"run_until_idle -> {report.reason} at t={report.time}")
         counts = {str(reason): n for reason, n in c.dead_letter_counts.items()}
         print(f"dead letters: {counts}")
+        if c.failures:  # an agent that failed for good: not an exit status of 0
+            sys.exit(f"agents failed: {c.failures}")
 
 
 def main() -> None:

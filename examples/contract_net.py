@@ -20,6 +20,7 @@ late. In virtual time the auction comes out the same on every run.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import triomas
@@ -90,6 +91,8 @@ async def main() -> None:
         await c.spawn(Shipper, names, name="shipper")
         report = await c.run_until_idle()
         print(f"run_until_idle -> {report.reason} at t={report.time:.1f}")
+        if c.failures:  # an agent that failed for good: not an exit status of 0
+            sys.exit(f"agents failed: {c.failures}")
 
 
 if __name__ == "__main__":

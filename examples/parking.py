@@ -19,6 +19,8 @@ from the run's seed and its name: in virtual time every run tells the same story
 
 from __future__ import annotations
 
+import sys
+
 import triomas
 from triomas.bdi import (
     Admin,
@@ -152,6 +154,8 @@ async def main() -> None:
         free = sorted(p.args[0] for p in lot.get_all(Percept("spot", Any, "free")))
         print(f"run -> {report.reason} at t={report.time:.1f}; free spots: {free}")
         print(f"the manager took {c.agent(manager, Manager).income} in all")
+        if c.failures:  # an agent that failed for good: not an exit status of 0
+            sys.exit(f"agents failed: {c.failures}")
 
 
 if __name__ == "__main__":
