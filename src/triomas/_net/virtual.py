@@ -52,6 +52,25 @@ class SimNetwork:
         self.delivered = 0
         self.lost = 0
         self._last: dict[tuple[str, str], float] = {}
+        self._cut: set[frozenset[str]] = set()
+        self._delays: dict[frozenset[str], float] = {}
+
+    # ---- partitions, for tests -------------------------------------------------------------
+
+    def cut(self, a: object, b: object) -> None:
+        """Partition containers ``a`` and ``b`` (containers or their addresses): what
+        either sends the other from now on is lost, as on a cut cable, until :meth:`heal`."""
+        self._cut.add(_pair(a, b))
+
+    def heal(self, a: object, b: object) -> None:
+        """Undo :meth:`cut` between ``a`` and ``b``."""
+        self._cut.discard(_pair(a, b))
+
+    def delay(self, a: object, b: object, seconds: float) -> None:
+        """Add ``seconds`` to the latency between ``a`` and ``b``, both ways (0 removes it)."""
+        if not seconds >= 0:
+            raise ValueError(f"a delay is a non-negative number of seconds, not {seconds!r}")
+        self._delays[_pair(a, b)] = seconds
 
     def __repr__(self) -> str:
         return f"<SimNetwork latency={self.latency} loss={self.loss} {sorted(self.members)}>"
@@ -64,7 +83,10 @@ class SimNetwork:
     def transmit(self, source: VirtualPath, target: str, data: bytes, env: Envelope | None) -> bool:
         """Carry framed ``data`` from ``source`` to container ``target``; False if lost."""
         inbound = source.inbound
-        if self.loss and self.random.random() < self.loss:
+        pair_key = frozenset((source.address, target)) if self._cut or self._delays else None
+        if (pair_key is not None and pair_key in self._cut) or (
+            self.loss and self.random.random() < self.loss
+        ):
             self.lost += 1
             if env is not None:
                 # The sender cannot know: an ask it carried runs into its timeout.
@@ -74,6 +96,8 @@ class SimNetwork:
         low, high = self.latency
         now = inbound.now()
         when = now + (low if low == high else self.random.uniform(low, high))
+        if pair_key is not None:
+            when += self._delays.get(pair_key, 0.0)
         pair = (source.address, target)
         when = max(when, self._last.get(pair, now))  # FIFO per pair, as on one connection
         self._last[pair] = when
@@ -88,6 +112,10 @@ class SimNetwork:
             return
         self.delivered += 1
         path.receive(source.address, data)
+
+
+def _pair(a: object, b: object) -> frozenset[str]:
+    return frozenset(x if isinstance(x, str) else str(getattr(x, "address", x)) for x in (a, b))
 
 
 @final

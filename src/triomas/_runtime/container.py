@@ -45,6 +45,7 @@ from .tree import Supervision
 from .virtual import VirtualEngine
 
 if TYPE_CHECKING:
+    from ..testing._probe import Probe
     from .ports import Remote
 
 log = logging.getLogger("triomas")
@@ -233,6 +234,18 @@ class Container:
             raise TypeError(f"spawn_on_demand needs an Agent subclass, not {cls!r}")
         opts = options(cls, restart, shutdown, capacity, overflow, idle_timeout)
         self._registry.on_demand[name] = (cls, args, kwargs, opts)
+
+    async def spawn_probe(self, name: str = "probe") -> Probe:
+        """Spawn a :class:`~triomas.testing.Probe` called ``name``: a test's agent that
+        keeps what it receives and says what must and must not arrive."""
+        from ..testing._probe import Probe  # tests only: loaded when used
+
+        return self.agent(await self.spawn(Probe, name=name), Probe)
+
+    @property
+    def trace(self) -> Callable[[TraceRecord], object] | None:
+        """The trace hook given to :func:`open_container` (a :class:`TraceRecorder`, say)."""
+        return self._router.trace
 
     def lookup(self, name: str) -> AgentRef | None:
         """The reference of the live agent called ``name``, if any."""
@@ -424,6 +437,7 @@ class Container:
         seconds: float | None = None,
         iterations: int | None = None,
         until_idle: bool = False,
+        until: Callable[[], bool] | None = None,
     ) -> RunReport:
         """Let the container run until a limit is reached, and report which.
 
@@ -434,6 +448,11 @@ class Container:
         a pause during the run ends it (reason ``"paused"``). When the run goes idle,
         alarms set with ``ignore_if_idle=True`` are dropped. In virtual time nothing
         happens between calls that wait on the simulation; in real time agents go on.
+
+        ``until``: a predicate, checked after every round (virtual time) or whenever an
+        agent ends a step (real time); the run ends as soon as it holds (reason
+        ``"until"``), or at the other limits given. Tests use it to run "until the probe
+        has 3 messages" without sleeping.
         """
         engine = self._engine
         engine.check_outside("run()")
@@ -447,6 +466,7 @@ class Container:
             lambda: not registry.cells,
             self.join,
             lambda: registry.paused,
+            until,
         )
         if reason == "idle":
             self._registry.drop_idle_alarms()

@@ -58,6 +58,7 @@ class LiveEngine:
         self.busy = 0
         self.parked = 0
         self._idle_waiters: list[Future] = []
+        self._until: list[tuple[Callable[[], bool], Future]] = []  # run(until=) predicates
         self._pause_scopes: list[trio.CancelScope] = []  # the runs in progress
         nursery.start_soon(self.timers.run, name="triomas-container-timers")
 
@@ -304,6 +305,7 @@ class LiveEngine:
         all_stopped: Callable[[], bool],
         join: Callable[[], Awaitable[None]],
         paused: Callable[[], bool],
+        until: Callable[[], bool] | None = None,
     ) -> tuple[RunEnd, int]:
         """Wait for :meth:`Container.run`: quiescence, ``seconds`` of real time, or
         ``join()``, unless the container is paused first; why it ended, and the rounds
@@ -315,7 +317,10 @@ class LiveEngine:
             self._pause_scopes.append(pause_scope)
             try:
                 with trio.move_on_after(math.inf if seconds is None else seconds):
-                    if until_idle:
+                    if until is not None:
+                        await self._wait_until(until, until_idle)
+                        reason = "until" if until() else "idle"
+                    elif until_idle:
                         await self.wait_idle()
                         reason = "idle"
                     elif seconds is None:
@@ -340,7 +345,29 @@ class LiveEngine:
         """No agent is working and no blocking timer is pending."""
         return self.busy == 0 and self.timers.queue.blocking == 0
 
+    async def _wait_until(self, until: Callable[[], bool], or_idle: bool) -> None:
+        """Return once ``until()`` holds (checked whenever an agent ends a step), or
+        the container is quiescent if ``or_idle``."""
+        while not until():
+            fut = Future()
+            self._until.append((until, fut))
+            if or_idle:
+                self._idle_waiters.append(fut)
+            try:
+                await self.wait(fut, math.inf)
+            finally:
+                if (until, fut) in self._until:
+                    self._until.remove((until, fut))
+            if or_idle and self.is_idle():
+                break
+        await trio.lowlevel.checkpoint()
+
     def _check_idle(self) -> None:
+        if self._until:
+            for until, fut in list(self._until):
+                if until():
+                    self._until.remove((until, fut))
+                    fut.set_result(None)
         if self._idle_waiters and self.is_idle():
             waiters, self._idle_waiters = self._idle_waiters, []
             for fut in waiters:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-RunEnd = Literal["idle", "seconds", "iterations", "stopped", "paused"]
+RunEnd = Literal["idle", "seconds", "iterations", "stopped", "paused", "until"]
 """Why a :meth:`Container.run` ended."""
 
 

@@ -266,6 +266,7 @@ class VirtualEngine:
         all_stopped: Callable[[], bool],
         join: Callable[[], Awaitable[None]],
         paused: Callable[[], bool],
+        until: Callable[[], bool] | None = None,
     ) -> tuple[RunEnd, int]:
         """Drive the simulation for :meth:`Container.run`; why it ended, and the rounds.
 
@@ -293,8 +294,19 @@ class VirtualEngine:
         check: Callable[[], bool] | None = None
         if seconds is not None or iterations is not None:
             check = limit_reached
-        elif not until_idle:
+        elif not until_idle and until is None:
             check = all_stopped
+        met = False
+        if until is not None:
+            if until():
+                return "until", 0
+            limit = check
+
+            def check() -> bool:
+                nonlocal met
+                met = until()
+                return met or (limit is not None and limit())
+
         try:
             # a pause ends it through end_runs(), not a check after every round
             went_idle = await scheduler.drive(check, until_idle=True, run=True)
@@ -304,6 +316,8 @@ class VirtualEngine:
         rounds = scheduler.rounds - first_round
         if paused():
             return "paused", rounds
+        if met:
+            return "until", rounds
         if reached.done:
             return "seconds", rounds
         if scheduler.rounds >= target:

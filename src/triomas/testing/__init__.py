@@ -1,11 +1,27 @@
-"""Helpers for testing agents: trace recording, and the conformance suites
-``check_engine`` and ``check_transport`` that other engines and transports reuse."""
+"""Helpers for testing agents: the probe agent, trace recording and its writers
+(JSON lines, Mermaid), the simulated network fixture, and the conformance suites
+``check_engine`` and ``check_transport`` that other engines and transports reuse.
+
+The pytest plugin (``triomas.testing._plugin``, registered by the package's
+``pytest11`` entry point) adds the ``triomas_*`` fixtures and options."""
 
 from .._messages.public import fixup_module_metadata
 from ._conformance import ContainerFactory, check_engine, check_transport
+from ._diagram import mermaid, trace_json_lines
+from ._fixtures import TestNetwork
+from ._probe import Probe
 from ._trace import TraceRecorder
 
-__all__ = ["ContainerFactory", "TraceRecorder", "check_engine", "check_transport"]
+__all__ = [
+    "ContainerFactory",
+    "Probe",
+    "TestNetwork",
+    "TraceRecorder",
+    "check_engine",
+    "check_transport",
+    "mermaid",
+    "trace_json_lines",
+]
 
 fixup_module_metadata(__name__, globals())
 del fixup_module_metadata

@@ -1,0 +1,280 @@
+"""triomas.testing: the probe, run(until=), simulated partitions, the trace writers, and
+the pytest plugin as a user's project sees it (with and without pytest-trio)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import trio
+import trio.testing
+
+import triomas
+from triomas import Agent, Envelope, TraceRecord, message, on
+from triomas.testing import mermaid, trace_json_lines
+
+pytest_plugins = ["pytester"]
+
+
+@message(tag="kit.Ping")
+class Ping:
+    n: int
+
+
+class Echo(Agent):
+    """Answers each Ping with the next number, after ``delay`` clock seconds."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+
+    @on(Ping)
+    async def ping(self, msg: Ping, env: Envelope) -> int | None:
+        if self.delay:
+            await self.sleep(self.delay)
+        if env.reply_with is not None:
+            return msg.n + 1
+        assert env.sender is not None
+        self.send(env.sender, Ping(msg.n + 1))
+        return None
+
+
+# ---- the probe, in both clocks -----------------------------------------------------------
+
+
+async def test_expect_takes_what_comes_and_fails_saying_what_did(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
+    probe = await both.spawn_probe("p")
+    echo = await both.spawn(Echo, 2.0, name="echo")
+    probe.send(echo, Ping(1))
+    env = await probe.expect(Ping, within=5)
+    assert env.body == Ping(2)
+    assert env.sender == echo
+    assert both.clock.now() == pytest.approx(2.0)
+    probe.send(echo, Ping(10))
+    with pytest.raises(AssertionError, match=r"expected Ping\(n=99\), got Ping\(n=11\)"):
+        await probe.expect(Ping(99), within=5)
+    # a mismatch leaves the message unread; a predicate takes it
+    assert (await probe.expect(lambda body: body.n > 10)).body == Ping(11)
+    with pytest.raises(AssertionError, match="got nothing"):
+        await probe.expect(Ping, within=1)
+    assert [e.body for e in probe.received] == [Ping(2), Ping(11)]
+
+
+async def test_expect_no_message_is_exact_in_clock_time(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
+    probe = await both.spawn_probe("p")
+    echo = await both.spawn(Echo, 30.0, name="echo")
+    probe.send(echo, Ping(1))
+    start = both.clock.now()
+    await probe.expect_no_message(within=29)
+    assert both.clock.now() - start == pytest.approx(29)
+    with pytest.raises(AssertionError, match=r"expected no message within 5 s, got Ping\(n=2\)"):
+        await probe.expect_no_message(within=5)
+
+
+async def test_an_hour_of_silence_costs_nothing_in_virtual_time() -> None:
+    async with triomas.open_container(clock=triomas.VirtualClock()) as c:
+        probe = await c.spawn_probe()
+        await probe.expect_no_message(within=3600)
+        assert c.clock.now() == 3600
+
+
+async def test_expect_all_ordered_and_not_and_one_budget_for_several(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
+    probe = await both.spawn_probe("p")
+    fast = await both.spawn(Echo, 1.0, name="fast")
+    slow = await both.spawn(Echo, 3.0, name="slow")
+    probe.send(slow, Ping(10))
+    probe.send(fast, Ping(20))
+    got = await probe.expect_all([Ping(11), Ping(21)], within=5)
+    assert [e.body for e in got] == [Ping(21), Ping(11)]  # in order of arrival
+    probe.send(slow, Ping(30))
+    probe.send(fast, Ping(40))
+    with pytest.raises(AssertionError, match=r"got Ping\(n=41\).*which is not Ping\(n=31\)"):
+        await probe.expect_all([Ping(31), Ping(41)], within=5, ordered=True)
+    await probe.expect_all([Ping(31), Ping(41)], within=5)
+    probe.send(slow, Ping(50))
+    probe.send(slow, Ping(60))
+    async with probe.within(4):  # 3 s for the first; the second would need 6
+        await probe.expect(Ping(51))
+        with pytest.raises(AssertionError, match="got nothing"):
+            await probe.expect(Ping(61))
+
+
+async def test_the_probe_answers_asks_and_watches_agents(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
+    probe = await both.spawn_probe("p")
+
+    class Asker(Agent):
+        async def setup(self) -> None:
+            self.answer = await self.ask("p", Ping(1), timeout=10)
+            self.stop()
+
+    asker = await both.spawn(Asker, name="asker")
+    probe.watch(asker)
+    request = await probe.expect(Ping(1), within=1)
+    probe.reply(request, "pong")
+    down = await probe.expect_down(asker, within=1)
+    assert down.ref.name == "asker"
+    assert str(down.reason) == "normal"
+
+
+async def test_run_until_a_predicate_holds(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
+    probe = await both.spawn_probe("p")
+    echo = await both.spawn(Echo, 1.0, name="echo")
+    for n in range(5):
+        probe.send(echo, Ping(n))
+
+    def three() -> bool:
+        probe.update()
+        return len(probe.received) >= 3
+
+    report = await both.run(until=three, seconds=100)
+    assert report.reason == "until"
+    assert len(probe.received) == 3
+    assert report.time == pytest.approx(3.0)
+    report = await both.run(until=lambda: False, seconds=10)
+    assert report.reason == "seconds"
+
+
+# ---- simulated partitions ----------------------------------------------------------------
+
+
+async def test_a_simulated_network_cuts_heals_and_delays() -> None:
+    net = triomas.SimNetwork(latency=0.5)
+    async with (
+        triomas.open_container("local://a", clock=triomas.VirtualClock(), network=net) as a,
+        triomas.open_container("local://b", clock=a.clock, network=net) as b,
+    ):
+        probe = await b.spawn_probe("p")
+        echo = await a.spawn(Echo, name="echo")
+        probe.send(echo, Ping(1))
+        await probe.expect(Ping(2), within=2)
+        assert a.clock.now() == 1.0  # there and back
+        net.cut(a, b)
+        probe.send(echo, Ping(3))
+        await probe.expect_no_message(within=10)
+        net.heal(a.address, b.address)
+        net.delay(a, b, 2.0)
+        probe.send(echo, Ping(5))
+        start = a.clock.now()
+        await probe.expect(Ping(6), within=10)
+        assert a.clock.now() - start == pytest.approx(5.0)  # 2 x (0.5 + 2)
+        with pytest.raises(ValueError, match="non-negative"):
+            net.delay(a, b, -1)
+
+
+# ---- trace writers -------------------------------------------------------------------------
+
+
+def test_trace_as_json_lines_and_mermaid() -> None:
+    records = [
+        TraceRecord(0.0, "echo", "setup", ""),
+        TraceRecord(1.5, "echo", "recv", "probe -> Ping(n=1)"),
+        TraceRecord(2.0, "probe", "recv", "- -> Note(text='a;b#c')"),
+        TraceRecord(3.0, "echo", "stop", "normal"),
+    ]
+    lines = [json.loads(line) for line in trace_json_lines(records).splitlines()]
+    assert lines[1] == {
+        "time": 1.5,
+        "agent": "echo",
+        "event": "recv",
+        "payload": "probe -> Ping(n=1)",
+    }
+    assert mermaid(records).splitlines() == [
+        "sequenceDiagram",
+        "    participant a0_echo as echo",
+        "    participant a1_probe as probe",
+        "    participant a2_outside as outside",
+        "    Note over a0_echo: t=0 setup",
+        "    a1_probe->>a0_echo: t=1.5 Ping(n=1)",
+        "    a2_outside->>a1_probe: t=2 Note(text='a,bNo.c')",
+        "    Note over a0_echo: t=3 stop normal",
+    ]
+    assert "2 more records left out" in mermaid(records, limit=2)
+
+
+# ---- the pytest plugin, as a user's project sees it ---------------------------------------
+
+USER_TESTS = """
+import trio
+import triomas
+from triomas import Agent, message, on
+
+
+@message(tag="user.Ping")
+class Ping:
+    n: int
+
+
+class Echo(Agent):
+    @on(Ping)
+    def ping(self, msg, env):
+        self.send(env.sender, Ping(msg.n + 1))
+
+
+async def test_probe_and_container(triomas_container, triomas_probe, triomas_seed):
+    assert triomas_seed == SEED
+    assert isinstance(triomas_container.clock, triomas.VirtualClock)
+    echo = await triomas_container.spawn(Echo, name="echo")
+    triomas_probe.send(echo, Ping(1))
+    await triomas_probe.expect(Ping(2), within=1)
+    await triomas_probe.expect_no_message(within=3600)
+    assert triomas_container.clock.now() == 3600
+
+
+async def test_network(triomas_network):
+    a, b = await triomas_network(2, latency=0.25)
+    probe = await b.spawn_probe("p")
+    probe.send(await a.spawn(Echo, name="echo"), Ping(1))
+    await probe.expect(Ping(2), within=1)
+    assert a.clock.now() == 0.5
+    triomas_network.cut(a, b)
+    probe.send("local://net1/echo", Ping(3))
+    await probe.expect_no_message(within=5)
+
+
+async def test_tcp_pair(triomas_tcp_pair):
+    a, b = triomas_tcp_pair
+    echo = await a.spawn(Echo, name="echo")
+    probe = await b.spawn_probe("p")
+    probe.send(echo, Ping(1))
+    await probe.expect(Ping(2), within=5)
+
+
+async def test_fails_and_leaves_its_trace(triomas_container, triomas_probe):
+    echo = await triomas_container.spawn(Echo, name="echo")
+    triomas_probe.send(echo, Ping(1))
+    await triomas_probe.expect(Ping(3), within=1)
+"""
+
+
+@pytest.mark.parametrize("trio_plugin", [True, False], ids=["with pytest-trio", "without"])
+def test_the_plugin_in_a_user_project(pytester: pytest.Pytester, trio_plugin: bool) -> None:
+    pytester.makepyfile(test_user=USER_TESTS.replace("SEED", "7"))
+    args = ["-p", "no:cacheprovider", "--triomas-seed", "7", "--triomas-trace-dir", "traces"]
+    if not trio_plugin:
+        args += ["-p", "no:trio"]
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["*seed 7: replay with --triomas-seed 7*"])
+    written = sorted(p.name for p in (pytester.path / "traces").iterdir())
+    assert written == [
+        "test_user_py_test_fails_and_leaves_its_trace.jsonl",
+        "test_user_py_test_fails_and_leaves_its_trace.mmd",
+    ]
+    diagram = (pytester.path / "traces" / written[1]).read_text()
+    assert "a0_echo->>a1_probe: t=0 Ping(n=2)" in diagram
+
+
+def test_the_plugin_is_registered_by_the_package_entry_point() -> None:
+    from importlib.metadata import entry_points
+
+    (plugin,) = [e for e in entry_points(group="pytest11") if e.name == "triomas"]
+    assert plugin.value == "triomas.testing._plugin"
