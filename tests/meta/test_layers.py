@@ -22,9 +22,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("triomas._supervision",),
     ("triomas._runtime",),
     ("triomas._net",),
-    ("triomas.bdi", "triomas.testing"),
+    ("triomas.bdi",),
     ("triomas._open",),
     ("triomas._node",),
+    ("triomas.testing",),
     ("triomas", "triomas.__main__"),
 ]
 

@@ -142,9 +142,13 @@ def test_public_names_are_pinned() -> None:
     assert set(triomas.__all__) == PUBLIC
     assert set(triomas.testing.__all__) == {
         "ContainerFactory",
+        "Probe",
+        "TestNetwork",
         "TraceRecorder",
         "check_engine",
         "check_transport",
+        "mermaid",
+        "trace_json_lines",
     }
     assert set(triomas.bdi.__all__) == BDI
     for module in (triomas, triomas.bdi):

@@ -8,21 +8,24 @@ from typing import Any
 import attrs
 
 
-def fixup_module_metadata(module_name: str, namespace: dict[str, Any]) -> None:
+def fixup_module_metadata(
+    module_name: str, namespace: dict[str, Any], also: tuple[str, ...] = ()
+) -> None:
     """Make every name in ``namespace["__all__"]`` that a private module of
     ``module_name`` defines say it lives in ``module_name`` (``triomas.CalleeDown``,
     not ``triomas._messages.errors.CalleeDown``), with its methods; as trio does.
 
-    Tracebacks, reprs and ``help()`` then show the import path users write.
+    Tracebacks, reprs and ``help()`` then show the import path users write. ``also``:
+    other private modules whose names ``module_name`` re-exports as its own.
     """
-    prefix = module_name + "._"
+    prefixes = (module_name + "._", *also)
     seen: set[int] = set()
 
     def fix(obj: Any) -> None:
         if id(obj) in seen:
             return
         seen.add(id(obj))
-        if not getattr(obj, "__module__", "").startswith(prefix):
+        if not getattr(obj, "__module__", "").startswith(prefixes):
             return
         if attrs.has(obj):
             # Resolve the string annotations while the defining module is still the

@@ -45,8 +45,8 @@ from .tree import Supervision
 from .virtual import VirtualEngine
 
 if TYPE_CHECKING:
-    from ..testing._probe import Probe
     from .ports import Remote
+    from .probe import Probe
 
 log = logging.getLogger("triomas")
 
@@ -238,7 +238,7 @@ class Container:
     async def spawn_probe(self, name: str = "probe") -> Probe:
         """Spawn a :class:`~triomas.testing.Probe` called ``name``: a test's agent that
         keeps what it receives and says what must and must not arrive."""
-        from ..testing._probe import Probe  # tests only: loaded when used
+        from .probe import Probe  # tests only: loaded when used
 
         return self.agent(await self.spawn(Probe, name=name), Probe)
 

@@ -6,10 +6,10 @@ The pytest plugin (``triomas.testing._plugin``, registered by the package's
 ``pytest11`` entry point) adds the ``triomas_*`` fixtures and options."""
 
 from .._messages.public import fixup_module_metadata
+from .._runtime.probe import Probe
 from ._conformance import ContainerFactory, check_engine, check_transport
 from ._diagram import mermaid, trace_json_lines
 from ._fixtures import TestNetwork
-from ._probe import Probe
 from ._trace import TraceRecorder
 
 __all__ = [
@@ -23,5 +23,5 @@ __all__ = [
     "trace_json_lines",
 ]
 
-fixup_module_metadata(__name__, globals())
+fixup_module_metadata(__name__, globals(), also=("triomas._runtime.probe",))
 del fixup_module_metadata

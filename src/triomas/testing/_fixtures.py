@@ -4,8 +4,9 @@ plugin wraps them for pytest-trio, or runs them itself when pytest-trio is absen
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Any, final
 
 import trio
 
@@ -131,3 +132,13 @@ async def open_node(stack: AsyncExitStack, seed: int) -> Node:
 
     stack.push_async_callback(reap)
     return node
+
+
+class Lazy:
+    """A fixture value opened inside the test's trio run (no pytest-trio): ``open`` gets
+    the run's exit stack and a function that opens the other lazy values it needs."""
+
+    __slots__ = ("open",)
+
+    def __init__(self, open: Callable[[AsyncExitStack, Callable[[Any], Any]], Any]) -> None:
+        self.open = open

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 import trio
 
+from .._runtime import probe as _probe
 from .._time.clock import VirtualClock
-from . import _probe
 from ._diagram import mermaid, trace_json_lines
-from ._fixtures import TestNetwork, open_node, open_tcp_pair, open_test_container
+from ._fixtures import Lazy, TestNetwork, open_node, open_tcp_pair, open_test_container
 from ._trace import TraceRecorder
 
 _NAMES = frozenset(
@@ -147,16 +147,6 @@ def _write_trace(item: pytest.Item, trace: TraceRecorder) -> Path:
 
 
 # ---- running async tests without pytest-trio ---------------------------------------------
-
-
-class Lazy:
-    """A fixture value opened inside the test's trio run (no pytest-trio): ``open`` gets
-    the run's exit stack and a function that opens the other lazy values it needs."""
-
-    __slots__ = ("open",)
-
-    def __init__(self, open: Callable[[AsyncExitStack, Callable[[Any], Any]], Any]) -> None:
-        self.open = open
 
 
 @pytest.hookimpl(tryfirst=True)

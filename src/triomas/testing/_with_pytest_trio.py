@@ -14,8 +14,8 @@ from ._fixtures import TestNetwork, open_node, open_tcp_pair, open_test_containe
 if TYPE_CHECKING:
     from .._node import Node
     from .._runtime.container import Container
+    from .._runtime.probe import Probe
     from .._time.clock import VirtualClock
-    from ._probe import Probe
     from ._trace import TraceRecorder
 
 

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import trio
 
-from ._fixtures import TestNetwork, open_node, open_tcp_pair, open_test_container
-from ._plugin import Lazy
+from ._fixtures import Lazy, TestNetwork, open_node, open_tcp_pair, open_test_container
 
 if TYPE_CHECKING:
     from .._time.clock import VirtualClock

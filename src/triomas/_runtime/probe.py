@@ -15,7 +15,7 @@ from .._time.clock import RealClock
 if TYPE_CHECKING:
     from .._messages.envelope import Envelope
     from .._messages.ref import AgentRef
-    from .._runtime.container import Container
+    from .container import Container
 
 Expected = type | Callable[[Any], bool] | object
 """What an expectation matches a message body against: a class (an instance of it), a
