@@ -136,7 +136,7 @@ async def open_container(
                 address,
                 clock,
                 seed if seed is not None else defaults.seed,
-                trace,
+                trace if trace is not None else defaults.trace,
                 nursery,
                 defaults,
                 max_restarts,

@@ -139,3 +139,14 @@ def test_references_sort_by_container_then_name() -> None:
     ]
     assert [str(r) for r in sorted(refs)] == ["local://c/b", "local://c/z", "tcp://b:1/a"]
     assert triomas.AgentRef("local://c", "b") < triomas.AgentRef("local://c", "z")
+
+
+def test_an_integer_past_64_bits_says_so() -> None:
+    from triomas import Codec, EncodeError
+
+    @message(tag="msgs.Big")
+    class Big:
+        n: int
+
+    with pytest.raises(EncodeError, match=r"integer -9223372036854775809 is out of the wire"):
+        Codec().dumps(Big(-(2**63) - 1))

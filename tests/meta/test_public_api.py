@@ -7,6 +7,7 @@ import inspect
 import triomas
 import triomas.bdi
 import triomas.testing
+import triomas.testing.strategies
 
 PUBLIC = {
     "Agent",
@@ -142,14 +143,20 @@ def test_public_names_are_pinned() -> None:
     assert set(triomas.__all__) == PUBLIC
     assert set(triomas.testing.__all__) == {
         "ContainerFactory",
+        "InjectedCrash",
         "Probe",
         "TestNetwork",
         "TraceRecorder",
+        "assert_deterministic",
+        "assert_no_dead_letters",
+        "assert_trace",
         "check_engine",
         "check_transport",
+        "crash_on",
         "mermaid",
         "trace_json_lines",
     }
+    assert triomas.testing.strategies.__all__ == ["messages"]
     assert set(triomas.bdi.__all__) == BDI
     for module in (triomas, triomas.bdi):
         for name in module.__all__:
@@ -176,7 +183,7 @@ def test_every_public_name_is_documented() -> None:
 
 def test_public_classes_live_in_private_modules_and_show_their_public_one() -> None:
     # Defined in a private module, shown under the public one (triomas.CalleeDown).
-    for module in (triomas, triomas.bdi, triomas.testing):
+    for module in (triomas, triomas.bdi, triomas.testing, triomas.testing.strategies):
         for name in module.__all__:
             obj = getattr(module, name)
             if inspect.isclass(obj) or inspect.isfunction(obj):

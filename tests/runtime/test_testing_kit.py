@@ -8,10 +8,20 @@ import json
 import pytest
 import trio
 import trio.testing
+from hypothesis import given
 
 import triomas
 from triomas import Agent, Envelope, TraceRecord, message, on
-from triomas.testing import mermaid, trace_json_lines
+from triomas.testing import (
+    TraceRecorder,
+    assert_deterministic,
+    assert_no_dead_letters,
+    assert_trace,
+    crash_on,
+    mermaid,
+    strategies,
+    trace_json_lines,
+)
 
 pytest_plugins = ["pytester"]
 
@@ -278,3 +288,90 @@ def test_the_plugin_is_registered_by_the_package_entry_point() -> None:
 
     (plugin,) = [e for e in entry_points(group="pytest11") if e.name == "triomas"]
     assert plugin.value == "triomas.testing._plugin"
+
+
+# ---- structured records and trace assertions -----------------------------------------------
+
+
+class Relay(Agent):
+    """Asks the echo, tells the answer to the probe, and publishes it."""
+
+    async def setup(self) -> None:
+        answer = await self.ask("echo", Ping(1), timeout=5)
+        self.send("p", Ping(answer))
+        self.publish(Ping(answer), topic="news")
+        self.send("nobody", Ping(0))
+
+
+async def test_trace_records_say_kind_sender_receiver_type_and_ids(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
+    trace = both.trace
+    assert isinstance(trace, TraceRecorder)
+    await both.spawn_probe("p")
+    listener = await both.spawn_probe("listener")
+    listener.subscribe(topic="news")
+    await both.spawn(Echo, name="echo")
+    await both.spawn(Relay, name="relay")
+    await both.run(until_idle=True)
+    ask, tell = trace.messages(receiver="echo")[0], trace.messages(receiver="p")[0]
+    assert (ask.kind, ask.sender, ask.message_type) == ("ask", "relay", "Ping")
+    assert ask.message_id is not None
+    assert (tell.kind, tell.sender, tell.in_reply_to) == ("tell", "relay", None)
+    assert trace.messages(kind="publish")[0].receiver == "listener"
+    assert str(tell) == f"{tell.time!r}\tp\trecv\trelay -> Ping(n=2)"  # the text is as before
+    assert [r.kind for r in trace.records if r.agent == "relay"][:2] == ["spawn", "start"]
+    assert_trace(trace, [("relay", "echo", Ping), ("relay", "p", "Ping")])
+    assert_trace(trace, [("relay", "p", Ping), ("relay", "echo", Ping)], ordered=False)
+    with pytest.raises(AssertionError, match="no message"):
+        assert_trace(trace, [("relay", "p", Ping), ("relay", "echo", Ping)])
+    with pytest.raises(AssertionError, match="1 dead letters"):
+        assert_no_dead_letters(trace)
+    (dead,) = trace.dead_letters()
+    assert (dead.sender, dead.receiver, dead.message_type) == ("relay", "nobody", "Ping")
+
+
+def test_assert_deterministic_compares_runs_byte_for_byte() -> None:
+    async def main() -> None:
+        async with triomas.open_container() as c:
+            await c.spawn(Echo, 1.0, name="echo")
+            await c.spawn(Relay, name="relay")
+            await c.run(until_idle=True)
+
+    text = assert_deterministic(main, seed=3)
+    assert "relay -> Ping(n=1)" in text
+    calls = iter(range(10))
+
+    async def drifting() -> None:
+        async with triomas.open_container() as c:
+            await c.spawn(Echo, float(next(calls)), name="echo")
+            await c.spawn(Relay, name="relay")
+            await c.run(until_idle=True)
+
+    with pytest.raises(AssertionError, match="run 2 differs from run 1"):
+        assert_deterministic(drifting)
+
+
+async def test_crash_on_makes_an_agent_fail_on_cue(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
+    @message(tag="kit.Poison")
+    class Poison:
+        pass
+
+    probe = await both.spawn_probe("p")
+    worker = await both.spawn(crash_on(Poison)(Echo), name="worker", restart="temporary")
+    probe.watch(worker)
+    probe.send(worker, Ping(1))
+    await probe.expect(Ping(2))
+    probe.send(worker, Poison())
+    down = await probe.expect_down(worker)
+    assert "InjectedCrash" in str(down.reason)
+
+
+@given(strategies.messages(Ping))
+def test_strategies_draw_message_instances(msg: Ping) -> None:
+    assert isinstance(msg, Ping)
+    assert isinstance(msg.n, int)
+    codec = triomas.Codec()
+    assert codec.loads(codec.dumps(msg)) == msg

@@ -341,6 +341,8 @@ class Codec:
             if obj.tzinfo is None:
                 raise EncodeError(f"naive datetime {obj!r} cannot travel; give it a timezone")
             return msgpack.ExtType(_EXT_DATETIME, msgpack.packb(obj.timestamp()))
+        if isinstance(obj, int):  # msgpack hands over what is past its 64 bits
+            raise EncodeError(f"the integer {obj} is out of the wire's range (-2**63 to 2**64-1)")
         return msgpack.ExtType(_EXT_MESSAGE, msgpack.packb(self.dump(obj), default=self._default))
 
     def _ext(self, code: int, data: bytes) -> Any:

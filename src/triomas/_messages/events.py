@@ -154,6 +154,9 @@ SystemEvent: TypeAlias = (
 )
 
 
+_KINDS = {"setup": "start", "dead": "dead letter", "recv": "tell"}
+
+
 @final
 @attrs.frozen(slots=True)
 class TraceRecord:
@@ -164,12 +167,33 @@ class TraceRecord:
     ``restart`` (an incarnation ended and another will follow; payload: the exit
     reason), ``stop`` (for good; payload: the exit reason) and ``dead`` (a dead
     letter).
+
+    The structured fields say the same for code that looks: ``kind`` (``tell``,
+    ``ask``, ``publish``, ``start``, ``stop``, ``crash``, ``restart``, ``dead letter``,
+    or the event itself), and for a message its ``sender`` and ``receiver`` (names),
+    ``message_type``, ``message_id`` (its ``reply_with``), ``in_reply_to`` and
+    ``sent_at`` (``time`` is when it was handled). ``str()`` shows only the four
+    columns, so a trace's text stays the same.
     """
 
     time: float
     agent: str
     event: str
     payload: str
+    kind: str = attrs.field(default="", kw_only=True)
+    sender: str | None = attrs.field(default=None, kw_only=True)
+    receiver: str | None = attrs.field(default=None, kw_only=True)
+    message_type: str | None = attrs.field(default=None, kw_only=True)
+    message_id: str | None = attrs.field(default=None, kw_only=True)
+    in_reply_to: str | None = attrs.field(default=None, kw_only=True)
+    sent_at: float | None = attrs.field(default=None, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.kind:
+            kind = _KINDS.get(self.event, self.event)
+            if self.event == "stop" and self.payload.startswith("failure"):
+                kind = "crash"
+            object.__setattr__(self, "kind", kind)
 
     def __str__(self) -> str:
         return f"{self.time!r}\t{self.agent}\t{self.event}\t{self.payload}"

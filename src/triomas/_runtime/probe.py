@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, final
 from .._agent.agent import Agent
 from .._messages.events import Down
 from .._time.clock import RealClock
+from .tracing import recv_record
 
 if TYPE_CHECKING:
     from .._messages.envelope import Envelope
@@ -65,9 +66,9 @@ class Probe(Agent):
         while self.messages:
             env = self.receive()
             self.received.append(env)
-            if self._tracing:
-                sender = "-" if env.sender is None else env.sender.name
-                self._trace("recv", f"{sender} -> {env.body!r}")
+            trace = self.container.trace
+            if trace is not None:
+                trace(recv_record(self.clock.now(), self.name, env))
 
     # ---- expectations ----------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from .engine import RunState
 from .lifecycle import Life
 from .mailbox import NO_MAIL, handoff
 from .subscriptions import Subscriptions, topic_name
+from .tracing import dead_record, recv_record
 
 if TYPE_CHECKING:
     from .._agent.context import Recipient
@@ -474,11 +475,7 @@ class Router:
         letter = DeadLetter(env.body, env.sender, env.receiver, reason)
         self._dead_letter_log.record(letter, self.engine.now(), self.address)
         if self.trace is not None:  # the repr costs, and a flood of dead letters adds up
-            self.trace_event(
-                env.receiver.name if isinstance(env.receiver, AgentRef) else str(env.receiver),
-                "dead",
-                f"{reason}: {env.body!r}",
-            )
+            self.trace(dead_record(self.engine.now(), env, reason))
         self.emit(letter)
 
     def _bounce(self, env: Envelope, error: BaseException) -> None:
@@ -522,10 +519,7 @@ class Router:
     def trace_recv(self, cell: Cell, env: Envelope) -> None:
         """Record that ``cell`` takes ``env``, when a recorder is attached."""
         if self.trace is not None:
-            sender = "-" if env.sender is None else env.sender.name
-            self.trace(
-                TraceRecord(self.engine.now(), cell.name, "recv", f"{sender} -> {env.body!r}")
-            )
+            self.trace(recv_record(self.engine.now(), cell.name, env))
 
 
 # ---- an agent's messaging calls (methods of Cell, assigned in its class body) -------------

@@ -12,6 +12,7 @@ import trio
 from .._time.clock import Clock, RealClock
 
 if TYPE_CHECKING:
+    from .._messages.events import TraceRecord
     from .container import Container
 
 T = TypeVar("T")
@@ -31,6 +32,7 @@ class RunDefaults:
 
     clock: Clock
     seed: int | str
+    trace: Callable[[TraceRecord], object] | None = None
     containers: int = 0
     open: dict[str, Container] = attrs.field(factory=dict)
     next_id: int = 0
@@ -67,12 +69,14 @@ def run(
     *args: Any,
     clock: Clock | None = None,
     seed: int | str | None = None,
+    trace: Callable[[TraceRecord], object] | None = None,
 ) -> T:
     """Run ``main(*args)`` under trio with this clock and seed as the run's defaults.
 
     ``clock`` defaults to a :class:`RealClock`; pass a :class:`VirtualClock` for
     deterministic simulated time. ``seed`` feeds every agent's ``self.random``;
-    the same seed and inputs give the same run.
+    the same seed and inputs give the same run. ``trace``: the trace hook of the
+    containers opened without one of their own (a :class:`TraceRecorder`, say).
     """
 
     async def _main() -> T:
@@ -80,6 +84,7 @@ def run(
             RunDefaults(
                 clock if clock is not None else RealClock(),
                 seed if seed is not None else _fresh_seed(),
+                trace,
             )
         )
         return await main(*args)

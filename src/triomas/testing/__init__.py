@@ -8,17 +8,23 @@ The pytest plugin (``triomas.testing._plugin``, registered by the package's
 from .._messages.public import fixup_module_metadata
 from .._runtime.probe import Probe
 from ._conformance import ContainerFactory, check_engine, check_transport
+from ._crash import InjectedCrash, crash_on
 from ._diagram import mermaid, trace_json_lines
 from ._fixtures import TestNetwork
-from ._trace import TraceRecorder
+from ._trace import TraceRecorder, assert_deterministic, assert_no_dead_letters, assert_trace
 
 __all__ = [
     "ContainerFactory",
+    "InjectedCrash",
     "Probe",
     "TestNetwork",
     "TraceRecorder",
+    "assert_deterministic",
+    "assert_no_dead_letters",
+    "assert_trace",
     "check_engine",
     "check_transport",
+    "crash_on",
     "mermaid",
     "trace_json_lines",
 ]

@@ -1,0 +1,42 @@
+"""The structured trace records of messages: one taken by an agent, one that died."""
+
+from __future__ import annotations
+
+from .._messages.envelope import Envelope
+from .._messages.events import DeadLetterReason, TraceRecord
+from .._messages.ref import AgentRef
+
+
+def recv_record(now: float, agent: str, env: Envelope) -> TraceRecord:
+    """The trace record of ``agent`` taking ``env`` at clock time ``now``."""
+    sender = None if env.sender is None else env.sender.name
+    return TraceRecord(
+        now,
+        agent,
+        "recv",
+        f"{'-' if sender is None else sender} -> {env.body!r}",
+        kind="ask" if env.reply_with is not None else "publish" if env.receiver is None else "tell",
+        sender=sender,
+        receiver=agent,
+        message_type=type(env.body).__name__,
+        message_id=env.reply_with,
+        in_reply_to=env.in_reply_to,
+        sent_at=env.sent_at,
+    )
+
+
+def dead_record(now: float, env: Envelope, reason: DeadLetterReason) -> TraceRecord:
+    """The trace record of ``env`` becoming a dead letter for ``reason``."""
+    receiver = env.receiver.name if isinstance(env.receiver, AgentRef) else str(env.receiver)
+    return TraceRecord(
+        now,
+        receiver,
+        "dead",
+        f"{reason}: {env.body!r}",
+        sender=None if env.sender is None else env.sender.name,
+        receiver=receiver,
+        message_type=type(env.body).__name__,
+        message_id=env.reply_with,
+        in_reply_to=env.in_reply_to,
+        sent_at=env.sent_at,
+    )
