@@ -295,3 +295,22 @@ def test_pingpong_flags_pick_the_clock() -> None:
     assert "virtual time" not in real
     assert "virtual time (VirtualClock, seed 7):" in virtual
     assert "real time" not in virtual
+
+
+@pytest.mark.parametrize("trio_plugin", [True, False], ids=["with pytest-trio", "without"])
+def test_the_testing_example_project_runs_with_plain_pytest(trio_plugin: bool) -> None:
+    """examples/testing/ is a user's project: its own pytest.ini, no conftest, only the
+    fixtures the installed package's plugin brings."""
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    if not trio_plugin:
+        command += ["-p", "no:trio"]
+    result = subprocess.run(
+        command,
+        cwd=ROOT / "examples" / "testing",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 passed" in result.stdout
