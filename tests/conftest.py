@@ -22,28 +22,31 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
-@pytest.fixture
-def recorder() -> TraceRecorder:
-    """A fresh trace recorder."""
-    return TraceRecorder()
+# The containers come from triomas's own pytest plugin (triomas.testing): the suite
+# tests it as its users use it. These two names are the suite's older spellings.
 
 
 @pytest.fixture
-async def vc(recorder: TraceRecorder) -> AsyncIterator[triomas.Container]:
-    """A container in virtual time (jumping clock), seed 1, traced into ``recorder``.
+def recorder(triomas_trace: TraceRecorder) -> TraceRecorder:
+    """The test's trace recorder (the plugin's ``triomas_trace``)."""
+    return triomas_trace
 
-    For the tests that only virtual time can express: delivery rounds
-    (``iterations=``), exact clock times, byte-identical traces. Every other behaviour
-    test takes ``both``."""
-    async with triomas.open_container(
-        clock=triomas.VirtualClock(), seed=1, trace=recorder
-    ) as container:
-        yield container
+
+@pytest.fixture
+def vc(triomas_container: triomas.Container) -> triomas.Container:
+    """A container in virtual time, seed 1, traced into ``recorder`` (the plugin's
+    ``triomas_container``). For the tests that only virtual time can express: delivery
+    rounds (``iterations=``), exact clock times, byte-identical traces. Every other
+    behaviour test takes ``both``."""
+    return triomas_container
 
 
 @pytest.fixture(params=["virtual", "live"])
 async def both(
-    request: pytest.FixtureRequest, recorder: TraceRecorder, autojump_clock: object
+    request: pytest.FixtureRequest,
+    triomas_trace: TraceRecorder,
+    triomas_seed: int,
+    autojump_clock: object,
 ) -> AsyncIterator[triomas.Container]:
     """A container in each scheduler: virtual time, then real time on trio's autojump
     clock (clock time passes only while everything waits, so nothing sleeps for real;
@@ -56,7 +59,9 @@ async def both(
             "a test that takes `both` must also take `autojump_clock`"
         )
     clock = triomas.VirtualClock() if request.param == "virtual" else triomas.RealClock()
-    async with triomas.open_container(clock=clock, seed=1, trace=recorder) as container:
+    async with triomas.open_container(
+        clock=clock, seed=triomas_seed, trace=triomas_trace
+    ) as container:
         yield container
 
 
