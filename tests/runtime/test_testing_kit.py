@@ -258,6 +258,23 @@ async def test_tcp_pair(triomas_tcp_pair):
     await probe.expect(Ping(2), within=5)
 
 
+async def test_node_is_reaped_even_when_the_test_fails(triomas_node):
+    import pathlib
+    assert [ref.name for ref in await triomas_node.agents()] == ["node"]
+    pathlib.Path("node.pid").write_text(str(triomas_node.process.pid))
+    raise RuntimeError("the test fails while the node runs")
+
+
+def test_no_zombie_is_left():
+    import os, pathlib
+    pid = int(pathlib.Path("node.pid").read_text())
+    try:
+        os.kill(pid, 0)  # a zombie would still be there
+    except ProcessLookupError:
+        return
+    raise AssertionError(f"the node's process {pid} is still there")
+
+
 async def test_fails_and_leaves_its_trace(triomas_container, triomas_probe):
     echo = await triomas_container.spawn(Echo, name="echo")
     triomas_probe.send(echo, Ping(1))
@@ -272,13 +289,13 @@ def test_the_plugin_in_a_user_project(pytester: pytest.Pytester, trio_plugin: bo
     if not trio_plugin:
         args += ["-p", "no:trio"]
     result = pytester.runpytest_subprocess(*args)
-    result.assert_outcomes(passed=3, failed=1)
+    result.assert_outcomes(passed=4, failed=2)
     result.stdout.fnmatch_lines(["*seed 7: replay with --triomas-seed 7*"])
     written = sorted(p.name for p in (pytester.path / "traces").iterdir())
     assert written == [
         "test_user_py_test_fails_and_leaves_its_trace.jsonl",
         "test_user_py_test_fails_and_leaves_its_trace.mmd",
-    ]
+    ]  # the node test has no trace fixture: nothing written for it
     diagram = (pytester.path / "traces" / written[1]).read_text()
     assert "a0_echo->>a1_probe: t=0 Ping(n=2)" in diagram
 
@@ -301,6 +318,7 @@ class Relay(Agent):
         self.send("p", Ping(answer))
         self.publish(Ping(answer), topic="news")
         self.send("nobody", Ping(0))
+        self.send("p", Ping(7), in_reply_to="q1")
 
 
 async def test_trace_records_say_kind_sender_receiver_type_and_ids(
@@ -328,6 +346,10 @@ async def test_trace_records_say_kind_sender_receiver_type_and_ids(
     with pytest.raises(AssertionError, match="1 dead letters"):
         assert_no_dead_letters(trace)
     (dead,) = trace.dead_letters()
+    (reply,) = trace.messages(kind="reply")
+    assert (reply.receiver, reply.in_reply_to) == ("p", "q1")
+    assert TraceRecord(0.0, "a", "stop", "failure(ValueError())").kind == "crash"
+    assert TraceRecord(0.0, "a", "stop", "normal").kind == "stop"
     assert (dead.sender, dead.receiver, dead.message_type) == ("relay", "nobody", "Ping")
 
 
@@ -367,6 +389,23 @@ async def test_crash_on_makes_an_agent_fail_on_cue(
     probe.send(worker, Poison())
     down = await probe.expect_down(worker)
     assert "InjectedCrash" in str(down.reason)
+
+
+async def test_real_time_budgets_follow_the_time_factor(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from triomas._runtime import probe as probe_module
+
+    monkeypatch.setattr(probe_module, "TIME_FACTOR", 3.0)
+    async with triomas.open_container() as c:  # real time, on the autojump clock
+        probe = await c.spawn_probe()
+        start = trio.current_time()
+        await probe.expect_no_message(within=1)
+        assert trio.current_time() - start == pytest.approx(3.0, abs=0.1)
+    async with triomas.open_container(clock=triomas.VirtualClock()) as c:
+        probe = await c.spawn_probe()
+        await probe.expect_no_message(within=1)
+        assert c.clock.now() == 1  # virtual budgets are exact
 
 
 @given(strategies.messages(Ping))

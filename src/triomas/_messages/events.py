@@ -169,8 +169,9 @@ class TraceRecord:
     letter).
 
     The structured fields say the same for code that looks: ``kind`` (``tell``,
-    ``ask``, ``publish``, ``start``, ``stop``, ``crash``, ``restart``, ``dead letter``,
-    or the event itself), and for a message its ``sender`` and ``receiver`` (names),
+    ``ask``, ``reply`` (an answer sent as a message, with ``in_reply_to``),
+    ``publish``, ``start``, ``stop``, ``crash``, ``restart``, ``dead letter``, or the
+    event itself), and for a message its ``sender`` and ``receiver`` (names),
     ``message_type``, ``message_id`` (its ``reply_with``), ``in_reply_to`` and
     ``sent_at`` (``time`` is when it was handled). ``str()`` shows only the four
     columns, so a trace's text stays the same.

@@ -15,7 +15,7 @@ def recv_record(now: float, agent: str, env: Envelope) -> TraceRecord:
         agent,
         "recv",
         f"{'-' if sender is None else sender} -> {env.body!r}",
-        kind="ask" if env.reply_with is not None else "publish" if env.receiver is None else "tell",
+        kind=_kind(env),
         sender=sender,
         receiver=agent,
         message_type=type(env.body).__name__,
@@ -40,3 +40,11 @@ def dead_record(now: float, env: Envelope, reason: DeadLetterReason) -> TraceRec
         in_reply_to=env.in_reply_to,
         sent_at=env.sent_at,
     )
+
+
+def _kind(env: Envelope) -> str:
+    if env.reply_with is not None:
+        return "ask"
+    if env.in_reply_to is not None:
+        return "reply"  # an answer that travels as a message (KQML's, FIPA's)
+    return "publish" if env.receiver is None else "tell"

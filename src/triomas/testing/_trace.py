@@ -9,7 +9,7 @@ from .._messages.events import TraceRecord
 from .._runtime.run import run
 from .._time.clock import VirtualClock
 
-_MESSAGE_KINDS = frozenset({"tell", "ask", "publish"})
+_MESSAGE_KINDS = frozenset({"tell", "ask", "reply", "publish"})
 
 
 @final
@@ -41,7 +41,7 @@ class TraceRecorder:
         type: type | str | None = None,
         kind: str | None = None,
     ) -> list[TraceRecord]:
-        """The messages handled (``tell``, ``ask`` and ``publish`` records), in order,
+        """The messages handled (``tell``, ``ask``, ``reply`` and ``publish`` records), in order,
         filtered by sender and receiver name, message type (a class or its name) and kind."""
         type_name = type if type is None or isinstance(type, str) else type.__name__
         return [
