@@ -346,7 +346,9 @@ async def test_trace_records_say_kind_sender_receiver_type_and_ids(
     with pytest.raises(AssertionError, match="1 dead letters"):
         assert_no_dead_letters(trace)
     (dead,) = trace.dead_letters()
-    (reply,) = trace.messages(kind="reply")
+    answer, reply = trace.messages(kind="reply")
+    assert (answer.sender, answer.receiver, answer.message_type) == ("echo", "relay", "int")
+    assert answer.in_reply_to == ask.message_id
     assert (reply.receiver, reply.in_reply_to) == ("p", "q1")
     assert TraceRecord(0.0, "a", "stop", "failure(ValueError())").kind == "crash"
     assert TraceRecord(0.0, "a", "stop", "normal").kind == "stop"

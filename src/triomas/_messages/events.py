@@ -165,8 +165,9 @@ class TraceRecord:
     Events: ``spawn``, ``setup``, ``update`` (a custom ``update()`` call), ``recv``
     (a message handled by the default dispatch; the payload is ``sender -> body``),
     ``restart`` (an incarnation ended and another will follow; payload: the exit
-    reason), ``stop`` (for good; payload: the exit reason) and ``dead`` (a dead
-    letter).
+    reason), ``stop`` (for good; payload: the exit reason), ``dead`` (a dead
+    letter) and ``reply`` (the answer to an ask, recorded for the asker: ``agent`` is
+    the asker's name, ``-`` outside the agents, and the payload ``replier -> value``).
 
     The structured fields say the same for code that looks: ``kind`` (``tell``,
     ``ask``, ``reply`` (an answer sent as a message, with ``in_reply_to``),

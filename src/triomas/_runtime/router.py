@@ -43,7 +43,7 @@ from .engine import RunState
 from .lifecycle import Life
 from .mailbox import NO_MAIL, handoff
 from .subscriptions import Subscriptions, topic_name
-from .tracing import dead_record, recv_record
+from .tracing import dead_record, recv_record, reply_record
 
 if TYPE_CHECKING:
     from .._agent.context import Recipient
@@ -379,6 +379,8 @@ class Router:
                 except CodecError as exc:
                     slot.set_error(exc)
                     return
+            if self.trace is not None:
+                self.trace(reply_record(self.engine.now(), request, value))
             slot.set_result(value)
 
     def reply_error(self, request: Envelope, error: BaseException) -> None:

@@ -42,6 +42,24 @@ def dead_record(now: float, env: Envelope, reason: DeadLetterReason) -> TraceRec
     )
 
 
+def reply_record(now: float, request: Envelope, value: object) -> TraceRecord:
+    """The trace record of the answer ``value`` to the ask ``request``, at ``now``."""
+    replier = request.receiver.name if isinstance(request.receiver, AgentRef) else None
+    asker = "-" if request.sender is None else request.sender.name
+    return TraceRecord(
+        now,
+        asker,
+        "reply",
+        f"{'-' if replier is None else replier} -> {value!r}",
+        kind="reply",
+        sender=replier,
+        receiver=None if request.sender is None else asker,
+        message_type=type(value).__name__,
+        in_reply_to=request.reply_with,
+        sent_at=now,
+    )
+
+
 def _kind(env: Envelope) -> str:
     if env.reply_with is not None:
         return "ask"

@@ -25,7 +25,8 @@ def trace_json_lines(records: Iterable[TraceRecord]) -> str:
 
 def mermaid(records: Iterable[TraceRecord], *, limit: int = 500) -> str:
     """A Mermaid ``sequenceDiagram`` of a trace: an arrow per message handled (``recv``)
-    from its sender, a note for each start, crash, restart, stop and dead letter, in
+    from its sender, a dashed one per answer to an ask (``reply``), a note for each
+    start, crash, restart, stop and dead letter, in
     trace order; at most ``limit`` lines of them (a note says how many were left out)."""
     lines = ["sequenceDiagram"]
     ids: dict[str, str] = {}
@@ -47,6 +48,10 @@ def mermaid(records: Iterable[TraceRecord], *, limit: int = 500) -> str:
             sender, _, what = r.payload.partition(" -> ")
             source = "outside" if sender == "-" else sender
             body.append(f"    {who(source)}->>{who(r.agent)}: t={r.time:g} {_text(what)}")
+        elif r.event == "reply":
+            replier, _, what = r.payload.partition(" -> ")
+            asker = "outside" if r.agent == "-" else r.agent
+            body.append(f"    {who(replier)}-->>{who(asker)}: t={r.time:g} {_text(what)}")
         elif r.event in ("setup", "restart", "stop", "dead"):
             note = f"t={r.time:g} {r.event} {_text(r.payload)}".rstrip()
             body.append(f"    Note over {who(r.agent)}: {note}")
