@@ -33,3 +33,22 @@ class Relay(Agent):
     async def number(self, msg: Number) -> int:
         answer: int = await self.ask(self.target, msg, timeout=10)
         return answer
+
+
+@message(tag="node.Add")
+class Add:
+    """Two numbers to add."""
+
+    a: int
+    b: int
+
+
+class Adder(Agent):
+    """Answers an :class:`Add` with the sum; says so on stdout when its teardown runs."""
+
+    @on(Add)
+    def add(self, msg: Add) -> int:
+        return msg.a + msg.b
+
+    def teardown(self) -> None:
+        print("adder: teardown ran", flush=True)

@@ -79,6 +79,7 @@ from ._node import Node, NodeStartError, spawn_container
 from ._open import open_container
 from ._runtime.container import Container, RunReport
 from ._runtime.run import run
+from ._runtime.stats import AgentStats, ContainerStats
 from ._supervision.spec import (
     AutoShutdown,
     Backoff,
@@ -95,6 +96,7 @@ __all__ = [
     "AgentRef",
     "AgentStarted",
     "AgentStateError",
+    "AgentStats",
     "AgentStopped",
     "AskTimeout",
     "AuthenticationError",
@@ -109,6 +111,7 @@ __all__ = [
     "Codec",
     "CodecError",
     "Container",
+    "ContainerStats",
     "DeadLetter",
     "DeadLetterReason",
     "DecodeError",

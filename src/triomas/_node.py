@@ -8,6 +8,7 @@ import importlib
 import logging
 import os
 import signal
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -167,6 +168,11 @@ class NodeAgent(Agent):
         return [ref.address for ref in self.container.agents()]
 
     @expose
+    def stats(self) -> dict[str, Any]:
+        """The node's :meth:`Container.stats`, as plain values."""
+        return self.container.stats().as_dict()
+
+    @expose
     def shutdown(self) -> None:
         """Stop the node: its agents stop, then the process exits."""
         self._stop_node.set()
@@ -178,10 +184,15 @@ async def run_node(
     codec_path: str | None,
     watch_stdin: bool = False,
     allow: Iterable[str] = (),
+    *,
+    start: Iterable[tuple[str, str]] = (),
+    ssl_server: ssl.SSLContext | None = None,
+    ssl_client: ssl.SSLContext | None = None,
 ) -> None:
-    """The body of ``python -m triomas node``: serve until told to stop, SIGTERM or
-    SIGINT, or (``watch_stdin``, as :func:`spawn_container` asks) until the parent
-    process closes our stdin. ``allow``: the agent classes peers may start here."""
+    """The body of ``triomas node``: serve until told to stop, SIGTERM or SIGINT (a
+    second one forces the stop), or (``watch_stdin``, as :func:`spawn_container` asks)
+    until the parent process closes our stdin. ``allow``: the agent classes peers may
+    start here; ``start``: ``(name, import path)`` of agents to start at once."""
 
     codec = load(codec_path) if codec_path else None
     allowed = AllowList(allow)
@@ -192,15 +203,25 @@ async def run_node(
             address,
         )
     stop_node = trio.Event()
-    async with open_container(address, secret=secret, codec=codec) as container:
-        await container.spawn(NodeAgent, stop_node, allowed, name=NODE_AGENT, restart="permanent")
-        print(READY + container.address, flush=True)
-        async with trio.open_nursery() as nursery:
-            if watch_stdin:
-                nursery.start_soon(_watch_parent, stop_node)
-            nursery.start_soon(_watch_signals, stop_node)
-            await stop_node.wait()
-            nursery.cancel_scope.cancel()
+    async with trio.open_nursery() as signals:
+        # The signal watcher outlives the container: a second signal during the
+        # orderly stop still finds it.
+        signals.start_soon(_watch_signals, stop_node)
+        async with open_container(
+            address, secret=secret, codec=codec, ssl_server=ssl_server, ssl_client=ssl_client
+        ) as container:
+            await container.spawn(
+                NodeAgent, stop_node, allowed, name=NODE_AGENT, restart="permanent"
+            )
+            for name, path in start:
+                await container.spawn(allowed.resolve(path), name=name)
+            print(READY + container.address, flush=True)
+            async with trio.open_nursery() as nursery:
+                if watch_stdin:
+                    nursery.start_soon(_watch_parent, stop_node)
+                await stop_node.wait()
+                nursery.cancel_scope.cancel()
+        signals.cancel_scope.cancel()
 
 
 async def _watch_parent(stop_node: trio.Event) -> None:
@@ -214,8 +235,11 @@ async def _watch_parent(stop_node: trio.Event) -> None:
 async def _watch_signals(stop_node: trio.Event) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for _ in signals:
+            if stop_node.is_set():
+                log.warning("a second signal: stopping at once")
+                os._exit(1)  # the orderly stop is stuck; the operator insists
+            log.info("stopping: the agents stop in order (a second signal forces it)")
             stop_node.set()
-            return
 
 
 class NodeStartError(TriomasError):

@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("triomas._open",),
     ("triomas._node",),
     ("triomas.testing",),
+    ("triomas._cli",),
     ("triomas", "triomas.__main__"),
 ]
 

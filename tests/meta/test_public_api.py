@@ -37,11 +37,13 @@ PUBLIC = {
     "AgentRef",
     "AgentStarted",
     "AgentStateError",
+    "AgentStats",
     "AgentStopped",
     "AskTimeout",
     "CalleeDown",
     "Clock",
     "Container",
+    "ContainerStats",
     "DeadLetter",
     "DeadLetterReason",
     "Envelope",
@@ -154,6 +156,7 @@ def test_public_names_are_pinned() -> None:
         "check_transport",
         "crash_on",
         "mermaid",
+        "read_trace",
         "trace_json_lines",
     }
     assert triomas.testing.strategies.__all__ == ["messages"]

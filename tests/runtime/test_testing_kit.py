@@ -19,6 +19,7 @@ from triomas.testing import (
     assert_trace,
     crash_on,
     mermaid,
+    read_trace,
     strategies,
     trace_json_lines,
 )
@@ -196,7 +197,17 @@ def test_trace_as_json_lines_and_mermaid() -> None:
         "agent": "echo",
         "event": "recv",
         "payload": "probe -> Ping(n=1)",
+        "kind": "tell",
+        "sender": None,
+        "receiver": None,
+        "message_type": None,
+        "message_id": None,
+        "in_reply_to": None,
+        "sent_at": None,
     }
+    assert read_trace(trace_json_lines(records)) == records  # it reads back
+    with pytest.raises(ValueError, match="line 2 is not a trace record"):
+        read_trace('{"time": 0, "agent": "a", "event": "e", "payload": ""}\n{"time": 1}\n')
     assert mermaid(records).splitlines() == [
         "sequenceDiagram",
         "    participant a0_echo as echo",

@@ -41,6 +41,7 @@ from .live import LiveEngine
 from .registry import Registry
 from .router import Router
 from .run import RunDefaults, RunEnd
+from .stats import ContainerStats, container_stats
 from .tree import Supervision
 from .virtual import VirtualEngine
 
@@ -241,6 +242,13 @@ class Container:
         from .probe import Probe  # tests only: loaded when used
 
         return self.agent(await self.spawn(Probe, name=name), Probe)
+
+    def stats(self) -> ContainerStats:
+        """What the container can say about itself now: each live agent's class, state,
+        incarnation, restarts and mailbox depth, and the dead letters by reason. Cheap:
+        nothing is counted on the message path to make it."""
+        dead = {str(reason): n for reason, n in self._router.dead_letter_counts.items()}
+        return container_stats(self, list(self._registry.cells.values()), dead)
 
     @property
     def trace(self) -> Callable[[TraceRecord], object] | None:

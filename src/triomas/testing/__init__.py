@@ -9,7 +9,7 @@ from .._messages.public import fixup_module_metadata
 from .._runtime.probe import Probe
 from ._conformance import ContainerFactory, check_engine, check_transport
 from ._crash import InjectedCrash, crash_on
-from ._diagram import mermaid, trace_json_lines
+from ._diagram import mermaid, read_trace, trace_json_lines
 from ._fixtures import TestNetwork
 from ._trace import TraceRecorder, assert_deterministic, assert_no_dead_letters, assert_trace
 
@@ -26,6 +26,7 @@ __all__ = [
     "check_transport",
     "crash_on",
     "mermaid",
+    "read_trace",
     "trace_json_lines",
 ]
 

@@ -11,16 +11,50 @@ from .._messages.events import TraceRecord
 _SAFE = re.compile(r"[^A-Za-z0-9_]")
 
 
+_FIELDS = (
+    "time",
+    "agent",
+    "event",
+    "payload",
+    "kind",
+    "sender",
+    "receiver",
+    "message_type",
+    "message_id",
+    "in_reply_to",
+    "sent_at",
+)
+
+
 def trace_json_lines(records: Iterable[TraceRecord]) -> str:
-    """One JSON object per record and line: ``time``, ``agent``, ``event``, ``payload``."""
+    """One JSON object per record and line, with every field of :class:`TraceRecord`
+    (``time``, ``agent``, ``event``, ``payload``, then the structured ones)."""
     return "".join(
-        json.dumps(
-            {"time": r.time, "agent": r.agent, "event": r.event, "payload": r.payload},
-            ensure_ascii=False,
-        )
-        + "\n"
+        json.dumps({name: getattr(r, name) for name in _FIELDS}, ensure_ascii=False) + "\n"
         for r in records
     )
+
+
+def read_trace(text: str) -> list[TraceRecord]:
+    """The records :func:`trace_json_lines` wrote; :exc:`ValueError` names a bad line."""
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            records.append(
+                TraceRecord(
+                    float(item["time"]),
+                    str(item["agent"]),
+                    str(item["event"]),
+                    str(item["payload"]),
+                    **{name: item.get(name) for name in _FIELDS[4:] if item.get(name) is not None},
+                )
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"line {number} is not a trace record: {exc}") from None
+    return records
 
 
 def mermaid(records: Iterable[TraceRecord], *, limit: int = 500) -> str:
@@ -57,7 +91,8 @@ def mermaid(records: Iterable[TraceRecord], *, limit: int = 500) -> str:
             body.append(f"    Note over {who(r.agent)}: {note}")
     lines.extend(body)
     if left_out:
-        lines.append(f"    Note over {who('outside')}: {left_out} more records left out")
+        first = next(iter(ids.values()), None) or who("outside")
+        lines.append(f"    Note over {first}: {left_out} more records left out")
     return "\n".join(lines) + "\n"
 
 
