@@ -195,3 +195,53 @@ def test_the_console_script_is_the_package_s() -> None:
 
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "triomas"]
     assert script.value == "triomas._cli.main:main"
+
+
+def test_container_stats_say_state_restarts_mailbox_and_dead_letters() -> None:
+    import trio
+
+    import triomas
+    from node_agents import Add, Adder
+
+    async def main() -> triomas.ContainerStats:
+        async with triomas.open_container(clock=triomas.VirtualClock()) as c:
+            await c.spawn(Adder, name="adder")
+            c.send("adder", Add(1, 2))
+            c.send("adder", Add(3, 4))
+            c.send("nobody", Add(0, 0))
+            before = c.stats()
+            assert [(a.name, a.mailbox) for a in before.agents] == [("adder", 2)]
+            await c.run(until_idle=True)
+            return c.stats()
+
+    stats = trio.run(main)
+    (adder,) = stats.agents
+    assert (adder.cls, adder.state, adder.incarnation, adder.restarts, adder.mailbox) == (
+        "Adder",
+        "running",
+        1,
+        0,
+        0,
+    )
+    assert stats.dead_letters == {"unknown recipient": 1}
+    assert stats.as_dict()["agents"][0]["name"] == "adder"
+
+
+def test_json_log_lines(tmp_path: Path) -> None:
+    result = triomas(
+        "--log-format", "json", "agents", f"unix://{tmp_path}/x.sock", "--timeout", "0.2"
+    )
+    assert result.returncode == 1
+    result = triomas(
+        "--log-format",
+        "json",
+        "--log-level",
+        "INFO",
+        "agents",
+        f"unix://{tmp_path}/x.sock",
+        "--timeout",
+        "0.2",
+    )
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert lines
+    assert {"time", "level", "logger", "message"} <= set(lines[0])

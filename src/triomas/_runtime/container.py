@@ -248,7 +248,9 @@ class Container:
         incarnation, restarts and mailbox depth, and the dead letters by reason. Cheap:
         nothing is counted on the message path to make it."""
         dead = {str(reason): n for reason, n in self._router.dead_letter_counts.items()}
-        return container_stats(self, list(self._registry.cells.values()), dead)
+        engine = self._engine
+        flight = engine.scheduler.in_flight() if isinstance(engine, VirtualEngine) else {}
+        return container_stats(self, list(self._registry.cells.values()), dead, flight)
 
     @property
     def trace(self) -> Callable[[TraceRecord], object] | None:

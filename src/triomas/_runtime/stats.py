@@ -69,9 +69,10 @@ def depth(cell: Cell) -> int:
 
 
 def container_stats(
-    container: Container, cells: list[Cell], dead: dict[str, int]
+    container: Container, cells: list[Cell], dead: dict[str, int], in_flight: dict[int, int]
 ) -> ContainerStats:
-    """The stats of ``container``, whose live cells are ``cells``."""
+    """The stats of ``container``, whose live cells are ``cells``; ``in_flight``: the
+    messages sent this virtual round, not in a mailbox yet (by ``id`` of the cell)."""
     return ContainerStats(
         container.address,
         container.clock.now(),
@@ -82,7 +83,7 @@ def container_stats(
                 cell.life.name.lower(),
                 cell.incarnation,
                 cell.incarnation - 1,
-                depth(cell),
+                depth(cell) + in_flight.get(id(cell), 0),
             )
             for cell in cells
         ],

@@ -213,6 +213,16 @@ class VirtualScheduler:
         if self.wake_event is not None:
             self.wake_event.set()
 
+    def in_flight(self) -> dict[int, int]:
+        """How many messages are on their way to each recipient (by ``id`` of the cell)
+        until the round ends: for ``Container.stats()``, not for the hot path."""
+        counts: dict[int, int] = {}
+        entries = iter(self._outbox)
+        for owner, _, _, _ in zip(entries, entries, entries, entries, strict=True):
+            key = id(getattr(owner, "cell", owner))
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
     def take_in_flight(
         self, cell: TellRecipient, match: Callable[[Envelope], bool] | None = None
     ) -> list[Envelope]:
