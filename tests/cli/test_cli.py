@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from triomas._cli.common import JsonLines
 from triomas._cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -245,3 +246,32 @@ def test_json_log_lines(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     assert lines
     assert {"time", "level", "logger", "message"} <= set(lines[0])
+
+
+def test_library_log_records_carry_agent_container_and_clock(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import trio
+
+    import triomas
+    from node_agents import Add
+
+    class Fails(triomas.Agent):
+        @triomas.on(Add)
+        def add(self, msg: Add) -> None:
+            raise ValueError("no")
+
+    async def main() -> None:
+        async with triomas.open_container(clock=triomas.VirtualClock(start=5)) as c:
+            await c.spawn(Fails, name="fails", restart="temporary")
+            c.send("fails", Add(1, 1))
+            c.send("nobody", Add(1, 1))
+            await c.run(until_idle=True)
+
+    trio.run(main)
+    crash = next(r for r in caplog.records if "crashed" in r.getMessage())
+    dead = next(r for r in caplog.records if "dead letter" in r.getMessage())
+    assert (crash.agent, crash.container, crash.clock) == ("fails", "local://c1", 5.0)  # type: ignore[attr-defined]
+    assert (dead.container, dead.clock) == ("local://c1", 5.0)  # type: ignore[attr-defined]
+    formatted = json.loads(JsonLines().format(crash))
+    assert formatted["agent"] == "fails"

@@ -395,6 +395,11 @@ class Cell:
                 type(exc).__name__,
                 exc,
                 exc_info=(type(exc), exc, exc.__traceback__),
+                extra={
+                    "agent": self.name,
+                    "container": self.ref.container,
+                    "clock": self.engine.now(),
+                },
             )
             if interrupt:
                 self.engine.interrupt(self)

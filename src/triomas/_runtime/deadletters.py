@@ -84,6 +84,11 @@ class DeadLetterLog:
             letter.sender,
             letter.recipient,
             letter.reason,
+            extra={
+                "container": where,
+                "agent": None if letter.sender is None else letter.sender.name,
+                "clock": now,
+            },
         )
         if state.logged == self.burst:
             state.quiet_until = now + self.quiet
