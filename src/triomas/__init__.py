@@ -78,6 +78,7 @@ from ._net.virtual import SimNetwork
 from ._node import Node, NodeStartError, spawn_container
 from ._open import open_container
 from ._runtime.container import Container, RunReport
+from ._runtime.progress import Progress
 from ._runtime.run import run
 from ._runtime.stats import AgentStats, ContainerStats
 from ._supervision.spec import (
@@ -138,6 +139,7 @@ __all__ = [
     "Normal",
     "NotExposed",
     "Overflow",
+    "Progress",
     "ProtocolError",
     "Proxy",
     "RealClock",

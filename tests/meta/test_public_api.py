@@ -56,6 +56,7 @@ PUBLIC = {
     "NoProc",
     "Normal",
     "RealClock",
+    "Progress",
     "RunReport",
     "SendOptions",
     "Shutdown",

@@ -397,3 +397,46 @@ async def test_an_external_clock_says_when_its_next_event_is() -> None:
         await c.run_until_idle()
         assert clock.now() == 130.0
         assert clock.next_event() is None
+
+
+async def test_a_run_with_progress_reports_slice_by_slice() -> None:
+    seen: list[tuple[str, float]] = []
+
+    class Log:
+        def start(self, start: float, end: float) -> None:
+            seen.append(("start", end - start))
+
+        def update(self, now: float, rounds: int) -> None:
+            seen.append(("update", now))
+
+        def stop(self, report: triomas.RunReport) -> None:
+            seen.append(("stop:" + report.reason, report.time))
+
+    class Beat(triomas.Agent):
+        async def setup(self) -> None:
+            for _ in range(30):
+                await self.sleep(1)
+
+    async with triomas.open_container(clock=triomas.VirtualClock()) as c:
+        await c.spawn(Beat)
+        report = await c.run(seconds=100, progress=Log())
+        assert (report.reason, report.time) == ("seconds", 100.0)
+        assert seen[0] == ("start", 100.0)
+        assert [now for kind, now in seen if kind == "update"] == [float(t) for t in range(1, 101)]
+        assert seen[-1] == ("stop:seconds", 100.0)
+        seen.clear()
+        await c.spawn(Beat)
+        report = await c.run(seconds=1000, until_idle=True, progress=Log())
+        assert (report.reason, report.time) == ("idle", 130.0)  # ends early, and says so
+        assert seen[-1] == ("stop:idle", 130.0)
+        with pytest.raises(ValueError, match="progress= needs seconds="):
+            await c.run(progress=Log())
+
+
+def test_triomas_run_can_show_progress_for_every_run(capsys: pytest.CaptureFixture[str]) -> None:
+    async def main() -> None:
+        async with triomas.open_container() as c:
+            await c.run(seconds=50)
+
+    triomas.run(main, clock=triomas.VirtualClock(), progress=True)
+    assert "t=50 of 50" in capsys.readouterr().out

@@ -20,12 +20,17 @@ from .common import fail_cleanly
 @click.option("--virtual", is_flag=True, help="in virtual time (a VirtualClock)")
 @click.option("--seed", type=int, default=None, help="the run's seed (default: a fresh one)")
 @click.option(
+    "--progress", is_flag=True, help="a progress bar for each run(seconds=...) of the program"
+)
+@click.option(
     "--trace",
     "trace_file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="write the run's trace here, as JSON lines (for `triomas trace`)",
 )
-def run(target: str, virtual: bool, seed: int | None, trace_file: Path | None) -> None:
+def run(
+    target: str, virtual: bool, seed: int | None, progress: bool, trace_file: Path | None
+) -> None:
     """Run the async function MODULE:MAIN (taking no arguments) under triomas.run."""
     try:
         main = load(target)
@@ -41,6 +46,7 @@ def run(target: str, virtual: bool, seed: int | None, trace_file: Path | None) -
                 clock=VirtualClock() if virtual else RealClock(),
                 seed=seed,
                 trace=recorder,
+                progress=progress,
             )
         )
     finally:

@@ -38,6 +38,7 @@ from .._time.clock import Clock, RealClock, VirtualClock, VirtualTimeBase
 from . import watch as _watch
 from .lifecycle import StopKind
 from .live import LiveEngine
+from .progress import Progress, RichProgress, run_in_slices
 from .registry import Registry
 from .router import Router
 from .run import RunDefaults, RunEnd
@@ -448,6 +449,7 @@ class Container:
         iterations: int | None = None,
         until_idle: bool = False,
         until: Callable[[], bool] | None = None,
+        progress: bool | Progress | None = None,
     ) -> RunReport:
         """Let the container run until a limit is reached, and report which.
 
@@ -463,7 +465,26 @@ class Container:
         agent ends a step (real time); the run ends as soon as it holds (reason
         ``"until"``), or at the other limits given. Tests use it to run "until the probe
         has 3 messages" without sleeping.
+
+        ``progress`` (with ``seconds``): run in slices and show how far the clock got, on
+        a rich bar (``True``) or a :class:`Progress` of your own; the default is
+        :func:`triomas.run`'s ``progress``.
         """
+        if progress is None:
+            progress = self._run.progress
+        if progress:
+            if seconds is None or iterations is not None:
+                raise ValueError("progress= needs seconds= (and no iterations=)")
+            shown: Progress = RichProgress() if progress is True else progress
+            return await run_in_slices(
+                shown,
+                self.clock.now,
+                seconds,
+                lambda part: self.run(
+                    seconds=part, until_idle=until_idle, until=until, progress=False
+                ),
+                RunReport,
+            )
         engine = self._engine
         engine.check_outside("run()")
         self._starting()

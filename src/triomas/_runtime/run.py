@@ -33,6 +33,7 @@ class RunDefaults:
     clock: Clock
     seed: int | str
     trace: Callable[[TraceRecord], object] | None = None
+    progress: bool = False
     containers: int = 0
     open: dict[str, Container] = attrs.field(factory=dict)
     next_id: int = 0
@@ -70,6 +71,7 @@ def run(
     clock: Clock | None = None,
     seed: int | str | None = None,
     trace: Callable[[TraceRecord], object] | None = None,
+    progress: bool = False,
 ) -> T:
     """Run ``main(*args)`` under trio with this clock and seed as the run's defaults.
 
@@ -77,6 +79,7 @@ def run(
     deterministic simulated time. ``seed`` feeds every agent's ``self.random``;
     the same seed and inputs give the same run. ``trace``: the trace hook of the
     containers opened without one of their own (a :class:`TraceRecorder`, say).
+    ``progress``: the containers' ``run(seconds=...)`` calls show a progress bar.
     """
 
     async def _main() -> T:
@@ -85,6 +88,7 @@ def run(
                 clock if clock is not None else RealClock(),
                 seed if seed is not None else _fresh_seed(),
                 trace,
+                progress,
             )
         )
         return await main(*args)
