@@ -215,7 +215,8 @@ class Network:
         conn = peer.conn
         ask = reply is not None
         wire = None if reply is None else self._reply_id()
-        data = encode_message(self.codec, env, to.name, wire, self._sender_address(env))
+        sender = None if self._home is None else self._sender_address(env)  # PERF: a call less
+        data = encode_message(self.codec, env, to.name, wire, sender)
         limit = self.options.max_frame
         if conn is not None and conn.peer_max_frame < limit:
             limit = conn.peer_max_frame

@@ -1,4 +1,5 @@
-"""The structured trace records of messages: one taken by an agent, one that died."""
+"""The structured trace records of messages: one taken by an agent, one answering an ask,
+one that died."""
 
 from __future__ import annotations
 
@@ -7,32 +8,15 @@ from .._messages.events import DeadLetterReason, TraceRecord
 from .._messages.ref import AgentRef
 
 
-def recv_record(now: float, agent: str, env: Envelope) -> TraceRecord:
-    """The trace record of ``agent`` taking ``env`` at clock time ``now``."""
-    sender = None if env.sender is None else env.sender.name
+def _message(
+    now: float, agent: str, event: str, payload: str, kind: str, receiver: str, env: Envelope
+) -> TraceRecord:
     return TraceRecord(
         now,
         agent,
-        "recv",
-        f"{'-' if sender is None else sender} -> {env.body!r}",
-        kind=_kind(env),
-        sender=sender,
-        receiver=agent,
-        message_type=type(env.body).__name__,
-        message_id=env.reply_with,
-        in_reply_to=env.in_reply_to,
-        sent_at=env.sent_at,
-    )
-
-
-def dead_record(now: float, env: Envelope, reason: DeadLetterReason) -> TraceRecord:
-    """The trace record of ``env`` becoming a dead letter for ``reason``."""
-    receiver = env.receiver.name if isinstance(env.receiver, AgentRef) else str(env.receiver)
-    return TraceRecord(
-        now,
-        receiver,
-        "dead",
-        f"{reason}: {env.body!r}",
+        event,
+        payload,
+        kind=kind,
         sender=None if env.sender is None else env.sender.name,
         receiver=receiver,
         message_type=type(env.body).__name__,
@@ -40,6 +24,18 @@ def dead_record(now: float, env: Envelope, reason: DeadLetterReason) -> TraceRec
         in_reply_to=env.in_reply_to,
         sent_at=env.sent_at,
     )
+
+
+def recv_record(now: float, agent: str, env: Envelope) -> TraceRecord:
+    """The trace record of ``agent`` taking ``env`` at clock time ``now``."""
+    sender = "-" if env.sender is None else env.sender.name
+    return _message(now, agent, "recv", f"{sender} -> {env.body!r}", _kind(env), agent, env)
+
+
+def dead_record(now: float, env: Envelope, reason: DeadLetterReason) -> TraceRecord:
+    """The trace record of ``env`` becoming a dead letter for ``reason``."""
+    receiver = env.receiver.name if isinstance(env.receiver, AgentRef) else str(env.receiver)
+    return _message(now, receiver, "dead", f"{reason}: {env.body!r}", "dead letter", receiver, env)
 
 
 def reply_record(now: float, request: Envelope, value: object) -> TraceRecord:

@@ -99,7 +99,7 @@ class ReasoningCycle(Agent):
             self._deliberate()
 
     def _deliberate(self) -> None:
-        if not self._active or not self._system_started():
+        if not self._active or not (self._may_run or self._system_started()):
             # __init__, a stop, or a system not started yet: update() picks the events up
             return
         self._deliberating = True
