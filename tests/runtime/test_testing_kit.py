@@ -427,3 +427,23 @@ def test_strategies_draw_message_instances(msg: Ping) -> None:
     assert isinstance(msg.n, int)
     codec = triomas.Codec()
     assert codec.loads(codec.dumps(msg)) == msg
+
+
+async def test_a_run_until_predicate_that_raises_raises_in_the_run(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
+    probe = await both.spawn_probe("p")
+    echo = await both.spawn(Echo, 1.0, name="echo")
+    calls: list[int] = []
+
+    def broken() -> bool:
+        calls.append(1)
+        if len(calls) > 1:
+            raise ZeroDivisionError("the predicate is broken")
+        return False
+
+    probe.send(echo, Ping(1))
+    with pytest.raises(ZeroDivisionError):
+        await both.run(until=broken, seconds=10)
+    probe.send(echo, Ping(2))
+    await probe.expect(Ping, within=5)  # the container carries on

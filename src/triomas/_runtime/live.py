@@ -365,7 +365,11 @@ class LiveEngine:
     def _check_idle(self) -> None:
         if self._until:
             for until, fut in list(self._until):
-                if until():
+                try:
+                    met = until()
+                except Exception:
+                    met = True  # the run's own task calls it again, and gets the error
+                if met:
                     self._until.remove((until, fut))
                     fut.set_result(None)
         if self._idle_waiters and self.is_idle():
