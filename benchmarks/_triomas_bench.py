@@ -191,7 +191,7 @@ class Sink(Agent):
 class Sender(Agent):
     """On :class:`Go`, sends ``per_receiver`` rounds of one :class:`Item` to every target."""
 
-    def __init__(self, targets: list[triomas.AgentRef], per_receiver: int) -> None:
+    def __init__(self, targets: list[triomas.AgentRef] | list[str], per_receiver: int) -> None:
         self.targets = targets
         self.per_receiver = per_receiver
 
@@ -204,11 +204,13 @@ class Sender(Agent):
                 send(ref, Item(j))
 
 
-def fanout(receivers: int, per_receiver: int, virtual: bool) -> Sample:
+def fanout(receivers: int, per_receiver: int, virtual: bool, how: str = "ref") -> Sample:
     """1 sender agent → ``receivers`` agents x ``per_receiver`` messages, round-robin.
 
-    The agents are spawned and started before the clock starts; it stops when the
-    last message has been handled (live) or when the run goes idle (virtual).
+    ``how``: the sender holds references (``"ref"``) or names (``"name"``), or the
+    messages are sent from outside the container, by reference (``"outside"``). The
+    agents are spawned and started before the clock starts; it stops when the last
+    message has been handled (live) or when the run goes idle (virtual).
     """
     total = receivers * per_receiver
 
@@ -217,11 +219,20 @@ def fanout(receivers: int, per_receiver: int, virtual: bool) -> Sample:
         done = None if virtual else trio.Event()
         clk = triomas.VirtualClock() if virtual else None
         async with triomas.open_container(clock=clk) as c:
-            refs = [await c.spawn(Sink, tally, total, done) for _ in range(receivers)]
-            sender = await c.spawn(Sender, refs, per_receiver, name="sender")
+            refs = [
+                await c.spawn(Sink, tally, total, done, name=f"sink{i}") for i in range(receivers)
+            ]
+            targets = [ref.name for ref in refs] if how == "name" else refs
+            sender = await c.spawn(Sender, targets, per_receiver, name="sender")
             await c.run_until_idle()
             start = clock()
-            c.send(sender, Go(0))
+            if how == "outside":
+                send = c.send
+                for j in range(per_receiver):
+                    for ref in refs:
+                        send(ref, Item(j))
+            else:
+                c.send(sender, Go(0))
             if done is not None:
                 await done.wait()
             else:

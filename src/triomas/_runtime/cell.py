@@ -31,6 +31,7 @@ from .._time.timers import TimerHandle
 from . import context, dispatch
 from . import mailbox as _mailbox
 from . import router as _router
+from . import tells as _tells
 from . import watch as _watch
 from .engine import RunState
 from .lifecycle import Life, StopKind
@@ -336,7 +337,7 @@ class Cell:
     current_task = context.current_task
     trace = context.trace
     dispatch_waiting = context.dispatch_waiting
-    tell = _router.tell
+    tell = _tells.tell
     send = context.send
     send_wait = context.send_wait
     ask = _router.ask

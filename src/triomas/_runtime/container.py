@@ -43,6 +43,7 @@ from .registry import Registry
 from .router import Router
 from .run import RunDefaults, RunEnd
 from .stats import ContainerStats, container_stats
+from .tells import Outside, tell
 from .tree import Supervision
 from .virtual import VirtualEngine
 
@@ -104,6 +105,7 @@ class Container:
             raise TypeError(f"unsupported clock {clock!r}")
         registry.engine = self._engine
         self._router = Router(address, self._engine, registry, run, self.codec, strict, trace)
+        self._outside = Outside(self._router)  # the sender of Container.send
         registry.router = self._router
         self._router.container = self
         self._root = Supervision(self, None, max_restarts=max_restarts, period=period)
@@ -366,7 +368,10 @@ class Container:
             and (not isinstance(to, (str, type)) or (type(to) is str and "/" in to))
         ):
             check_send(to, msg, "send")
-        self._router.send(None, to, msg, topic, False, None, None, None, None, None, None)
+        if topic is None:
+            tell(self._outside, to, msg)
+        else:
+            self._router.send(None, to, msg, topic, False, None, None, None, None, None, None)
 
     async def send_wait(
         self, to: Recipient, msg: Any, *, timeout: float | None = None, topic: str | None = None

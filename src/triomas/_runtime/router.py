@@ -12,7 +12,6 @@ import collections
 import enum
 import logging
 import math
-from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +40,7 @@ from .._time.future import Future, ReplySlot
 from .deadletters import DeadLetterLog, undeliverable_error
 from .engine import RunState
 from .lifecycle import Life
-from .mailbox import NO_MAIL, handoff
+from .mailbox import handoff
 from .subscriptions import Subscriptions, topic_name
 from .tracing import dead_record, recv_record, reply_record
 
@@ -525,53 +524,6 @@ class Router:
 
 
 # ---- an agent's messaging calls (methods of Cell, assigned in its class body) -------------
-
-
-def tell(self: Cell, to: Recipient, msg: Any) -> None:
-    """A send with no option: the fast path for a live agent's reference."""
-    router = self.router
-    if type(to) is AgentRef and not router.trackers and not router.inboxes and not router.strict:
-        # PERF: a plain tell to a live agent of this container goes straight to its
-        # mailbox (live fan-out in benchmarks/run.py): no resolving, no envelope.
-        target = to._cell
-        if target is not None and target.exit_reason is None and target.router is router:
-            if target.compact and type(msg) is not Envelope:
-                engine = target.engine
-                if not engine.virtual:
-                    # PERF: mailbox.accept_tell, inlined: one frame less per tell (5 % of
-                    # live fan-out).
-                    mailbox = target.mailbox
-                    if mailbox is NO_MAIL:
-                        mailbox = target.mailbox = deque()
-                    mailbox.append(msg)
-                    mailbox.append(self.ref)
-                    mailbox.append(self.engine.now())
-                    if target.run_state is not _ACTIVE:
-                        engine.activate(target)
-                    return
-                # PERF: in virtual time the parts of the tell wait in the round's outbox,
-                # no envelope (sim_100k_sends, sim_fanout in benchmarks/run.py).
-                engine.deliver_tell(target, msg, self.ref)
-                return
-            # PERF: envelope.tell_envelope, inlined (virtual ping-pong); the same fields
-            # in the same order (tests/runtime/test_envelope_order.py pins it).
-            target.deliver(
-                target,
-                Envelope(
-                    msg,
-                    self.ref,
-                    to,
-                    type(msg).__name__,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    self.engine.now(),
-                ),
-            )
-            return
-    router.send(self, to, msg, None, False, None, None, None, None, None, None)
 
 
 def ask(
