@@ -99,6 +99,9 @@ class Router:
         # The subscriptions' own dict, read by the tell fast path (it is never replaced).
         self.trackers = self.subscriptions.trackers
         self.inboxes = self.subscriptions.inboxes
+        # The registry's own dict of live agents by name, read by the tell fast path (it
+        # is never replaced).
+        self.cells = registry.cells
         self.remote: Remote | None = None
         # Gives a container with no network one that dials out, for an address it can reach.
         self.dial_out: Callable[[str], Remote | None] | None = None

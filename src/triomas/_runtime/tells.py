@@ -49,7 +49,7 @@ def tell(self: Cell | Outside, to: Recipient, msg: Any) -> None:
                 target = None
         elif type(to) is str:
             # a name is one dict lookup (a live agent's name is never a group's)
-            target = router.registry.cells.get(to)
+            target = router.cells.get(to)
         else:
             target = None
         if target is not None and target.exit_reason is None:
