@@ -116,6 +116,8 @@ def test_a_node_is_listed_asked_shown_and_stopped(node: Node, secret_file: Path)
     assert told.returncode == 2  # the tag is unknown in a process that never imported it
     assert "node.Add" in told.stderr
 
+    handled = json.loads(triomas("agents", node.address, "--json", *secret).stdout)
+    assert [a["handled"] for a in handled if a["name"] == "adder"] == [1]  # the one ask
     frame = triomas("top", node.address, "--once", *secret)
     assert frame.returncode == 0, frame.stderr
     assert "adder" in frame.stdout
@@ -224,6 +226,7 @@ def test_container_stats_say_state_restarts_mailbox_and_dead_letters() -> None:
         0,
         0,
     )
+    assert adder.handled == 2
     assert stats.dead_letters == {"unknown recipient": 1}
     assert stats.as_dict()["agents"][0]["name"] == "adder"
 

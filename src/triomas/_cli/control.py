@@ -106,17 +106,28 @@ def _stats(address: str, secret_file: Path | None, timeout: float) -> dict[str, 
     return _talk(address, secret_file, timeout, body)
 
 
-_COLUMNS = ("name", "cls", "state", "incarnation", "restarts", "mailbox")
+_COLUMNS = ("name", "cls", "state", "incarnation", "restarts", "mailbox", "handled", "rate")
+_NUMBERS = ("incarnation", "restarts", "mailbox", "handled", "rate")
 
 
-def _table(stats: dict[str, Any]) -> Any:
+def _rates(stats: dict[str, Any], before: dict[str, Any] | None) -> None:
+    """Give each agent of ``stats`` its messages handled per second since ``before``."""
+    was = {a["name"]: a["handled"] for a in before["agents"]} if before else {}
+    span = stats["time"] - before["time"] if before else 0.0
+    for agent in stats["agents"]:
+        old = was.get(agent["name"])
+        agent["rate"] = (
+            f"{(agent['handled'] - old) / span:,.1f}/s" if old is not None and span > 0 else "-"
+        )
+
+
+def _table(stats: dict[str, Any], before: dict[str, Any] | None = None) -> Any:
     from rich.table import Table  # the terminal's: loaded when a table is printed
 
     table = Table(title=f"{stats['address']}  t={stats['time']:.3f}")
-    for column in ("agent", "class", "state", "incarnation", "restarts", "mailbox"):
-        table.add_column(
-            column, justify="right" if column in ("incarnation", "restarts", "mailbox") else "left"
-        )
+    for column in ("agent", "class", "state", *_NUMBERS):
+        table.add_column(column, justify="right" if column in _NUMBERS else "left")
+    _rates(stats, before)
     for agent in stats["agents"]:
         table.add_row(*(str(agent[key]) for key in _COLUMNS))
     dead = ", ".join(f"{reason}: {n}" for reason, n in sorted(stats["dead_letters"].items()))
@@ -169,10 +180,13 @@ def top(
 
     async def body(client: Any) -> None:
         node = await _node(client, address, timeout)
-        with Live(_table(await node.stats()), auto_refresh=False) as live:
+        before = await node.stats()
+        with Live(_table(before), auto_refresh=False) as live:
             while True:
                 await trio.sleep(interval)
-                live.update(_table(await node.stats()), refresh=True)
+                now = await node.stats()
+                live.update(_table(now, before), refresh=True)
+                before = now
 
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the live view
         _talk(address, secret_file, timeout, body)

@@ -93,6 +93,7 @@ class Cell:
         "engine",
         "exit_reason",
         "first_update",
+        "handled",
         "incarnation",
         "info",
         "life",
@@ -169,6 +170,7 @@ class Cell:
         self.exit_reason: ExitReason | None = None
         self.setup_started = False
         self.first_update = False
+        self.handled = 0  # messages given to a handler, over every incarnation
         self.current: Envelope | None = None
         self.alarms: dict[TimerHandle, Envelope | _AlarmFor] | None = None
         # The rarely set fields (see .ties): made on first use.

@@ -248,8 +248,8 @@ class Container:
 
     def stats(self) -> ContainerStats:
         """What the container can say about itself now: each live agent's class, state,
-        incarnation, restarts and mailbox depth, and the dead letters by reason. Cheap:
-        nothing is counted on the message path to make it."""
+        incarnation, restarts, mailbox depth and messages handled, and the dead letters
+        by reason. Cheap: one counter per agent on the message path."""
         dead = {str(reason): n for reason, n in self._router.dead_letter_counts.items()}
         engine = self._engine
         flight = engine.scheduler.in_flight() if isinstance(engine, VirtualEngine) else {}

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 @attrs.frozen
 class AgentStats:
     """One agent, now: its name, class, lifecycle state, incarnation (1 until its first
-    restart), how many restarts that makes, and how many messages wait in its mailbox."""
+    restart), how many restarts that makes, how many messages wait in its mailbox, and
+    how many it has handed to its handlers so far (every incarnation's)."""
 
     name: str
     cls: str
@@ -25,6 +26,7 @@ class AgentStats:
     incarnation: int
     restarts: int
     mailbox: int
+    handled: int
 
     def as_dict(self) -> dict[str, Any]:
         """The same as plain values (for JSON, and for the wire)."""
@@ -84,6 +86,7 @@ def container_stats(
                 cell.incarnation,
                 cell.incarnation - 1,
                 depth(cell) + in_flight.get(id(cell), 0),
+                cell.handled,
             )
             for cell in cells
         ],
