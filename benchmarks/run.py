@@ -261,19 +261,18 @@ def groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
             partial(tm.fanout, s.fan_receivers, s.fan_per_receiver, False),
             fan,
         ),
-        Workload(
-            "live_fanout",
-            "triomas-by-name",
-            "msgs_per_s",
-            partial(tm.fanout, s.fan_receivers, s.fan_per_receiver, False, "name"),
-            {**fan, "how": "the sender agent holds the receivers' names"},
-        ),
-        Workload(
-            "live_fanout",
-            "triomas-from-outside",
-            "msgs_per_s",
-            partial(tm.fanout, s.fan_receivers, s.fan_per_receiver, False, "outside"),
-            {**fan, "how": "Container.send from the main task, by reference"},
+        *(
+            Workload(
+                "live_fanout",
+                f"triomas-{row}",
+                "msgs_per_s",
+                partial(tm.fanout, s.fan_receivers, s.fan_per_receiver, False, variant),
+                {**fan, "how": how},
+            )
+            for row, variant, how in (
+                ("by-name", "name", "the sender agent holds the receivers' names"),
+                ("from-outside", "outside", "Container.send from the main task, by reference"),
+            )
         ),
         *(
             Workload(

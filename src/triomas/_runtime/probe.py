@@ -179,11 +179,11 @@ class Probe(Agent):
     async def _next(self, within: float | None, *, exact: bool = False) -> Envelope | None:
         """The next unread envelope, waiting for it until the deadline; None if none came."""
         now = self.clock.now()
+        if within is None and self._budget is None:
+            within = DEFAULT_WITHIN
         deadline = math.inf if within is None else now + self._scaled(within)
         if self._budget is not None:
             deadline = min(deadline, self._budget)
-        if math.isinf(deadline) and within is None and self._budget is None:
-            deadline = now + self._scaled(DEFAULT_WITHIN)
         container: Container = self.container
 
         def arrived() -> bool:
