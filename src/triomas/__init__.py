@@ -64,6 +64,7 @@ from ._messages.events import (
     Failure,
     Fatal,
     MonitorRef,
+    NoConnection,
     NoProc,
     Normal,
     Shutdown,
@@ -88,7 +89,7 @@ from ._supervision.spec import (
     Directive,
     Strategy,
 )
-from ._supervision.supervisor import DynamicSupervisor, Supervisor
+from ._supervision.supervisor import DynamicSupervisor, StartChild, Supervisor, TerminateChild
 from ._time.clock import Clock, ExternalClock, RealClock, VirtualClock
 from ._time.timers import TimerHandle
 
@@ -132,6 +133,7 @@ __all__ = [
     "MessageTagError",
     "MonitorRef",
     "NameTaken",
+    "NoConnection",
     "NoHandler",
     "NoProc",
     "Node",
@@ -150,12 +152,14 @@ __all__ = [
     "Shutdown",
     "ShutdownOverrun",
     "SimNetwork",
+    "StartChild",
     "Strategy",
     "Supervisor",
     "SupervisorCrashed",
     "SupervisorEscalation",
     "SupervisorStartError",
     "SystemEvent",
+    "TerminateChild",
     "TimerHandle",
     "TraceRecord",
     "TriomasError",

@@ -51,6 +51,8 @@ async def open_container(
     handshake_timeout: float = 10.0,
     reconnect_timeout: float = 10.0,
     max_handshakes: int = 64,
+    heartbeat: float | None = 5.0,
+    missed_beats: int = 3,
     network: SimNetwork | None = None,
 ) -> AsyncIterator[Container]:
     """Open a container; on exit its agents are stopped in reverse spawn order.
@@ -89,7 +91,12 @@ async def open_container(
     further messages become dead letters; ``handshake_timeout`` and
     ``reconnect_timeout`` in seconds (after the latter, messages waiting for an
     unreachable peer become dead letters); ``max_handshakes``, how many inbound
-    connections may be in the handshake at once (past it, the oldest is dropped).
+    connections may be in the handshake at once (past it, the oldest is dropped);
+    ``heartbeat``, the seconds between the small frames that tell each peer this
+    container is alive (None: none), and ``missed_beats``: a peer silent for that
+    many of its heartbeats is declared down (its asks fail with :exc:`CalleeDown`,
+    what waits for it becomes dead letters, monitors of its agents get
+    ``Down(noconnection)``).
 
     ``network``: a :class:`SimNetwork` to join (``local://`` containers only): the
     container then reaches the network's other members through it, with its
@@ -107,6 +114,12 @@ async def open_container(
         raise ValueError(f"a container {address} is already open in this run")
     if max_handshakes < 1:
         raise ValueError("max_handshakes must be at least 1")
+    if heartbeat is not None and not 0 < heartbeat < 2**31 / 1000:
+        raise ValueError(
+            f"heartbeat must be a positive number of seconds or None, not {heartbeat!r}"
+        )
+    if missed_beats < 1:
+        raise ValueError("missed_beats must be at least 1")
     transport = None if local else transport_for(address)
     if network is not None and not local:
         raise ValueError(f"{address}: only local:// containers join a SimNetwork")
@@ -124,6 +137,8 @@ async def open_container(
         handshake_timeout=handshake_timeout,
         reconnect_timeout=reconnect_timeout,
         max_handshakes=max_handshakes,
+        heartbeat=heartbeat or 0.0,
+        missed_beats=missed_beats,
     )
     listeners: list[trio.abc.Listener[trio.abc.Stream]] = []
     if transport is not None:

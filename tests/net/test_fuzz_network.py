@@ -301,13 +301,15 @@ def _outcome(items: list[list[Any]]) -> None:
 
 def _check_server_hello(hello: list[Any], server: Server, nonce: bytes) -> None:
     assert hello[0] == Kind.HELLO, f"expected the server's HELLO, got {hello}"
-    assert len(hello) == 6, hello
+    assert len(hello) == 7, hello
     assert hello[1:4] == [PROTOCOL, VERSION, server.address], hello
     assert isinstance(hello[4], bytes), hello
     assert len(hello[4]) == NONCE_SIZE, hello
     assert hello[4] != nonce, "the server echoed the dialer's nonce"
     assert type(hello[5]) is int, hello
     assert 64 <= hello[5] < 2**32, hello
+    assert type(hello[6]) is int, hello  # the heartbeat, in milliseconds
+    assert 0 <= hello[6] < 2**31, hello
 
 
 # ---- the servers, in their own thread ------------------------------------------------------
@@ -423,8 +425,8 @@ class Fuzz:
                 out[target] = {
                     "peers": len(network.peers),
                     "replies": sum(len(peer.pending) for peer in network.peers.values()),
-                    "handshakes": len(network._handshakes),
-                    "nonces": len(network._nonces),
+                    "handshakes": len(network._handshakes.under_way),
+                    "nonces": len(network._handshakes.nonces),
                 }
             return out
 
@@ -1035,9 +1037,10 @@ def _seen(payload: bytes) -> list[Any]:
 
 def _hello_problem(item: list[Any], server: Server, reflected: bytes | None) -> str | None:
     """Why the spec refuses this HELLO (as the server sees it), or None if it is good."""
-    if len(item) != 6 or type(item[0]) is not int or item[0] != Kind.HELLO:
+    if len(item) not in (6, 7) or type(item[0]) is not int or item[0] != Kind.HELLO:
         return "not a HELLO"
-    _, name, version, address, nonce, limit = item
+    _, name, version, address, nonce, limit = item[:6]
+    beat = item[6] if len(item) == 7 else 0
     if type(name) is not str or name != PROTOCOL:
         return "not triomas"
     if type(version) is not int or version != VERSION:
@@ -1056,6 +1059,8 @@ def _hello_problem(item: list[Any], server: Server, reflected: bytes | None) -> 
         return "a reflected nonce"
     if type(limit) is not int or not 64 <= limit < 2**32:
         return "bad frame limit"
+    if type(beat) is not int or not 0 <= beat < 2**31:
+        return "bad heartbeat"
     return None
 
 

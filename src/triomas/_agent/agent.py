@@ -270,6 +270,13 @@ class Agent:
         """Answer an ask by hand (from a custom ``update()``); later replies are dropped."""
         self._ctx.reply(request, value)
 
+    def reply_error(self, request: Envelope, error: BaseException) -> None:
+        """Answer an ask with an error, and go on: the asker's ``ask`` raises ``error``
+        (a :exc:`RemoteError` with its type, text and traceback, from another
+        container). Unlike raising in the handler, the agent does not fail. Later
+        replies, the handler's return value included, are dropped."""
+        self._ctx.reply_error(request, error)
+
     def undelivered(self, env: Envelope, error: BaseException) -> None:
         """Called when a message this agent sent with ``reply_with`` (a KQML-style ask,
         answered by a message with ``in_reply_to``) became a dead letter in this

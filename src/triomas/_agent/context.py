@@ -151,6 +151,10 @@ class AgentContext(Protocol):
         """Answer an ask by hand."""
         ...
 
+    def reply_error(self, request: Envelope, error: BaseException) -> None:
+        """Answer an ask with an error for the asker to raise."""
+        ...
+
     def publish(self, msg: Any, topic: str | type | None) -> None:
         """Send to every subscriber of a topic."""
         ...

@@ -67,7 +67,24 @@ class NoProc:
         return "noproc"
 
 
-ExitReason: TypeAlias = Normal | Shutdown | Failure | Fatal | NoProc
+@final
+@attrs.frozen(slots=True)
+class NoConnection:
+    """The agent's container could not be reached any more: the connection to it was
+    lost, or it stopped answering and was declared down (Erlang's ``noconnection``).
+
+    The agent itself may still be running; nothing more is known of it. ``detail``
+    says what happened to the connection; it takes no part in comparisons, so
+    ``reason == NoConnection()`` holds for every one.
+    """
+
+    detail: str = attrs.field(default="", eq=False)
+
+    def __str__(self) -> str:
+        return f"noconnection({self.detail})" if self.detail else "noconnection"
+
+
+ExitReason: TypeAlias = Normal | Shutdown | Failure | Fatal | NoProc | NoConnection
 
 
 class DeadLetterReason(enum.StrEnum):

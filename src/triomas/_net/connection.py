@@ -51,6 +51,12 @@ class PeerReportedError(Exception):
 
 
 @final
+class PeerUnresponsive(Exception):
+    """Nothing came from the peer for as many heartbeats as it may miss: it is
+    declared down (a machine gone, a network cut, a peer stuck)."""
+
+
+@final
 class Connection:
     """A stream to one peer container, used in both directions.
 
@@ -77,6 +83,8 @@ class Connection:
         outbound: bool,
         max_frame: int,
         max_buffer: int,
+        heartbeat: float = 0.0,
+        missed_beats: int = 3,
     ) -> None:
         self.stream = stream
         self.codec = codec
@@ -87,6 +95,16 @@ class Connection:
         """The largest frame the peer accepts, as its HELLO announced it."""
         self.max_frame = max_frame
         self.max_buffer = max_buffer
+        self.heartbeat = heartbeat
+        """Seconds between this side's ``TICK`` frames (0: it sends none)."""
+        self.missed_beats = missed_beats
+        self.peer_heartbeat = 0.0
+        """Seconds between the peer's ``TICK`` frames, as its HELLO announced (0: none)."""
+        self.declined = False
+        """Whether the peer declined this connection in the handshake (it has one)."""
+        self.unresponsive = False
+        """Whether the peer was declared down for its silence."""
+        self._reads = 0  # chunks read: the heartbeat's sign of life, one add per read
         self.closed = False
         self.accepting = True
         """Whether frames may still be queued here (it is neither closed nor closing)."""
@@ -129,6 +147,15 @@ class Connection:
         if wake and not self._reading:
             self._wake_writer()
         return True
+
+    def send_control(self, data: bytes) -> None:
+        """Queue a small frame the peer must get even past the buffer's limit (a
+        monitor's ``DOWN``, a link's ``EXIT``); nothing once the connection is closing."""
+        if self.accepting:
+            self._out.append(data)
+            self._out_bytes += len(data)
+            if not self._reading:
+                self._wake_writer()
 
     def _wake_writer(self) -> None:
         idle = self._writer_idle
@@ -318,6 +345,7 @@ class Connection:
             data = await receive(_READ_SIZE)
             if not data:
                 return
+            self._reads += 1
             frames = self._decoder.feed(data)
 
     # ---- handshake ----------------------------------------------------------------------
@@ -343,6 +371,10 @@ class Connection:
             raise ProtocolError(f"the peer refused the connection: {reason!r:.300}")
         return item
 
+    def _hello(self, own: str, nonce: bytes) -> tuple[Any, ...]:
+        beat = round(self.heartbeat * 1000)
+        return (Kind.HELLO, PROTOCOL, VERSION, own, nonce, self.max_frame, beat)
+
     async def refuse(self, reason: str) -> None:
         """Tell the peer why, and close (best effort); only while no writer task runs."""
         self.closed = True
@@ -364,9 +396,10 @@ class Connection:
         nonce = os.urandom(NONCE_SIZE)
         nonces.add(nonce)
         try:
-            await self._send_now((Kind.HELLO, PROTOCOL, VERSION, own, nonce, self.max_frame))
-            peer, peer_nonce, limit = check_hello(await self._next_handshake_item())
+            await self._send_now(self._hello(own, nonce))
+            peer, peer_nonce, limit, beat = check_hello(await self._next_handshake_item())
             _check_peer_address(peer, own)
+            self.peer_heartbeat = beat
             if peer_nonce in nonces:
                 raise ProtocolError("the peer echoes a nonce of this container")
             self.address = peer
@@ -395,16 +428,17 @@ class Connection:
         The dialer proves first; this side proves only to a dialer that did, so its
         answer can never serve a stranger as a proof.
         """
-        peer, peer_nonce, limit = check_hello(await self._next_handshake_item())
+        peer, peer_nonce, limit, beat = check_hello(await self._next_handshake_item())
         _check_peer_address(peer, own)
         self.address = peer
+        self.peer_heartbeat = beat
         if peer_nonce in nonces:
             raise ProtocolError("a peer echoes a nonce of this container")
         nonce = os.urandom(NONCE_SIZE)
         nonces.add(nonce)
         try:
             self.peer_max_frame = limit
-            await self._send_now((Kind.HELLO, PROTOCOL, VERSION, own, nonce, self.max_frame))
+            await self._send_now(self._hello(own, nonce))
             answer = await self._next_handshake_item()
             if answer[0] != Kind.PROOF or len(answer) != 2:
                 raise ProtocolError("expected a PROOF")
@@ -442,6 +476,9 @@ class Connection:
                 await loop()
             except PeerReportedError as exc:
                 reason = str(exc)
+            except PeerUnresponsive as exc:
+                reason = str(exc)
+                self.unresponsive = True
             except ProtocolError as exc:
                 reason = f"protocol error: {exc}"
                 # The writer sends the ERROR frame and then ends the connection; a
@@ -463,12 +500,42 @@ class Connection:
                     nursery.cancel_scope.cancel()
                 nursery.start_soon(guarded, self._write_loop, nursery.cancel_scope)
                 nursery.start_soon(guarded, lambda: self._read_loop(on_frame), nursery.cancel_scope)
+                if self.heartbeat > 0:
+                    nursery.start_soon(guarded, self._tick_loop, nursery.cancel_scope)
         finally:
             self.closed = True
             self.accepting = False
             self._set_drained()
             await trio.aclose_forcefully(self.stream)
         return self._close_reason or reason
+
+    async def _tick_loop(self) -> None:
+        """Send a ``TICK`` every heartbeat; declare the peer down when nothing came from
+        it for ``missed_beats`` of the longer of the two heartbeats.
+
+        A tick goes out whatever else is sent: a few bytes every few seconds cost less
+        than noting the time of every write. A peer that sends no ticks (its HELLO
+        says so) is never declared down for its silence.
+        """
+        tick = frame(self.codec.pack((Kind.TICK,)))
+        interval = self.heartbeat
+        peer_beat = self.peer_heartbeat
+        limit = self.missed_beats * max(interval, peer_beat)
+        seen = self._reads
+        silent = 0.0
+        while True:
+            await trio.sleep(interval)
+            self.send_frame(tick)  # a full buffer has ticks enough in it
+            if self._reads != seen:
+                seen = self._reads
+                silent = 0.0
+                continue
+            silent += interval
+            if peer_beat > 0 and silent >= limit:
+                raise PeerUnresponsive(
+                    f"declared down: nothing from {self.address} for {silent:g} s "
+                    f"({self.missed_beats} heartbeats missed)"
+                )
 
     def close(self, reason: str) -> None:
         """Mark the connection closed; its task ends the stream."""

@@ -21,17 +21,20 @@ from .._messages.errors import (
     EncodeError,
     ProtocolError,
 )
-from .._messages.events import DeadLetterReason, NoProc, Shutdown
+from .._messages.events import DeadLetterReason, ExitReason, NoConnection, NoProc
 from .._messages.ref import AgentRef
-from .connection import BROKEN, Connection, PeerReportedError
+from .._runtime.ports import TieOp
+from .connection import Connection, PeerReportedError
+from .handshakes import Handshakes
 from .peer import PRUNE_AT, Peer
-from .refusals import Refusals
 from .remote import answer, arrive, check_reply
 from .transport import CLIENT, Transport, transport_for
 from .wire import (
     Kind,
     decode_message,
+    decode_tie,
     encode_message,
+    encode_tie,
     frame,
     parse,
     raw_parse,
@@ -71,6 +74,8 @@ class NetworkOptions:
     ssl_server: ssl.SSLContext | None = None
     ssl_client: ssl.SSLContext | None = None
     max_handshakes: int = 64
+    heartbeat: float = 5.0
+    missed_beats: int = 3
 
 
 @final
@@ -112,12 +117,9 @@ class Network:
         self._node_secret: bytes | None = None
         self._ids = b""
         self._ids_at = 0
-        # The nonces of the handshakes under way, both ways: a peer that sends one
-        # back is reflecting it.
-        self._nonces: set[bytes] = set()
-        # The inbound handshakes under way, oldest first.
-        self._handshakes: dict[trio.CancelScope, None] = {}
-        self._refusals = Refusals()
+        self._handshakes = Handshakes(self.address, codec, options, self.secret_for, self._decide)
+        # Addresses dialed -> the address the container there announced (it wins).
+        self._aliases: dict[str, str] = {}
 
     def trust(self, address: str, secret: bytes) -> None:
         """Use ``secret`` (not the container's) with the container at ``address``, both
@@ -200,7 +202,7 @@ class Network:
 
     async def flush(self, to: AgentRef) -> None:
         """Write what waits for ``to``'s container from this task (see ``forward``)."""
-        peer = self.peers.get(to.container)
+        peer = self.peers.get(self._aliases.get(to.container, to.container))
         if peer is not None and peer.conn is not None:
             peer.conn.flush()
 
@@ -289,7 +291,31 @@ class Network:
                     data = frame(self.codec.pack((Kind.INTEREST, add, [topic])))
                 peer.conn.send_frame(data)
 
+    def tie(
+        self, container: str, op: TieOp, id: int, ours: str, theirs: str, reason: ExitReason | None
+    ) -> str | None:
+        """Send a monitor or link frame to ``container`` (see :meth:`Remote.tie`)."""
+        if self._closing:
+            return None
+        peer = self._peer(container)
+        conn = peer.conn
+        data = encode_tie(self.codec, op, id, ours, theirs, reason, self.address)
+        if conn is not None and conn.accepting:
+            # Past the buffer's limit if need be: a monitor's DOWN must not be lost
+            # to a full buffer, and a peer holds at most MAX_TIES of them here.
+            conn.send_control(data)
+        elif op is TieOp.MONITOR or op is TieOp.LINK:
+            if not peer.enqueue(data, self.options.max_buffer):
+                self._release(peer)
+                return None
+            self._dial(peer)
+        else:
+            self._release(peer)
+            return None  # no connection: the peer dropped its side with the last one
+        return peer.address
+
     def _peer(self, address: str) -> Peer:
+        address = self._aliases.get(address, address)
         peer = self.peers.get(address)
         if peer is None:
             peer = self.peers[address] = Peer(address, self)
@@ -313,20 +339,22 @@ class Network:
         reason = "no connection"
         try:
             while peer.conn is None and peer.queue and not self._closing:
-                conn: Connection | None = None
                 try:
-                    conn = await self._connect(peer.address)
+                    conn = await self._handshakes.dial(peer.address)
                 except _DIAL_ERRORS as exc:
                     reason = f"{type(exc).__name__}: {exc}"
                     log.debug("%s: dialing %s failed: %s", self.address, peer.address, reason)
                 else:
-                    if conn is None:
-                        reason = "the peer declined, having a connection of its own"
-                if conn is not None:
-                    assert self._nursery is not None
-                    self._attach(peer, conn)
-                    self._nursery.start_soon(self._run_connection, peer, conn)
-                    return
+                    target = self._adopt(peer, conn.address)
+                    if not conn.declined:
+                        assert self._nursery is not None
+                        self._attach(target, conn)
+                        self._nursery.start_soon(self._run_connection, target, conn)
+                        return
+                    reason = "the peer declined, having a connection of its own"
+                    if target is not peer:
+                        self._requeue(target, [])  # onto the connection it has, or dial it
+                        return
                 now = trio.current_time()
                 if now >= deadline:
                     self._give_up(peer, reason)
@@ -339,96 +367,37 @@ class Network:
             peer.dialing = False
             self._release(peer)
 
-    async def _connect(self, address: str) -> Connection | None:
-        options = self.options
-        if address.startswith(CLIENT):
-            await trio.lowlevel.checkpoint()
-            raise ConnectionRefusedError(
-                f"{address} has no listening address: it is reached only over a connection "
-                "it opens, and it has none open now"
-            )
-        with trio.fail_after(options.handshake_timeout):  # a dial to a black hole, too
-            stream = await transport_for(address).connect(address)
-        try:
-            with trio.fail_after(options.handshake_timeout):
-                if options.ssl_client is not None:
-                    host = address.partition("://")[2].rpartition(":")[0].strip("[]")
-                    stream = trio.SSLStream(
-                        stream,
-                        options.ssl_client,
-                        server_hostname=host if address.startswith("tcp://") else None,
-                    )
-                    await stream.do_handshake()
-                conn = Connection(
-                    stream,
-                    self.codec,
-                    outbound=True,
-                    max_frame=options.max_frame,
-                    max_buffer=options.max_buffer,
-                )
-                accepted = await conn.dial_handshake(
-                    self.address, self.secret_for(address), self._nonces
-                )
-        except BaseException:
-            await trio.aclose_forcefully(stream)
-            raise
-        if not accepted:
-            await trio.aclose_forcefully(stream)
-            return None
-        return conn
+    def _adopt(self, peer: Peer, announced: str) -> Peer:
+        """The record for the container that announced itself as ``announced`` when
+        dialed at ``peer.address``: the name it announced wins, and from now on the
+        dialed one is an alias of it, so that a container is never two peers."""
+        dialed = peer.address
+        if announced == dialed:
+            return peer
+        if len(self._aliases) < 10_000:
+            self._aliases[dialed] = announced
+        if self.peers.get(dialed) is peer:
+            del self.peers[dialed]
+        self.inbound.renamed(dialed, announced)
+        target = self.peers.get(announced)
+        if target is None:
+            peer.address = announced
+            self.peers[announced] = peer
+            return peer
+        target.queue.extend(peer.queue)
+        target.queued_bytes += peer.queued_bytes
+        target.pending.update(peer.pending)
+        peer.queue.clear()
+        peer.queued_bytes = 0
+        peer.pending = {}
+        return target
 
     async def _inbound(self, stream: trio.abc.Stream) -> None:
-        options = self.options
-        conn = Connection(
-            stream,
-            self.codec,
-            outbound=False,
-            max_frame=options.max_frame,
-            max_buffer=options.max_buffer,
-        )
-        keep = False
-        failure: str | None = None
-        with trio.CancelScope() as slot:
-            handshakes = self._handshakes
-            handshakes[slot] = None
-            if len(handshakes) > options.max_handshakes:
-                # Too many peers are in the handshake: the one in it longest goes, so
-                # that slow or silent peers cannot keep the door shut for the others.
-                oldest = next(iter(handshakes))
-                del handshakes[oldest]
-                oldest.cancel()
-            try:
-                with trio.fail_after(options.handshake_timeout):
-                    if options.ssl_server is not None:
-                        conn.stream = trio.SSLStream(stream, options.ssl_server, server_side=True)
-                        await conn.stream.do_handshake()
-                    keep = await conn.accept_handshake(
-                        self.address, self.secret_for, self._decide, self._nonces
-                    )
-            except (ProtocolError, AuthenticationError) as exc:
-                failure = str(exc)
-                self._refusals.note(self.address, conn.address, failure)
-                await conn.refuse(failure)
-            except trio.TooSlowError:
-                failure = "handshake timeout"
-                self._refusals.note(self.address, conn.address, failure)
-                await conn.refuse(failure)
-            except BROKEN as exc:
-                failure = f"{type(exc).__name__}: {exc}"
-                log.debug("%s: an inbound connection failed: %s", self.address, failure)
-            except Exception:
-                failure = "internal error"
-                log.exception("%s: an inbound handshake failed", self.address)
-            finally:
-                handshakes.pop(slot, None)
-        if slot.cancelled_caught:
-            failure = "evicted: too many handshakes under way"
-            self._refusals.note(self.address, conn.address, failure)
-        if failure is not None or not keep:
-            await trio.aclose_forcefully(conn.stream)
+        conn, failure = await self._handshakes.accept(stream)
+        if failure is not None:
             if conn.peer is not None:
                 # It was chosen, then failed before it started: undo that.
-                self._connection_ended(conn.peer, conn, failure or "?")
+                self._connection_ended(conn.peer, conn, failure)
             return
         assert conn.peer is not None
         await self._run_connection(conn.peer, conn)
@@ -449,6 +418,9 @@ class Network:
         waiting = old.take_unsent() if old is not None else []
         if old is not None:
             old.close("replaced by a newer connection")
+            # The ties were the old connection's: the peer drops its side as it ends.
+            waiting = [data for data in waiting if not _is_tie(data)]
+            self.inbound.peer_down(peer.address, "the connection was replaced")
         peer.conn = conn
         conn.peer = peer  # the address we dialed may differ from the one it announced
         topics = self.inbound.topics()
@@ -496,7 +468,7 @@ class Network:
         peer.topics.clear()
         pending, peer.pending = peer.pending, {}
         peer.prune_at = PRUNE_AT
-        lost = CalleeDown(peer.address, Shutdown("connection lost"))
+        lost = CalleeDown(peer.address, NoConnection(f"connection lost: {reason}"))
         failed = set()
         for wire, slot in pending.items():
             if slot.set_error(lost):
@@ -510,17 +482,26 @@ class Network:
             if item is not None and item[0] == Kind.MSG and item[6] not in failed:
                 again.append(data)
         self._undeliverable(peer, conn.take_uncertain(), DeadLetterReason.LOST)
+        self.inbound.peer_down(peer.address, reason)
+        if conn.unresponsive:
+            # Declared down: what waits for it is undeliverable now, not after a
+            # reconnect_timeout of dials into the same silence.
+            self._undeliverable(peer, again, DeadLetterReason.UNREACHABLE)
+            again = []
         self._requeue(peer, again)
 
     def _requeue(self, peer: Peer, frames: list[bytes]) -> None:
         current = self._peer(peer.address)  # the live record, if ``peer`` was released
+        conn = current.conn
+        if conn is not None and conn.accepting:
+            waiting = [*frames, *current.queue]
+            current.queue.clear()
+            current.queued_bytes = 0
+            for data in waiting:
+                if not conn.send_frame(data):
+                    self._undeliverable(current, [data], DeadLetterReason.SEND_BUFFER_FULL)
+            return
         if frames:
-            conn = current.conn
-            if conn is not None and conn.accepting:
-                for data in frames:
-                    if not conn.send_frame(data):
-                        self._undeliverable(current, [data], DeadLetterReason.SEND_BUFFER_FULL)
-                return
             current.queue.extendleft(reversed(frames))
             current.queued_bytes += sum(len(data) for data in frames)
         if current.queue and not self._closing:
@@ -534,6 +515,7 @@ class Network:
         peer.queue.clear()
         peer.queued_bytes = 0
         self._undeliverable(peer, waiting, DeadLetterReason.UNREACHABLE)
+        self.inbound.peer_down(peer.address, f"unreachable: {reason}")
 
     def _undeliverable(self, peer: Peer, frames: list[bytes], reason: DeadLetterReason) -> None:
         for data in frames:
@@ -584,6 +566,17 @@ class Network:
             else:
                 topics.difference_update(t for t in item[2] if isinstance(t, str))
             return False
+        if kind == Kind.TICK:
+            return False
+        if kind == Kind.TIE:
+            op, id, theirs, ours, reason = decode_tie(item)
+            self.inbound.tie(peer.address, TieOp(op), id, theirs, ours, reason)
+            return False
         if kind == Kind.ERROR:
             raise PeerReportedError(f"the peer reports: {item[1] if len(item) > 1 else '?'!r:.300}")
         raise ProtocolError(f"unexpected {Kind(kind).name} after the handshake")
+
+
+def _is_tie(data: bytes) -> bool:
+    """Whether a framed payload is a ``TIE`` (its first byte after the array header)."""
+    return len(data) > 5 and data[5] == Kind.TIE

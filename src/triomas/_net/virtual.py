@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import random
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, final
 
 from .._messages.envelope import Envelope
 from .._messages.errors import ProtocolError
-from .._messages.events import DeadLetterReason, NoProc
+from .._messages.events import DeadLetterReason, ExitReason, NoProc
 from .._messages.ref import AgentRef
 from .remote import answer, arrive, check_reply
 from .wire import Kind, encode_message, parse
@@ -17,7 +18,7 @@ from .wire import Kind, encode_message, parse
 if TYPE_CHECKING:
     from .._messages.codec import Codec
     from .._messages.envelope import ReplySlot
-    from .._runtime.ports import Inbound
+    from .._runtime.ports import Inbound, TieOp
 
 
 _PRUNE_AT = 1024
@@ -59,8 +60,19 @@ class SimNetwork:
 
     def cut(self, a: object, b: object) -> None:
         """Partition containers ``a`` and ``b`` (containers or their addresses): what
-        either sends the other from now on is lost, as on a cut cable, until :meth:`heal`."""
-        self._cut.add(_pair(a, b))
+        either sends the other from now on is lost, as on a cut cable, until :meth:`heal`.
+
+        Each side declares the other down at once, as heartbeats would: monitors
+        across the cut get ``Down(noconnection)`` and links across it break.
+        """
+        pair = _pair(a, b)
+        self._cut.add(pair)
+        if len(pair) == 2:
+            one, other = sorted(pair)
+            for here, there in ((one, other), (other, one)):
+                path = self.members.get(here)
+                if path is not None:
+                    path.inbound.peer_down(there, "the simulated network was cut")
 
     def heal(self, a: object, b: object) -> None:
         """Undo :meth:`cut` between ``a`` and ``b``."""
@@ -102,6 +114,26 @@ class SimNetwork:
         when = max(when, self._last.get(pair, now))  # FIFO per pair, as on one connection
         self._last[pair] = when
         inbound.call_at(when, lambda: self._arrive(source, target, data, env), True)
+        return True
+
+    def carry(self, source: VirtualPath, target: str, act: Callable[[VirtualPath], object]) -> bool:
+        """Run ``act`` on ``target``'s end after the latency, in order with the messages
+        between the two (a tie, or the news that ``source`` left); never lost at random:
+        a connection carries its monitors and links, or ends. False if cut or gone."""
+        if target not in self.members or frozenset((source.address, target)) in self._cut:
+            return False
+        low = self.latency[0]
+        path = self.members[target]
+        now = path.inbound.now()
+        pair = (source.address, target)
+        when = max(now + low, self._last.get(pair, now))
+        self._last[pair] = when
+
+        def arrive() -> None:
+            if self.members.get(target) is path:
+                act(path)
+
+        path.inbound.call_at(when, arrive, True)
         return True
 
     def _arrive(self, source: VirtualPath, target: str, data: bytes, env: Envelope | None) -> None:
@@ -164,9 +196,25 @@ class VirtualPath:
     def interest(self, topic: str, add: bool) -> None:
         """Nothing to announce: the network sees every member's subscriptions."""
 
+    def tie(
+        self, container: str, op: TieOp, id: int, ours: str, theirs: str, reason: ExitReason | None
+    ) -> str | None:
+        """Carry a monitor or link to another member (see :meth:`Remote.tie`)."""
+        source = self.address
+
+        def arrive(path: VirtualPath) -> None:
+            path.inbound.tie(source, op, id, ours, theirs, reason)
+
+        return container if self.network.carry(self, container, arrive) else None
+
     async def aclose(self) -> None:
-        """Leave the network; messages still travelling to us become dead letters."""
-        self.network.members.pop(self.address, None)
+        """Leave the network; messages still travelling to us become dead letters, and
+        the other members drop their ties with us once what we sent them arrived."""
+        network = self.network
+        network.members.pop(self.address, None)
+        source = self.address
+        for other in list(network.members):
+            network.carry(self, other, lambda path: path.inbound.peer_down(source, "it left"))
 
     def receive(self, source: str, data: bytes) -> None:
         """A frame from member ``source`` arrives."""

@@ -4,9 +4,11 @@ A frame is a 4-byte big-endian length followed by that many bytes of msgpack. Ev
 payload is a msgpack array whose first item is its :class:`Kind`:
 
 ==========  =====================================================================
-``HELLO``   ``[0, "triomas", version, address, nonce, max_frame]`` opens a
-            connection: the dialer sends its own, the acceptor answers with its
-            own; ``max_frame`` is the largest frame the sender accepts
+``HELLO``   ``[0, "triomas", version, address, nonce, max_frame, heartbeat]`` opens
+            a connection: the dialer sends its own, the acceptor answers with its
+            own; ``max_frame`` is the largest frame the sender accepts,
+            ``heartbeat`` the milliseconds between its ``TICK`` frames (0 or absent:
+            it sends none, and is never declared down for silence)
 ``PROOF``   ``[1, proof]``: the dialer proves it knows the shared secret
 ``WELCOME`` ``[2, accepted, reason, proof]``: the acceptor keeps or declines the
             connection, and proves it knows the secret too
@@ -17,6 +19,11 @@ payload is a msgpack array whose first item is its :class:`Kind`:
 ``REPLY``   ``[4, reply_with, ok, value]``; when not ``ok``, ``value`` is an error
 ``INTEREST`` ``[5, add, topics]``: the sender's agents (un)subscribed to these topics
 ``ERROR``   ``[6, reason]``: why the sender is closing the connection
+``TIE``     ``[7, op, id, ours, theirs, reason]``: a monitor or link between an agent
+            of the sender (``ours``) and one of the receiver (``theirs``); ``op`` is
+            a :class:`~triomas._runtime.ports.TieOp`, ``reason`` an exit reason
+            (see :func:`describe_reason`) or ``None``
+``TICK``    ``[8]``: the sender is alive (sent every heartbeat interval)
 ==========  =====================================================================
 
 A proof is ``HMAC-SHA256(secret, transcript(role))`` (see :func:`proof`): it binds
@@ -50,12 +57,13 @@ from .._messages.errors import (
     ProtocolError,
     RemoteError,
 )
-from .._messages.events import ExitReason, Failure, Fatal, NoProc, Normal, Shutdown
+from .._messages.events import ExitReason, Failure, Fatal, NoConnection, NoProc, Normal, Shutdown
 from .._messages.ref import AgentRef
 
 PROTOCOL: Final = "triomas"
-VERSION: Final = 3
-"""The protocol version; 3 binds roles, nonces and addresses in the proofs."""
+VERSION: Final = 4
+"""The protocol version; 3 binds roles, nonces and addresses in the proofs, 4 adds
+heartbeats and the monitors and links between containers."""
 MAX_FRAME: Final = 4 * 1024 * 1024
 """The default largest frame accepted, in bytes."""
 HANDSHAKE_MAX_FRAME: Final = 4096
@@ -77,6 +85,8 @@ class Kind(enum.IntEnum):
     REPLY = 4
     INTEREST = 5
     ERROR = 6
+    TIE = 7
+    TICK = 8
 
 
 def frame(payload: bytes) -> bytes:
@@ -217,12 +227,12 @@ def parse_handshake(payload: bytes) -> list[Any]:
     return item
 
 
-def check_hello(item: list[Any]) -> tuple[str, bytes, int]:
-    """The address, nonce and frame limit a ``HELLO`` announces; :exc:`ProtocolError`
-    if it is malformed or of another version."""
+def check_hello(item: list[Any]) -> tuple[str, bytes, int, float]:
+    """The address, nonce, frame limit and heartbeat interval (seconds, 0 for none) a
+    ``HELLO`` announces; :exc:`ProtocolError` if it is malformed or of another version."""
     if item[0] != Kind.HELLO:
         raise ProtocolError(f"expected HELLO, got kind {item[0]}")
-    if len(item) != 6 or item[1] != PROTOCOL:
+    if len(item) not in (6, 7) or item[1] != PROTOCOL:
         raise ProtocolError("not a triomas HELLO")
     if type(item[2]) is not int or item[2] != VERSION:
         raise ProtocolError(
@@ -235,7 +245,10 @@ def check_hello(item: list[Any]) -> tuple[str, bytes, int]:
         raise ProtocolError(f"malformed HELLO: the nonce must be {NONCE_SIZE} bytes")
     if type(limit) is not int or not 64 <= limit < 1 << 32:
         raise ProtocolError("malformed HELLO: bad frame limit")
-    return address, nonce, limit
+    beat = item[6] if len(item) == 7 else 0
+    if type(beat) is not int or not 0 <= beat < 1 << 31:
+        raise ProtocolError("malformed HELLO: bad heartbeat")
+    return address, nonce, limit, beat / 1000
 
 
 def parse(codec: Codec, payload: bytes) -> list[Any]:
@@ -466,17 +479,70 @@ def _reason_kind(reason: ExitReason) -> str:
     return type(reason).__name__.lower()
 
 
+def _inner(text: str, kind: str) -> str:
+    """What stands between the parentheses of ``kind(...)``, or the whole text."""
+    return text[len(kind) + 1 : -1] if text.startswith(f"{kind}(") else text
+
+
 def _reason(kind: str, text: str, remote: RemoteError | None) -> ExitReason:
     error = remote if remote is not None else RemoteError("Exception", text, "?", "")
     if kind == "normal":
         return Normal()
     if kind == "shutdown":
-        return Shutdown(text[len("shutdown(") : -1] if text.startswith("shutdown(") else text)
+        return Shutdown(_inner(text, "shutdown"))
     if kind == "failure":
         return Failure(error)
     if kind == "fatal":
         return Fatal(error)
+    if kind == "noconnection":
+        return NoConnection("" if text == "noconnection" else _inner(text, "noconnection"))
     return NoProc()
+
+
+def encode_tie(
+    codec: Codec, op: int, id: int, ours: str, theirs: str, reason: ExitReason | None, origin: str
+) -> bytes:
+    """The framed ``TIE`` payload (see :class:`~triomas._runtime.ports.TieOp`)."""
+    described = None if reason is None else describe_reason(reason, origin)
+    return frame(codec.pack((Kind.TIE, op, id, ours, theirs, described)))
+
+
+def decode_tie(item: list[Any]) -> tuple[int, int, str, str, ExitReason | None]:
+    """The op, monitor id, both agents' names and the reason of a ``TIE`` payload
+    (parsed); :exc:`ProtocolError` if it is malformed."""
+    if len(item) != 6:
+        raise ProtocolError("malformed TIE")
+    _, op, id, ours, theirs, reason = item
+    if type(op) is not int or not 0 <= op <= _MAX_TIE_OP:
+        raise ProtocolError(f"malformed TIE: op {op!r:.20}")
+    if type(id) is not int or not 0 <= id < 1 << 63:
+        raise ProtocolError("malformed TIE: bad monitor id")
+    for name in (ours, theirs):
+        if not isinstance(name, str) or len(name) > _MAX_ADDRESS or "/" in name:
+            raise ProtocolError("malformed TIE: bad agent name")
+    return op, id, ours, theirs, None if reason is None else rebuild_reason(reason)
+
+
+_MAX_TIE_OP = 5
+
+
+def describe_reason(reason: ExitReason, origin: str) -> list[Any]:
+    """An exit reason as msgpack-ready data, ``[kind, text, exception]``; a failure's
+    exception travels as a :class:`RemoteError`'s parts (see :func:`rebuild_reason`)."""
+    cause = reason.exception if isinstance(reason, (Failure, Fatal)) else None
+    return [_reason_kind(reason), str(reason)[:2000], _exception(cause, origin)]
+
+
+def rebuild_reason(data: Any) -> ExitReason:
+    """The exit reason :func:`describe_reason` described; :exc:`ProtocolError` if the
+    data is malformed."""
+    try:
+        kind, text, cause = data
+        if not isinstance(kind, str) or not isinstance(text, str):
+            raise TypeError(kind)
+        return _reason(kind, text, _remote(cause))
+    except (ValueError, TypeError):
+        raise ProtocolError(f"malformed exit reason: {data!r:.200}") from None
 
 
 def _exception(error: BaseException | None, origin: str) -> list[str] | None:

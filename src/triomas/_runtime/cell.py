@@ -38,6 +38,7 @@ from .lifecycle import Life, StopKind
 from .mailbox import NO_MAIL
 from .ties import Rare, Ties
 from .tree import Supervision
+from .watch import Far
 
 if TYPE_CHECKING:
     from .._agent.agent import Agent
@@ -120,13 +121,13 @@ class Cell:
     in_row: Rare[int] = Rare(0)  # consecutive failures, for backoff
     kids: Rare[Supervision | None] = Rare(None)  # made when it spawns a child
     kwargs: Rare[dict[str, Any] | None] = Rare(None)  # for the next incarnation
-    links: Rare[dict[Cell, None] | None] = Rare(None)
+    links: Rare[dict[Cell | Far, None] | None] = Rare(None)
     restart_timer: Rare[TimerHandle | None] = Rare(None)
     tasks: Rare[set[Any] | None] = Rare(None)
     teardown_scope: Rare[Any] = Rare(None)
     up_waiters: Rare[list[Future] | None] = Rare(None)
-    watchers: Rare[dict[Any, Cell] | None] = Rare(None)  # monitors on this agent
-    watching: Rare[dict[Any, Cell] | None] = Rare(None)  # monitors this agent holds
+    watchers: Rare[dict[Any, Cell | Far] | None] = Rare(None)  # monitors on this agent
+    watching: Rare[dict[Any, Cell | Far] | None] = Rare(None)  # monitors this agent holds
 
     def __init__(
         self,
@@ -344,6 +345,7 @@ class Cell:
     send_wait = context.send_wait
     ask = _router.ask
     reply = context.reply
+    reply_error = context.reply_error
     publish = context.publish
     subscribe = context.subscribe
     unsubscribe_all = context.unsubscribe_all

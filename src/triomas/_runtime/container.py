@@ -35,7 +35,6 @@ from .._messages.events import (
 from .._messages.message import MESSAGE_CLASSES, check_send
 from .._messages.ref import AgentRef, as_ref
 from .._time.clock import Clock, RealClock, VirtualClock, VirtualTimeBase
-from . import watch as _watch
 from .lifecycle import StopKind
 from .live import LiveEngine
 from .progress import Progress, RichProgress, run_in_slices
@@ -356,7 +355,7 @@ class Container:
         first = router.single(a)
         if first is None:
             raise LookupError(f"no live agent {a} in {self.address}")
-        _watch.link(first, router.single(b), as_ref(b, self.address))
+        first.link(b)  # the agent's own call: to an agent here or in another container
 
     # ---- messaging from outside the agents -----------------------------------------------
 

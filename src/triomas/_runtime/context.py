@@ -103,6 +103,11 @@ def reply(self: Cell, request: Envelope, value: Any) -> None:
     self.router.reply(request, value)
 
 
+def reply_error(self: Cell, request: Envelope, error: BaseException) -> None:
+    """Answer an ask with an error."""
+    self.router.reply_error(request, error)
+
+
 def publish(self: Cell, msg: Any, topic: str | type | None) -> None:
     """Send to every subscriber of a topic."""
     self.router.publish(self, msg, topic)
@@ -138,6 +143,9 @@ def unsubscribe_all(self: Cell) -> None:
 def monitor(self: Cell, to: AgentRef | str) -> MonitorRef:
     """Watch an agent until it stops for good."""
     router = self.router
+    far = router._remote_ref(to)
+    if far is not None:
+        return router.distant.monitor(self, far, router.run.new_id())
     return _watch.monitor(self, router.single(to), as_ref(to, router.address), router.run.new_id())
 
 
@@ -149,12 +157,21 @@ def demonitor(self: Cell, mref: MonitorRef, flush: bool) -> bool:
 def link(self: Cell, to: AgentRef | str) -> None:
     """Link both ways."""
     router = self.router
+    far = router._remote_ref(to)
+    if far is not None:
+        router.distant.link(self, far)
+        return
     _watch.link(self, router.single(to), as_ref(to, router.address))
 
 
 def unlink(self: Cell, to: AgentRef | str) -> None:
     """Remove a link."""
-    _watch.unlink(self, self.router.single(to))
+    router = self.router
+    far = router._remote_ref(to)
+    if far is not None:
+        router.distant.unlink(self, far)
+        return
+    _watch.unlink(self, router.single(to))
 
 
 def stop(self: Cell, reason: ExitReason | None) -> None:

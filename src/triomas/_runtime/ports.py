@@ -7,6 +7,7 @@ the container only through :class:`Inbound`, which the container's router implem
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -18,7 +19,29 @@ if TYPE_CHECKING:
     from .._messages.ref import AgentRef
     from .._time.timers import TimerHandle
 
-__all__ = ["Inbound", "PeerLink", "Remote"]
+__all__ = ["Inbound", "PeerLink", "Remote", "TieOp"]
+
+
+class TieOp(enum.IntEnum):
+    """What a tie between containers says: a monitor or link between an agent of the
+    sending container (``ours``) and one of the receiving container (``theirs``).
+
+    Monitors and links belong to one connection's life: when it ends, both sides
+    drop them, and the side that held a monitor gets ``Down(noconnection)``.
+    """
+
+    MONITOR = 0
+    """``ours`` watches ``theirs``, under the sender's monitor ``id``."""
+    DEMONITOR = 1
+    """``ours`` stops watching under monitor ``id``."""
+    DOWN = 2
+    """``ours``, watched under the receiver's monitor ``id``, stopped for good: ``reason``."""
+    LINK = 3
+    """Link ``ours`` and ``theirs``."""
+    UNLINK = 4
+    """Remove the link of ``ours`` and ``theirs``."""
+    EXIT = 5
+    """``ours``, linked to ``theirs``, ended an incarnation: ``reason`` (the link is gone)."""
 
 
 class PeerLink(Protocol):
@@ -68,6 +91,19 @@ class Remote(Protocol):
         """Tell peers that this container gained or lost subscribers of ``topic``."""
         ...
 
+    def tie(
+        self, container: str, op: TieOp, id: int, ours: str, theirs: str, reason: ExitReason | None
+    ) -> str | None:
+        """Send a tie to ``container``; never blocks.
+
+        Returns the name the network knows that container by (the one its
+        :meth:`Inbound.tie` and :meth:`Inbound.peer_down` calls will use), or None if
+        it cannot be sent: then the tie is as good as broken (``noconnection``). A
+        ``MONITOR`` or ``LINK`` connects if need be; the others go only over a
+        connection already open, since without one the peer has dropped its side.
+        """
+        ...
+
     async def aclose(self) -> None:
         """Close every connection and stop listening."""
         ...
@@ -114,4 +150,21 @@ class Inbound(Protocol):
 
     def call_at(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle:
         """A timer on the container's clock (the virtual network's delays)."""
+        ...
+
+    def tie(
+        self, container: str, op: TieOp, id: int, ours: str, theirs: str, reason: ExitReason | None
+    ) -> None:
+        """A tie from ``container``; ``ours`` names its agent, ``theirs`` one of this
+        container. Raises :exc:`ProtocolError` if the peer holds too many ties here."""
+        ...
+
+    def peer_down(self, container: str, detail: str) -> None:
+        """The connection to ``container`` ended, or it was declared down: every tie
+        with it is gone (monitors on its agents get ``Down(noconnection)``, links to
+        them break with that reason)."""
+        ...
+
+    def renamed(self, old: str, new: str) -> None:
+        """The container dialed as ``old`` goes by ``new`` (the name it announced)."""
         ...

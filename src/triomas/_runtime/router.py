@@ -38,6 +38,7 @@ from .._messages.events import (
 from .._messages.ref import AgentRef, address_or_name, is_address
 from .._time.future import Future, ReplySlot
 from .deadletters import DeadLetterLog, undeliverable_error
+from .distant import DistantTies
 from .engine import RunState
 from .lifecycle import Life
 from .mailbox import handoff
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from .cell import Cell
     from .container import Container
     from .engine import Engine
-    from .ports import Remote
+    from .ports import Remote, TieOp
     from .registry import Registry
     from .run import RunDefaults
 
@@ -103,6 +104,7 @@ class Router:
         # is never replaced).
         self.cells = registry.cells
         self.remote: Remote | None = None
+        self.distant = DistantTies(self)
         # Gives a container with no network one that dials out, for an address it can reach.
         self.dial_out: Callable[[str], Remote | None] | None = None
         self.dead_letter_counts: collections.Counter[DeadLetterReason] = collections.Counter()
@@ -451,6 +453,20 @@ class Router:
     def call_at(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle:
         """A timer on the container's clock."""
         return self.engine.call_at(when, callback, blocking)
+
+    def tie(
+        self, container: str, op: TieOp, id: int, ours: str, theirs: str, reason: ExitReason | None
+    ) -> None:
+        """A monitor or link from an agent of ``container`` (see :mod:`.distant`)."""
+        self.distant.arrive(container, op, id, ours, theirs, reason)
+
+    def peer_down(self, container: str, detail: str) -> None:
+        """Every tie with ``container`` is gone."""
+        self.distant.peer_down(container, detail)
+
+    def renamed(self, old: str, new: str) -> None:
+        """The container dialed as ``old`` goes by ``new``."""
+        self.distant.renamed(old, new)
 
     # ---- dead letters, events, traces -----------------------------------------------------
 

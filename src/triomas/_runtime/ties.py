@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .._time.timers import TimerHandle
     from .cell import Cell
     from .tree import Supervision
+    from .watch import Far
 
 T = TypeVar("T")
 
@@ -41,13 +42,13 @@ class Ties:
         self.in_row = 0
         self.kids: Supervision | None = None
         self.kwargs: dict[str, Any] | None = None
-        self.links: dict[Cell, None] | None = None
+        self.links: dict[Cell | Far, None] | None = None
         self.restart_timer: TimerHandle | None = None
         self.tasks: set[Any] | None = None
         self.teardown_scope: Any = None
         self.up_waiters: list[Future] | None = None
-        self.watchers: dict[Any, Cell] | None = None
-        self.watching: dict[Any, Cell] | None = None
+        self.watchers: dict[Any, Cell | Far] | None = None
+        self.watching: dict[Any, Cell | Far] | None = None
 
 
 @final

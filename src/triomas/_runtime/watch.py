@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, final
 
 from .._messages.envelope import Envelope
 from .._messages.errors import LinkedActorFailed
-from .._messages.events import Down, Exit, ExitReason, Failure, Fatal, MonitorRef, NoProc
+from .._messages.events import (
+    Down,
+    Exit,
+    ExitReason,
+    Failure,
+    Fatal,
+    MonitorRef,
+    NoConnection,
+    NoProc,
+)
 from .._messages.ref import AgentRef
 
 if TYPE_CHECKING:
@@ -15,7 +24,32 @@ if TYPE_CHECKING:
 
 def propagates(reason: ExitReason) -> bool:
     """Whether an exit travels along links: failures do, normal stops and shutdowns not."""
-    return isinstance(reason, (Failure, Fatal, NoProc))
+    return isinstance(reason, (Failure, Fatal, NoProc, NoConnection))
+
+
+@final
+class Far:
+    """An agent of another container, where this container's monitors and links keep
+    a cell: a monitor's target (in ``watching``), a monitor's watcher (in ``watchers``)
+    or a linked agent (in ``links``). ``ties`` is the container's record of its ties
+    with other containers (``distant.DistantTies``), told when this one goes."""
+
+    __slots__ = ("container", "id", "name", "ref", "ties")
+
+    def __init__(self, ties: Any, container: str, name: str, ref: AgentRef, id: int = 0) -> None:
+        self.ties = ties
+        self.container = container
+        self.name = name
+        self.ref = ref
+        self.id = id
+
+    def __repr__(self) -> str:
+        return f"<Far {self.container}/{self.name}>"
+
+
+def send_to(cell: Cell, sender: AgentRef, body: object) -> None:
+    """Put a system message (``Down``, ``Exit``) in ``cell``'s mailbox."""
+    _send_to(cell, sender, body)
 
 
 def _send_to(cell: Cell, sender: AgentRef, body: object) -> None:
@@ -41,7 +75,9 @@ def monitor(watcher: Cell, target: Cell | None, ref: AgentRef, monitor_id: int) 
 def demonitor(watcher: Cell, mref: MonitorRef, flush: bool) -> bool:
     """Stop watching; with ``flush``, also drop a ``Down`` of it already on its way."""
     target = watcher.watching.pop(mref, None) if watcher.watching else None
-    if target is not None and target.watchers:
+    if isinstance(target, Far):
+        target.ties.forget_monitor(target)
+    elif target is not None and target.watchers:
         target.watchers.pop(mref, None)
     if flush:
         watcher.drop_waiting(lambda env: isinstance(env.body, Down) and env.body.monitor == mref)
@@ -95,12 +131,17 @@ def incarnation_ended(cell: Cell, reason: ExitReason) -> None:
         return
     if cell.watching:
         for mref, target in cell.watching.items():
-            if target.watchers:
+            if isinstance(target, Far):
+                target.ties.forget_monitor(target)
+            elif target.watchers:
                 target.watchers.pop(mref, None)
         cell.watching = None
     if cell.links:
         links, cell.links = cell.links, None
         for peer in links:
+            if isinstance(peer, Far):
+                peer.ties.exited(cell, peer, reason)
+                continue
             if peer.links:
                 peer.links.pop(cell, None)
             if propagates(reason) and peer.alive and peer.exit_reason is None:
@@ -112,6 +153,9 @@ def stopped_for_good(cell: Cell, reason: ExitReason) -> None:
     if cell.ties is not None and cell.watchers:
         watchers, cell.watchers = cell.watchers, None
         for mref, watcher in watchers.items():
+            if isinstance(watcher, Far):
+                watcher.ties.down(watcher, cell, reason)
+                continue
             if watcher.watching:
                 watcher.watching.pop(mref, None)
             _send_to(watcher, cell.ref, Down(mref, cell.ref, reason))

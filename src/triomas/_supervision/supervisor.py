@@ -6,9 +6,14 @@ import math
 from collections.abc import Sequence
 from typing import Any, get_args
 
+import attrs
+
 from .._agent.agent import Agent
+from .._agent.handlers import on
+from .._messages.envelope import Envelope
 from .._messages.errors import ChildSpecError, SupervisorStartError
 from .._messages.events import Shutdown
+from .._messages.message import message
 from .._messages.ref import AgentRef
 from .spec import AutoShutdown, Backoff, ChildSpec, Decider, Strategy
 
@@ -103,6 +108,24 @@ class Supervisor(Agent):
         return self._ctx.restarts()
 
 
+@message(tag="triomas.StartChild")
+class StartChild:
+    """Ask a :class:`DynamicSupervisor` to start a child, from anywhere (another
+    container too): ``args`` and ``kwargs`` are added to its template's, and the
+    answer is the new child's reference (see :meth:`DynamicSupervisor.start_child`)."""
+
+    args: list[Any] = attrs.field(factory=list)
+    kwargs: dict[str, Any] = attrs.field(factory=dict)
+
+
+@message(tag="triomas.TerminateChild")
+class TerminateChild:
+    """Ask a :class:`DynamicSupervisor` to stop one of its children for good; the
+    answer is None, or the error if ``child`` is not one of its children."""
+
+    child: AgentRef
+
+
 class DynamicSupervisor(Supervisor):
     """Supervises any number of children made from one template (OTP's simple_one_for_one).
 
@@ -147,3 +170,22 @@ class DynamicSupervisor(Supervisor):
         if await self._ctx.stop_child(ref, Shutdown("terminated")):
             return
         raise LookupError(f"{ref} is not a child of {self.name}")
+
+    # By message, a child that cannot start or a ref that is no child is the asker's
+    # error: the supervisor answers it and goes on (raising would fail the supervisor,
+    # and with it every child).
+
+    @on(StartChild)
+    async def _start_child_message(self, msg: StartChild, env: Envelope) -> AgentRef | None:
+        try:
+            return await self.start_child(*msg.args, **msg.kwargs)
+        except (SupervisorStartError, ChildSpecError, TypeError) as exc:
+            self.reply_error(env, exc)
+            return None
+
+    @on(TerminateChild)
+    async def _terminate_child_message(self, msg: TerminateChild, env: Envelope) -> None:
+        try:
+            await self.terminate_child(msg.child)
+        except LookupError as exc:
+            self.reply_error(env, exc)
