@@ -35,14 +35,17 @@ def child_env() -> dict[str, str]:
 
 
 def _with_ponger(
-    scheme: Scheme, body: Callable[[triomas.Container, triomas.AgentRef], Awaitable[Sample]]
+    scheme: Scheme,
+    body: Callable[[triomas.Container, triomas.AgentRef], Awaitable[Sample]],
+    heartbeat: float | None = 5.0,
 ) -> Sample:
     """Run ``body`` with a container here and a :class:`NetPonger` in a node, both
-    listening at ``scheme`` addresses; the node is stopped (and reaped) on the way out."""
+    listening at ``scheme`` addresses; the node is stopped (and reaped) on the way out.
+    ``heartbeat``: this side's (the node keeps the default, 5 s)."""
 
     async def main() -> Sample:
         with addresses(scheme) as address:
-            async with triomas.open_container(address("parent")) as c:
+            async with triomas.open_container(address("parent"), heartbeat=heartbeat) as c:
                 node = await triomas.spawn_container(
                     c, address("node"), allow=["_net_agents:NetPonger"], env=child_env()
                 )
@@ -62,7 +65,9 @@ async def _asks(c: triomas.Container, ponger: triomas.AgentRef, first: int, coun
             raise AssertionError("wrong reply")
 
 
-def ask_sequential(scheme: Scheme, round_trips: int, warmup: int) -> Sample:
+def ask_sequential(
+    scheme: Scheme, round_trips: int, warmup: int, heartbeat: float | None = 5.0
+) -> Sample:
     """``await container.ask()`` from trio code, one at a time, to the node's agent."""
 
     async def body(c: triomas.Container, ponger: triomas.AgentRef) -> Sample:
@@ -71,7 +76,7 @@ def ask_sequential(scheme: Scheme, round_trips: int, warmup: int) -> Sample:
         await _asks(c, ponger, 0, round_trips)
         return Sample(round_trips, clock() - start)
 
-    return _with_ponger(scheme, body)
+    return _with_ponger(scheme, body, heartbeat)
 
 
 async def _asks_in_flight(

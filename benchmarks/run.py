@@ -699,6 +699,20 @@ def net_groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
                 ),
                 Workload(
                     f"net_seq_{scheme}",
+                    "triomas-ask-no-heartbeat",
+                    "round_trips_per_s",
+                    partial(net.ask_sequential, scheme, rt, warm, None),
+                    {**seq, "how": "the same, this side opened with heartbeat=None"},
+                ),
+                Workload(
+                    f"net_seq_{scheme}",
+                    "triomas-ask-heartbeat-20ms",
+                    "round_trips_per_s",
+                    partial(net.ask_sequential, scheme, rt, warm, 0.02),
+                    {**seq, "how": "the same, this side ticking every 20 ms (250 x the default)"},
+                ),
+                Workload(
+                    f"net_seq_{scheme}",
                     "raw-trio-rpc-1",
                     "round_trips_per_s",
                     partial(raw.raw_in_flight, scheme, rt, 1, warm, "locked"),
@@ -967,6 +981,15 @@ def report_net_targets(reporter: Reporter) -> None:
             "raw-trio",
             0.9,
         )
+        _ratio_target(
+            reporter,
+            f"heartbeats cost < 2 % of the sequential ask rate over {scheme}",
+            f"net_seq_{scheme}",
+            "triomas-ask",
+            "triomas-ask-no-heartbeat",
+            0.98,
+        )
+        _ratio_note(reporter, f"net_seq_{scheme}", "triomas-ask-heartbeat-20ms", "triomas-ask")
         _ratio_note(reporter, f"net_seq_{scheme}", "triomas-ask", "raw-trio-rpc-1")
         _ratio_note(reporter, f"net_seq_{scheme}", "raw-trio-rpc-1", "raw-trio")
         bench = f"net_inflight_{scheme}"
