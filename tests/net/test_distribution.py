@@ -472,3 +472,34 @@ async def test_a_dynamic_supervisor_started_and_stopped_by_message_from_another_
             assert there.lookup("worker-1") is None
             with pytest.raises(RemoteError, match="not a child"):
                 await here.ask(pool.address, TerminateChild(child))
+
+
+def test_discovery_over_a_simulated_network_and_locally() -> None:
+    net = triomas.SimNetwork()
+    found: list[list[AgentRef]] = []
+
+    class Listener(Agent):
+        def setup(self) -> None:
+            self.subscribe(topic="news")
+
+    async def main() -> None:
+        async with (
+            triomas.open_container("local://a", network=net) as a,
+            triomas.open_container("local://b", network=net) as b,
+        ):
+            await a.spawn(Target, name="one")
+            await b.spawn(Target, name="two")
+            await b.spawn(Listener, name="ear")
+            await a.run_until_idle()
+            found.append(await a.discover(cls=Target))
+            found.append(await a.discover(name="ear"))
+            found.append(await b.discover(topic="news"))
+            found.append(await a.discover(cls="Nobody"))
+
+    triomas.run(main, clock=triomas.VirtualClock())
+    assert found == [
+        [AgentRef("local://a", "one"), AgentRef("local://b", "two")],
+        [AgentRef("local://b", "ear")],
+        [AgentRef("local://b", "ear")],
+        [],
+    ]

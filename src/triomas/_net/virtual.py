@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, final
 
+import trio
+
 from .._messages.envelope import Envelope
 from .._messages.errors import ProtocolError
 from .._messages.events import DeadLetterReason, ExitReason, NoProc
@@ -206,6 +208,18 @@ class VirtualPath:
             path.inbound.tie(source, op, id, ours, theirs, reason)
 
         return container if self.network.carry(self, container, arrive) else None
+
+    async def discover(
+        self, name: str | None, cls: str | None, topic: str | None, timeout: float | None
+    ) -> list[AgentRef]:
+        """The matching agents of the network's other members (seen at once)."""
+        await trio.lowlevel.checkpoint()
+        return [
+            AgentRef(address, agent)
+            for address, path in self.network.members.items()
+            if address != self.address
+            for agent in path.inbound.matching(name, cls, topic)
+        ]
 
     async def aclose(self) -> None:
         """Leave the network; messages still travelling to us become dead letters, and

@@ -171,14 +171,8 @@ class Container:
         stops with ``Shutdown("idle")`` and is not restarted (see
         :meth:`spawn_on_demand` to bring it back when a message comes).
         """
-        return self._registry.spawn(
-            cls,
-            args,
-            kwargs,
-            name,
-            options(cls, restart, shutdown, capacity, overflow, idle_timeout),
-            self._root,
-        )
+        opts = options(cls, restart, shutdown, capacity, overflow, idle_timeout)
+        return self._registry.spawn(cls, args, kwargs, name, opts, self._root)
 
     async def start(
         self,
@@ -199,14 +193,8 @@ class Container:
         is never retried); after ``timeout`` clock seconds the agent is stopped and
         :exc:`TimeoutError` is raised.
         """
-        ref = self._registry.spawn(
-            cls,
-            args,
-            kwargs,
-            name,
-            options(cls, restart, shutdown, capacity, overflow, idle_timeout),
-            self._root,
-        )
+        opts = options(cls, restart, shutdown, capacity, overflow, idle_timeout)
+        ref = self._registry.spawn(cls, args, kwargs, name, opts, self._root)
         cell = ref._cell
         assert cell is not None
         await self._registry.await_up(cell, self._root, timeout)
@@ -258,6 +246,20 @@ class Container:
     def trace(self) -> Callable[[TraceRecord], object] | None:
         """The trace hook given to :func:`open_container` (a :class:`TraceRecorder`, say)."""
         return self._router.trace
+
+    async def discover(
+        self,
+        *,
+        name: str | None = None,
+        cls: type | str | None = None,
+        topic: str | type | None = None,
+        timeout: float | None = None,
+    ) -> list[AgentRef]:
+        """The agents, here and in the containers the network can see, named ``name``,
+        of class ``cls`` (by class name), or subscribed to ``topic``, sorted. Over NATS
+        every container of the cluster answers (within ``timeout`` seconds); a
+        ``SimNetwork`` sees its members; a TCP or unix network only this container."""
+        return await self._router.discover(name, cls, topic, timeout)
 
     def lookup(self, name: str) -> AgentRef | None:
         """The reference of the live agent called ``name``, if any."""

@@ -108,6 +108,14 @@ class Remote(Protocol):
         """Close every connection and stop listening."""
         ...
 
+    async def discover(
+        self, name: str | None, cls: str | None, topic: str | None, timeout: float | None
+    ) -> list[AgentRef]:
+        """The agents of other containers named ``name``, of the class called ``cls``,
+        or subscribed to ``topic``, as far as this network sees (see
+        :meth:`Inbound.matching`)."""
+        ...
+
 
 class Inbound(Protocol):
     """What a network may call of the container it serves (the router implements it)."""
@@ -157,6 +165,11 @@ class Inbound(Protocol):
     ) -> None:
         """A tie from ``container``; ``ours`` names its agent, ``theirs`` one of this
         container. Raises :exc:`ProtocolError` if the peer holds too many ties here."""
+        ...
+
+    def matching(self, name: str | None, cls: str | None, topic: str | None) -> list[str]:
+        """The names of this container's agents named ``name``, of a class called
+        ``cls``, or subscribed to ``topic`` (None: any), for a discovery."""
         ...
 
     def peer_down(self, container: str, detail: str) -> None:

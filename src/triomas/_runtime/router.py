@@ -454,6 +454,36 @@ class Router:
         """A timer on the container's clock."""
         return self.engine.call_at(when, callback, blocking)
 
+    def matching(self, name: str | None, cls: str | None, topic: str | None) -> list[str]:
+        """The names of this container's live agents named ``name``, of a class called
+        ``cls`` or subscribed to ``topic`` (None matches everything)."""
+        subscribers = None if topic is None else self.subscriptions.topics.get(topic, {})
+        return [
+            cell.name
+            for cell in self.registry.cells.values()
+            if (name is None or cell.name == name)
+            and (cls is None or type(cell.agent).__name__ == cls)
+            and (subscribers is None or cell in subscribers)
+        ]
+
+    async def discover(
+        self,
+        name: str | None,
+        cls: type | str | None,
+        topic: str | type | None,
+        timeout: float | None,
+    ) -> list[AgentRef]:
+        """The agents named ``name``, of class ``cls`` or subscribed to ``topic``, here
+        and wherever the network sees (see :meth:`Container.discover`)."""
+        kind = cls.__name__ if isinstance(cls, type) else cls
+        subject = None if topic is None else topic_name(topic)
+        found = [AgentRef(self.address, n) for n in self.matching(name, kind, subject)]
+        if self.remote is not None:
+            found += await self.remote.discover(name, kind, subject, timeout)
+        else:
+            await trio.lowlevel.checkpoint()
+        return sorted(set(found))
+
     def tie(
         self, container: str, op: TieOp, id: int, ours: str, theirs: str, reason: ExitReason | None
     ) -> None:
