@@ -3,6 +3,8 @@ hostile) and encoding what the client sends."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -181,7 +183,7 @@ def test_fuzz_random_bytes_parse_or_fail_cleanly(data: bytes, cuts: list[int]) -
     parser = Parser(max_payload=256, max_control_line=64, max_info_line=128)
     points = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
     try:
-        for a, b in zip(points, points[1:], strict=False):
+        for a, b in itertools.pairwise(points):
             parser.feed(data[a:b])
     except NatsProtocolError:
         return
@@ -232,11 +234,9 @@ def test_fuzz_valid_streams_split_anywhere(
     parser = Parser()
     points = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
     events: list[Event] = []
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in itertools.pairwise(points):
         events += parser.feed(data[a:b])
-    shaped = [
-        (e.subject, e.sid, e.reply, e.payload) if isinstance(e, Msg) else e for e in events
-    ]
+    shaped = [(e.subject, e.sid, e.reply, e.payload) if isinstance(e, Msg) else e for e in events]
     assert shaped == expected
     assert parser.buffered == 0
 
