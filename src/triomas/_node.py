@@ -188,6 +188,8 @@ async def run_node(
     start: Iterable[tuple[str, str]] = (),
     ssl_server: ssl.SSLContext | None = None,
     ssl_client: ssl.SSLContext | None = None,
+    name: str | None = None,
+    heartbeat: float | None = 5.0,
 ) -> None:
     """The body of ``triomas node``: serve until told to stop, SIGTERM or SIGINT (a
     second one forces the stop), or (``watch_stdin``, as :func:`spawn_container` asks)
@@ -196,7 +198,9 @@ async def run_node(
 
     codec = load(codec_path) if codec_path else None
     allowed = AllowList(allow)
-    if secret is None:
+    if address.startswith("nats://"):
+        log.info("%s: who may reach this node is the NATS server's to say", address)
+    elif secret is None:
         log.warning(
             "this node has no shared secret: anyone who reaches %s can list, start and stop "
             "its agents",
@@ -208,7 +212,13 @@ async def run_node(
         # orderly stop still finds it.
         signals.start_soon(_watch_signals, stop_node)
         async with open_container(
-            address, secret=secret, codec=codec, ssl_server=ssl_server, ssl_client=ssl_client
+            address,
+            secret=secret,
+            codec=codec,
+            ssl_server=ssl_server,
+            ssl_client=ssl_client,
+            heartbeat=heartbeat,
+            name=name,
         ) as container:
             await container.spawn(
                 NodeAgent, stop_node, allowed, name=NODE_AGENT, restart="permanent"

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import trio
 
 from ._messages.codec import Codec
 from ._messages.events import TraceRecord
+from ._net.cluster import Broker, connect_broker
 from ._net.network import Network, NetworkOptions
+from ._net.subjects import split_nats_address
 from ._net.transport import client_address, transport_for
 from ._net.virtual import SimNetwork
 from ._net.wire import MAX_FRAME
@@ -54,6 +57,9 @@ async def open_container(
     heartbeat: float | None = 5.0,
     missed_beats: int = 3,
     network: SimNetwork | None = None,
+    name: str | None = None,
+    servers: Sequence[str] = (),
+    nkey_seed: str | None = None,
 ) -> AsyncIterator[Container]:
     """Open a container; on exit its agents are stopped in reverse spawn order.
 
@@ -67,7 +73,14 @@ async def open_container(
     - ``tcp://host:port`` (port 0 picks a free port), ``unix:///path/to.sock``, or
       ``memory://name`` (in-process streams, for tests): agents in other containers,
       processes and machines reach it over the network, and it reaches theirs.
-      :attr:`Container.address` is the address it listens at.
+      :attr:`Container.address` is the address it listens at;
+    - ``nats://host:4222`` (or ``tls://``, with ``user:password@`` or ``token@`` if the
+      server wants them): the container joins the NATS cluster of that server as
+      ``name`` (a random one if None; ``nats://host:4222/name`` says it too), and
+      every container of the cluster reaches its agents at
+      ``nats://host:4222/name/agent``. ``servers`` are more URLs of the cluster to
+      fail over to, ``nkey_seed`` a user nkey seed for the server's challenge,
+      ``ssl_client`` the TLS context (see ``docs/cluster.md``).
 
     ``clock`` and ``seed`` default to those given to :func:`triomas.run` (else a real
     clock and a fresh seed). ``trace`` receives a :class:`TraceRecord` for every step
@@ -120,10 +133,18 @@ async def open_container(
         )
     if missed_beats < 1:
         raise ValueError("missed_beats must be at least 1")
-    transport = None if local else transport_for(address)
+    nats = address.startswith(("nats://", "tls://"))
+    server = ""
+    cluster_name = ""
+    if nats:
+        server, cluster_name = split_nats_address(address, name)
+        address = f"nats://{server.partition('://')[2].rpartition('@')[2]}/{cluster_name}"
+    elif name is not None:
+        raise ValueError(f"name= is for nats:// containers; {address} names itself")
+    transport = None if local or nats else transport_for(address)
     if network is not None and not local:
         raise ValueError(f"{address}: only local:// containers join a SimNetwork")
-    if transport is not None and not isinstance(clock, RealClock):
+    if (transport is not None or nats) and not isinstance(clock, RealClock):
         raise ValueError(
             f"{address}: network containers run in real time; "
             "simulate several containers in virtual time with local:// addresses"
@@ -145,8 +166,21 @@ async def open_container(
         listeners, address = await transport.listen(address)
     body_error: BaseException | None = None
     remote: Remote | None = None
+    broker: Broker | None = None
+    stack = contextlib.AsyncExitStack()
+    if nats:
+        broker = await stack.enter_async_context(
+            connect_broker(
+                [server, *servers],
+                cluster_name,
+                ssl_context=ssl_client,
+                nkey_seed=nkey_seed,
+                reconnect_timeout=reconnect_timeout,
+                send_buffer=send_buffer,
+            )
+        )
     try:
-        async with trio.open_nursery() as nursery:
+        async with stack, trio.open_nursery() as nursery:
             container = Container(
                 address,
                 clock,
@@ -163,6 +197,16 @@ async def open_container(
             if transport is not None:
                 remote = Network(inbound(container), transport, container.codec, options)
                 await nursery.start(remote.run, listeners)
+            elif broker is not None:
+                remote = await broker.join(
+                    inbound(container),
+                    container.codec,
+                    nursery,
+                    server,
+                    cluster_name,
+                    heartbeat=heartbeat or 0.0,
+                    missed_beats=missed_beats,
+                )
             else:
                 defaults.open[address] = container
                 if network is not None:

@@ -150,6 +150,7 @@ def test_public_names_are_pinned() -> None:
     assert set(triomas.testing.__all__) == {
         "ContainerFactory",
         "InjectedCrash",
+        "NatsServer",
         "Probe",
         "TestNetwork",
         "TraceRecorder",
@@ -159,7 +160,9 @@ def test_public_names_are_pinned() -> None:
         "check_engine",
         "check_transport",
         "crash_on",
+        "find_nats_server",
         "mermaid",
+        "nats_server",
         "read_trace",
         "trace_json_lines",
     }

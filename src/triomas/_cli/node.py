@@ -64,6 +64,19 @@ def _tls(
 )
 @click.option("--codec", metavar="MODULE:NAME", help="a triomas.Codec with your hooks")
 @click.option(
+    "--nats",
+    metavar="URL",
+    help="join the NATS cluster of this server (nats://host:4222) instead of --address",
+)
+@click.option("--name", help="the container's name in the NATS cluster (default: random)")
+@click.option(
+    "--heartbeat",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="seconds between liveness beats; peers silent for 3 are declared down",
+)
+@click.option(
     "--watch-stdin",
     is_flag=True,
     help="stop when stdin closes (how a spawning parent's death is noticed)",
@@ -77,6 +90,9 @@ def node(
     tls_key: Path | None,
     tls_ca: Path | None,
     codec: str | None,
+    nats: str | None,
+    name: str | None,
+    heartbeat: float,
     watch_stdin: bool,
 ) -> None:
     """Run a container as a service until SIGTERM or SIGINT (a second one forces the
@@ -84,17 +100,19 @@ def node(
     `triomas agents`, `top`, `send` and `stop`, behind the node's secret and TLS."""
     start: list[tuple[str, str]] = []
     for entry in agents:
-        name, sep, path = entry.partition("=")
-        if not sep or not name or not path:
+        agent, sep, path = entry.partition("=")
+        if not sep or not agent or not path:
             raise click.BadParameter(f"{entry!r} is not NAME=MODULE:CLASS", param_hint="--agent")
-        start.append((name, path))
+        start.append((agent, path))
     ssl_server, ssl_client = _tls(tls_cert, tls_key, tls_ca)
     secret = read_secret(secret_file)
     allowed = [*allow_from_env(), *allow, *(path for _, path in start)]
+    if name is not None and nats is None and not address.startswith("nats://"):
+        raise click.UsageError("--name is the container's name in a NATS cluster: give --nats")
     fail_cleanly(
         lambda: trio.run(
             lambda: run_node(
-                address,
+                nats if nats is not None else address,
                 secret,
                 codec,
                 watch_stdin,
@@ -102,6 +120,8 @@ def node(
                 start=start,
                 ssl_server=ssl_server,
                 ssl_client=ssl_client,
+                name=name,
+                heartbeat=heartbeat,
             )
         )
     )

@@ -100,6 +100,8 @@ class DeadLetterReason(enum.StrEnum):
     UNDECODABLE = "undecodable"
     LOST = "lost in transit"
     TOO_LARGE = "too large for the receiver"
+    SLOW_CONSUMER = "slow consumer"
+    """The NATS server cut this container off for reading too slowly."""
 
 
 @final

@@ -40,13 +40,27 @@ class AgentRef:
 
         Raises :exc:`ValueError` when ``address`` has no scheme or no name.
         """
+        # PERF: the same few addresses are parsed again and again (a send by address
+        # resolves, routes and names its receiver); a reference is immutable.
+        ref = _PARSED.get(address)
+        if ref is not None and cls is AgentRef:
+            return ref
         scheme, sep, rest = address.partition("://")
         if not sep or not scheme:
             raise ValueError(f"{address!r} is not an agent address (no scheme://)")
         container, slash, name = rest.rpartition("/")
         if not slash or not name or not container:
             raise ValueError(f"{address!r} has no agent name after the container address")
-        return cls(f"{scheme}://{container}", name)
+        ref = cls(f"{scheme}://{container}", name)
+        if cls is AgentRef:
+            if len(_PARSED) >= _PARSED_MAX:
+                _PARSED.clear()
+            _PARSED[address] = ref
+        return ref
+
+
+_PARSED: dict[str, AgentRef] = {}
+_PARSED_MAX = 4096
 
 
 def check_address(to: str) -> None:

@@ -314,6 +314,10 @@ class Network:
             return None  # no connection: the peer dropped its side with the last one
         return peer.address
 
+    def group(self, name: str, add: bool) -> None:
+        """Nothing to follow: a socket network reaches a class or group in the
+        container an address names (``tcp://host:port/Worker``)."""
+
     async def discover(
         self, name: str | None, cls: str | None, topic: str | None, timeout: float | None
     ) -> list[AgentRef]:

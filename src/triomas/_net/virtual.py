@@ -209,6 +209,9 @@ class VirtualPath:
 
         return container if self.network.carry(self, container, arrive) else None
 
+    def group(self, name: str, add: bool) -> None:
+        """Nothing to follow: the address names the member whose class or group it is."""
+
     async def discover(
         self, name: str | None, cls: str | None, topic: str | None, timeout: float | None
     ) -> list[AgentRef]:

@@ -539,6 +539,7 @@ def attach_network(container: Container, remote: Remote) -> None:
     router.remote = remote
     router.dial_out = None
     router.subscriptions.on_topic = remote.interest
+    router.subscriptions.on_group = router.registry.on_class = remote.group
 
 
 def allow_dial_out(container: Container, dial_out: Callable[[str], Remote | None]) -> None:

@@ -91,6 +91,12 @@ class Remote(Protocol):
         """Tell peers that this container gained or lost subscribers of ``topic``."""
         ...
 
+    def group(self, name: str, add: bool) -> None:
+        """This container gained its first (or lost its last) agent of a class called
+        ``name``, or member of the receiver group ``name``; a network that carries
+        messages to a class or group across containers follows it."""
+        ...
+
     def tie(
         self, container: str, op: TieOp, id: int, ours: str, theirs: str, reason: ExitReason | None
     ) -> str | None:
@@ -165,6 +171,11 @@ class Inbound(Protocol):
     ) -> None:
         """A tie from ``container``; ``ours`` names its agent, ``theirs`` one of this
         container. Raises :exc:`ProtocolError` if the peer holds too many ties here."""
+        ...
+
+    def members(self, group: str) -> list[str]:
+        """The names of this container's agents of the class called ``group`` and the
+        members of the receiver group ``group``."""
         ...
 
     def matching(self, name: str | None, cls: str | None, topic: str | None) -> list[str]:

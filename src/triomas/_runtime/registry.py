@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._agent.agent import Agent
@@ -49,6 +50,9 @@ class Registry:
         self.container = container
         self.cells: dict[str, Cell] = {}
         self.classes: dict[type, dict[Cell, None]] = {}
+        self.on_class: Callable[[str, bool], object] | None = None
+        """Called with ``(class name, True)`` when a class gets its first live agent
+        and ``(class name, False)`` when it loses its last (a broker network subscribes)."""
         """The live cells of each agent class (exactly that class), in spawn order."""
         self.on_demand: dict[
             str, tuple[type[Agent], tuple[Any, ...], dict[str, Any], LifeOptions]
@@ -100,7 +104,12 @@ class Registry:
         if opts.idle_timeout is not None:
             cell.passivation = Passivation(cell, opts.idle_timeout)
         self.cells[name] = cell
-        self.classes.setdefault(cls, {})[cell] = None
+        members = self.classes.get(cls)
+        if members is None:
+            members = self.classes[cls] = {}
+            if self.on_class is not None:
+                self.on_class(cls.__name__, True)
+        members[cell] = None
         parent.children[cell] = None
         self.router.trace_event(name, "spawn", cls.__qualname__)
         cell.start()
@@ -203,6 +212,8 @@ class Registry:
             members.pop(cell, None)
             if not members:
                 del self.classes[type(cell.agent)]
+                if self.on_class is not None:
+                    self.on_class(type(cell.agent).__name__, False)
         router = self.router
         router.subscriptions.drop(cell)
         self._parked.pop(cell, None)

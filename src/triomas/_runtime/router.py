@@ -454,6 +454,16 @@ class Router:
         """A timer on the container's clock."""
         return self.engine.call_at(when, callback, blocking)
 
+    def members(self, group: str) -> list[str]:
+        """The names of the agents here of the class called ``group``, and the members
+        of the receiver group ``group``."""
+        found = self._members(self.registry.of_class(group), group)
+        return (
+            []
+            if found is None
+            else [cell.name for cell in (found if isinstance(found, list) else [found])]
+        )
+
     def matching(self, name: str | None, cls: str | None, topic: str | None) -> list[str]:
         """The names of this container's live agents named ``name``, of a class called
         ``cls`` or subscribed to ``topic`` (None matches everything)."""

@@ -33,6 +33,7 @@ class Subscriptions:
         "_by_cell",
         "filters",
         "inboxes",
+        "on_group",
         "on_topic",
         "receivers",
         "topics",
@@ -50,6 +51,9 @@ class Subscriptions:
         """Per agent name, the cells that get a copy of its mail (MASlite's receiver
         tracking: ``subscribe(receiver=name)`` where an agent has that name)."""
         self._by_cell: dict[Cell, set[tuple[Kind, str]]] = {}
+        self.on_group: Callable[[str, bool], object] | None = None
+        """Called with ``(group, True)`` when a receiver group gets its first member and
+        ``(group, False)`` when it loses its last (a broker network subscribes)."""
         self.on_topic: Callable[[str, bool], object] | None = None
         """Called with ``(topic, True)`` when a topic gets its first subscriber and
         ``(topic, False)`` when it loses its last (the network tells peers)."""
@@ -110,6 +114,8 @@ class Subscriptions:
                     members = table[key] = {}
                     if kind == "topic" and self.on_topic is not None:
                         self.on_topic(key, True)
+                    elif kind == "receiver" and self.on_group is not None:
+                        self.on_group(key, True)
                 members[cell] = None
                 self._by_cell.setdefault(cell, set()).add((kind, key))
             else:
@@ -156,6 +162,8 @@ class Subscriptions:
                 del table[key]
                 if kind == "topic" and self.on_topic is not None:
                     self.on_topic(key, False)
+                elif kind == "receiver" and self.on_group is not None:
+                    self.on_group(key, False)
         mine = self._by_cell.get(cell)
         if mine is not None:
             mine.discard((kind, key))

@@ -11,11 +11,13 @@ from ._conformance import ContainerFactory, check_engine, check_transport
 from ._crash import InjectedCrash, crash_on
 from ._diagram import mermaid, read_trace, trace_json_lines
 from ._fixtures import TestNetwork
+from ._nats import NatsServer, find_nats_server, nats_server
 from ._trace import TraceRecorder, assert_deterministic, assert_no_dead_letters, assert_trace
 
 __all__ = [
     "ContainerFactory",
     "InjectedCrash",
+    "NatsServer",
     "Probe",
     "TestNetwork",
     "TraceRecorder",
@@ -25,7 +27,9 @@ __all__ = [
     "check_engine",
     "check_transport",
     "crash_on",
+    "find_nats_server",
     "mermaid",
+    "nats_server",
     "read_trace",
     "trace_json_lines",
 ]
