@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from triomas import Agent, message, on
+from triomas import Agent, Envelope, message, on
 
 
 @message(tag="node.Number")
@@ -52,3 +52,56 @@ class Adder(Agent):
 
     def teardown(self) -> None:
         print("adder: teardown ran", flush=True)
+
+
+@message(tag="node.GridPing")
+class GridPing:
+    """A ping of the ping-pong grid, numbered by its sender."""
+
+    n: int
+
+
+@message(tag="node.GridPong")
+class GridPong:
+    """The answer to a :class:`GridPing`."""
+
+    n: int
+
+
+@message(tag="node.PingAll")
+class PingAll:
+    """Ping every one of ``everyone`` (addresses); the answer is sent at once."""
+
+    everyone: list[str]
+
+
+@message(tag="node.Pongs")
+class Pongs:
+    """How many pongs came back, from whom (the answer to an ask)."""
+
+
+class GridPlayer(Agent):
+    """mango's ping-pong grid: pings every agent of the grid, answers every ping, and
+    counts the pongs by sender."""
+
+    def __init__(self) -> None:
+        self.pongs: set[tuple[str, int]] = set()
+
+    @on(PingAll)
+    def ping_all(self, msg: PingAll) -> None:
+        for n, address in enumerate(msg.everyone):
+            self.send(address, GridPing(n))
+
+    @on(GridPing)
+    def ping(self, msg: GridPing, env: Envelope) -> None:
+        assert env.sender is not None
+        self.send(env.sender, GridPong(msg.n))
+
+    @on(GridPong)
+    def pong(self, msg: GridPong, env: Envelope) -> None:
+        assert env.sender is not None
+        self.pongs.add((env.sender.address, msg.n))
+
+    @on(Pongs)
+    def count(self, msg: Pongs) -> list[list[object]]:
+        return sorted([address, n] for address, n in self.pongs)

@@ -282,3 +282,147 @@ async def test_a_two_node_cluster_fails_over() -> None:
                 await one.process.wait()
                 await _until_found(a, "target", target)  # a went over to two
                 assert await a.ask(target.address, Echo(2)) == 3
+
+
+class Partner(Agent):
+    def __init__(self, peer: str | None, out: trio.MemorySendChannel[object]) -> None:
+        self.peer = peer
+        self.out = out
+        self.trap_exits = True
+
+    def setup(self) -> None:
+        if self.peer is not None:
+            self.link(self.peer)
+
+    @on(Echo)
+    def echo(self, msg: Echo) -> int:
+        if msg.n < 0:
+            raise RuntimeError("partner broke")
+        return msg.n
+
+    @on(triomas.Exit)
+    def exited(self, msg: triomas.Exit) -> None:
+        self.out.send_nowait(msg)
+
+
+async def test_links_across_the_cluster(server: NatsServer) -> None:
+    send, exits = trio.open_memory_channel[object](10)
+    with trio.fail_after(10):
+        async with (
+            triomas.open_container(server.url, name="left") as left,
+            triomas.open_container(server.url, name="right") as right,
+        ):
+            remote = await right.start(Partner, None, send, name="remote", restart="temporary")
+            await left.start(Partner, remote.address, send, name="local")
+            assert await left.ask(remote.address, Echo(1)) == 1  # the LINK went first
+            left.send(remote.address, Echo(-1))
+            exit_ = await exits.receive()
+            assert isinstance(exit_, triomas.Exit)
+            assert exit_.peer == AgentRef(right.address, "remote")
+            assert isinstance(exit_.reason, triomas.Failure)
+            await left.start(Partner, f"{right.address}/nobody", send, name="late")
+            exit_ = await exits.receive()
+            assert isinstance(exit_, triomas.Exit)
+            assert exit_.reason == NoProc()
+
+
+async def test_what_the_client_could_not_send_becomes_dead_letters(server: NatsServer) -> None:
+    from triomas._net.broker import NatsNetwork
+    from triomas._net.cluster import Broker
+    from triomas._net.nats import Lost, LostPublish, Reconnected, SlowConsumer
+    from triomas._net.wire import encode_message
+
+    dead: list[DeadLetter] = []
+    with trio.fail_after(10):
+        async with (
+            triomas.open_container(server.url, name="a") as a,
+            triomas.open_container(server.url, name="b") as b,
+        ):
+            a.on_event(lambda e: dead.append(e) if isinstance(e, DeadLetter) else None)
+            target = await b.start(Echoer, name="target")
+            network = a._router.remote
+            assert isinstance(network, NatsNetwork)
+            assert network.client is not None
+            broker = Broker(network.client)  # the client's news, as open_container wires it
+            broker.network = network
+            env = triomas.Envelope(Echo(5), None, target, "Echo")
+            payload = encode_message(a.codec, env, "target")[4:]
+            lost = (LostPublish("tm.c.b", None, payload),)
+            broker.on_event(Lost(lost, "being written when the connection broke", True))
+            broker.on_event(Lost(lost, "not sent before the client closed", False))
+            broker.on_event(SlowConsumer(server.url, "Slow Consumer Detected"))
+            broker.on_event(Lost(lost, "being written when the connection broke", True))
+            broker.on_event(Reconnected(server.url))
+            reasons = [letter.reason for letter in dead]
+            assert reasons == [
+                triomas.DeadLetterReason.LOST,
+                triomas.DeadLetterReason.UNREACHABLE,
+                triomas.DeadLetterReason.SLOW_CONSUMER,
+            ]
+            assert all(letter.message == Echo(5) for letter in dead)
+            assert dead[0].recipient == AgentRef(b.address, "target")
+
+
+async def test_credentials_in_the_url() -> None:
+    with trio.fail_after(10):
+        async with nats_server(args=["--user", "ann", "--pass", "s3cret"]) as guarded:
+            host = guarded.url.removeprefix("nats://")
+            async with (
+                triomas.open_container(f"nats://ann:s3cret@{host}", name="in") as inside,
+                triomas.open_container(f"nats://ann:s3cret@{host}/out") as other,
+            ):
+                assert inside.address == f"nats://{host}/in"  # no password in the address
+                target = await other.start(Echoer, name="target")
+                assert await inside.ask(target.address, Echo(1)) == 2
+            from triomas._net.nats import NatsAuthorizationError
+
+            with pytest.raises(NatsAuthorizationError):
+                async with triomas.open_container(f"nats://ann:wrong@{host}"):
+                    pass
+
+
+@pytest.mark.parametrize(("n_agents", "n_containers"), [(2, 2), (10, 2), (10, 10)])
+async def test_the_ping_pong_grid_across_processes(
+    server: NatsServer, n_agents: int, n_containers: int
+) -> None:
+    """mango's grid: every agent pings every agent, the containers in processes of
+    their own, started as ``triomas node --nats``."""
+    from node_agents import PingAll, Pongs
+
+    with trio.fail_after(60):
+        async with triomas.open_container(server.url) as here:
+            nodes: list[trio.Process] = []
+            try:
+                for k in range(n_containers):  # all started at once, then each waited for
+                    command = ["-m", "triomas", "node", "--nats", server.url, "--name", f"g{k}"]
+                    nodes.append(
+                        await trio.lowlevel.open_process(
+                            [sys.executable, *command, "--allow", "node_agents:GridPlayer"],
+                            env=ENV,
+                            stdout=subprocess.PIPE,
+                        )
+                    )
+                for node in nodes:
+                    assert node.stdout is not None
+                    assert (await node.stdout.receive_some(1000)).startswith(b"triomas-node ")
+                everyone = []
+                for i in range(n_agents):
+                    control = await here.connect(f"{server.url}/g{i % n_containers}/node")
+                    player = await control.start_agent("node_agents:GridPlayer", [], {}, f"p{i}")
+                    everyone.append(player)
+                for address in everyone:
+                    here.send(address, PingAll(everyone))
+                expected = [[address, n] for n, address in enumerate(everyone)]
+                for address in everyone:
+                    while await here.ask(address, Pongs()) != sorted(expected):  # noqa: ASYNC110
+                        await trio.sleep(0.02)  # other processes' work: poll, under the deadline
+                for k in range(n_containers):
+                    control = await here.connect(f"{server.url}/g{k}/node")
+                    await control.shutdown()
+                for node in nodes:
+                    assert await node.wait() == 0
+            finally:
+                for node in nodes:
+                    if node.returncode is None:
+                        node.kill()
+                        await node.wait()

@@ -34,17 +34,25 @@ class Broker:
     def __init__(self, client: NatsClient) -> None:
         self.client = client
         self.network: NatsNetwork | None = None
+        self._slow = False
 
     def on_event(self, event: object) -> None:
-        """What the client reports: lost publishes, a lost server, server errors."""
+        """What the client reports: lost publishes (dead letters: ``LOST`` if they may
+        have reached the server, ``SLOW_CONSUMER`` after the server called this
+        container slow, ``UNREACHABLE`` if they never left), a lost server, errors."""
         from .nats import Disconnected, Lost, Reconnected, ServerError, SlowConsumer
 
         network = self.network
         if network is None:
             return
         if isinstance(event, Lost):
-            slow = "slow consumer" in event.reason.lower()
-            why = DeadLetterReason.SLOW_CONSUMER if slow else DeadLetterReason.LOST
+            why = (
+                DeadLetterReason.SLOW_CONSUMER
+                if self._slow
+                else DeadLetterReason.LOST
+                if event.uncertain
+                else DeadLetterReason.UNREACHABLE
+            )
             network.on_lost([(m.subject, m.reply, m.payload) for m in event.messages], why)
         elif isinstance(event, Disconnected):
             log.warning(
@@ -52,8 +60,10 @@ class Broker:
             )
             network.on_disconnected(event.reason)
         elif isinstance(event, Reconnected):
+            self._slow = False
             network.on_reconnected()
         elif isinstance(event, SlowConsumer):
+            self._slow = True
             log.warning("%s: the NATS server calls it slow: %s", network.address, event.message)
         elif isinstance(event, ServerError):
             log.warning("%s: the NATS server says: %s", network.address, event.message)
