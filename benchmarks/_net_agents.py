@@ -18,3 +18,17 @@ class NetPonger(Agent):
     @on(Ping)
     def ping(self, msg: Ping) -> int:
         return msg.n + 1
+
+
+class NetSink(Agent):
+    """Counts the :class:`Ping` tells it gets; answers an ask of ``Ping(-1)`` with the
+    count (after every tell sent before it, by the per-pair order)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @on(Ping)
+    def ping(self, msg: Ping) -> int:
+        if msg.n >= 0:
+            self.count += 1
+        return self.count

@@ -7,6 +7,7 @@ Usage::
     python benchmarks/run.py --only live_pingpong,virtual_pingpong
     python benchmarks/run.py --only restart_cost,supervised_ask   # the supervision ones
     python benchmarks/run.py --only net_codec,net_seq_tcp,net_inflight_tcp   # network (also _unix)
+    python benchmarks/run.py --only net_nats_seq,net_nats_tells   # through a NATS server
     python benchmarks/run.py --only bdi_tell_10,bdi_tell_100,bdi_tell_1000   # BDI agents
     python benchmarks/run.py --profile net_seq_tcp/triomas-ask   # this process's side only
     python benchmarks/run.py --profile virtual_pingpong/triomas   # cProfile one repetition
@@ -53,6 +54,7 @@ from typing import Any
 
 import _baselines as base
 import _bdi_bench as bdi
+import _nats_bench as nats_bench
 import _net_bench as net
 import _net_raw as raw
 import _peers as peers
@@ -83,6 +85,7 @@ class Sizes:
     codec_messages: int
     net_round_trips: int
     net_requests: int
+    nats_messages: int
     bdi_messages: int
     maspy_messages: int
     sim_reps: int
@@ -117,6 +120,7 @@ FULL = Sizes(
     codec_messages=100_000,
     net_round_trips=5_000,
     net_requests=10_000,
+    nats_messages=200_000,
     bdi_messages=50_000,
     maspy_messages=10_000,
     sim_reps=2,
@@ -151,6 +155,7 @@ QUICK = Sizes(
     codec_messages=20_000,
     net_round_trips=2_000,
     net_requests=5_000,
+    nats_messages=20_000,
     bdi_messages=10_000,
     maspy_messages=4_000,
     sim_reps=1,
@@ -759,6 +764,68 @@ def net_groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
                 ),
             ],
         )
+    if nats_bench.NATS_MISSING is None:
+        seq = {"round_trips": rt, "server": "one nats-server on loopback"}
+        tells = {"messages": s.nats_messages, "server": "one nats-server on loopback"}
+        peer = [] if nats_bench.NATS_PY_MISSING else ["nats-py"]
+        groups["net_nats_seq"] = (
+            s.net_reps,
+            [
+                Workload(
+                    "net_nats_seq",
+                    "raw-trio-tcp",
+                    "round_trips_per_s",
+                    partial(raw.raw_sequential, "tcp", rt, warm),
+                    {**seq, "how": "the raw trio TCP round trip of net_seq_tcp, no server"},
+                ),
+                Workload(
+                    "net_nats_seq",
+                    "raw-floor",
+                    "round_trips_per_s",
+                    partial(nats_bench.raw_floor, rt, warm),
+                    {**seq, "how": "PUB, read MSG, PUB the reply, read it: one trio task"},
+                ),
+                Workload(
+                    "net_nats_seq",
+                    "triomas-ask",
+                    "round_trips_per_s",
+                    partial(nats_bench.triomas_ask, rt, warm),
+                    {**seq, "how": "await container.ask() in a loop to an agent in a node"},
+                ),
+                *[
+                    Workload(
+                        "net_nats_seq",
+                        name,
+                        "round_trips_per_s",
+                        partial(nats_bench.nats_py_request, rt, warm),
+                        {**seq, "how": "asyncio: await nc.request() to a responder in-process"},
+                    )
+                    for name in peer
+                ],
+            ],
+        )
+        groups["net_nats_tells"] = (
+            s.net_reps,
+            [
+                Workload(
+                    "net_nats_tells",
+                    "triomas-tell",
+                    "msgs_per_s",
+                    partial(nats_bench.triomas_tells, s.nats_messages, warm),
+                    {**tells, "how": "container.send() to an agent in a node, then one ask"},
+                ),
+                *[
+                    Workload(
+                        "net_nats_tells",
+                        name,
+                        "msgs_per_s",
+                        partial(nats_bench.nats_py_publish, s.nats_messages, warm),
+                        {**tells, "how": "asyncio: nc.publish() to a subscriber in-process"},
+                    )
+                    for name in peer
+                ],
+            ],
+        )
     return groups
 
 
@@ -1004,6 +1071,27 @@ def report_net_targets(reporter: Reporter) -> None:
         )
         _ratio_note(reporter, bench, "triomas-ask", "raw-trio-rpc-locked")
         _ratio_note(reporter, bench, "triomas-ask", "raw-trio-rpc-coalesced")
+    _ratio_target(
+        reporter,
+        "a round trip through one NATS server <= 2 x the raw trio TCP round trip",
+        "net_nats_seq",
+        "triomas-ask",
+        "raw-trio-tcp",
+        0.5,
+    )
+    _ratio_note(reporter, "net_nats_seq", "triomas-ask", "raw-floor")
+    _ratio_note(reporter, "net_nats_seq", "triomas-ask", "nats-py")
+    _limit_target(
+        reporter,
+        "one-way tells through one NATS server >= 200 k msgs/s",
+        "net_nats_tells",
+        "triomas-tell",
+        "ops_per_s",
+        reporter.rate("net_nats_tells", "triomas-tell"),
+        ">=",
+        200_000,
+    )
+    _ratio_note(reporter, "net_nats_tells", "triomas-tell", "nats-py")
     if reporter.only is None or "net_inflight_tcp" in reporter.only:
         reporter.emit(
             {
