@@ -169,7 +169,9 @@ async def test_remote_monitors_over_nats_and_a_killed_process(server: NatsServer
             )
             try:
                 assert node.stdout is not None
-                ready = await node.stdout.receive_some(1000)
+                ready = b""
+                while not ready.endswith(b"\n"):
+                    ready += await node.stdout.receive_some(1000)
                 assert ready == f"triomas-node {server.url}/worker\n".encode()
                 await boss.spawn(Watcher, f"{server.url}/worker/node", send)
                 # the MONITOR went before this ask, on the same way
@@ -404,7 +406,10 @@ async def test_the_ping_pong_grid_across_processes(
                     )
                 for node in nodes:
                     assert node.stdout is not None
-                    assert (await node.stdout.receive_some(1000)).startswith(b"triomas-node ")
+                    ready = b""
+                    while not ready.endswith(b"\n"):
+                        ready += await node.stdout.receive_some(1000)
+                    assert ready.startswith(b"triomas-node ")
                 everyone = []
                 for i in range(n_agents):
                     control = await here.connect(f"{server.url}/g{i % n_containers}/node")

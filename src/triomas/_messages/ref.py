@@ -67,6 +67,8 @@ def check_address(to: str) -> None:
     """Refuse, with :exc:`ValueError`, a recipient written with a ``/`` that is not an
     agent address the runtime can route (an agent's name never has one): it would
     otherwise be a local name nobody has, and a dead letter."""
+    if to in _CHECKED:
+        return  # PERF: the same few addresses are sent to again and again
     scheme, sep, _ = to.partition("://")
     if not sep:
         raise ValueError(
@@ -81,6 +83,12 @@ def check_address(to: str) -> None:
         _, colon, port = ref.container[len("tcp://") :].rpartition(":")
         if not colon or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError(f"{to!r}: a tcp address needs a port from 0 to 65535")
+    if len(_CHECKED) >= _PARSED_MAX:
+        _CHECKED.clear()
+    _CHECKED.add(to)
+
+
+_CHECKED: set[str] = set()
 
 
 def address_or_name(to: Any) -> AgentRef | str:

@@ -131,6 +131,7 @@ class NatsNetwork:
         self._ids = 0
         self._closing = False
         self._inbox = f"{PREFIX}.c.{name}"
+        self._no_return = _Return(self, "?", "")  # a tell's: never used
         self._replies = f"{PREFIX}.r.{name}"
 
     @property
@@ -313,14 +314,20 @@ class NatsNetwork:
 
     def _on_message(self, msg: Msg) -> None:
         """A message or tie for this container (or a publish of one of its topics)."""
-        sender = self._sender(msg)
         try:
             item = parse(self.codec, msg.payload)
             kind = item[0]
             if kind == Kind.MSG:
-                origin = "?" if sender is None else self._canonical(sender)
-                arrive(self.inbound, self.codec, item, _Return(self, origin, msg.reply or ""))
-            elif kind == Kind.TICK:
+                reply = msg.reply
+                if reply is None:  # PERF: a tell needs no way back (net_nats_tells)
+                    arrive(self.inbound, self.codec, item, self._no_return)
+                else:
+                    sender = self._sender(msg)
+                    origin = "?" if sender is None else self._canonical(sender)
+                    arrive(self.inbound, self.codec, item, _Return(self, origin, reply))
+                return
+            sender = self._sender(msg)
+            if kind == Kind.TICK:
                 client = self.client
                 if msg.reply is not None and client is not None:
                     client.publish(msg.reply, b"")  # "this name is taken"

@@ -91,6 +91,37 @@ def tell(self: Cell | Outside, to: Recipient, msg: Any) -> None:
                 ),
             )
             return
+        remote = router.remote
+        if target is None and remote is not None:
+            # Another container's agent, by address or by a reference from the wire: one
+            # parse (cached) and one check that the network reaches it, then the wire
+            # (net_nats_tells, and the by-address rows, in benchmarks/run.py).
+            ref = (
+                to
+                if type(to) is AgentRef
+                else AgentRef.parse(to)
+                if type(to) is str and "://" in to
+                else None
+            )
+            if (
+                ref is not None
+                and ref.container != router.address
+                and remote.reaches(ref.container)
+            ):
+                env = Envelope(
+                    msg,
+                    self.ref,
+                    ref,
+                    type(msg).__name__,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    router.engine.now(),
+                )
+                remote.forward(env, ref)
+                return
     router.send(
         None if self.ref is None else self,
         to,
