@@ -46,6 +46,7 @@ from .errors import (
 from .events import (
     Closed,
     Disconnected,
+    Discovered,
     LameDuck,
     Lost,
     LostPublish,
@@ -60,6 +61,7 @@ from .protocol import Msg
 __all__ = [
     "Closed",
     "Disconnected",
+    "Discovered",
     "LameDuck",
     "Lost",
     "LostPublish",

@@ -25,6 +25,7 @@ from .errors import (
 from .events import (
     Closed,
     Disconnected,
+    Discovered,
     LameDuck,
     Lost,
     NatsEvent,
@@ -413,7 +414,8 @@ class NatsClient:
         self._max_payload = limit
         link.parser.max_payload = limit + HEADER_ALLOWANCE
         self._headers = bool(info.get("headers"))
-        self.pool.learn(info.get("connect_urls"), link.server)
+        if self.pool.learn(info.get("connect_urls"), link.server):
+            self._emit(Discovered(tuple(self.servers)))
         if info.get("ldm"):
             self._emit(LameDuck(link.server.url))
 
@@ -560,6 +562,7 @@ class NatsClient:
         if self._closed:
             return
         self._closing = self._closed = True
+        self._link = None
         uncertain, self._inflight = self._inflight, []
         unsent, self._pending = self._pending, []
         self._pending_bytes = self._inflight_bytes = 0
