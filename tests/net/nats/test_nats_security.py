@@ -122,3 +122,21 @@ async def test_nkey(servers: Launcher) -> None:
         await round_trip(server.url, nkey_seed="SUnot-a-seed")
     with trio.fail_after(LIMIT), pytest.raises(NatsAuthorizationError):
         await round_trip(server.url)
+
+
+async def test_tls_handshake_first(
+    servers: Launcher, ca: trustme.CA, server_cert: tuple[Path, Path], tmp_path: Path
+) -> None:
+    config = tmp_path / "tls-first.conf"
+    cert, key = server_cert
+    config.write_text(
+        f'tls {{\n  cert_file: "{cert}"\n  key_file: "{key}"\n  handshake_first: true\n}}\n'
+    )
+    server = await servers.start(extra=["-c", str(config)])
+    context = client_context(ca)
+    assert (
+        await round_trip(server.url, ssl_context=context, tls_handshake_first=True) == b"secret"
+    )
+    # A client waiting for a plaintext INFO gets none: the handshake times out.
+    with pytest.raises(NatsConnectionError):
+        await round_trip(server.url, ssl_context=context, connect_timeout=0.5)

@@ -28,7 +28,7 @@ them.
 
 from __future__ import annotations
 
-from .client import NatsClient, NatsStats, Subscription
+from .client import NatsClient
 from .connect import NatsOptions
 from .errors import (
     NatsArgumentError,
@@ -55,6 +55,7 @@ from .events import (
     ServerError,
     SlowConsumer,
 )
+from .handles import NatsStats, Subscription
 from .open import open_nats
 from .protocol import Msg
 
