@@ -134,9 +134,7 @@ async def test_tls_handshake_first(
     )
     server = await servers.start(extra=["-c", str(config)])
     context = client_context(ca)
-    assert (
-        await round_trip(server.url, ssl_context=context, tls_handshake_first=True) == b"secret"
-    )
+    assert await round_trip(server.url, ssl_context=context, tls_handshake_first=True) == b"secret"
     # A client waiting for a plaintext INFO gets none: the handshake times out.
     with pytest.raises(NatsConnectionError):
         await round_trip(server.url, ssl_context=context, connect_timeout=0.5)
