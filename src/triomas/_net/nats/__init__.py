@@ -28,7 +28,7 @@ them.
 
 from __future__ import annotations
 
-from .client import NatsClient, NatsStats, Subscription
+from .client import NatsClient
 from .connect import NatsOptions
 from .errors import (
     NatsArgumentError,
@@ -46,6 +46,7 @@ from .errors import (
 from .events import (
     Closed,
     Disconnected,
+    Discovered,
     LameDuck,
     Lost,
     LostPublish,
@@ -54,12 +55,14 @@ from .events import (
     ServerError,
     SlowConsumer,
 )
+from .handles import NatsStats, Subscription
 from .open import open_nats
 from .protocol import Msg
 
 __all__ = [
     "Closed",
     "Disconnected",
+    "Discovered",
     "LameDuck",
     "Lost",
     "LostPublish",

@@ -9,7 +9,6 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, final
 
-import attrs
 import trio
 
 from .connect import BROKEN, Link, NatsOptions, ServerPool, max_payload_of, reconnect
@@ -25,6 +24,7 @@ from .errors import (
 from .events import (
     Closed,
     Disconnected,
+    Discovered,
     LameDuck,
     Lost,
     NatsEvent,
@@ -33,6 +33,7 @@ from .events import (
     SlowConsumer,
     lost_publishes,
 )
+from .handles import NatsStats, Subscription, Waiter
 from .protocol import (
     HEADER_ALLOWANCE,
     PING,
@@ -52,7 +53,7 @@ from .protocol import (
     publish_size,
 )
 
-__all__ = ["NatsClient", "NatsStats", "Subscription"]
+__all__ = ["NatsClient"]
 
 log = logging.getLogger("triomas.nats")
 
@@ -68,42 +69,6 @@ past it, the server is not reading and the connection is dropped."""
 @final
 class _Ended(Exception):
     """A connection task saw the connection end (its text says why)."""
-
-
-@final
-@attrs.define(eq=False)
-class Subscription:
-    """A live subscription: ``callback`` gets every message on ``subject`` (within
-    queue group ``queue``), synchronously, from the client's reader task."""
-
-    sid: int
-    subject: str
-    queue: str | None
-    callback: Callable[[Msg], object]
-
-
-@final
-@attrs.frozen
-class NatsStats:
-    """Counters of a client since it opened."""
-
-    msgs_in: int
-    bytes_in: int
-    msgs_out: int
-    bytes_out: int
-    reconnects: int
-
-
-@final
-class _Waiter:
-    """A flush's PING (or a request's reply) waiting for its answer."""
-
-    __slots__ = ("event", "msg", "ok")
-
-    def __init__(self) -> None:
-        self.event = trio.Event()
-        self.ok = False
-        self.msg: Msg | None = None
 
 
 @final
@@ -139,12 +104,12 @@ class NatsClient:
         self._inflight_bytes = 0
         self._max_pending = options.max_pending_bytes
         self._wake: trio.Event | None = None
-        self._pongs: deque[_Waiter | None] = deque()
+        self._pongs: deque[Waiter | None] = deque()
         self._pings_out = 0
         self._end: Callable[[str, BaseException | None], None] | None = None
         self._inbox: Subscription | None = None
         self._reply_prefix = ""
-        self._replies: dict[str, _Waiter] = {}
+        self._replies: dict[str, Waiter] = {}
         self._next_token = 0
         self._closing = False
         self._closed = False
@@ -321,7 +286,7 @@ class NatsClient:
             self._inbox = self.subscribe(inbox + ".*", self._on_reply)
         self._next_token += 1
         token = str(self._next_token)
-        waiter = self._replies[token] = _Waiter()
+        waiter = self._replies[token] = Waiter()
         try:
             if not self.publish(subject, payload, self._reply_prefix + token, headers):
                 if self._closing:
@@ -345,7 +310,7 @@ class NatsClient:
     async def _ping_pong(self) -> bool:
         """PING on the current connection and wait for its PONG; False if the
         connection ended first."""
-        waiter = _Waiter()
+        waiter = Waiter()
         self._pongs.append(waiter)
         self._send_control(PING)
         await waiter.event.wait()
@@ -413,7 +378,8 @@ class NatsClient:
         self._max_payload = limit
         link.parser.max_payload = limit + HEADER_ALLOWANCE
         self._headers = bool(info.get("headers"))
-        self.pool.learn(info.get("connect_urls"), link.server)
+        if self.pool.learn(info.get("connect_urls"), link.server):
+            self._emit(Discovered(tuple(self.servers)))
         if info.get("ldm"):
             self._emit(LameDuck(link.server.url))
 
@@ -560,6 +526,7 @@ class NatsClient:
         if self._closed:
             return
         self._closing = self._closed = True
+        self._link = None
         uncertain, self._inflight = self._inflight, []
         unsent, self._pending = self._pending, []
         self._pending_bytes = self._inflight_bytes = 0

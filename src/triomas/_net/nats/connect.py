@@ -187,11 +187,12 @@ class ServerPool:
         index = servers.index(current) + 1
         return servers[index:] + servers[:index]
 
-    def learn(self, connect_urls: object, source: Server) -> None:
+    def learn(self, connect_urls: object, source: Server) -> bool:
         """Take the cluster's client URLs from an ``INFO``: new ones join the list
-        (with ``source``'s credentials); learned ones no longer advertised leave it."""
+        (with ``source``'s credentials); learned ones no longer advertised leave it.
+        True if the list changed."""
         if not self.discover or not isinstance(connect_urls, list):
-            return
+            return False
         advertised: list[Server] = []
         for url in connect_urls[:_MAX_DISCOVERED]:
             if not isinstance(url, str):
@@ -209,7 +210,9 @@ class ServerPool:
         keys = {server.key for server in advertised}
         kept = [s for s in self.servers if not s.discovered or s.key in keys or s is source]
         known = {server.key for server in kept}
+        before = [server.key for server in self.servers]
         self.servers = kept + [s for s in advertised if s.key not in known]
+        return [server.key for server in self.servers] != before
 
 
 @final
@@ -369,7 +372,11 @@ async def dial(server: Server, options: NatsOptions, timeout: float = math.inf) 
         if isinstance(exc, trio.TooSlowError):
             raise NatsConnectionError(f"{server.url}: the handshake timed out") from None
         if isinstance(exc, BROKEN):
-            raise NatsConnectionError(f"{server.url}: {type(exc).__name__}: {exc}") from exc
+            # trio's TLS wraps the ssl error, which says what went wrong.
+            why = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+            raise NatsConnectionError(f"{server.url}: {type(why).__name__}: {why}") from exc
+        if isinstance(exc, NatsError) and not str(exc).startswith(server.url):
+            exc.args = (f"{server.url}: {exc}", *exc.args[1:])
         raise
 
 
@@ -386,7 +393,7 @@ async def connect_first(pool: ServerPool, options: NatsOptions) -> Link:
         try:
             return await dial(server, options)
         except NatsError as exc:
-            failures.append(f"{server.url}: {exc}")
+            failures.append(str(exc))
             last = exc
             if isinstance(exc, NatsAuthorizationError):
                 auth = exc

@@ -16,6 +16,7 @@ from .protocol import parse_pub
 __all__ = [
     "Closed",
     "Disconnected",
+    "Discovered",
     "LameDuck",
     "Lost",
     "LostPublish",
@@ -104,6 +105,15 @@ class LameDuck:
 
 @final
 @attrs.frozen
+class Discovered:
+    """The servers the client would try changed: the cluster advertised other client
+    URLs (``connect_urls``). ``servers`` is the new list, given ones first."""
+
+    servers: tuple[str, ...]
+
+
+@final
+@attrs.frozen
 class Closed:
     """The client is closed for good: ``aclose``, or it gave up reconnecting."""
 
@@ -112,7 +122,7 @@ class Closed:
 
 
 NatsEvent: TypeAlias = (
-    Disconnected | Reconnected | Lost | ServerError | SlowConsumer | LameDuck | Closed
+    Disconnected | Reconnected | Lost | ServerError | SlowConsumer | LameDuck | Discovered | Closed
 )
 """Any event of the client."""
 
