@@ -13,11 +13,8 @@ venv's ``bin``), else the one on ``PATH``; without one, the test is skipped.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +22,8 @@ from pathlib import Path
 import pytest
 import trio
 import trio.lowlevel
+
+from triomas.testing import find_nats_server
 
 START_LIMIT = 10.0
 """Seconds a server may take to start (or a cluster to form) before the test fails."""
@@ -37,11 +36,8 @@ _ROUTE_UP = "Route connection created"
 
 
 def binary() -> str | None:
-    """Where the nats-server binary is, if anywhere."""
-    beside = Path(sys.executable).with_name("nats-server")
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    return shutil.which("nats-server")
+    """Where the nats-server binary is, if anywhere (as the testing kit finds it)."""
+    return find_nats_server()
 
 
 class NatsServer:

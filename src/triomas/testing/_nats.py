@@ -5,6 +5,7 @@ loopback port, alone or as a node of a cluster, stopped by its pid."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -39,7 +40,9 @@ class NatsServer:
 def find_nats_server() -> str | None:
     """The ``nats-server`` beside this Python (a venv's ``bin``), else on ``PATH``."""
     beside = Path(sys.executable).with_name("nats-server")
-    return str(beside) if beside.exists() else shutil.which("nats-server")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("nats-server")
 
 
 @asynccontextmanager
