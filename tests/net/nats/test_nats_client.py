@@ -180,11 +180,12 @@ async def test_limits(server: NatsServer) -> None:
             nc.subscribe("", lambda m: None)
         got = Inbox()
         nc.subscribe("p", got)
-        # Nothing is written until this task yields: the buffer fills, then refuses.
+        # Without a yield, what the socket does not take at once waits, up to the
+        # limit: then publish refuses (the first ones may have gone out directly).
         accepted = 0
         while nc.publish("p", bytes(100)):
             accepted += 1
-        assert 30 < accepted < 41
+        assert accepted > 30
         with pytest.raises(NatsBufferFull):
             await nc.request("p", bytes(100))
         await nc.flush()  # room again

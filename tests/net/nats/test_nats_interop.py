@@ -40,6 +40,27 @@ async def in_asyncio(main: Callable[[], Awaitable[Any]]) -> Any:
     return await trio.to_thread.run_sync(lambda: asyncio.run(bounded()))
 
 
+async def until_subscribed(nc: Any, probe: str) -> None:
+    """Wait until the server has nats-py's subscriptions: nats-py's ``flush`` can send
+    its PING before a SUB still in its buffer (seen in the server's trace), so a PONG
+    does not prove it. A message to a fresh subscription made after them comes back
+    only once the server has read them all."""
+    seen = asyncio.Event()
+
+    async def back(msg: Any) -> None:
+        seen.set()
+
+    sub = await nc.subscribe(probe, cb=back)
+    while not seen.is_set():
+        await nc.publish(probe, b"")
+        await nc.flush()
+        try:
+            await asyncio.wait_for(seen.wait(), 0.05)
+        except TimeoutError:
+            continue  # the probe went out before its own SUB did: again
+    await sub.unsubscribe()
+
+
 def _collect(into: list[Msg], n: int, done: trio.Event) -> Callable[[Msg], None]:
     def callback(msg: Msg) -> None:
         into.append(msg)
@@ -97,7 +118,7 @@ async def test_triomas_publishes_nats_py_receives(server: NatsServer) -> None:
                 done.set()
 
         await nc.subscribe("to.py.>", cb=callback)
-        await nc.flush()
+        await until_subscribed(nc, "probe.to-py")
         trio.from_thread.run_sync(ready.set)
         await done.wait()
         await nc.close()
@@ -138,7 +159,7 @@ async def test_triomas_requests_nats_py_answers(server: NatsServer) -> None:
                 done.set()
 
         await nc.subscribe("py.svc", cb=callback, queue="svc")
-        await nc.flush()
+        await until_subscribed(nc, "probe.py-svc")
         trio.from_thread.run_sync(ready.set)
         await done.wait()
         await nc.flush()

@@ -22,7 +22,7 @@ from typing import Any, Final, TypeAlias, final
 
 import attrs
 
-from .errors import NatsArgumentError, NatsProtocolError
+from .errors import NatsArgumentError, NatsPayloadTooLarge, NatsProtocolError
 
 __all__ = [
     "CRLF",
@@ -47,6 +47,7 @@ __all__ = [
     "encode_headers",
     "encode_hpub",
     "encode_pub",
+    "encode_publish",
     "encode_sub",
     "encode_unsub",
     "is_publish",
@@ -558,3 +559,30 @@ def is_publish(frame: bytes) -> bool:
 def publish_size(frame: bytes) -> int:
     """The size of a ``PUB`` or ``HPUB`` as ``max_payload`` counts it (headers included)."""
     return len(frame) - frame.find(CRLF) - 4
+
+
+def encode_publish(
+    subject: str,
+    payload: bytes,
+    reply: str | None,
+    headers: Mapping[str, str | Sequence[str]] | None,
+    max_payload: int,
+    headers_ok: bool,
+) -> bytes:
+    """A ``PUB`` (or, with ``headers``, an ``HPUB``) line and payload, checked against
+    the server's ``max_payload`` (:exc:`NatsPayloadTooLarge`) and its support of
+    headers (:exc:`NatsArgumentError`)."""
+    if headers is None:
+        if len(payload) > max_payload:
+            raise NatsPayloadTooLarge(
+                f"{len(payload)} bytes to {subject!r}, over the server's {max_payload}"
+            )
+        return encode_pub(subject, payload, reply)
+    if not headers_ok:
+        raise NatsArgumentError("the server does not support headers")
+    block = encode_headers(headers)
+    if len(block) + len(payload) > max_payload:
+        raise NatsPayloadTooLarge(
+            f"{len(block) + len(payload)} bytes to {subject!r}, over the server's {max_payload}"
+        )
+    return encode_hpub(subject, payload, block, reply)
