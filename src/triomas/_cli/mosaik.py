@@ -76,11 +76,20 @@ def mosaik(
                 await connect(sim, addr)
                 nursery.cancel_scope.cancel()
 
+    # mosaik's cmd starter terminates the process as soon as the connection closes: the
+    # container closes and the trace is written all the same (in trio, the signal ends
+    # the run; after it, it is too late to matter).
+    previous = signal.signal(signal.SIGTERM, _finishing)
     try:
         fail_cleanly(lambda: trio.run(main))
     finally:
         if recorder is not None and trace_file is not None:
             trace_file.write_text(trace_json_lines(recorder.records), encoding="utf-8")
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _finishing(signum: int, frame: object) -> None:
+    """SIGTERM outside the trio run: the process is ending anyway."""
 
 
 async def _listen_until_done(
@@ -95,8 +104,6 @@ async def _listen_until_done(
 
 
 async def _end_on_sigterm(scope: trio.CancelScope) -> None:
-    # mosaik's cmd starter terminates the process right after it stopped the simulator:
-    # finish closing the container (and writing the trace), then exit cleanly.
     with trio.open_signal_receiver(signal.SIGTERM) as signals:
         async for _ in signals:
             scope.cancel()
