@@ -43,6 +43,10 @@ class Entity(Protocol):
         """Whether output ``attr`` is a value (reported every time) or an event."""
         ...
 
+    def check(self, attr: str) -> None:
+        """Refuse an output that cannot be read (before any is: an event read is reset)."""
+        ...
+
     def read(self, attr: str) -> tuple[bool, Any]:
         """Whether to report ``attr`` now, and its value (an event is reset)."""
         ...
@@ -99,21 +103,23 @@ class AgentEntity:
     def persistent(self, attr: str) -> bool:
         return attr not in self.events
 
-    def read(self, attr: str) -> tuple[bool, Any]:
+    def check(self, attr: str) -> None:
         if attr not in self.attrs:
             raise ValueError(
                 f"{attr!r} is no attribute of {self.eid} (model {self.model.model_name} has "
                 f"{sorted(self.attrs)})"
             )
         agent = self.agent()
-        try:
-            value = getattr(agent, attr)
-        except AttributeError:
+        if not hasattr(agent, attr):
             what = "an output" if attr in self.outputs else "an input"
             raise AttributeError(
                 f"entity {self.eid}: its agent ({type(agent).__name__}) has no attribute "
                 f"{attr!r}, {what} of model {self.model.model_name}"
-            ) from None
+            )
+
+    def read(self, attr: str) -> tuple[bool, Any]:
+        agent = self.agent()
+        value = getattr(agent, attr)
         if attr in self.events:
             if value is None:
                 return False, None
@@ -151,9 +157,11 @@ class PostEntity:
     def persistent(self, attr: str) -> bool:
         return not self.event
 
-    def read(self, attr: str) -> tuple[bool, Any]:
+    def check(self, attr: str) -> None:
         if attr != "outbox":
             raise ValueError(f"the post {self.eid} has only the output 'outbox'")
+
+    def read(self, attr: str) -> tuple[bool, Any]:
         if self.event and not self.post.outbox:
             return False, None
         return True, self.post.take()

@@ -62,6 +62,16 @@ class Inputs:
         return next(iter(self.get(attr).values()), default)
 
 
+def _names(names: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(names, str):
+        raise TypeError(f"a list of attribute names, not the string {names!r}")
+    return tuple(names)
+
+
+def _some_names(names: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if names is None else _names(names)
+
+
 @final
 @attrs.frozen
 class Model:
@@ -84,16 +94,12 @@ class Model:
     """
 
     agent: type[Agent]
-    inputs: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    outputs: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    params: tuple[str, ...] | None = attrs.field(
-        default=None, converter=attrs.converters.optional(tuple)
-    )
+    inputs: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    outputs: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    params: tuple[str, ...] | None = attrs.field(default=None, converter=_some_names)
     name: str | None = None
-    trigger: tuple[str, ...] | None = attrs.field(
-        default=None, converter=attrs.converters.optional(tuple)
-    )
-    non_persistent: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    trigger: tuple[str, ...] | None = attrs.field(default=None, converter=_some_names)
+    non_persistent: tuple[str, ...] = attrs.field(default=(), converter=_names)
     any_inputs: bool = False
     every_step: bool = False
     public: bool = True

@@ -250,17 +250,20 @@ class Session:
         """The requested outputs of the entities (events only when they happened)."""
         if not isinstance(outputs, dict):
             raise ValueError("get_data takes {eid: [attr, ...]}")
-        data: dict[str, Any] = {}
         watched: list[tuple[Entity, str]] = []
+        data: dict[str, Any] = {}
         for eid, attrs in outputs.items():
             entity = self._entity(eid)
-            values = {}
+            data[eid] = {}
+            if not isinstance(attrs, list):
+                raise ValueError(f"get_data takes {{eid: [attr, ...]}}, not {eid!r}: {attrs!r}")
             for attr in attrs:
-                report, value = entity.read(attr)
-                if report:
-                    values[attr] = value
+                entity.check(attr)  # all first: reading an event resets it
                 watched.append((entity, attr))
-            data[eid] = values
+        for entity, attr in watched:
+            report, value = entity.read(attr)
+            if report:
+                data[entity.eid][attr] = value
         self._watched = watched
         if self.output_tick != self.step_tick:
             data["time"] = self.output_tick
