@@ -281,7 +281,10 @@ class Asker(Agent):
         ASKED.append((self.name, await link.get_related_entities()))
 
 
-ASKING = Simulator([Model(Asker, inputs=["go"], outputs=["progress"])], kind="time-based")
+# run_ahead=False: the requests come while mosaik waits for the step (see below for True)
+ASKING = Simulator(
+    [Model(Asker, inputs=["go"], outputs=["progress"])], kind="time-based", run_ahead=False
+)
 
 
 async def test_agents_await_their_requests_to_mosaik_answers_settle_in_request_order() -> None:
@@ -353,6 +356,7 @@ FRAGILE = Simulator(
     [Model(Fragile, inputs=["x"], outputs=["out"]), Model(Doubler, inputs=["x"], outputs=["out"])],
     kind="time-based",
     step_size=1,
+    run_ahead=False,
 )
 
 
@@ -483,3 +487,76 @@ async def test_a_hang_up_without_stop_closes_the_container_quietly(
             nursery.start_soon(fake)
             await serve(DOUBLING, theirs)
     assert "closed the connection without stopping the simulator" in caplog.text
+
+
+# ---- a time-based simulator's work off mosaik's critical path ---------------------------
+
+LOG: list[tuple[float, str]] = []
+
+
+class Stepper(Agent):
+    """Logs its inputs and an alarm every 1.5 s; breaks on an input of 0."""
+
+    def __init__(self) -> None:
+        self.out = 0.0
+
+    def setup(self) -> None:
+        self.set_alarm(Beep(0), after=1.5)
+
+    @on(Beep)
+    def beep(self, msg: Beep) -> None:
+        LOG.append((self.clock.now(), "alarm"))
+        self.set_alarm(Beep(0), after=1.5)
+
+    @on(Inputs)
+    def inputs(self, msg: Inputs) -> None:
+        LOG.append((msg.time, "input"))
+        self.out = 1 / msg.first("x")
+
+
+STEPPING = Simulator(
+    [Model(Stepper, inputs=["x"], outputs=["out"])],
+    kind="time-based",
+    step_size=2,
+    extra_methods={"log": lambda c: LOG},  # a call after the one before is done with
+)
+
+
+async def test_a_time_based_step_is_answered_at_once_and_run_before_get_data() -> None:
+    LOG.clear()
+    async with simulator(STEPPING) as mosaik:
+        await mosaik.call("init", "Sim-0")
+        await mosaik.call("create", 1, "Stepper")
+        assert await mosaik.call("step", 0, {"Stepper_0": {"x": {"S.s": 4}}}, 6) == 2
+        assert await mosaik.call("get_data", {"Stepper_0": ["out"]}) == {"Stepper_0": {"out": 0.25}}
+        assert await mosaik.call("step", 2, {"Stepper_0": {"x": {"S.s": 2}}}, 6) == 4
+        assert await mosaik.call("get_data", {"Stepper_0": ["out"]}) == {"Stepper_0": {"out": 0.5}}
+        # the alarm at 1.5 came before the inputs at 2; all of a step before its get_data
+        assert await mosaik.call("log") == [[0.0, "input"], [1.5, "alarm"], [2.0, "input"]]
+        # a crash in the step's run fails mosaik's next call, with the traceback
+        assert await mosaik.call("step", 6, {"Stepper_0": {"x": {"S.s": 0}}}, 10) == 8
+        kind, text, tb = await mosaik.failing("get_data", {"Stepper_0": ["out"]})
+        assert (kind, text) == (
+            "ZeroDivisionError",
+            "agent Stepper_0 crashed at t=6: ZeroDivisionError: division by zero",
+        )
+        assert 'self.out = 1 / msg.first("x")' in tb
+    # alarms due at a step come first, those set meanwhile for its time too (6.0)
+    assert LOG[-4:] == [(3.0, "alarm"), (4.5, "alarm"), (6.0, "alarm"), (6.0, "input")]
+
+
+class Stuck(Agent):
+    @on(Inputs)
+    async def inputs(self, msg: Inputs) -> None:
+        await self.sleep(1000)  # longer than the World
+
+
+async def test_stop_closes_a_container_whose_agents_wait_on_time() -> None:
+    sim = Simulator([Model(Stuck, inputs=["x"])], kind="time-based", step_size=1)
+    async with simulator(sim) as mosaik:
+        await mosaik.call("init", "Sim-0")
+        await mosaik.call("create", 1, "Stuck")
+        assert await mosaik.call("step", 0, {"Stuck_0": {"x": {"S.s": 1}}}, 5) == 1
+        await mosaik.request("stop")
+        with pytest.raises(EOFError):
+            await mosaik.receive()  # closed: mosaik's time ended, the sleep was cancelled

@@ -1,16 +1,18 @@
 """mosaik's channel on a trio stream: requests both ways, each side numbering its own.
 
-A reader task routes every frame: mosaik's requests to the session, one at a time, and
-the answers to the simulator's own requests to whoever made them; a writer task sends
-what is queued, all at once. A frame over the limit, one that is not JSON or not
-``[type, id, content]``, or an answer to a request never made is a
-:exc:`~triomas.ProtocolError`: the connection is closed, and :func:`serve` raises it.
+The session's one task reads frames (mosaik's calls, and answers to the simulator's own
+requests, which settle whoever made them), handles each call and writes its answer; the
+requests agents make during a call are queued, and sent when the call waits for their
+answers. A frame over the limit, one that is not JSON or not ``[type, id, content]``, or
+an answer to a request never made is a :exc:`~triomas.ProtocolError`: the connection is
+closed, and :func:`serve` raises it.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
-import math
+import os
 from collections.abc import Callable
 from typing import Any, final
 
@@ -26,37 +28,57 @@ from ._wire import Frame, Kind, Request, decode, encode, request_of
 log = logging.getLogger("triomas.mosaik")
 
 _RECEIVE_SIZE = 64 * 1024
-_QUEUED_CALLS = 16
-"""mosaik's calls read ahead of the one being served (mosaik sends one at a time)."""
+_GONE = ["ConnectionError", "mosaik closed the connection", ""]
 
 
 @final
 class Channel:
-    """One connection to mosaik: the session's :class:`Answers` and :class:`Requester`."""
+    """One connection to mosaik, for the session: its calls, their answers, and the
+    simulator's own requests."""
 
     def __init__(self, stream: trio.abc.Stream, max_frame: int) -> None:
         self.stream = stream
+        # PERF: on a TCP socket, read and write the descriptor directly, blocking in trio
+        # only when there is nothing to read: trio's socket calls take a scheduler pass
+        # even when they need not wait, and that was a sixth of a 1000-step World's time
+        # on this side (mosaik_world in benchmarks/run.py, docs/mosaik.md).
+        self._fd = (
+            stream.socket.fileno()
+            if isinstance(stream, trio.SocketStream) and os.name == "posix"
+            else None
+        )
         self._decoder = FrameDecoder(max_frame)
-        self._out_send, self._out_receive = trio.open_memory_channel[bytes](math.inf)
-        self._calls_send, self.calls = trio.open_memory_channel[Request](_QUEUED_CALLS)
+        self._calls: collections.deque[Request] = collections.deque()
+        self._queued: list[bytes] = []
         self._pending: dict[int, Callable[[bool, Any], object]] = {}
         self._next_id = 0
-        self.error: ProtocolError | None = None
-        """Why the connection was closed on mosaik, if it was."""
+        self._closed = False
 
-    # ---- the session's side --------------------------------------------------------------
+    # ---- mosaik's calls and their answers ------------------------------------------------
 
-    def ok(self, msg_id: int, value: Any) -> None:
+    async def next_call(self) -> Request | None:
+        """mosaik's next call (answers read meanwhile settle their requests); None once
+        mosaik has hung up."""
+        while not self._calls:
+            if self._queued:
+                await self._send(b"")  # the answer to a malformed call, say
+            if not await self._read():
+                return None
+        return self._calls.popleft()
+
+    async def ok(self, msg_id: int, value: Any) -> None:
         """Answer mosaik's call ``msg_id`` with ``value`` (a failure if it is not JSON)."""
         try:
             data = encode(Kind.SUCCESS, msg_id, value)
         except EncodeError as exc:
             data = encode(Kind.FAILURE, msg_id, failure_of(exc))
-        self._out_send.send_nowait(data)
+        await self._send(data)
 
-    def fail(self, msg_id: int, exc: BaseException) -> None:
+    async def fail(self, msg_id: int, exc: BaseException) -> None:
         """Answer mosaik's call ``msg_id`` with a FAILURE reporting ``exc``."""
-        self._out_send.send_nowait(encode(Kind.FAILURE, msg_id, failure_of(exc)))
+        await self._send(encode(Kind.FAILURE, msg_id, failure_of(exc)))
+
+    # ---- the simulator's requests --------------------------------------------------------
 
     def request(
         self,
@@ -65,73 +87,91 @@ class Channel:
         kwargs: dict[str, Any],
         done: Callable[[bool, Any], object],
     ) -> None:
-        """Send a request to mosaik; ``done(ok, value)`` gets its answer.
-        :exc:`EncodeError` if the arguments are not JSON (nothing is sent then)."""
-        msg_id = self._next_id
-        data = encode(Kind.REQUEST, msg_id, [func, args, kwargs])
+        """Queue a request to mosaik; ``done(ok, value)`` gets its answer.
+        :exc:`EncodeError` if the arguments are not JSON (nothing is queued then)."""
+        data = encode(Kind.REQUEST, self._next_id, [func, args, kwargs])
+        if self._closed:
+            done(False, _GONE)
+            return
+        self._pending[self._next_id] = done
         self._next_id += 1
-        self._pending[msg_id] = done
-        self._out_send.send_nowait(data)
+        self._queued.append(data)
 
-    # ---- the tasks -----------------------------------------------------------------------
+    async def wait(self, until: Callable[[], bool]) -> None:
+        """Send the queued requests, then read until ``until()`` holds (or mosaik hangs
+        up, which fails what is still waiting)."""
+        await self._send(b"")
+        while not until() and await self._read():
+            pass
 
-    async def read(self, stop: trio.CancelScope) -> None:
-        """Read frames until the other side closes. A :exc:`ProtocolError` is kept in
-        :attr:`error` and cancels ``stop`` (the whole connection)."""
+    # ---- the stream ----------------------------------------------------------------------
+
+    async def _send(self, data: bytes) -> None:
+        if self._queued:
+            data = b"".join([*self._queued, data])
+            self._queued.clear()
+        if not data or self._closed:
+            return
         try:
-            async with self._calls_send:
-                while True:
-                    data = await self.stream.receive_some(_RECEIVE_SIZE)
-                    if not data:
-                        break
-                    try:
-                        payloads = self._decoder.feed(data)
-                    except ProtocolError as exc:
-                        raise ProtocolError(f"mosaik sent a bad frame: {exc}") from None
-                    for payload in payloads:
-                        await self._route(decode(payload))
-        except ProtocolError as exc:
-            self.error = exc
-            stop.cancel()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the connection went away: as an end of file
-        # No answer comes any more: a request waiting for one fails, so that its step ends.
-        pending, self._pending = self._pending, {}
-        for done in pending.values():
-            done(False, ["ConnectionError", "mosaik closed the connection", ""])
+            if self._fd is not None:
+                try:
+                    sent = os.write(self._fd, data)
+                except BlockingIOError:
+                    sent = 0
+                if sent == len(data):
+                    return
+                data = data[sent:]
+            await self.stream.send_all(data)
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+            self._hung_up()
 
-    async def _route(self, received: Frame) -> None:
+    async def _receive(self) -> bytes | bytearray:
+        if self._fd is None:
+            return await self.stream.receive_some(_RECEIVE_SIZE)
+        while True:
+            try:
+                return os.read(self._fd, _RECEIVE_SIZE)
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(self._fd)
+
+    async def _read(self) -> bool:
+        """Read and route what arrives; False at the end of the stream."""
+        if self._closed:
+            return False
+        try:
+            data = await self._receive()
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+            data = b""
+        if not data:
+            self._hung_up()
+            return False
+        try:
+            payloads = self._decoder.feed(data)
+        except ProtocolError as exc:
+            raise ProtocolError(f"mosaik sent a bad frame: {exc}") from None
+        for payload in payloads:
+            self._route(decode(payload))
+        return True
+
+    def _route(self, received: Frame) -> None:
         if received.kind is Kind.REQUEST:
             try:
-                request = request_of(received)
+                self._calls.append(request_of(received))
             except ValueError as exc:
-                self.fail(received.id, exc)  # the framing holds: only this call fails
-                return
-            await self._calls_send.send(request)
+                # the framing holds: only this call fails, answered with the next write
+                self._queued.append(encode(Kind.FAILURE, received.id, failure_of(exc)))
             return
         done = self._pending.pop(received.id, None)
         if done is None:
             raise ProtocolError(f"mosaik answered request {received.id}, which was never made")
         done(received.kind is Kind.SUCCESS, received.content)
 
-    async def write(self) -> None:
-        """Send queued frames (those queued meanwhile in the same write) until
-        :meth:`close_writes`; a connection that went away ends it quietly."""
-        try:
-            async for data in self._out_receive:
-                chunks = [data]
-                while True:
-                    try:
-                        chunks.append(self._out_receive.receive_nowait())
-                    except trio.WouldBlock:
-                        break
-                await self.stream.send_all(b"".join(chunks))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            log.debug("mosaik went away before every answer was written")
-
-    def close_writes(self) -> None:
-        """Nothing more will be queued: :meth:`write` ends once the queue is sent."""
-        self._out_send.close()
+    def _hung_up(self) -> None:
+        # No answer comes any more: a request waiting for one fails, so that its call ends.
+        self._closed = True
+        pending, self._pending = self._pending, {}
+        for done in pending.values():
+            done(False, _GONE)
 
 
 async def serve(sim: Simulator, stream: trio.abc.Stream) -> None:
@@ -142,31 +182,8 @@ async def serve(sim: Simulator, stream: trio.abc.Stream) -> None:
     not JSON, ...): the connection is closed at once.
     """
     channel = Channel(stream, sim.max_frame)
-    error: Exception | None = None
-    stopped = False
-    async with stream, trio.open_nursery() as nursery:
-        nursery.start_soon(channel.read, nursery.cancel_scope)
-        written = trio.Event()
-
-        async def write() -> None:
-            try:
-                await channel.write()
-            finally:
-                written.set()
-
-        nursery.start_soon(write)
-        try:
-            stopped = await run_session(sim, channel.calls, channel, channel)
-        except Exception as exc:  # raised below, outside the nursery (no group)
-            error = exc
-        channel.close_writes()
-        with trio.move_on_after(5):  # a guard: a peer that reads nothing holds no one
-            await written.wait()
-        nursery.cancel_scope.cancel()
-    if channel.error is not None:
-        raise channel.error
-    if error is not None:
-        raise error
+    async with stream:
+        stopped = await run_session(sim, channel, channel)
     if not stopped:
         log.warning("mosaik closed the connection without stopping the simulator")
 

@@ -1,12 +1,15 @@
 """One simulator's life, whatever carries mosaik's calls: ``init`` opens the container,
-the calls run one at a time, ``stop`` (or the end of the calls) closes it."""
+the calls run one at a time, ``stop`` (or the end of the calls) closes it. All of it
+happens in one task, which also reads and writes the connection: no task switch
+between a frame and its handling (a step of a small World costs a few trio scheduler
+passes, and those are most of its time on this side)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .._messages.errors import ProtocolError
 from .._open import open_container
 from .._time.clock import ExternalClock
 from ._session import Requester, Session
@@ -18,64 +21,79 @@ if TYPE_CHECKING:
 log = logging.getLogger("triomas.mosaik")
 
 
-class Answers(Protocol):
-    """Where the answers to mosaik's calls go."""
+class Mosaik(Protocol):
+    """mosaik's end, as the session sees it: its calls in, the answers out."""
 
-    def ok(self, msg_id: int, value: Any) -> None:
+    async def next_call(self) -> Request | None:
+        """mosaik's next call, or None if it hung up."""
+        ...
+
+    async def ok(self, msg_id: int, value: Any) -> None:
         """Answer call ``msg_id`` with ``value``."""
         ...
 
-    def fail(self, msg_id: int, exc: BaseException) -> None:
+    async def fail(self, msg_id: int, exc: BaseException) -> None:
         """Answer call ``msg_id`` with a failure that reports ``exc``."""
         ...
 
 
 async def run_session(
-    sim: Simulator, requests: AsyncIterable[Request], answers: Answers, requester: Requester
+    sim: Simulator, mosaik: Mosaik, requester: Requester, *, overlap: bool = True
 ) -> bool:
-    """Serve mosaik's calls from ``requests`` until ``stop``; False if they ended without
-    one (the other side went away)."""
-    async for request in requests:
+    """Serve mosaik's calls until ``stop``; False if they ended without one (the other
+    side went away). A :exc:`ProtocolError` is not answered: it ends the connection.
+    ``overlap``: whether a time-based simulator's work may run beside mosaik's (see
+    ``Session.moved_on``)."""
+    while (request := await mosaik.next_call()) is not None:
         if request.func == "stop":
             return True
         if request.func != "init":
-            answers.fail(request.id, ValueError(f"{request.func} before init"))
+            await mosaik.fail(request.id, ValueError(f"{request.func} before init"))
             continue
         try:
             sid, resolution, step_size, params = _init_args(sim, request)
         except (TypeError, ValueError) as exc:
-            answers.fail(request.id, exc)
+            await mosaik.fail(request.id, exc)
             continue
         address = sim.address if sim.address is not None else f"local://{sid}"
         clock = ExternalClock()
-        async with open_container(address, clock=clock, seed=sim.seed, trace=sim.trace) as c:
-            session = Session(sim, c, clock, sid, resolution, step_size, requester)
+        # shutdown_timeout=0: once mosaik has stopped, its time does not pass any more;
+        # agents stop as far as they can without it, whatever waits on time is cancelled
+        async with open_container(
+            address, clock=clock, seed=sim.seed, trace=sim.trace, shutdown_timeout=0
+        ) as c:
+            session = Session(sim, c, clock, sid, resolution, step_size, requester, overlap)
             try:
                 if sim.on_init is not None:
                     await sim.on_init(c, **params)
                     await session.run()
+            except ProtocolError:
+                raise
             except Exception as exc:
-                answers.fail(request.id, exc)
-                return await _until_stop(requests, answers)
-            answers.ok(request.id, sim.meta())
-            async for call in requests:
+                await mosaik.fail(request.id, exc)
+                return await _until_stop(mosaik)
+            await mosaik.ok(request.id, sim.meta())
+            while (call := await mosaik.next_call()) is not None:
                 if call.func == "stop":
                     return True
                 try:
                     result = await session.call(call.func, call.args, call.kwargs)
+                except ProtocolError:
+                    raise
                 except Exception as exc:
-                    answers.fail(call.id, exc)
+                    await mosaik.fail(call.id, exc)
                 else:
-                    answers.ok(call.id, result)
+                    await mosaik.ok(call.id, result)
+                    await session.moved_on(call.func)
         return False
     return False
 
 
-async def _until_stop(requests: AsyncIterable[Request], answers: Answers) -> bool:
-    async for request in requests:
+async def _until_stop(mosaik: Mosaik) -> bool:
+    while (request := await mosaik.next_call()) is not None:
         if request.func == "stop":
             return True
-        answers.fail(request.id, RuntimeError("the simulator failed to initialise"))
+        await mosaik.fail(request.id, RuntimeError("the simulator failed to initialise"))
     return False
 
 

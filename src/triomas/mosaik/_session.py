@@ -23,9 +23,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, final
 
-import trio
-
-from .._messages.errors import RemoteError, TriomasError
+from .._messages.errors import ProtocolError, RemoteError, TriomasError
 from .._messages.events import AgentStopped, ChildExited, Failure, SystemEvent
 from .._runtime.container import Container, attach_network, inbound
 from .._time.clock import ExternalClock
@@ -54,8 +52,13 @@ class Requester(Protocol):
         kwargs: dict[str, Any],
         done: Callable[[bool, Any], object],
     ) -> None:
-        """Send ``func(*args, **kwargs)`` to mosaik; call ``done(ok, value)`` with the
-        answer (``value`` is the FAILURE's content when not ``ok``)."""
+        """Queue ``func(*args, **kwargs)`` for mosaik (agents call this from inside the
+        simulation, which cannot await); ``done(ok, value)`` gets the answer (``value``
+        is the FAILURE's content when not ``ok``)."""
+        ...
+
+    async def wait(self, until: Callable[[], bool]) -> None:
+        """Send what is queued, then wait for answers until ``until()`` holds."""
         ...
 
 
@@ -98,8 +101,10 @@ class Session:
         resolution: float,
         step_size: int | None,
         requester: Requester,
+        overlap: bool = True,
     ) -> None:
         self.sim = sim
+        self.overlap = overlap and sim.run_ahead
         self.container = container
         self.clock = clock
         self.sid = sid
@@ -113,11 +118,13 @@ class Session:
         self.step_tick = 0
         self.output_tick = 0
         self._reached = 0  # the last tick run to, ahead of the step's perhaps
+        self._deferred = False  # a step's run waits for its answer to be sent
+        self._handover: list[tuple[Entity, object]] | None = None  # see _halt
+        self._failure: Exception | None = None  # of moving on: for mosaik's next call
         self._watched: list[tuple[Entity, str]] | None = None
         self._crashes: list[AgentCrashed] = []
         self._outstanding: dict[int, Future] = {}
         self._answers: dict[int, tuple[bool, Any]] = {}
-        self._all_answered: trio.Event | None = None
         self._seq = 0
         container.on_event(self._on_event)
         SESSIONS[container] = self
@@ -126,6 +133,9 @@ class Session:
 
     async def call(self, func: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Answer mosaik's call ``func(*args, **kwargs)``."""
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
         if func == "step":
             return await self.step(*args, **kwargs)
         if func == "get_data":
@@ -195,16 +205,42 @@ class Session:
         self.step_tick = self.output_tick = self._reached = time
         before = self._snapshot() if self._may_run_ahead() else None
 
-        def hand_over() -> None:
-            for entity, item in prepared:
-                entity.deliver(item)
-
-        self.clock.call_at(at, hand_over if prepared else _noop)
-        self.clock.advance_to(at)
+        # The inputs are handed over once every event due by the step's time has
+        # happened (those set meanwhile for that time too): by _halt, in the same run.
+        self._handover = prepared
+        clock = self.clock
+        if not at == clock.now() == clock.target:  # else the clock is there already
+            clock.call_at(at, _noop)
+            clock.advance_to(at)
+        if self.sim.kind == "time-based":
+            if self.overlap:
+                self._deferred = True  # the run comes after the answer: see moved_on
+            else:
+                await self.run()
+            return self._next_step()
         await self.run()
         if before is not None and self._snapshot() == before:
             await self._run_ahead(max_advance, before)
         return self._next_step()
+
+    async def moved_on(self, func: str) -> None:
+        """After mosaik's call ``func`` was answered: a time-based simulator runs its
+        step off the World's critical path.
+
+        Its answer to ``step`` is fixed (``t + step_size``), so it answers at once and
+        runs the step now, while mosaik takes the answer in and asks for the outputs
+        (``get_data`` is read after the run). The same events in the same order; a
+        crash on the way fails mosaik's next call.
+        """
+        if func != "step" or not self._deferred:
+            return
+        self._deferred = False
+        try:
+            await self.run()
+        except ProtocolError:
+            raise
+        except Exception as exc:
+            self._failure = exc
 
     def _may_run_ahead(self) -> bool:
         # A persistent output must have been reported once before the simulator runs
@@ -289,10 +325,7 @@ class Session:
                 raise crash
             if not self._outstanding:
                 return
-            if len(self._answers) < len(self._outstanding):
-                self._all_answered = trio.Event()
-                await self._all_answered.wait()
-                self._all_answered = None
+            await self.requester.wait(self._all_answered)
             # In the order the requests were made, whatever order the answers came in.
             outstanding, self._outstanding = self._outstanding, {}
             answers, self._answers = self._answers, {}
@@ -307,11 +340,20 @@ class Session:
     def _halt(self) -> bool:
         # Checked after every round: stop for a request to mosaik (the world stands
         # still until it is answered), for a crash, or when nothing more is due by the
-        # horizon (no "idle" end, which would drop the ignore_if_idle alarms).
+        # horizon (no "idle" end, which would drop the ignore_if_idle alarms). The
+        # first time nothing more is due, a step's inputs go in instead, and the run
+        # goes on with them.
         if self._outstanding or self._crashes:
             return True
         upcoming = self.clock.next_event()
-        return upcoming is None or upcoming > self.clock.target
+        if upcoming is not None and upcoming <= self.clock.target:
+            return False
+        handover, self._handover = self._handover, None
+        if not handover:
+            return True
+        for entity, item in handover:
+            entity.deliver(item)
+        return False
 
     def submit(self, func: str, args: list[Any], kwargs: dict[str, Any]) -> Future:
         """Send a request to mosaik from an agent; the future settles when the run stops
@@ -325,8 +367,9 @@ class Session:
 
     def _answer(self, seq: int, ok: bool, value: Any) -> None:
         self._answers[seq] = (ok, value)
-        if self._all_answered is not None and len(self._answers) >= len(self._outstanding):
-            self._all_answered.set()
+
+    def _all_answered(self) -> bool:
+        return len(self._answers) >= len(self._outstanding)
 
     def _on_event(self, event: SystemEvent) -> None:
         # "fail": any crash; "supervise": only an entity's agent that stopped for good
