@@ -66,15 +66,20 @@ def mosaik(
     )
 
     async def main() -> None:
+        error: Exception | None = None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_end_on_sigterm, nursery.cancel_scope)
-            if listen_at is not None:
-                at = await nursery.start(_listen_until_done, sim, listen_at, nursery.cancel_scope)
-                print(f"listening at {at}", flush=True)
-            else:
-                assert addr is not None
-                await connect(sim, addr)
-                nursery.cancel_scope.cancel()
+            try:
+                if listen_at is not None:
+                    await listen(sim, listen_at, task_status=_Announce())
+                else:
+                    assert addr is not None
+                    await connect(sim, addr)
+            except Exception as exc:  # raised below, outside the nursery (no group)
+                error = exc
+            nursery.cancel_scope.cancel()
+        if error is not None:
+            raise error
 
     # mosaik's cmd starter terminates the process as soon as the connection closes: the
     # container closes and the trace is written all the same (in trio, the signal ends
@@ -92,15 +97,11 @@ def _finishing(signum: int, frame: object) -> None:
     """SIGTERM outside the trio run: the process is ending anyway."""
 
 
-async def _listen_until_done(
-    sim: Simulator,
-    at: str,
-    scope: trio.CancelScope,
-    *,
-    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    await listen(sim, at, task_status=task_status)
-    scope.cancel()
+class _Announce:
+    """Prints the address ``listen`` listens at, for whoever started the command."""
+
+    def started(self, value: str | None = None) -> None:
+        print(f"listening at {value}", flush=True)
 
 
 async def _end_on_sigterm(scope: trio.CancelScope) -> None:

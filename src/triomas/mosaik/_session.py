@@ -2,12 +2,13 @@
 extra methods, and the simulator's own requests to mosaik made by agents during a call.
 
 Time: one mosaik tick is ``time_resolution`` clock seconds. A ``step(t, ...)``
-advances the container's :class:`ExternalClock` to ``t``: every event scheduled up to
-``t`` happens (alarms due at ``t`` included), then the step's inputs arrive, at ``t``,
-as one :class:`Inputs` message per entity, and the container runs until nothing more
-is due by ``t``. The answer is the next step: ``t + step_size`` (time-based), or the
-tick of the next event that keeps the container busy (``ExternalClock.next_event()``;
-``ignore_if_idle`` alarms do not count), or None.
+advances the container's :class:`ExternalClock` to ``t``: every event due by ``t``
+happens (alarms due at ``t`` included, and those set meanwhile for ``t``), then the
+step's inputs arrive, at ``t``, as one :class:`Inputs` message per entity, and the
+container runs until nothing more is due by ``t``. The answer is the next step:
+``t + step_size`` (time-based: answered at once, the run follows, see ``moved_on``), or
+the tick of the next event that keeps the container busy
+(``ExternalClock.next_event()``; ``ignore_if_idle`` alarms do not count), or None.
 
 The run never *goes idle* in triomas' sense between steps (it stops at the horizon
 instead), so ``ignore_if_idle`` alarms are kept: they fire when mosaik's time passes
