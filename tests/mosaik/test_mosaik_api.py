@@ -50,7 +50,9 @@ def test_simulator_meta_lists_models_the_post_and_extra_methods() -> None:
         "extra_methods": ["stats"],
     }
     assert sim.model("Load").agent is Load
-    with pytest.raises(LookupError, match=r"no model 'Nope' in this simulator \(it has \['Load', 'Post'\]\)"):
+    with pytest.raises(
+        LookupError, match=r"no model 'Nope' in this simulator \(it has \['Load', 'Post'\]\)"
+    ):
         sim.model("Nope")
 
 
@@ -60,15 +62,29 @@ def test_simulator_meta_lists_models_the_post_and_extra_methods() -> None:
         (lambda: Model(int), "a mosaik model is an Agent subclass"),  # type: ignore[arg-type]
         (lambda: Model(Load, name="step"), "'step' cannot name a mosaik model"),
         (lambda: Model(Load, inputs="abc"), "not the string 'abc'"),
-        (lambda: Model(Load, inputs=["a"], trigger=["b"]), r"trigger \['b'\] are not among its inputs"),
+        (
+            lambda: Model(Load, inputs=["a"], trigger=["b"]),
+            r"trigger \['b'\] are not among its inputs",
+        ),
         (lambda: Model(Load, outputs=["p"], non_persistent=["q"]), "non_persistent"),
         (lambda: Model(Load, params=["name"]), "keywords of Container.spawn"),
         (lambda: Simulator([Load], kind="now"), "kind must be one of"),  # type: ignore[arg-type]
         (lambda: Simulator([Load], step_size=0), "step_size must be a positive int"),
         (lambda: Simulator([Load, Load]), "two models are called Load"),
-        (lambda: Simulator([Model(Load, outputs=["p"], non_persistent=["p"])], kind="time-based"), "no non-persistent"),
-        (lambda: Simulator([Model(Load, inputs=["x"], trigger=["x"])], kind="time-based"), "no trigger inputs"),
-        (lambda: Simulator([Model(Load, inputs=["x", "y"], trigger=["x"])], kind="event-based"), "every input"),
+        (
+            lambda: Simulator(
+                [Model(Load, outputs=["p"], non_persistent=["p"])], kind="time-based"
+            ),
+            "no non-persistent",
+        ),
+        (
+            lambda: Simulator([Model(Load, inputs=["x"], trigger=["x"])], kind="time-based"),
+            "no trigger inputs",
+        ),
+        (
+            lambda: Simulator([Model(Load, inputs=["x", "y"], trigger=["x"])], kind="event-based"),
+            "every input",
+        ),
         (lambda: Simulator([Model(Load, name="Post")], post=True), "rename yours"),
         (lambda: Simulator([Load], extra_methods={"Load": len}), "cannot name an extra method"),
         (lambda: Simulator([Load], on_crash="ignore"), "on_crash"),  # type: ignore[arg-type]

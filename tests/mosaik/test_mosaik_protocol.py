@@ -560,3 +560,33 @@ async def test_stop_closes_a_container_whose_agents_wait_on_time() -> None:
         await mosaik.request("stop")
         with pytest.raises(EOFError):
             await mosaik.receive()  # closed: mosaik's time ended, the sleep was cancelled
+
+
+class Idler(Agent):
+    """An ignore_if_idle alarm at 3 and a plain one at 5; ``rang`` lists when each came."""
+
+    def __init__(self) -> None:
+        self.rang: list[float] = []
+
+    def setup(self) -> None:
+        self.set_alarm(Beep(3), at=3, ignore_if_idle=True)
+        self.set_alarm(Beep(5), at=5)
+
+    @on(Beep)
+    def beep(self, msg: Beep) -> None:
+        self.rang.append(self.clock.now())
+
+
+async def test_ignore_if_idle_alarms_make_no_step_but_are_not_dropped() -> None:
+    sim = Simulator(
+        [Model(Idler, outputs=["rang"])],
+        run_ahead=False,
+        extra_methods={"rang": lambda c: c.agent("Idler_0", Idler).rang},
+    )
+    async with simulator(sim) as mosaik:
+        await mosaik.call("init", "Sim-0")
+        await mosaik.call("create", 1, "Idler")
+        assert await mosaik.call("step", 0, {}, 100) == 5  # not 3: it keeps nobody busy
+        assert await mosaik.call("rang") == []
+        assert await mosaik.call("step", 5, {}, 100) is None
+        assert await mosaik.call("rang") == [3, 5]  # the World's time passed it: it came
