@@ -590,3 +590,27 @@ async def test_ignore_if_idle_alarms_make_no_step_but_are_not_dropped() -> None:
         assert await mosaik.call("rang") == []
         assert await mosaik.call("step", 5, {}, 100) is None
         assert await mosaik.call("rang") == [3, 5]  # the World's time passed it: it came
+
+
+GREETINGS: list[str] = []
+
+
+async def _spawn_helper(container: Any, greeting: str) -> None:
+    GREETINGS.append(greeting)
+    await container.spawn(Doubler, name="Doubler_0")  # not an entity; its name is taken
+
+
+async def test_on_init_gets_the_sim_parameters_and_may_spawn_agents() -> None:
+    GREETINGS.clear()
+    sim = Simulator([Doubler], kind="time-based", step_size=1, on_init=_spawn_helper)
+    async with simulator(sim) as mosaik:
+        await mosaik.call("init", "Sim-0", time_resolution=1.0, greeting="hello")
+        failure = await mosaik.failing("create", 2, "Doubler")
+        assert failure[1] == "agents called ['Doubler_0'] exist already (spawned by on_init?)"
+    assert GREETINGS == ["hello"]
+    async with simulator(DOUBLING) as mosaik:
+        failure = await mosaik.failing("init", "Sim-0", step_size=1, greeting="hello")
+        assert failure[:2] == [
+            "TypeError",
+            "unexpected sim parameters ['greeting'] (no on_init takes them)",
+        ]

@@ -162,11 +162,14 @@ class Session:
         unknown = sorted(set(params) - set(spec.param_names))
         if unknown:
             raise TypeError(f"model {model} takes no parameters {unknown}")
+        first = self._counts.get(model, 0)
+        eids = [f"{model}_{n}" for n in range(first, first + num)]
+        taken = [eid for eid in eids if self.container.lookup(eid) is not None]
+        if taken:  # before any is spawned: a create that fails makes nothing
+            raise ValueError(f"agents called {taken} exist already (spawned by on_init?)")
+        self._counts[model] = first + num
         created = []
-        for _ in range(num):
-            n = self._counts.get(model, 0)
-            self._counts[model] = n + 1
-            eid = f"{model}_{n}"
+        for eid in eids:
             await self.container.spawn(spec.agent, name=eid, **params)
             entity = AgentEntity(self.container, eid, spec, self.sim.kind)
             self.entities[eid] = entity
