@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import triomas
-from triomas import Agent, message, on
+from triomas import Agent, RemoteError, message, on
 from triomas.mosaik import Inputs, Model, Simulator, mosaik_of
 
 
@@ -160,3 +160,38 @@ left = Simulator(
     extra_methods={"answers": lambda c: c.agent("Pinger_0", Pinger).answers},
 )
 right = Simulator([Ponger], kind="time-based", step_size=1, post=True)
+
+
+class Pusher(Agent):
+    """Each step: asks mosaik for its related entities, and tries to push ``tick * 10`` to
+    them with ``set_data``; ``out`` is the tick, ``refused`` what mosaik said."""
+
+    def __init__(self) -> None:
+        self.out = -1
+        self.related: list[str] = []
+        self.refused: list[str] = []
+
+    @on(Inputs)
+    async def step(self, msg: Inputs) -> None:
+        link = mosaik_of(self)
+        related = await link.get_related_entities()
+        self.related = sorted(related)
+        try:
+            await link.set_data({link.full_id: {d: {"pushed": msg.tick * 10} for d in related}})
+        except RemoteError as exc:
+            self.refused.append(f"{exc.type_name}: {exc.message}")
+        self.out = msg.tick
+
+
+def _pusher(container: triomas.Container) -> dict[str, Any]:
+    agent = container.agent("Pusher_0", Pusher)
+    return {"related": agent.related, "refused": agent.refused}
+
+
+pushing = Simulator(
+    [Model(Pusher, outputs=["out"], every_step=True)],
+    kind="time-based",
+    step_size=1,
+    run_ahead=False,  # the requests within mosaik's step
+    extra_methods={"log": _pusher},
+)

@@ -15,6 +15,7 @@ import gc
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,6 +47,7 @@ CONFIG = {
     "Right": cmd("mosaik_sims:right"),
     "InProcess": {"python": "mosaik_sims:summing"},
     "Asking": {"python": "mosaik_sims:asking"},
+    "Pushing": cmd("mosaik_sims:pushing"),
 }
 
 
@@ -234,7 +236,32 @@ def test_agents_ask_mosaik_from_a_handler_in_mosaiks_process() -> None:
     assert got[3] > got[0]
 
 
-def test_containers_talk_through_mosaik_in_manglos_style() -> None:
+def test_agents_ask_mosaik_over_the_wire_and_get_its_refusals() -> None:
+    with world() as w:
+        factory = w.start("Pushing")
+        pusher = factory.Pusher()
+        sink_sim = w.start("Output")
+        sink = sink_sim.Dict()
+        with warnings.catch_warnings():  # mosaik deprecates async_requests itself
+            warnings.simplefilter("ignore", DeprecationWarning)
+            w.connect(pusher, sink, "out", async_requests=True)
+        w.run(until=3, print_progress=False)
+        got = _by_time(sink_sim.get_dict(sink.eid), "out", pusher.full_id)
+        log = factory.log()
+    assert got == {0: 0, 1: 1, 2: 2}
+    assert log["related"] == [sink.full_id]
+    # set_data to the sink needs a connection from it back: mosaik says so, in the agent
+    assert (
+        log["refused"]
+        == [
+            "ScenarioError: No connection from Output-0 to Pushing-0: You need to connect "
+            "entities from both simulators and set `async_requests=True`."
+        ]
+        * 3
+    )
+
+
+def test_containers_talk_through_mosaik_in_mangos_style() -> None:
     # Each container is a simulator with a post; its messages to the other container
     # travel through mosaik as data (a network simulator could sit in between).
     with world() as w:

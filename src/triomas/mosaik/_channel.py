@@ -40,8 +40,8 @@ class Channel:
         self.stream = stream
         # PERF: on a TCP socket, read and write the descriptor directly, blocking in trio
         # only when there is nothing to read: trio's socket calls take a scheduler pass
-        # even when they need not wait, and that was a sixth of a 1000-step World's time
-        # on this side (mosaik_world in benchmarks/run.py, docs/mosaik.md).
+        # even when they need not wait, some 100 us of a step's round trip here
+        # (mosaik_world in benchmarks/run.py, docs/mosaik.md).
         self._fd = (
             stream.socket.fileno()
             if isinstance(stream, trio.SocketStream) and os.name == "posix"
@@ -215,8 +215,8 @@ async def listen(
     host, port = _split(addr)
     listeners = await trio.open_tcp_listeners(port, host=host)
     try:
-        sockname = listeners[0].socket.getsockname()
-        task_status.started(f"{sockname[0]}:{sockname[1]}")
+        host, port = listeners[0].socket.getsockname()[:2]
+        task_status.started(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
         stream = await _accept_one(listeners)
     finally:
         for listener in listeners:
