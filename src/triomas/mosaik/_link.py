@@ -73,7 +73,8 @@ class MosaikLink:
 
     async def get_data(self, attrs: Mapping[str, Sequence[str]]) -> dict[str, Any]:
         """Other simulators' outputs now (``{full_id: [attr, ...]}``); mosaik allows it
-        only over a connection made with ``async_requests=True`` (deprecated in mosaik 3)."""
+        only from simulators connected to this one with ``async_requests=True``, and
+        during its step (deprecated in mosaik 3)."""
         value: dict[str, Any] = await self._call(
             "get_data", {key: list(names) for key, names in attrs.items()}
         )
@@ -81,7 +82,8 @@ class MosaikLink:
 
     async def set_data(self, data: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
         """Send inputs to other simulators' entities (``{src_full_id: {dest_full_id:
-        {attr: value}}}``); the same condition as :meth:`get_data`."""
+        {attr: value}}}``); mosaik allows it only to simulators connected to this one
+        with ``async_requests=True`` (deprecated in mosaik 3)."""
         await self._call(
             "set_data", {k: {d: dict(v) for d, v in m.items()} for k, m in data.items()}
         )
