@@ -10,7 +10,7 @@ nox.options.reuse_existing_virtualenvs = True
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (examples and docs code blocks included) with branch coverage."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,mosaik]")
     session.run("pytest", "--cov=triomas", "--cov-report=term:skip-covered", *session.posargs)
 
 
@@ -25,7 +25,8 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Type-check the package with ``mypy --strict``, and the examples as users would."""
-    session.install("-e", ".[test]", "mypy>=1.10")  # the testing kit types against pytest
+    # the testing kit types against pytest, examples/mosaik_grid.py against mosaik
+    session.install("-e", ".[test,mosaik]", "mypy>=1.10")
     session.run("mypy")
     session.run("mypy", "--strict", "examples")
 
@@ -33,7 +34,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run the benchmarks side by side with their baselines; prints JSON lines."""
-    session.install("-e", ".[bench]")
+    session.install("-e", ".[bench,mosaik]")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 

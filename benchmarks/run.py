@@ -20,6 +20,11 @@ virtual time; about 3 minutes of the full run)::
     python benchmarks/run.py --only spawn_1m,run_until_idle_100k   # 1M agents, idle runs
     python benchmarks/run.py --profile sim_random_sleep/triomas
 
+A mosaik World of 1 000 steps, the triomas simulator against the same one written on
+mosaik_api_v3, each in a child process and in mosaik's own (with the ``mosaik`` extra)::
+
+    python benchmarks/run.py --only mosaik_world
+
 Output: one JSON object per line on stdout. First a ``meta`` line (machine and
 settings), then one line per workload and implementation (best repetition, with
 the median and every repetition), then one ``target`` line per target with the
@@ -54,6 +59,7 @@ from typing import Any
 
 import _baselines as base
 import _bdi_bench as bdi
+import _mosaik_bench as mb
 import _nats_bench as nats_bench
 import _net_bench as net
 import _net_raw as raw
@@ -98,6 +104,8 @@ class Sizes:
     sim_spawn_agents: int
     sim_idle_agents: int
     sim_idle_calls: int
+    mosaik_steps: int
+    mosaik_reps: int
 
 
 FULL = Sizes(
@@ -133,6 +141,8 @@ FULL = Sizes(
     sim_spawn_agents=1_000_000,
     sim_idle_agents=100_000,
     sim_idle_calls=200,
+    mosaik_steps=1000,
+    mosaik_reps=5,
 )
 
 QUICK = Sizes(
@@ -168,6 +178,8 @@ QUICK = Sizes(
     sim_spawn_agents=100_000,
     sim_idle_agents=100_000,
     sim_idle_calls=50,
+    mosaik_steps=1000,
+    mosaik_reps=2,
 )
 
 SPAWN_TARGET_AGENTS = 100_000
@@ -444,6 +456,7 @@ def groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
         **sim_groups(s),
         **bdi_groups(s),
         **net_groups(s),
+        **mb.mosaik_groups(s.mosaik_steps, s.mosaik_reps),
     }
 
 
@@ -1192,6 +1205,28 @@ def report_targets(reporter: Reporter, s: Sizes) -> None:
     report_sim_targets(reporter, s)
     report_bdi_targets(reporter)
     report_net_targets(reporter)
+    report_mosaik_targets(reporter)
+
+
+def report_mosaik_targets(reporter: Reporter) -> None:
+    """The mosaik World against the same simulator on mosaik_api_v3 (docs/mosaik.md)."""
+    if mb.MOSAIK_MISSING is not None:
+        if reporter.only is None or "mosaik_world" in reporter.only:
+            reporter.emit(
+                {"bench": "mosaik_world", "skipped": mb.MOSAIK_MISSING, "note": "not measured"}
+            )
+        return
+    _ratio_target(
+        reporter,
+        "a 1000-step mosaik World with the triomas simulator >= 1.0 x the same simulator "
+        "on mosaik_api_v3 (both cmd starters: child processes)",
+        "mosaik_world",
+        "triomas-cmd",
+        "mosaik-api-v3-cmd",
+        1.0,
+    )
+    _ratio_note(reporter, "mosaik_world", "triomas-python", "mosaik-api-v3-python")
+    _ratio_note(reporter, "mosaik_world", "triomas-python", "triomas-cmd")
 
 
 def report_sim_targets(reporter: Reporter, s: Sizes) -> None:
@@ -1361,6 +1396,8 @@ def meta(quick: bool, s: Sizes) -> dict[str, Any]:
                 "aiomas",
                 "maspy-ml",
                 "simpy",
+                "mosaik",
+                "mosaik-api-v3",
             )
         },
         "gc": "enabled during timing; collected before each repetition",

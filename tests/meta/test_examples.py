@@ -14,6 +14,7 @@ process's tag registry.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 import subprocess
 import sys
@@ -180,6 +181,13 @@ EXPECTED: dict[str, list[str | re.Pattern[str]]] = {
         "  rejected as late: ['carrier-07', 'carrier-13']",
         "run_until_idle -> idle at t=8.0",
     ],
+    "mosaik_grid": [
+        "a feeder of 10.0 kW, three households, a step every 15 minutes",
+        "t=  0 min  wanted [2.32, 3.07, 1.5] kW  drew [2.32, 3.07, 1.5] kW  feeder 6.89 kW",
+        "t= 45 min  wanted [5.0, 6.12, 2.42] kW  drew [3.693, 4.52, 1.787] kW  feeder 10.0 kW"
+        "  (curtailed)",
+        "t=105 min  wanted [2.05, 3.42, 2.42] kW  drew [2.05, 3.42, 2.42] kW  feeder 7.89 kW",
+    ],
     "bdi_two_containers": [
         # sources in the other container are addresses, so a plan can answer them
         re.compile(
@@ -230,7 +238,18 @@ DETERMINISTIC: dict[str, tuple[str, ...]] = {
     "pipeline": (),
     "parking": (),
     "contract_net": (),
+    "mosaik_grid": (),
 }
+
+# Examples that need a package the test extras may lack: skipped without it.
+NEEDS: dict[str, str] = {"mosaik_grid": "mosaik"}
+
+
+def skip_unless_installed(name: str) -> None:
+    """Skip the test of example ``name`` if a package it needs is not installed."""
+    needed = NEEDS.get(name)
+    if needed is not None and importlib.util.find_spec(needed) is None:
+        pytest.skip(f"examples/{name}.py needs {needed} (the mosaik extra)")
 
 
 @functools.cache
@@ -272,6 +291,7 @@ def test_examples_are_found() -> None:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[path.stem for path in EXAMPLES])
 def test_example_runs_and_prints(path: Path) -> None:
+    skip_unless_installed(path.stem)
     stdout, stderr = run_example(path.stem)
     assert stderr == "", f"{path.name} wrote to stderr:\n{stderr}"
     assert stdout.strip(), f"{path.name} printed nothing"
@@ -282,6 +302,7 @@ def test_example_runs_and_prints(path: Path) -> None:
 
 @pytest.mark.parametrize("name", sorted(DETERMINISTIC))
 def test_virtual_time_example_is_repeatable(name: str) -> None:
+    skip_unless_installed(name)
     args = DETERMINISTIC[name]
     first, _ = run_example(name, args)
     second, _ = run_example(name, args, attempt=1)

@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("triomas.bdi",),
     ("triomas._open",),
     ("triomas._node",),
+    ("triomas.mosaik",),
     ("triomas.testing",),
     ("triomas._cli",),
     ("triomas", "triomas.__main__"),

@@ -6,6 +6,7 @@ import inspect
 
 import triomas
 import triomas.bdi
+import triomas.mosaik
 import triomas.testing
 import triomas.testing.strategies
 
@@ -145,6 +146,21 @@ BDI = {
 }
 
 
+MOSAIK = {
+    "MAX_FRAME",
+    "AgentCrashed",
+    "Inputs",
+    "Model",
+    "MosaikLink",
+    "SimType",
+    "Simulator",
+    "connect",
+    "listen",
+    "mosaik_of",
+    "serve",
+}
+
+
 def test_public_names_are_pinned() -> None:
     assert set(triomas.__all__) == PUBLIC
     assert set(triomas.testing.__all__) == {
@@ -167,15 +183,16 @@ def test_public_names_are_pinned() -> None:
         "trace_json_lines",
     }
     assert triomas.testing.strategies.__all__ == ["messages"]
+    assert set(triomas.mosaik.__all__) == MOSAIK
     assert set(triomas.bdi.__all__) == BDI
-    for module in (triomas, triomas.bdi):
+    for module in (triomas, triomas.bdi, triomas.mosaik):
         for name in module.__all__:
             assert hasattr(module, name)
 
 
 def test_every_public_name_is_documented() -> None:
     missing = []
-    for module in (triomas, triomas.testing, triomas.bdi):
+    for module in (triomas, triomas.testing, triomas.bdi, triomas.mosaik):
         for name in module.__all__:
             obj = getattr(module, name)
             if inspect.isclass(obj) or inspect.isfunction(obj):
@@ -193,7 +210,13 @@ def test_every_public_name_is_documented() -> None:
 
 def test_public_classes_live_in_private_modules_and_show_their_public_one() -> None:
     # Defined in a private module, shown under the public one (triomas.CalleeDown).
-    for module in (triomas, triomas.bdi, triomas.testing, triomas.testing.strategies):
+    for module in (
+        triomas,
+        triomas.bdi,
+        triomas.testing,
+        triomas.testing.strategies,
+        triomas.mosaik,
+    ):
         for name in module.__all__:
             obj = getattr(module, name)
             if inspect.isclass(obj) or inspect.isfunction(obj):

@@ -6,6 +6,7 @@ import click
 
 from .common import LOG_FORMATS, setup_logging
 from .control import agents, send, stop, top
+from .mosaik import mosaik
 from .node import node
 from .program import run
 from .trace import trace
@@ -32,7 +33,7 @@ def cli(log_level: str, log_format: str) -> None:
     setup_logging(log_level, log_format)
 
 
-for command in (node, run, agents, send, top, trace, stop):
+for command in (node, run, agents, send, top, trace, stop, mosaik):
     cli.add_command(command)
 
 
