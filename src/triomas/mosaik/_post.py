@@ -9,7 +9,8 @@ step it arrives in. Each item says who sent it, to which container and when::
 
     {"from": "local://A", "to": "local://B", "sent": 3.0, "data": "<base64 of the frame>"}
 
-Asks work (the answer travels back the same way); publishes do not cross containers.
+Asks work (the answer travels back the same way); publishes, monitors and links do not
+cross containers.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import binascii
 import sys
 from typing import TYPE_CHECKING, Any, final
 
+import trio
+
 from .._messages.errors import ProtocolError
 from .._net.remote import answer, arrive, check_reply
 from .._net.wire import Kind, encode_message, parse
@@ -26,8 +29,9 @@ from .._net.wire import Kind, encode_message, parse
 if TYPE_CHECKING:
     from .._messages.codec import Codec
     from .._messages.envelope import Envelope, ReplySlot
+    from .._messages.events import ExitReason
     from .._messages.ref import AgentRef
-    from .._runtime.ports import Inbound
+    from .._runtime.ports import Inbound, TieOp
 
 _PRUNE_AT = 1024
 """Asks pending before those whose askers stopped waiting are forgotten."""
@@ -71,6 +75,23 @@ class Post:
 
     def interest(self, topic: str, add: bool) -> None:
         """Nothing to announce: topics do not cross containers here."""
+
+    def group(self, name: str, add: bool) -> None:
+        """Nothing to follow: an address names the container whose class or group it is."""
+
+    def tie(
+        self, container: str, op: TieOp, id: int, ours: str, theirs: str, reason: ExitReason | None
+    ) -> str | None:
+        """Monitors and links do not travel through mosaik: one across it is as good as
+        broken at once (``Down`` / ``Exit`` with reason ``noconnection``)."""
+        return None
+
+    async def discover(
+        self, name: str | None, cls: str | None, topic: str | None, timeout: float | None
+    ) -> list[AgentRef]:
+        """The post sees no other container's agents."""
+        await trio.lowlevel.checkpoint()
+        return []
 
     async def aclose(self) -> None:
         """Nothing to close."""
