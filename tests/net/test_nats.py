@@ -243,7 +243,7 @@ async def _until_found(c: triomas.Container, name: str, ref: AgentRef) -> None:
     """Wait until a discovery from ``c`` finds ``ref``: the servers and the clients are
     outside trio's view, so this polls (the test's deadline is the guard)."""
     while await c.discover(name=name, timeout=0.5) != [ref]:  # noqa: ASYNC110
-        await trio.sleep(0.05)
+        await trio.sleep(0.05)  # real-time: a server restarting, a client reconnecting
 
 
 async def test_the_server_restarted_mid_run() -> None:
@@ -420,7 +420,7 @@ async def test_the_ping_pong_grid_across_processes(
                 expected = [[address, n] for n, address in enumerate(everyone)]
                 for address in everyone:
                     while await here.ask(address, Pongs()) != sorted(expected):  # noqa: ASYNC110
-                        await trio.sleep(0.02)  # other processes' work: poll, under the deadline
+                        await trio.sleep(0.02)  # real-time: other processes' work, polled
                 for k in range(n_containers):
                     control = await here.connect(f"{server.url}/g{k}/node")
                     await control.shutdown()
