@@ -286,7 +286,10 @@ class Wire:
             if item[0] == Kind.REPLY and item[1] == rid:
                 assert item[2:] == [True, 42], f"the echo answered {item}"
                 return time.monotonic() - start
-            assert item[0] == Kind.INTEREST, f"unexpected frame for a good client: {item}"
+            # a TICK comes every heartbeat (5 s), whatever the client announced
+            assert item[0] in (Kind.INTEREST, Kind.TICK), (
+                f"unexpected frame for a good client: {item}"
+            )
 
 
 def _outcome(items: list[list[Any]]) -> None:
@@ -452,7 +455,7 @@ class Fuzz:
             with Wire(server.address) as wire:
                 wire.handshake(server, _CHECKER)
                 took = wire.ask_echo(rid, f"{_CHECKER}/probe")
-                wire.finish({Kind.REPLY, Kind.INTEREST})
+                wire.finish({Kind.REPLY, Kind.INTEREST, Kind.TICK})
         else:
             took = self._watchers[target].ask_echo(rid, f"{_WATCHER}/probe")
         self.max_round_trip = max(self.max_round_trip, took)
@@ -863,7 +866,7 @@ def test_raw_bytes(
         allowed = {Kind.HELLO, Kind.ERROR}
         if after_handshake:
             wire.handshake(server)
-            allowed = {Kind.REPLY, Kind.INTEREST, Kind.ERROR}
+            allowed = {Kind.REPLY, Kind.INTEREST, Kind.ERROR, Kind.TICK}
         if wire.send(prefix):
             for chunk in chunks:
                 if not wire.send(chunk):
@@ -949,7 +952,7 @@ def test_frames_after_the_handshake(
     ):
         wire.handshake(server)
         wire.send(data, cut)
-        _outcome(wire.finish({Kind.REPLY, Kind.INTEREST, Kind.ERROR}))
+        _outcome(wire.finish({Kind.REPLY, Kind.INTEREST, Kind.ERROR, Kind.TICK}))
 
 
 # ---- fuzzed handshakes ---------------------------------------------------------------------
@@ -1191,4 +1194,4 @@ def test_fuzzed_handshakes(fuzz: Fuzz, target: str, plan: HandshakePlan) -> None
             ), f"the server's proof is wrong: {welcome}"
         else:
             fuzz.note(f"declined: {welcome!r:.100}")
-        wire.finish({Kind.INTEREST, Kind.ERROR, Kind.REPLY})
+        wire.finish({Kind.INTEREST, Kind.ERROR, Kind.REPLY, Kind.TICK})
