@@ -431,3 +431,43 @@ async def test_the_ping_pong_grid_across_processes(
                     if node.returncode is None:
                         node.kill()
                         await node.wait()
+
+
+async def test_a_hostile_client_of_the_server_costs_one_message(server: NatsServer) -> None:
+    """Anyone the server lets in can publish anything on triomas' subjects: a bad payload
+    is logged and dropped, the container carries on."""
+    import msgpack
+
+    from triomas._net.nats import open_nats
+
+    send, seen = trio.open_memory_channel[str](10)
+    with trio.fail_after(10):
+        async with (
+            triomas.open_container(server.url, name="target") as target,
+            triomas.open_container(server.url, name="asker") as asker,
+            open_nats(server.url) as rogue,
+        ):
+            await target.start(Worker, send, name="w1")
+            await asker.discover(cls=Worker)  # target subscribed to the Worker subjects
+            rogue.publish("tm.q.Worker", msgpack.packb([3, None, "Worker"]))  # a broken header
+            rogue.publish("tm.q.Worker", b"\xc1")  # not msgpack
+            rogue.publish("tm.g.Worker", msgpack.packb([3, 1, 2, 3]))
+            rogue.publish("tm.c.target", msgpack.packb([7, 9, 9, 9, 9, 9]))  # a bad TIE
+            inbox = rogue.new_inbox()
+            answers: list[bytes] = []
+            rogue.subscribe(inbox, lambda msg: answers.append(msg.payload))
+            rogue.publish("tm.d", msgpack.packb([[1], None, {"x": 1}]), inbox)  # a bad query
+            await rogue.flush()
+            # a discovery answered with nonsense does not fail the asker's discovery
+            rogue.subscribe(
+                "tm.d",
+                lambda msg: rogue.publish(
+                    msg.reply, msgpack.packb([f"{server.url}/rogue", ["no address"]])
+                ),
+            )
+            await rogue.flush()
+            found = await asker.discover(cls=Worker, timeout=0.5)
+            assert found == [AgentRef(target.address, "w1")]
+            assert await asker.ask(f"{server.url}/@any/Worker", Echo(7)) == 7
+            assert await seen.receive() == "target/w1"
+            assert answers == []  # the bad query was not answered

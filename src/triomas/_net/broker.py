@@ -122,7 +122,8 @@ class NatsNetwork:
         self.peers: dict[str, _Peer] = {}
         # Asks sent and not answered: reply id -> their slot and the container asked.
         self.pending: dict[str, tuple[ReplySlot, str]] = {}
-        self._discoveries: dict[str, trio.MemorySendChannel[list[str]]] = {}
+        # Discoveries under way: each answer is the answering container and its agents.
+        self._discoveries: dict[str, trio.MemorySendChannel[tuple[str, list[str]]]] = {}
         self._topic_subs: dict[str, Any] = {}
         # Classes and receiver groups with members here: how many ways (a class and a
         # group of one name), and their two subscriptions (all of them, one of them).
@@ -282,11 +283,12 @@ class NatsNetwork:
             return []
         self._ids += 1
         token = f"d{self._ids}"
-        send, receive = trio.open_memory_channel[list[str]](_MAX_PEERS)
+        send, receive = trio.open_memory_channel[tuple[str, list[str]]](_MAX_PEERS)
         self._discoveries[token] = send
         found: list[AgentRef] = []
-        # Every container known to be there answers; knowing none, wait the timeout.
-        waiting = len(self.peers) or _MAX_PEERS
+        # Every container known to be there answers; knowing none, wait the timeout. Only
+        # a known container's first answer counts down: anyone may publish an answer.
+        waiting = set(self.peers) or None
         try:
             client.publish(
                 f"{PREFIX}.d",
@@ -294,10 +296,15 @@ class NatsNetwork:
                 f"{self._replies}.{token}",
             )
             with trio.move_on_after(self.discover_timeout if timeout is None else timeout):
-                while waiting > 0:
-                    answers = await receive.receive()
-                    waiting -= 1
-                    found.extend(AgentRef.parse(address) for address in answers)
+                while waiting is None or waiting:
+                    container, answers = await receive.receive()
+                    if waiting is not None:
+                        waiting.discard(container)
+                    for address in answers:
+                        try:
+                            found.append(AgentRef.parse(address))
+                        except ValueError:
+                            continue  # not an address: a container that answers nonsense
         finally:
             del self._discoveries[token]
         return sorted(found)
@@ -318,13 +325,7 @@ class NatsNetwork:
             item = parse(self.codec, msg.payload)
             kind = item[0]
             if kind == Kind.MSG:
-                reply = msg.reply
-                if reply is None:  # PERF: a tell needs no way back (net_nats_tells)
-                    arrive(self.inbound, self.codec, item, self._no_return)
-                else:
-                    sender = self._sender(msg)
-                    origin = "?" if sender is None else self._canonical(sender)
-                    arrive(self.inbound, self.codec, item, _Return(self, origin, reply))
+                self._arrive(item, msg)
                 return
             sender = self._sender(msg)
             if kind == Kind.TICK:
@@ -339,6 +340,16 @@ class NatsNetwork:
         except (ProtocolError, DecodeError) as exc:
             log.warning("%s: a bad payload on %s: %s", self.address, msg.subject, exc)
 
+    def _arrive(self, item: list[Any], msg: Msg) -> None:
+        """Hand a ``MSG`` (parsed) to the container, with the way back if it is an ask."""
+        reply = msg.reply
+        if reply is None:  # PERF: a tell needs no way back (net_nats_tells)
+            arrive(self.inbound, self.codec, item, self._no_return)
+        else:
+            sender = self._sender(msg)
+            origin = "?" if sender is None else self._canonical(sender)
+            arrive(self.inbound, self.codec, item, _Return(self, origin, reply))
+
     def _on_queue(self, msg: Msg) -> None:
         """A message for one agent of a class or group: the server chose this container,
         and this container chooses the member, in turn."""
@@ -346,18 +357,15 @@ class NatsNetwork:
             item = parse(self.codec, msg.payload)
             if item[0] != Kind.MSG or len(item) < 3 or not isinstance(item[2], str):
                 raise ProtocolError(f"unexpected payload on {msg.subject}")
+            group = item[2]
+            members = self.inbound.members(group)
+            if members:
+                turn = self._turns.get(group, 0)
+                self._turns[group] = turn + 1
+                item[2] = members[turn % len(members)]
+            self._arrive(item, msg)
         except (ProtocolError, DecodeError) as exc:
             log.warning("%s: a bad payload on %s: %s", self.address, msg.subject, exc)
-            return
-        group = item[2]
-        members = self.inbound.members(group)
-        if members:
-            turn = self._turns.get(group, 0)
-            self._turns[group] = turn + 1
-            item[2] = members[turn % len(members)]
-        sender = self._sender(msg)
-        origin = "?" if sender is None else self._canonical(sender)
-        arrive(self.inbound, self.codec, item, _Return(self, origin, msg.reply or ""))
 
     def _on_reply(self, msg: Msg) -> None:
         """An answer for this container: a reply, a discovery answer, or "no responders"."""
@@ -387,10 +395,11 @@ class NatsNetwork:
             channel = self._discoveries.get(token)
             if channel is not None and msg.status is None:
                 try:
-                    answers = msgpack.unpackb(msg.payload)
-                    if isinstance(answers, list):
-                        channel.send_nowait([a for a in answers if isinstance(a, str)])
-                except (ValueError, trio.WouldBlock, msgpack.UnpackException):
+                    container, answers = msgpack.unpackb(msg.payload)
+                    name = container_name(container) if isinstance(container, str) else None
+                    if name is not None and isinstance(answers, list):
+                        channel.send_nowait((name, [a for a in answers if isinstance(a, str)]))
+                except (ValueError, TypeError, trio.WouldBlock, msgpack.UnpackException):
                     pass
 
     def _on_discover(self, msg: Msg) -> None:
@@ -402,8 +411,17 @@ class NatsNetwork:
             name, cls, topic = msgpack.unpackb(msg.payload)
         except (ValueError, TypeError, msgpack.UnpackException):
             return
-        matches = self.inbound.matching(name, cls, topic)
-        client.publish(msg.reply, msgpack.packb([f"{self.address}/{m}" for m in matches]))
+        if not all(part is None or isinstance(part, str) for part in (name, cls, topic)):
+            return  # not a discovery this container could have sent
+        answers: list[str] = []
+        room = self.max_payload - 16
+        for match in self.inbound.matching(name, cls, topic):
+            address = f"{self.address}/{match}"
+            room -= len(address.encode()) + 5
+            if room < 0:
+                break  # as many as one payload carries
+            answers.append(address)
+        client.publish(msg.reply, msgpack.packb([self.address, answers]))
 
     def _on_presence(self, msg: Msg) -> None:
         """A container joined, beat or left."""
