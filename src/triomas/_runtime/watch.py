@@ -49,10 +49,6 @@ class Far:
 
 def send_to(cell: Cell, sender: AgentRef, body: object) -> None:
     """Put a system message (``Down``, ``Exit``) in ``cell``'s mailbox."""
-    _send_to(cell, sender, body)
-
-
-def _send_to(cell: Cell, sender: AgentRef, body: object) -> None:
     env = Envelope(body, sender, cell.ref, type(body).__name__, sent_at=cell.engine.now())
     cell.engine.deliver_system(cell, env)
 
@@ -61,7 +57,7 @@ def monitor(watcher: Cell, target: Cell | None, ref: AgentRef, monitor_id: int) 
     """Watch ``target`` for ``watcher``; a target already gone gets ``Down(noproc)`` at once."""
     mref = MonitorRef(monitor_id, target.ref if target is not None else ref)
     if target is None or not target.alive:
-        _send_to(watcher, mref.target, Down(mref, mref.target, NoProc()))
+        send_to(watcher, mref.target, Down(mref, mref.target, NoProc()))
         return mref
     if target.watchers is None:
         target.watchers = {}
@@ -113,7 +109,7 @@ def linked_exit(cell: Cell, peer: AgentRef, reason: ExitReason, *, raise_now: bo
     failure comes from the agent's code like any other exception.
     """
     if cell.agent.trap_exits:
-        _send_to(cell, peer, Exit(peer, reason))
+        send_to(cell, peer, Exit(peer, reason))
         return
     error = LinkedActorFailed(peer, reason)
     if raise_now:
@@ -158,4 +154,4 @@ def stopped_for_good(cell: Cell, reason: ExitReason) -> None:
                 continue
             if watcher.watching:
                 watcher.watching.pop(mref, None)
-            _send_to(watcher, cell.ref, Down(mref, cell.ref, reason))
+            send_to(watcher, cell.ref, Down(mref, cell.ref, reason))
