@@ -117,11 +117,14 @@ def test_a_node_is_listed_asked_shown_and_stopped(node: Node, secret_file: Path)
     assert "node.Add" in told.stderr
 
     handled = json.loads(triomas("agents", node.address, "--json", *secret).stdout)
-    assert [a["handled"] for a in handled if a["name"] == "adder"] == [1]  # the one ask
+    (adder,) = [a for a in handled if a["name"] == "adder"]
+    assert (adder["received"], adder["handled"], adder["sent"]) == (1, 1, 0)  # the one ask
+    assert adder["handler_time"] >= 0.0
     frame = triomas("top", node.address, "--once", *secret)
     assert frame.returncode == 0, frame.stderr
     assert "adder" in frame.stdout
-    assert "incarnation" in frame.stdout
+    for heading in ("inc", "restarts", "mailbox", "in", "handled", "out", "busy", "sent/s"):
+        assert heading in frame.stdout
     stats = json.loads(triomas("top", node.address, "--json", *secret).stdout)
     assert stats["address"] == node.address
     assert stats["dead_letters"] == {}

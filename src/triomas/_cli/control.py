@@ -106,18 +106,41 @@ def _stats(address: str, secret_file: Path | None, timeout: float) -> dict[str, 
     return _talk(address, secret_file, timeout, body)
 
 
-_COLUMNS = ("name", "cls", "state", "incarnation", "restarts", "mailbox", "handled", "rate")
-_NUMBERS = ("incarnation", "restarts", "mailbox", "handled", "rate")
+_COLUMNS = (
+    "name",
+    "cls",
+    "state",
+    "incarnation",
+    "restarts",
+    "mailbox",
+    "received",
+    "handled",
+    "sent",
+    "busy",
+    "handled/s",
+    "sent/s",
+)
+_HEADINGS = ("agent", "class", "state", "inc", "restarts", "mailbox", "in", "handled", "out")
+_NUMBERS = frozenset(_COLUMNS[3:])
 
 
 def _rates(stats: dict[str, Any], before: dict[str, Any] | None) -> None:
-    """Give each agent of ``stats`` its messages handled per second since ``before``."""
-    was = {a["name"]: a["handled"] for a in before["agents"]} if before else {}
+    """Give each agent of ``stats`` its messages handled and sent per second since
+    ``before``, and its handler time as a share of that span (``busy``)."""
+    was = {a["name"]: a for a in before["agents"]} if before else {}
     span = stats["time"] - before["time"] if before else 0.0
     for agent in stats["agents"]:
         old = was.get(agent["name"])
-        agent["rate"] = (
-            f"{(agent['handled'] - old) / span:,.1f}/s" if old is not None and span > 0 else "-"
+        for key, count in (("handled/s", "handled"), ("sent/s", "sent")):
+            agent[key] = (
+                f"{(agent[count] - old[count]) / span:,.1f}"
+                if old is not None and span > 0
+                else "-"
+            )
+        agent["busy"] = (
+            f"{(agent['handler_time'] - old['handler_time']) / span:.0%}"
+            if old is not None and span > 0
+            else f"{agent['handler_time']:.3f}s"
         )
 
 
@@ -125,8 +148,8 @@ def _table(stats: dict[str, Any], before: dict[str, Any] | None = None) -> Any:
     from rich.table import Table  # the terminal's: loaded when a table is printed
 
     table = Table(title=f"{stats['address']}  t={stats['time']:.3f}")
-    for column in ("agent", "class", "state", *_NUMBERS):
-        table.add_column(column, justify="right" if column in _NUMBERS else "left")
+    for key, heading in zip(_COLUMNS, _HEADINGS + _COLUMNS[len(_HEADINGS) :], strict=True):
+        table.add_column(heading, justify="right" if key in _NUMBERS else "left")
     _rates(stats, before)
     for agent in stats["agents"]:
         table.add_row(*(str(agent[key]) for key in _COLUMNS))
@@ -148,7 +171,7 @@ def _print_table(stats: dict[str, Any]) -> None:
 @_json
 def agents(address: str, secret_file: Path | None, timeout: float, as_json: bool) -> None:
     """List the agents of the node at ADDRESS: name, class, state, incarnation,
-    restarts and mailbox depth."""
+    restarts, mailbox depth, messages in, handled and out, and handler time."""
     stats = _stats(address, secret_file, timeout)
     if as_json:
         click.echo(json.dumps(stats["agents"], indent=2))
@@ -171,7 +194,8 @@ def top(
     once: bool,
     as_json: bool,
 ) -> None:
-    """A live table of the node's agents, mailbox depths, restarts and dead letters."""
+    """A live table of the node's agents: mailbox depths, messages in, handled and out
+    and their rates, the share of time in handlers (busy), restarts and dead letters."""
     if once or as_json:
         stats = _stats(address, secret_file, timeout)
         click.echo(json.dumps(stats, indent=2)) if as_json else _print_table(stats)

@@ -87,6 +87,7 @@ class Cell:
         "alarms",
         "args",
         "bound",
+        "busy",
         "compact",
         "context",
         "current",
@@ -105,10 +106,12 @@ class Cell:
         "parent",
         "parked_task",
         "passivation",
+        "received",
         "ref",
         "router",
         "run_state",
         "scope",
+        "sent",
         "setup_started",
         "sleep",
         "stop_kind",
@@ -171,7 +174,13 @@ class Cell:
         self.exit_reason: ExitReason | None = None
         self.setup_started = False
         self.first_update = False
-        self.handled = 0  # messages given to a handler, over every incarnation
+        # Counted over every incarnation, for stats(): messages given to a handler,
+        # that arrived in the mailbox, and sent (tells, asks, publishes); and the
+        # seconds (wall clock) spent handling them.
+        self.handled = 0
+        self.received = 0
+        self.sent = 0
+        self.busy = 0.0
         self.current: Envelope | None = None
         self.alarms: dict[TimerHandle, Envelope | _AlarmFor] | None = None
         # The rarely set fields (see .ties): made on first use.

@@ -42,7 +42,7 @@ from .registry import Registry
 from .router import Router
 from .run import RunDefaults, RunEnd
 from .stats import ContainerStats, container_stats
-from .tells import Outside, tell
+from .tells import tell
 from .tree import Supervision
 from .virtual import VirtualEngine
 
@@ -104,7 +104,7 @@ class Container:
             raise TypeError(f"unsupported clock {clock!r}")
         registry.engine = self._engine
         self._router = Router(address, self._engine, registry, run, self.codec, strict, trace)
-        self._outside = Outside(self._router)  # the sender of Container.send
+        self._outside = self._router.outside  # the sender of Container.send
         registry.router = self._router
         self._router.container = self
         self._root = Supervision(self, None, max_restarts=max_restarts, period=period)
@@ -235,12 +235,10 @@ class Container:
 
     def stats(self) -> ContainerStats:
         """What the container can say about itself now: each live agent's class, state,
-        incarnation, restarts, mailbox depth and messages handled, and the dead letters
-        by reason. Cheap: one counter per agent on the message path."""
-        dead = {str(reason): n for reason, n in self._router.dead_letter_counts.items()}
-        engine = self._engine
-        flight = engine.scheduler.in_flight() if isinstance(engine, VirtualEngine) else {}
-        return container_stats(self, list(self._registry.cells.values()), dead, flight)
+        incarnation, restarts, mailbox depth, messages received, handled and sent and
+        handler time (see :class:`AgentStats`), and the dead letters by reason. Cheap
+        enough to stay on: a few counters per message, a clock read per batch."""
+        return container_stats(self, self._router, self._engine)
 
     @property
     def trace(self) -> Callable[[TraceRecord], object] | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from time import perf_counter as _clock
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -77,7 +78,12 @@ async def activation(cell: Cell, setup_result: Awaitable[None] | None = None) ->
                 return
             if cell.first_update or cell.mailbox or agent.keep_awake:
                 cell.first_update = False
-                await update(cell)
+                # PERF: handler time is taken per batch, not per message
+                start = _clock()
+                try:
+                    await update(cell)
+                finally:
+                    cell.busy += _clock() - start
                 if not await engine.after_batch(cell):
                     return
             else:
@@ -237,6 +243,7 @@ def run_step(cell: Cell) -> None:
         registry.park(cell)
         return
     cell.first_update = False
+    start = _clock()
     if cell.info.custom_update:
         cell.router.trace_event(cell.name, "update", "")
         try:
@@ -248,6 +255,7 @@ def run_step(cell: Cell) -> None:
     else:
         # sync_ok: every handler is plain, so this drains the whole mailbox
         drain_sync(cell, len(cell.mailbox))
+    cell.busy += _clock() - start
     if cell.bound is not None:
         cell.bound.freed()
     if cell.passivation is not None:
@@ -261,6 +269,7 @@ async def run_concurrent(cell: Cell, handler: Handler, env: Envelope) -> None:
     """Body of the task of a ``concurrent=True`` handler: it may answer out of order."""
     finished = False
     cell.handled += 1
+    start = _clock()
     try:
         if handler.wants_envelope:
             result = handler.func(cell.agent, env.body, env)
@@ -280,6 +289,7 @@ async def run_concurrent(cell: Cell, handler: Handler, env: Envelope) -> None:
         cell.fail_fatal(exc)
         return
     finally:
+        cell.busy += _clock() - start
         if not finished and env.reply_with is not None:
             # cancelled with the incarnation: the caller learns at once
             reason = cell.exit_reason if cell.exit_reason is not None else Shutdown()

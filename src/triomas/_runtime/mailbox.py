@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from time import perf_counter as _clock
 from typing import TYPE_CHECKING, Any
 
 from .._agent.options import Overflow
@@ -109,8 +110,10 @@ def accept(self: Cell, env: Envelope) -> None:
         if self.life is _STOPPED:
             self.router.dead(env, DeadLetterReason.RECIPIENT_STOPPED, self.exit_reason)
         else:  # ending: kept for a next incarnation, or a dead letter if none comes
+            self.received += 1
             self.real_mailbox().append(env)
         return
+    self.received += 1
     mailbox = self.mailbox
     if mailbox is NO_MAIL:
         mailbox = self.mailbox = deque()
@@ -133,6 +136,7 @@ def accept_tell(self: Cell, body: Any, sender: AgentRef, sent_at: float) -> None
     if not self.compact or self.exit_reason is not None:
         self.accept(tell_envelope(body, sender, self.ref, sent_at))
         return
+    self.received += 1
     mailbox = self.mailbox
     if mailbox is NO_MAIL:
         mailbox = self.mailbox = deque()
@@ -148,6 +152,7 @@ def accept_system(self: Cell, env: Envelope) -> None:
     if self.life is _STOPPED:
         self.router.dead(env, DeadLetterReason.RECIPIENT_STOPPED, self.exit_reason)
         return
+    self.received += 1
     mailbox = self.real_mailbox()
     place = 0
     for waiting in mailbox:
@@ -183,8 +188,11 @@ def handoff(cell: Cell, env: Envelope) -> bool:
         return False
     state = cell.run_state
     cell.run_state = _ACTIVE
+    cell.received += 1
     cell.real_mailbox().append(env)  # it was empty: env is the one drained
+    start = _clock()
     dispatch.drain_sync(cell, 1)
+    cell.busy += _clock() - start
     if cell.passivation is not None:
         cell.passivation.touch()
     cell.run_state = state

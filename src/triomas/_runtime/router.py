@@ -43,6 +43,7 @@ from .engine import RunState
 from .lifecycle import Life
 from .mailbox import handoff
 from .subscriptions import Subscriptions, topic_name
+from .tells import Outside
 from .tracing import dead_record, recv_record, reply_record
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ class Router:
         # The registry's own dict of live agents by name, read by the tell fast path (it
         # is never replaced).
         self.cells = registry.cells
+        self.outside = Outside(self)  # the sender of what code outside the agents sends
         self.remote: Remote | None = None
         self.distant = DistantTies(self)
         # Gives a container with no network one that dials out, for an address it can reach.
@@ -210,6 +212,7 @@ class Router:
         """
         if self.strict:
             body = self.codec.roundtrip(body)
+        (sender or self.outside).sent += 1
         single = reply is not None
         if target is _Unresolved.TOKEN:
             target = self.single(to) if single else self.resolve(to)
@@ -295,6 +298,7 @@ class Router:
         name = type(body).__name__ if topic is None else topic_name(topic)
         if self.strict:
             body = self.codec.roundtrip(body)
+        (sender or self.outside).sent += 1
         env = Envelope(
             body, None if sender is None else sender.ref, None, name, sent_at=self.engine.now()
         )

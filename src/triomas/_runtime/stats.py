@@ -11,14 +11,24 @@ from .._messages.envelope import Envelope
 if TYPE_CHECKING:
     from .cell import Cell
     from .container import Container
+    from .engine import Engine
+    from .router import Router
 
 
 @final
 @attrs.frozen
 class AgentStats:
     """One agent, now: its name, class, lifecycle state, incarnation (1 until its first
-    restart), how many restarts that makes, how many messages wait in its mailbox, and
-    how many it has handed to its handlers so far (every incarnation's)."""
+    restart), how many restarts that makes, and how many messages wait in its mailbox.
+
+    Counted over every incarnation: ``received``, the messages that arrived in its
+    mailbox (system messages such as ``Down`` too); ``handled``, those handed to a
+    handler (or taken by its own ``update()``); ``sent``, the tells, asks and publishes
+    it made (a publish counts once, however many subscribers; answers to asks are
+    not messages, and count in neither). ``handler_time`` is the seconds of wall
+    clock from the start of each batch of handling to its end, awaits included,
+    taken per batch rather than per message so that it can stay on.
+    """
 
     name: str
     cls: str
@@ -26,7 +36,10 @@ class AgentStats:
     incarnation: int
     restarts: int
     mailbox: int
+    received: int
     handled: int
+    sent: int
+    handler_time: float
 
     def as_dict(self) -> dict[str, Any]:
         """The same as plain values (for JSON, and for the wire)."""
@@ -36,12 +49,22 @@ class AgentStats:
 @final
 @attrs.frozen
 class ContainerStats:
-    """A container, now: its address, clock time, agents, and dead letters by reason."""
+    """A container, now: its address, clock time, agents, dead letters by reason, and
+    the messages sent by code outside the agents (``Container.send``, ``ask``,
+    ``publish``)."""
 
     address: str
     time: float
     agents: list[AgentStats]
     dead_letters: dict[str, int]
+    outside_sent: int = 0
+
+    def agent(self, name: str) -> AgentStats:
+        """The stats of the agent called ``name``; :exc:`KeyError` if none is live."""
+        for agent in self.agents:
+            if agent.name == name:
+                return agent
+        raise KeyError(name)
 
     def as_dict(self) -> dict[str, Any]:
         """The same as plain values (for JSON, and for the wire)."""
@@ -50,6 +73,7 @@ class ContainerStats:
             "time": self.time,
             "agents": [agent.as_dict() for agent in self.agents],
             "dead_letters": dict(self.dead_letters),
+            "outside_sent": self.outside_sent,
         }
 
 
@@ -70,11 +94,12 @@ def depth(cell: Cell) -> int:
     return count
 
 
-def container_stats(
-    container: Container, cells: list[Cell], dead: dict[str, int], in_flight: dict[int, int]
-) -> ContainerStats:
-    """The stats of ``container``, whose live cells are ``cells``; ``in_flight``: the
-    messages sent this virtual round, not in a mailbox yet (by ``id`` of the cell)."""
+def container_stats(container: Container, router: Router, engine: Engine) -> ContainerStats:
+    """The stats of ``container``, whose router and engine these are."""
+    dead = {str(reason): n for reason, n in router.dead_letter_counts.items()}
+    # the messages sent this virtual round, not in a mailbox yet (by id of the cell)
+    in_flight: dict[int, int] = engine.scheduler.in_flight() if engine.virtual else {}  # type: ignore[attr-defined]
+    cells = list(router.cells.values())
     return ContainerStats(
         container.address,
         container.clock.now(),
@@ -86,9 +111,13 @@ def container_stats(
                 cell.incarnation,
                 cell.incarnation - 1,
                 depth(cell) + in_flight.get(id(cell), 0),
+                cell.received + in_flight.get(id(cell), 0),
                 cell.handled,
+                cell.sent,
+                cell.busy,
             )
             for cell in cells
         ],
         dead,
+        router.outside.sent,
     )

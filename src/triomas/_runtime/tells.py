@@ -24,11 +24,12 @@ class Outside:
     """Stands for the code outside the agents as the sender of a tell: its container's
     router, and no reference."""
 
-    __slots__ = ("router",)
+    __slots__ = ("router", "sent")
     ref = None
 
     def __init__(self, router: Router) -> None:
         self.router = router
+        self.sent = 0  # messages sent from outside the agents (ContainerStats.outside_sent)
 
 
 def tell(self: Cell | Outside, to: Recipient, msg: Any) -> None:
@@ -53,6 +54,7 @@ def tell(self: Cell | Outside, to: Recipient, msg: Any) -> None:
         else:
             target = None
         if target is not None and target.exit_reason is None:
+            self.sent += 1
             sender = self.ref
             engine = target.engine
             if target.compact and type(msg) is not Envelope:
@@ -62,6 +64,7 @@ def tell(self: Cell | Outside, to: Recipient, msg: Any) -> None:
                     mailbox = target.mailbox
                     if mailbox is NO_MAIL:
                         mailbox = target.mailbox = deque()
+                    target.received += 1
                     mailbox.append(msg)
                     mailbox.append(sender)
                     mailbox.append(engine.now())
@@ -120,6 +123,7 @@ def tell(self: Cell | Outside, to: Recipient, msg: Any) -> None:
                     None,
                     router.engine.now(),
                 )
+                self.sent += 1
                 remote.forward(env, ref)
                 return
     router.send(
