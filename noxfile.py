@@ -10,7 +10,7 @@ nox.options.reuse_existing_virtualenvs = True
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (examples and docs code blocks included) with branch coverage."""
-    session.install("-e", ".[test,mosaik]")
+    session.install("-e", ".[test,mosaik,otel]")
     session.run("pytest", "--cov=triomas", "--cov-report=term:skip-covered", *session.posargs)
 
 
@@ -26,7 +26,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """Type-check the package with ``mypy --strict``, and the examples as users would."""
     # the testing kit types against pytest, examples/mosaik_grid.py against mosaik
-    session.install("-e", ".[test,mosaik]", "mypy>=1.10")
+    session.install("-e", ".[test,mosaik,otel]", "mypy>=1.10")
     session.run("mypy")
     session.run("mypy", "--strict", "examples")
 

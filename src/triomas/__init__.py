@@ -79,6 +79,7 @@ from ._net.virtual import SimNetwork
 from ._node import Node, NodeStartError, spawn_container
 from ._open import open_container
 from ._runtime.container import Container, RunReport
+from ._runtime.observer import Observer
 from ._runtime.progress import Progress
 from ._runtime.run import run
 from ._runtime.stats import AgentStats, ContainerStats
@@ -140,6 +141,7 @@ __all__ = [
     "NodeStartError",
     "Normal",
     "NotExposed",
+    "Observer",
     "Overflow",
     "Progress",
     "ProtocolError",

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("triomas.bdi",),
     ("triomas._open",),
     ("triomas._node",),
-    ("triomas.mosaik",),
+    ("triomas.mosaik", "triomas.otel"),
     ("triomas.testing",),
     ("triomas._cli",),
     ("triomas", "triomas.__main__"),

@@ -7,6 +7,7 @@ import inspect
 import triomas
 import triomas.bdi
 import triomas.mosaik
+import triomas.otel
 import triomas.testing
 import triomas.testing.strategies
 
@@ -55,6 +56,7 @@ PUBLIC = {
     "NameTaken",
     "NoHandler",
     "NoConnection",
+    "Observer",
     "NoProc",
     "Normal",
     "RealClock",
@@ -146,6 +148,7 @@ BDI = {
 }
 
 
+OTEL = {"SCOPE", "Telemetry", "instrument"}
 MOSAIK = {
     "MAX_FRAME",
     "AgentCrashed",
@@ -184,15 +187,16 @@ def test_public_names_are_pinned() -> None:
     }
     assert triomas.testing.strategies.__all__ == ["messages"]
     assert set(triomas.mosaik.__all__) == MOSAIK
+    assert set(triomas.otel.__all__) == OTEL
     assert set(triomas.bdi.__all__) == BDI
-    for module in (triomas, triomas.bdi, triomas.mosaik):
+    for module in (triomas, triomas.bdi, triomas.mosaik, triomas.otel):
         for name in module.__all__:
             assert hasattr(module, name)
 
 
 def test_every_public_name_is_documented() -> None:
     missing = []
-    for module in (triomas, triomas.testing, triomas.bdi, triomas.mosaik):
+    for module in (triomas, triomas.testing, triomas.bdi, triomas.mosaik, triomas.otel):
         for name in module.__all__:
             obj = getattr(module, name)
             if inspect.isclass(obj) or inspect.isfunction(obj):
@@ -216,6 +220,7 @@ def test_public_classes_live_in_private_modules_and_show_their_public_one() -> N
         triomas.testing,
         triomas.testing.strategies,
         triomas.mosaik,
+        triomas.otel,
     ):
         for name in module.__all__:
             obj = getattr(module, name)

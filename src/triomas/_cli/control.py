@@ -137,10 +137,13 @@ def _rates(stats: dict[str, Any], before: dict[str, Any] | None) -> None:
                 if old is not None and span > 0
                 else "-"
             )
+        busy = agent["handler_time"]
         agent["busy"] = (
-            f"{(agent['handler_time'] - old['handler_time']) / span:.0%}"
+            "-"
+            if busy is None
+            else f"{(busy - old['handler_time']) / span:.0%}"
             if old is not None and span > 0
-            else f"{agent['handler_time']:.3f}s"
+            else f"{busy:.3f}s"
         )
 
 

@@ -42,7 +42,9 @@ class Envelope:
     for plain messages. ``conversation_id``, ``reply_with``, ``in_reply_to`` and
     ``reply_by`` (clock time) thread conversations; ``protocol`` (such as
     ``"fipa-contract-net"``), ``ontology`` and ``language`` are FIPA-ACL's fields,
-    carried for the agents and never read by the runtime.
+    carried for the agents and never read by the runtime. ``trace`` is the W3C
+    ``traceparent`` of the span that sent the message, set only when the container
+    is observed (``triomas.otel``).
     """
 
     body: Any
@@ -58,6 +60,9 @@ class Envelope:
     protocol: str | None = None
     ontology: str | None = None
     language: str | None = None
+    # The W3C ``traceparent`` of the span that sent it, when an instrumentation is on
+    # (``triomas.otel``); it travels with the message to other containers.
+    trace: str | None = attrs.field(default=None, eq=False, repr=False)
     # The reply slot of an ask: where the answer goes (the asker's future, or a reply
     # to another container). The runtime's own: not set by users, not copied by
     # ``attrs.evolve`` (trackers get copies), cleared once answered.

@@ -13,9 +13,11 @@ payload is a msgpack array whose first item is its :class:`Kind`:
 ``WELCOME`` ``[2, accepted, reason, proof]``: the acceptor keeps or declines the
             connection, and proves it knows the secret too
 ``MSG``     ``[3, sender, receiver, topic, performative, conversation_id, reply_with,
-            in_reply_to, reply_by, sent_at, fipa, tag, *fields]``; ``receiver`` is an
-            agent name in the receiving container, or ``None`` for a publish; the
-            body is its tag and its field values, flat
+            in_reply_to, reply_by, sent_at, extra, tag, *fields]``; ``receiver`` is
+            an agent name in the receiving container, or ``None`` for a publish;
+            ``extra`` is ``None`` or ``[protocol, ontology, language]`` (FIPA-ACL's
+            fields), with a W3C ``traceparent`` as a fourth item when the message
+            carries one; the body is its tag and its field values, flat
 ``REPLY``   ``[4, reply_with, ok, value]``; when not ``ok``, ``value`` is an error
 ``INTEREST`` ``[5, add, topics]``: the sender's agents (un)subscribed to these topics
 ``ERROR``   ``[6, reason]``: why the sender is closing the connection
@@ -61,9 +63,10 @@ from .._messages.events import ExitReason, Failure, Fatal, NoConnection, NoProc,
 from .._messages.ref import AgentRef
 
 PROTOCOL: Final = "triomas"
-VERSION: Final = 4
+VERSION: Final = 5
 """The protocol version; 3 binds roles, nonces and addresses in the proofs, 4 adds
-heartbeats and the monitors and links between containers."""
+heartbeats and the monitors and links between containers, 5 a trace context in
+``MSG``."""
 MAX_FRAME: Final = 4 * 1024 * 1024
 """The default largest frame accepted, in bytes."""
 HANDSHAKE_MAX_FRAME: Final = 4096
@@ -310,9 +313,13 @@ def encode_message(
         env.in_reply_to,
         env.reply_by,
         env.sent_at,
-        None
-        if env.protocol is None and env.ontology is None and env.language is None
-        else (env.protocol, env.ontology, env.language),
+        (
+            None
+            if env.protocol is None and env.ontology is None and env.language is None
+            else (env.protocol, env.ontology, env.language)
+        )
+        if env.trace is None
+        else (env.protocol, env.ontology, env.language, env.trace),
     )
     return frame(codec.pack(header + codec.dump(env.body)))
 
@@ -379,8 +386,8 @@ def message_header(item: list[Any]) -> tuple[Envelope, str | None]:
             fipa is None
             or (
                 isinstance(fipa, list)
-                and len(fipa) == 3
-                and all(v is None or isinstance(v, str) for v in fipa)
+                and (len(fipa) == 3 or (len(fipa) == 4 and _is_trace(fipa[3])))
+                and all(v is None or isinstance(v, str) for v in fipa[:3])
             )
         )
     ):
@@ -398,8 +405,19 @@ def message_header(item: list[Any]) -> tuple[Envelope, str | None]:
         sent,
     )
     if fipa is not None:
-        env.protocol, env.ontology, env.language = fipa
+        env.protocol, env.ontology, env.language = fipa[:3]
+        if len(fipa) == 4:
+            env.trace = fipa[3]
     return env, receiver
+
+
+_MAX_TRACE = 256
+"""The longest trace context accepted (a version-00 ``traceparent`` is 55 characters);
+what it says is for the instrumentation to parse, which ignores a malformed one."""
+
+
+def _is_trace(value: Any) -> bool:
+    return type(value) is str and len(value) <= _MAX_TRACE
 
 
 # ---- replies -----------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from .tree import Supervision
 from .virtual import VirtualEngine
 
 if TYPE_CHECKING:
+    from .observer import Observer
     from .ports import Remote
     from .probe import Probe
 
@@ -129,9 +130,8 @@ class Container:
         """The agents that stopped for good because they failed (a first ``setup()`` that
         raised, a crash with no restart left, a temporary agent that crashed), with the
         failure, in the order they stopped; the last 100 of them. A crash that was
-        restarted is not here. A
-        program can end with ``sys.exit(1)`` when this is not empty, so that a failure is
-        not an exit status of 0."""
+        restarted is not here. A program can end with ``sys.exit(1)`` when this is not
+        empty, so that a failure is not an exit status of 0."""
         return list(self._registry.failures)
 
     # ---- agents --------------------------------------------------------------------------
@@ -244,6 +244,10 @@ class Container:
     def trace(self) -> Callable[[TraceRecord], object] | None:
         """The trace hook given to :func:`open_container` (a :class:`TraceRecorder`, say)."""
         return self._router.trace
+
+    def observe(self, observer: Observer | None) -> None:
+        """Have ``observer`` see each ask and handled message (None: stop; see otel)."""
+        self._router.observe(observer)
 
     async def discover(
         self,
@@ -466,9 +470,8 @@ class Container:
         happens between calls that wait on the simulation; in real time agents go on.
 
         ``until``: a predicate, checked after every round (virtual time) or whenever an
-        agent ends a step (real time); the run ends as soon as it holds (reason
-        ``"until"``), or at the other limits given. Tests use it to run "until the probe
-        has 3 messages" without sleeping.
+        agent ends a step (real time); the run ends as soon as it holds (``"until"``):
+        "until the probe has 3 messages", with no sleep.
 
         ``progress`` (with ``seconds``): run in slices and show how far the clock got, on
         a rich bar (``True``) or a :class:`Progress` of your own; the default is

@@ -29,6 +29,7 @@ from .lifecycle import Life
 
 if TYPE_CHECKING:
     from .cell import Cell
+    from .observer import Finish
 
 log = logging.getLogger("triomas")
 
@@ -60,6 +61,9 @@ async def activation(cell: Cell, setup_result: Awaitable[None] | None = None) ->
     engine = cell.engine
     registry = cell.router.registry
     agent = cell.agent
+    # Handler time is wall clock, taken in real time only: in virtual time the two
+    # clock reads would cost a simulation step about 10 % (virtual ping-pong).
+    timed = not engine.virtual
     try:
         if setup_result is not None:
             await setup_result
@@ -78,12 +82,14 @@ async def activation(cell: Cell, setup_result: Awaitable[None] | None = None) ->
                 return
             if cell.first_update or cell.mailbox or agent.keep_awake:
                 cell.first_update = False
-                # PERF: handler time is taken per batch, not per message
-                start = _clock()
-                try:
+                if timed:  # PERF: handler time is taken per batch, not per message
+                    start = _clock()
+                    try:
+                        await update(cell)
+                    finally:
+                        cell.busy += _clock() - start
+                else:
                     await update(cell)
-                finally:
-                    cell.busy += _clock() - start
                 if not await engine.after_batch(cell):
                     return
             else:
@@ -124,15 +130,22 @@ async def dispatch_all(cell: Cell) -> None:
             continue
         cell.current = env
         cell.handled += 1
+        finish = None if router.observer is None else _observe(cell, env)
         try:
             if handler.wants_envelope:
                 result = await handler.func(cell.agent, env.body, env)
             else:
                 result = await handler.func(cell.agent, env.body)
-        except Exception as exc:
+        except BaseException as exc:
+            if finish is not None:
+                finish(exc)
+            if not isinstance(exc, Exception):
+                raise
             cell.current = None
             cell.crash(exc, env)
             return
+        if finish is not None:
+            finish(None)
         cell.current = None
         if env.reply_with is not None:
             router.reply(env, result)
@@ -151,6 +164,7 @@ def drain_sync(cell: Cell, count: int) -> tuple[int, Envelope | None, Handler | 
     handlers = info.handlers
     agent = cell.agent
     router = cell.router
+    plain = router.trace is None and router.observer is None  # no record, no span
     handled = 0
     while count > 0 and mailbox and cell.exit_reason is None:
         env = mailbox.popleft()
@@ -164,7 +178,7 @@ def drain_sync(cell: Cell, count: int) -> tuple[int, Envelope | None, Handler | 
             sender = mailbox.popleft()
             sent_at = mailbox.popleft()
             handler = handlers.get(type(body)) or info.lookup(type(body))
-            if handler is not None and handler.simple and router.trace is None:
+            if handler is not None and handler.simple and plain:
                 # PERF: the common case, with no envelope made (a tell is no ask: no
                 # reply); live fan-out in benchmarks/run.py.
                 handled += 1
@@ -181,9 +195,11 @@ def drain_sync(cell: Cell, count: int) -> tuple[int, Envelope | None, Handler | 
         if handler.suspends or handler.concurrent:
             cell.handled += handled
             return count, env, handler
+        # handle_one, inlined (PERF: a call less per message; virtual ping-pong)
         if router.trace is not None:
             router.trace_recv(cell, env)
         handled += 1
+        finish = None if plain else _observe(cell, env)
         try:
             if handler.wants_envelope:
                 result = handler.func(agent, body, env)
@@ -192,12 +208,53 @@ def drain_sync(cell: Cell, count: int) -> tuple[int, Envelope | None, Handler | 
             if handler.is_async:  # an async def without await point: done in one step
                 result = complete(result)
         except BaseException as exc:
+            if finish is not None:
+                finish(exc)
             failed(cell, exc, env)
             break
+        if finish is not None:
+            finish(None)
         if env.reply_with is not None:
             router.reply(env, result)
     cell.handled += handled
     return 0, None, None
+
+
+def handle_one(cell: Cell, handler: Handler, env: Envelope) -> bool:
+    """Hand ``env`` to its plain (sync) ``handler`` and answer it if it is an ask; False
+    if the handler raised (the agent crashed, or its tree ends).
+
+    PERF: a live ask to an idle agent is handled here straight from the asker's task
+    (``mailbox.handoff``), with no mailbox in between (live ask in benchmarks/run.py).
+    """
+    router = cell.router
+    if router.trace is not None:
+        router.trace_recv(cell, env)
+    cell.handled += 1
+    finish = None if router.observer is None else _observe(cell, env)
+    try:
+        if handler.wants_envelope:
+            result = handler.func(cell.agent, env.body, env)
+        else:
+            result = handler.func(cell.agent, env.body)
+        if handler.is_async:  # an async def without await point: done in one step
+            result = complete(result)
+    except BaseException as exc:
+        if finish is not None:
+            finish(exc)
+        failed(cell, exc, env)
+        return False
+    if finish is not None:
+        finish(None)
+    if env.reply_with is not None:
+        router.reply(env, result)
+    return True
+
+
+def _observe(cell: Cell, env: Envelope) -> Finish | None:
+    """Tell the container's observer, if any, that ``cell`` begins to handle ``env``."""
+    observer = cell.router.observer
+    return None if observer is None else observer.handling(cell.ref, type(cell.agent), env)
 
 
 def _setup_in_step(cell: Cell) -> bool:
@@ -243,7 +300,6 @@ def run_step(cell: Cell) -> None:
         registry.park(cell)
         return
     cell.first_update = False
-    start = _clock()
     if cell.info.custom_update:
         cell.router.trace_event(cell.name, "update", "")
         try:
@@ -255,7 +311,6 @@ def run_step(cell: Cell) -> None:
     else:
         # sync_ok: every handler is plain, so this drains the whole mailbox
         drain_sync(cell, len(cell.mailbox))
-    cell.busy += _clock() - start
     if cell.bound is not None:
         cell.bound.freed()
     if cell.passivation is not None:
@@ -268,8 +323,10 @@ def run_step(cell: Cell) -> None:
 async def run_concurrent(cell: Cell, handler: Handler, env: Envelope) -> None:
     """Body of the task of a ``concurrent=True`` handler: it may answer out of order."""
     finished = False
+    error: BaseException | None = None
     cell.handled += 1
-    start = _clock()
+    start = 0.0 if cell.engine.virtual else _clock()
+    finish = None if cell.router.observer is None else _observe(cell, env)
     try:
         if handler.wants_envelope:
             result = handler.func(cell.agent, env.body, env)
@@ -280,16 +337,21 @@ async def run_concurrent(cell: Cell, handler: Handler, env: Envelope) -> None:
         finished = True
     except Exception as exc:
         finished = True
+        error = exc
         cell.crash(exc, env, interrupt=True)
         return
     except BaseException as exc:
+        error = exc
         if not is_fatal(exc):
             raise
         finished = True
         cell.fail_fatal(exc)
         return
     finally:
-        cell.busy += _clock() - start
+        if start:
+            cell.busy += _clock() - start
+        if finish is not None:
+            finish(error)
         if not finished and env.reply_with is not None:
             # cancelled with the incarnation: the caller learns at once
             reason = cell.exit_reason if cell.exit_reason is not None else Shutdown()

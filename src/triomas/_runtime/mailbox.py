@@ -88,6 +88,7 @@ def take(self: Cell) -> Envelope:
     if not mailbox:
         raise IndexError(f"no message is waiting for {self.ref.name}")
     env = mailbox.popleft()
+    self.handled += 1  # an update() of its own handles what it takes
     if self.bound is not None:
         self.bound.freed()
     return env
@@ -189,9 +190,8 @@ def handoff(cell: Cell, env: Envelope) -> bool:
     state = cell.run_state
     cell.run_state = _ACTIVE
     cell.received += 1
-    cell.real_mailbox().append(env)  # it was empty: env is the one drained
     start = _clock()
-    dispatch.drain_sync(cell, 1)
+    dispatch.handle_one(cell, handler, env)
     cell.busy += _clock() - start
     if cell.passivation is not None:
         cell.passivation.touch()

@@ -22,7 +22,6 @@ from .._messages.envelope import Envelope
 from .._messages.errors import (
     AskTimeout,
     CodecError,
-    DecodeError,
     MailboxFull,
 )
 from .._messages.events import (
@@ -37,6 +36,7 @@ from .._messages.events import (
 )
 from .._messages.ref import AgentRef, address_or_name, is_address
 from .._time.future import Future, ReplySlot
+from . import arrivals
 from .deadletters import DeadLetterLog, undeliverable_error
 from .distant import DistantTies
 from .engine import RunState
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from .cell import Cell
     from .container import Container
     from .engine import Engine
+    from .observer import Observer
     from .ports import Remote, TieOp
     from .registry import Registry
     from .run import RunDefaults
@@ -96,6 +97,9 @@ class Router:
         self.run = run
         self.codec = codec
         self.strict = strict
+        # Whether a tell must take the general path for what it needs (a codec round
+        # trip, a trace context); the fast path reads this one flag (see observe).
+        self.slow_tells = strict
         self.trace = trace
         self.subscriptions = Subscriptions()
         # The subscriptions' own dict, read by the tell fast path (it is never replaced).
@@ -105,6 +109,7 @@ class Router:
         # is never replaced).
         self.cells = registry.cells
         self.outside = Outside(self)  # the sender of what code outside the agents sends
+        self.observer: Observer | None = None  # see observe()
         self.remote: Remote | None = None
         self.distant = DistantTies(self)
         # Gives a container with no network one that dials out, for an address it can reach.
@@ -115,6 +120,11 @@ class Router:
         # Hand-offs only in real time: in virtual time a message must wait for the next round.
         self._handoff = not engine.virtual
         self._handoffs = 0
+
+    def observe(self, observer: Observer | None) -> None:
+        """Container.observe: tell ``observer`` of asks, sends and handling from now on."""
+        self.observer = observer
+        self.slow_tells = self.strict or observer is not None
 
     # ---- resolving ------------------------------------------------------------------------
 
@@ -242,6 +252,8 @@ class Router:
         )
         if fipa is not None:
             env.protocol, env.ontology, env.language = fipa
+        if self.observer is not None:
+            env.trace = self.observer.sending(env.sender, env)
         if reply is not None:
             env._reply_to = reply
         if isinstance(target, list):
@@ -302,6 +314,8 @@ class Router:
         env = Envelope(
             body, None if sender is None else sender.ref, None, name, sent_at=self.engine.now()
         )
+        if self.observer is not None:
+            env.trace = self.observer.sending(env.sender, env)
         subscribers = self.subscriptions.topics.get(name)
         if subscribers:
             for cell in subscribers:
@@ -340,6 +354,11 @@ class Router:
         fut = Future()
         run = self.run
         run.next_id += 1  # PERF: run.new_reply_id(), inlined: a call less per ask
+        finish = (
+            None
+            if self.observer is None
+            else self.observer.asking(None if sender is None else sender.ref, to, body)
+        )
         try:
             remote = self.send(
                 sender,
@@ -371,10 +390,17 @@ class Router:
             if await engine.wait(fut, engine.now() + timeout):
                 return fut.result()
             raise AskTimeout(f"no reply from {to} within {timeout} s to {body!r}")
+        except BaseException as exc:
+            if finish is not None:
+                finish(exc)
+                finish = None
+            raise
         finally:
             # Closed when the caller stops waiting (timeout, cancel, crash): a late
             # reply is dropped, as the call's end already told the caller.
             fut.close()
+            if finish is not None:
+                finish(None)
 
     def reply(self, request: Envelope, value: Any) -> None:
         """Answer ``request`` with ``value`` (a second answer is dropped)."""
@@ -400,47 +426,9 @@ class Router:
 
     # ---- the network's port (Inbound) -----------------------------------------------------
 
-    def arrive(
-        self,
-        env: Envelope,
-        receiver: str | None,
-        reply: ReplySlot | None,
-        error: DecodeError | None,
-    ) -> None:
-        """Deliver a message that came from another container."""
-        if reply is not None:
-            env._reply_to = reply
-        if receiver is not None:
-            env.receiver = AgentRef(self.address, receiver)
-        if error is not None:
-            self.dead(env, DeadLetterReason.UNDECODABLE, None)
-            return
-        if receiver is not None and "/" in receiver:
-            # A name, never an address: a peer must not reach past this container.
-            self.dead(env, DeadLetterReason.UNKNOWN_RECIPIENT, NoProc())
-            return
-        if receiver is None:
-            subscribers = self.subscriptions.topics.get(env.topic)
-            if not subscribers:
-                self.dead(env, DeadLetterReason.NO_SUBSCRIBERS, None)
-                return
-            for cell in subscribers:
-                cell.deliver(cell, env)
-            return
-        target = self.resolve(receiver)
-        if isinstance(target, list):
-            if env.reply_with is not None and len(target) != 1:
-                self.reply_error(
-                    env, ValueError(f"{receiver!r} names {len(target)} agents; an ask needs one")
-                )
-                return
-            for member in target:
-                member.deliver(member, env)
-        elif target is not None:
-            if not (env.reply_with is not None and self._handoff and handoff(target, env)):
-                target.deliver(target, env)
-        else:
-            self.dead(env, DeadLetterReason.UNKNOWN_RECIPIENT, NoProc())
+    arrive = arrivals.arrive
+    members = arrivals.members
+    matching = arrivals.matching
 
     def topics(self) -> list[str]:
         """The topics this container's agents subscribe to."""
@@ -457,28 +445,6 @@ class Router:
     def call_at(self, when: float, callback: Callable[[], object], blocking: bool) -> TimerHandle:
         """A timer on the container's clock."""
         return self.engine.call_at(when, callback, blocking)
-
-    def members(self, group: str) -> list[str]:
-        """The names of the agents here of the class called ``group``, and the members
-        of the receiver group ``group``."""
-        found = self._members(self.registry.of_class(group), group)
-        return (
-            []
-            if found is None
-            else [cell.name for cell in (found if isinstance(found, list) else [found])]
-        )
-
-    def matching(self, name: str | None, cls: str | None, topic: str | None) -> list[str]:
-        """The names of this container's live agents named ``name``, of a class called
-        ``cls`` or subscribed to ``topic`` (None matches everything)."""
-        subscribers = None if topic is None else self.subscriptions.topics.get(topic, {})
-        return [
-            cell.name
-            for cell in self.registry.cells.values()
-            if (name is None or cell.name == name)
-            and (cls is None or type(cell.agent).__name__ == cls)
-            and (subscribers is None or cell in subscribers)
-        ]
 
     async def discover(
         self,

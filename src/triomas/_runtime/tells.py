@@ -42,7 +42,7 @@ def tell(self: Cell | Outside, to: Recipient, msg: Any) -> None:
     fan-out and its by-name and from-outside rows in benchmarks/run.py).
     """
     router = self.router
-    if not (router.trackers or router.inboxes or router.strict):
+    if not (router.trackers or router.inboxes or router.slow_tells):
         target: Cell | None
         if type(to) is AgentRef:
             target = to._cell
