@@ -1,5 +1,5 @@
-"""Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s bench``,
-``nox -s fuzz``."""
+"""Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s docs``,
+``nox -s bench``, ``nox -s fuzz``."""
 
 import nox
 
@@ -10,7 +10,7 @@ nox.options.reuse_existing_virtualenvs = True
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (examples and docs code blocks included) with branch coverage."""
-    session.install("-e", ".[test,mosaik,otel]")
+    session.install("-e", ".[test,mosaik,otel,docs]")
     session.run("pytest", "--cov=triomas", "--cov-report=term:skip-covered", *session.posargs)
 
 
@@ -29,6 +29,13 @@ def typecheck(session: nox.Session) -> None:
     session.install("-e", ".[test,mosaik,otel]", "mypy>=1.10")
     session.run("mypy")
     session.run("mypy", "--strict", "examples")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the docs site (mkdocs-material) into build/site, strictly."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", *session.posargs)
 
 
 @nox.session

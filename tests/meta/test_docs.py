@@ -12,7 +12,8 @@ How code blocks in the docs are run (follow this when you write one):
    wants virtual time runs itself: ``triomas.run(main, clock=triomas.VirtualClock())``.
 3. A ```text block that follows a ```python block with only blank lines between is
    the expected output: what the python block prints (the run of rule 2 included)
-   must equal it, line for line.
+   must equal it, line for line. A ```mermaid block there is one too, and the docs
+   site (mkdocs.yml) draws it: a diagram the page shows is the one the code makes.
 4. No block is exempt. Code that only illustrates still has to run, so it stays
    true. Blocks never sleep in real time: use a ``VirtualClock``. Other fences
    (```sh, ```text not after python) are not run.
@@ -81,7 +82,7 @@ def code_blocks(text: str) -> list[Block]:
         if index + 1 < len(fenced):
             after, _ = fenced[index + 1]
             between = lines[end : after.line - 2]
-            if after.lang == "text" and not any(row.strip() for row in between):
+            if after.lang in ("text", "mermaid") and not any(row.strip() for row in between):
                 expected = after.source
         blocks.append(Block(block.lang, block.line, block.source, expected))
     return blocks
