@@ -105,3 +105,33 @@ class GridPlayer(Agent):
     @on(Pongs)
     def count(self, msg: Pongs) -> list[list[object]]:
         return sorted([address, n] for address, n in self.pongs)
+
+
+@message(tag="node.Tick")
+class Tick:
+    pass
+
+
+class Ticker(Agent):
+    """Ticks every clock second for ever; says how far it got when it stops."""
+
+    def setup(self) -> None:
+        self.ticks = 0
+        self.set_alarm(Tick(), after=1.0)
+
+    @on(Tick)
+    def tick(self, msg: Tick) -> None:
+        self.ticks += 1
+        self.set_alarm(Tick(), after=1.0)
+
+    def teardown(self) -> None:
+        print(f"ticker: {self.ticks} ticks, then teardown")
+
+
+async def tick_for_ever() -> None:
+    """A program that never ends by itself (``triomas run ... --until T`` ends it)."""
+    import triomas
+
+    async with triomas.open_container() as c:
+        await c.spawn(Ticker, name="ticker")
+        await c.run()

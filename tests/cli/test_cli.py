@@ -162,6 +162,13 @@ def test_nothing_listens_is_exit_1(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_a_run_stops_at_the_clock_time_until_says() -> None:
+    ran = triomas("run", "node_agents:tick_for_ever", "--virtual", "--until", "50")
+    assert ran.returncode == 0, ran.stderr
+    assert "stopped at clock time 50 (--until 50)" in ran.stderr
+    assert "ticker: 50 ticks, then teardown" in ran.stdout  # stopped in order
+
+
 def test_a_run_is_recorded_and_drawn(tmp_path: Path) -> None:
     trace_file = tmp_path / "pingpong.jsonl"
     ran = triomas(
