@@ -27,7 +27,7 @@ from .._runtime.ports import TieOp
 from .connection import Connection, PeerReportedError
 from .handshakes import Handshakes
 from .peer import PRUNE_AT, Peer
-from .remote import answer, arrive, check_reply
+from .remote import arrive, settle
 from .transport import CLIENT, Transport, transport_for
 from .wire import (
     Kind,
@@ -557,15 +557,8 @@ class Network:
             arrive(self.inbound, self.codec, item, peer, conn.address)
             return False
         if kind == Kind.REPLY:
-            wire = item[1] if len(item) > 1 else None
-            slot = peer.pending.pop(wire, None) if type(wire) is str else None
-            if slot is None:
-                # Late (its asker stopped waiting), or not an ask of ours to this
-                # peer: either way it settles nothing.
-                check_reply(item)
-                return False
-            answer(slot, item)
-            return True
+            # A reply is taken only from the peer asked: its own pending asks.
+            return settle(peer.pending, item)
         if kind == Kind.INTEREST:
             if len(item) != 3 or not isinstance(item[2], list):
                 raise ProtocolError("malformed INTEREST")

@@ -130,6 +130,19 @@ def check_reply(item: list[Any]) -> tuple[str, DecodeError | None]:
     return item[1], error
 
 
+def settle(pending: dict[str, ReplySlot], item: list[Any]) -> bool:
+    """Settle the ask of ``pending`` (reply slots by reply id) that the ``REPLY`` payload
+    ``item`` (parsed) answers; False if none waits for it: late, its asker stopped
+    waiting, or no ask of ours. Raises :exc:`ProtocolError` if it is malformed."""
+    rid = item[1] if len(item) > 1 else None
+    slot = pending.pop(rid, None) if type(rid) is str else None
+    if slot is None:
+        check_reply(item)
+        return False
+    answer(slot, item)
+    return True
+
+
 def answer(slot: ReplySlot, item: list[Any]) -> None:
     """Settle the ask whose reply slot is ``slot`` with a ``REPLY`` payload (parsed).
 

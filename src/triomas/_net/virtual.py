@@ -14,7 +14,7 @@ from .._messages.envelope import Envelope
 from .._messages.errors import ProtocolError
 from .._messages.events import DeadLetterReason, ExitReason, NoProc
 from .._messages.ref import AgentRef
-from .remote import answer, arrive, check_reply
+from .remote import arrive, settle
 from .wire import Kind, encode_message, parse
 
 if TYPE_CHECKING:
@@ -239,12 +239,7 @@ class VirtualPath:
         if item[0] == Kind.MSG:
             arrive(self.inbound, self.codec, item, _Return(self, source))
         elif item[0] == Kind.REPLY:
-            rid = item[1] if len(item) > 1 else None
-            slot = self.pending.pop(rid, None) if type(rid) is str else None
-            if slot is None:
-                check_reply(item)  # late: its asker stopped waiting
-            else:
-                answer(slot, item)
+            settle(self.pending, item)
         else:
             raise ProtocolError(f"unexpected {Kind(item[0]).name} on a simulated network")
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, final
 import trio
 
 from .._messages.errors import ProtocolError
-from .._net.remote import answer, arrive, check_reply
+from .._net.remote import arrive, settle
 from .._net.wire import Kind, encode_message, parse
 
 if TYPE_CHECKING:
@@ -153,12 +153,7 @@ class Post:
             if payload[0] == Kind.MSG:
                 arrive(self.inbound, self.codec, payload, _Return(self, source))
                 continue
-            rid = payload[1] if len(payload) > 1 else None
-            slot = self.pending.pop(rid, None) if type(rid) is str else None
-            if slot is None:
-                check_reply(payload)  # late: its asker stopped waiting
-            else:
-                answer(slot, payload)
+            settle(self.pending, payload)
 
 
 @final
