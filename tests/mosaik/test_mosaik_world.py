@@ -54,7 +54,10 @@ CONFIG = {
 def _children() -> set[int]:
     pids: set[int] = set()
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        text = (task / "children").read_text()
+        try:
+            text = (task / "children").read_text()
+        except FileNotFoundError:  # a thread that ended meanwhile: its children moved on
+            continue
         pids.update(int(pid) for pid in text.split())
     return pids
 
