@@ -28,17 +28,16 @@ from triomas import (
     Shutdown,
     message,
 )
+from triomas._net.outcomes import describe_error, rebuild_error
 from triomas._net.wire import (
     FrameDecoder,
     Kind,
     decode_message,
-    describe_error,
     encode_message,
     frame,
     parse,
     proof,
     proof_ok,
-    rebuild_error,
 )
 
 

@@ -43,9 +43,10 @@ from .._messages.errors import CalleeDown, DecodeError, EncodeError, ProtocolErr
 from .._messages.events import DeadLetterReason, ExitReason, NoConnection, NoProc
 from .._messages.ref import AgentRef
 from .._runtime.ports import TieOp
+from .outcomes import decode_tie, encode_tie
 from .remote import answer, arrive
 from .subjects import ALL, ANY, PREFIX, TOKEN, container_name, topic_subject
-from .wire import Kind, decode_message, decode_tie, encode_message, encode_tie, parse, raw_parse
+from .wire import Kind, decode_message, encode_message, parse, raw_parse
 
 if TYPE_CHECKING:
     from .._messages.codec import Codec
@@ -208,6 +209,19 @@ class NatsNetwork:
             if wire is not None:
                 self.pending.pop(wire, None)
             self.inbound.dead(env, DeadLetterReason.SEND_BUFFER_FULL, NoProc(), reply)
+
+    def ask_direct(
+        self,
+        sender: AgentRef | None,
+        to: AgentRef,
+        body: Any,
+        performative: str | None,
+        conversation_id: str | None,
+        reply: ReplySlot,
+        now: float,
+    ) -> bool:
+        """No path of its own: every ask goes by :meth:`forward`."""
+        return False
 
     async def flush(self, to: AgentRef) -> None:
         """Nothing to do: the client's writer sends what is queued at its next turn."""

@@ -4,10 +4,9 @@ container, reconnection with backoff, and the frames' way into the container."""
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import ssl
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Any, final
 
 import attrs
 import trio
@@ -26,15 +25,15 @@ from .._messages.ref import AgentRef
 from .._runtime.ports import TieOp
 from .connection import Connection, PeerReportedError
 from .handshakes import Handshakes
-from .peer import PRUNE_AT, Peer
+from .outcomes import decode_tie, encode_tie
+from .peer import PRUNE_AT, Peer, ReplyIds
 from .remote import arrive, settle
 from .transport import CLIENT, Transport, transport_for
 from .wire import (
     Kind,
     decode_message,
-    decode_tie,
+    encode_ask,
     encode_message,
-    encode_tie,
     frame,
     parse,
     raw_parse,
@@ -57,8 +56,6 @@ _DIAL_ERRORS = (
 _DRAIN_LIMIT = 2.0
 _FIRST_RETRY = 0.05
 _MAX_RETRY = 2.0
-_MAX_TOPICS = 10_000
-"""The most topics one peer may announce subscribers of."""
 
 
 @final
@@ -115,8 +112,7 @@ class Network:
         self._reachable: dict[str, bool] = {}
         self._secrets: dict[str, bytes] = {}
         self._node_secret: bytes | None = None
-        self._ids = b""
-        self._ids_at = 0
+        self._reply_id = ReplyIds().next
         self._handshakes = Handshakes(self.address, codec, options, self.secret_for, self._decide)
         # Addresses dialed -> the address the container there announced (it wins).
         self._aliases: dict[str, str] = {}
@@ -232,7 +228,7 @@ class Network:
         if wire is not None:
             assert reply is not None
             if len(peer.pending) >= peer.prune_at:
-                self._prune(peer)
+                peer.prune()
             peer.pending[wire] = reply
         if conn is not None and conn.accepting:
             sent = conn.send_frame(data, not ask)
@@ -246,6 +242,41 @@ class Network:
             self._release(peer)
             self.inbound.dead(env, DeadLetterReason.SEND_BUFFER_FULL, NoProc(), reply)
 
+    def ask_direct(
+        self,
+        sender: AgentRef | None,
+        to: AgentRef,
+        body: Any,
+        performative: str | None,
+        conversation_id: str | None,
+        reply: ReplySlot,
+        now: float,
+    ) -> bool:
+        """An ask to ``to`` over a connection that is up, written at once with no
+        envelope made; False (nothing done) where :meth:`forward` must take it: no
+        connection yet, a frame over the limit, a full send buffer.
+
+        PERF: asks across processes (net_seq_tcp, net_inflight_tcp in benchmarks/run.py).
+        """
+        peer = self.peers.get(self._aliases.get(to.container, to.container))
+        conn = None if peer is None else peer.conn
+        if peer is None or conn is None or not conn.accepting:
+            return False
+        wire = self._reply_id()
+        address = None
+        if sender is not None:
+            address = (
+                sender.address
+                if self._home is None or sender.container != self._home
+                else f"{self.address}/{sender.name}"
+            )
+        data = encode_ask(
+            self.codec, address, to.name, body, performative, conversation_id, wire, now
+        )
+        if len(data) - 4 > min(self.options.max_frame, conn.peer_max_frame):
+            return False  # forward says why
+        return peer.send_ask(conn, data, wire, reply)
+
     def _sender_address(self, env: Envelope) -> str | None:
         """The sender's address on the wire, where it is not the envelope's: a client
         container's own agents go by its ``client://`` address."""
@@ -253,21 +284,6 @@ class Network:
         if self._home is None or sender is None or sender.container != self._home:
             return None
         return f"{self.address}/{sender.name}"
-
-    def _reply_id(self) -> str:
-        """A random reply id for the wire: 8 bytes from the OS's random source, drawn
-        512 at a time (one system call per ask costs a few per cent of a round trip)."""
-        at = self._ids_at
-        if at >= len(self._ids):
-            self._ids = os.urandom(4096)
-            at = 0
-        self._ids_at = at + 8
-        return self._ids[at : at + 8].hex()
-
-    def _prune(self, peer: Peer) -> None:
-        """Forget the asks to ``peer`` whose askers stopped waiting (timed out)."""
-        peer.pending = {wire: slot for wire, slot in peer.pending.items() if not slot.done}
-        peer.prune_at = max(PRUNE_AT, 2 * len(peer.pending))
 
     def publish(self, env: Envelope) -> int:
         """Send ``env`` to every connected peer whose agents subscribe to its topic."""
@@ -560,15 +576,7 @@ class Network:
             # A reply is taken only from the peer asked: its own pending asks.
             return settle(peer.pending, item)
         if kind == Kind.INTEREST:
-            if len(item) != 3 or not isinstance(item[2], list):
-                raise ProtocolError("malformed INTEREST")
-            topics = peer.topics
-            if item[1]:
-                topics.update(t for t in item[2] if isinstance(t, str))
-                if len(topics) > _MAX_TOPICS:
-                    raise ProtocolError(f"more than {_MAX_TOPICS} topics")
-            else:
-                topics.difference_update(t for t in item[2] if isinstance(t, str))
+            peer.interest(item)
             return False
         if kind == Kind.TICK:
             return False

@@ -3,9 +3,11 @@ asks sent to it, and the topics its agents subscribe to."""
 
 from __future__ import annotations
 
+import os
 from collections import deque
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Any, final
 
+from .._messages.errors import ProtocolError
 from .wire import MAX_FRAME
 
 if TYPE_CHECKING:
@@ -15,6 +17,29 @@ if TYPE_CHECKING:
 
 PRUNE_AT = 1024
 """Asks pending to one peer before those whose askers stopped waiting are forgotten."""
+MAX_TOPICS = 10_000
+"""The most topics one peer may announce subscribers of."""
+
+
+@final
+class ReplyIds:
+    """Random reply ids for the wire: 8 bytes from the OS's random source each, drawn
+    512 at a time (one system call per ask costs a few per cent of a round trip)."""
+
+    __slots__ = ("_at", "_pool")
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._at = 0
+
+    def next(self) -> str:
+        """A fresh reply id, as 16 hexadecimal digits."""
+        at = self._at
+        if at >= len(self._pool):
+            self._pool = os.urandom(4096)
+            at = 0
+        self._at = at + 8
+        return self._pool[at : at + 8].hex()
 
 
 @final
@@ -59,6 +84,38 @@ class Peer:
             if conn is None or not conn.accepting:
                 return False
         return conn.send_frame(data)
+
+    def send_ask(self, conn: Connection, data: bytes, wire: str, reply: ReplySlot) -> bool:
+        """Write an ask's frame on ``conn`` (this peer's, open) at once, its reply slot
+        kept under the reply id ``wire``; False, with nothing done, if the send buffer
+        is full."""
+        pending = self.pending
+        if len(pending) >= self.prune_at:
+            self.prune()
+        pending[wire] = reply
+        if not conn.send_frame(data, False):
+            del pending[wire]
+            return False
+        conn.flush()
+        return True
+
+    def prune(self) -> None:
+        """Forget the asks whose askers stopped waiting (timed out)."""
+        self.pending = {wire: slot for wire, slot in self.pending.items() if not slot.done}
+        self.prune_at = max(PRUNE_AT, 2 * len(self.pending))
+
+    def interest(self, item: list[Any]) -> None:
+        """Take an ``INTEREST`` payload (parsed): the peer's agents (un)subscribed to
+        topics. :exc:`ProtocolError` if it is malformed or over :data:`MAX_TOPICS`."""
+        if len(item) != 3 or not isinstance(item[2], list):
+            raise ProtocolError("malformed INTEREST")
+        topics = self.topics
+        if item[1]:
+            topics.update(t for t in item[2] if isinstance(t, str))
+            if len(topics) > MAX_TOPICS:
+                raise ProtocolError(f"more than {MAX_TOPICS} topics")
+        else:
+            topics.difference_update(t for t in item[2] if isinstance(t, str))
 
     @property
     def frame_limit(self) -> int:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, final
 from .._messages.codec import Codec
 from .._messages.envelope import Envelope
 from .._messages.errors import CodecError, DecodeError, EncodeError, ProtocolError
-from .wire import decode_message, encode_reply, encode_reply_error, message_header, rebuild_error
+from .outcomes import encode_reply, encode_reply_error, rebuild_error
+from .wire import decode_message, message_header
 
 if TYPE_CHECKING:
     from .._messages.envelope import ReplySlot
@@ -139,7 +140,10 @@ def settle(pending: dict[str, ReplySlot], item: list[Any]) -> bool:
     if slot is None:
         check_reply(item)
         return False
-    answer(slot, item)
+    if len(item) == 4 and item[2] is True:
+        slot.set_result(item[3])  # PERF: answer(), for a value that decoded (asks in flight)
+    else:
+        answer(slot, item)
     return True
 
 

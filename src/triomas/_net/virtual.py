@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Any, final
 
 import trio
 
@@ -179,6 +179,19 @@ class VirtualPath:
                 self._prune_at = max(_PRUNE_AT, 2 * len(self.pending))
             self.pending[env.reply_with] = reply
         self.network.transmit(self, to.container, data, env)
+
+    def ask_direct(
+        self,
+        sender: AgentRef | None,
+        to: AgentRef,
+        body: Any,
+        performative: str | None,
+        conversation_id: str | None,
+        reply: ReplySlot,
+        now: float,
+    ) -> bool:
+        """No path of its own: every ask goes by :meth:`forward`."""
+        return False
 
     async def flush(self, to: AgentRef) -> None:
         """Nothing waits: the network carries each message when it is sent."""

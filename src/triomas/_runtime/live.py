@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextvars
 import math
 from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from typing import TYPE_CHECKING, Any, final
 
 import trio
 
 from .._messages.envelope import Envelope
 from .._messages.errors import AgentStateError
+from .._time.deadlines import Deadlines
 from .._time.future import Future
 from .._time.timers import LiveTimers, TimerHandle
 from .cell import Cell
@@ -54,6 +56,7 @@ class LiveEngine:
         self.deliver: Callable[[Cell, Envelope], None] = Cell.accept
         self.deliver_system: Callable[[Cell, Envelope], None] = Cell.accept_system
         self.timers = LiveTimers(origin)
+        self.deadlines = Deadlines(self.timers)
         self.timers.queue.on_retire = self._check_idle
         self.busy = 0
         self.parked = 0
@@ -182,11 +185,11 @@ class LiveEngine:
             await trio.lowlevel.checkpoint()
             return True
         task = trio.lowlevel.current_task()
-        fut.waiter = lambda: trio.lowlevel.reschedule(task)
+        fut.waiter = partial(trio.lowlevel.reschedule, task)  # PERF: no frame of its own
         timer: TimerHandle | None = None
-        if deadline != math.inf:
-            # PERF: a timer of the container, not a cancel scope: half the cost per ask
-            # (live ask in benchmarks/run.py).
+        # PERF: the container's queue of deadlines, or else a timer of the container, not
+        # a cancel scope: half the cost per ask (live ask in benchmarks/run.py).
+        if deadline != math.inf and not self.deadlines.add(deadline, fut, task):
             # Non-blocking, since the waiting task already keeps the run busy.
             def expire() -> None:
                 if fut.waiter is not None:

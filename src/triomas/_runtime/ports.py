@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .._messages.codec import Codec
@@ -81,6 +81,21 @@ class Remote(Protocol):
 
     async def flush(self, to: AgentRef) -> None:
         """Write what waits for ``to``'s container, from the calling task."""
+        ...
+
+    def ask_direct(
+        self,
+        sender: AgentRef | None,
+        to: AgentRef,
+        body: Any,
+        performative: str | None,
+        conversation_id: str | None,
+        reply: ReplySlot,
+        now: float,
+    ) -> bool:
+        """Send and write a plain ask to agent ``to`` (its answer goes to ``reply``)
+        with no envelope made, if this network has such a path and it is open now;
+        False, with nothing done, sends it by :meth:`forward` and :meth:`flush`."""
         ...
 
     def publish(self, env: Envelope) -> int:

@@ -346,6 +346,35 @@ class Router:
         if not timeout >= 0:
             raise ValueError("timeout must be a non-negative number of seconds, or None")
         engine = self.engine
+        net = self.remote
+        if (
+            type(to) is AgentRef
+            and to._cell is None
+            and net is not None
+            and not self.slow_tells
+            and (sender is None or not self.trackers)
+            and to.container != self.address
+            and net.reaches(to.container)
+        ):
+            # Another container's agent over a network that is up: no envelope, no
+            # routing (net_seq_tcp, net_inflight_tcp in benchmarks/run.py).
+            fut = Future()
+            if net.ask_direct(
+                None if sender is None else sender.ref,
+                to,
+                body,
+                performative,
+                conversation_id,
+                fut,
+                engine.now(),
+            ):
+                (sender or self.outside).sent += 1
+                try:
+                    if await engine.wait(fut, engine.now() + timeout):
+                        return fut.result()
+                    raise AskTimeout(f"no reply from {to} within {timeout} s to {body!r}")
+                finally:
+                    fut.close()
         target = self.single(to)  # resolved once, here
         if target is not None and target.bound is not None:
             start = engine.now()

@@ -45,9 +45,11 @@ class Future:
         return True
 
     def close(self) -> None:
-        """The waiter stopped waiting: a result that comes later is dropped."""
+        """The waiter stopped waiting: a result that comes later is dropped, and one
+        already taken is not kept (a queue of deadlines may still hold the future)."""
         self.done = True
         self.waiter = None
+        self.value = None
 
     def _wake(self) -> None:
         waiter = self.waiter

@@ -66,6 +66,19 @@ class Post:
             self.pending[env.reply_with] = reply
         self.post(to.container, data)
 
+    def ask_direct(
+        self,
+        sender: AgentRef | None,
+        to: AgentRef,
+        body: Any,
+        performative: str | None,
+        conversation_id: str | None,
+        reply: ReplySlot,
+        now: float,
+    ) -> bool:
+        """No path of its own: every ask goes by :meth:`forward`."""
+        return False
+
     async def flush(self, to: AgentRef) -> None:
         """Nothing to write: mosaik takes the outbox after the step."""
 
