@@ -13,19 +13,29 @@ from _harness import Sample, clock
 from _messages import Item, Ping
 
 
-def trio_pingpong(round_trips: int, buffer: float) -> Sample:
-    """Two tasks, two memory channels: send a Ping, wait for the answer, repeat."""
+def trio_pingpong(round_trips: int, buffer: float, *, awaiting: bool = False) -> Sample:
+    """Two tasks, two memory channels: send a Ping, wait for the answer, repeat.
+
+    With ``awaiting``, the responder awaits ``trio.lowlevel.checkpoint()`` before it
+    answers: the baseline of an ask to an agent whose async handler awaits once.
+    """
 
     async def main() -> Sample:
         to_ponger, ponger_inbox = trio.open_memory_channel[Ping](buffer)
         to_pinger, pinger_inbox = trio.open_memory_channel[int](buffer)
+        checkpoint = trio.lowlevel.checkpoint
 
         async def ponger() -> None:
             async for msg in ponger_inbox:
                 await to_pinger.send(msg.n + 1)
 
+        async def awaiting_ponger() -> None:
+            async for msg in ponger_inbox:
+                await checkpoint()
+                await to_pinger.send(msg.n + 1)
+
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(ponger)
+            nursery.start_soon(awaiting_ponger if awaiting else ponger)
             await trio.testing.wait_all_tasks_blocked()
             start = clock()
             for i in range(round_trips):

@@ -1,10 +1,11 @@
-"""The same workloads on the peers, where they are installed: MASlite and Pykka.
+"""The same workloads on the peers, where they are installed: MASlite, Pykka and MASPY.
 
 MASlite (a batch scheduler: every agent's ``update()`` runs once per round, mail is
 distributed between rounds) is the reference for the virtual-time workloads.
-Pykka (one thread per actor) is the reference for the live ones. aiomas would be the
-reference for the network ones; there is no aiomas workload yet, as it does not install
-on Python 3.11 in practice (``AIOMAS_MISSING`` says why, and ``run.py`` prints it).
+Pykka (one thread per actor) is the reference for the live ones. aiomas (RPC on
+asyncio) is the reference for the network ones, with mango beside it; their workloads
+are in ``_aiomas_bench.py`` and ``_mango_bench.py``, as their callees run in a child
+process (``AIOMAS_MISSING`` and ``MANGO_MISSING`` there say why one cannot run).
 MASPY (BDI agents on threads; PyPI ``maspy-ml``, Python >= 3.12) is the reference for
 the BDI tell ring, run by ``_maspy_ring.py`` in a fresh process per repetition; where it
 does not import, ``MASPY_MISSING`` says why and only its published figures are quoted.
@@ -35,23 +36,6 @@ except ImportError:  # pragma: no cover - optional peer
 
 HAVE_MASLITE = maslite is not None
 HAVE_PYKKA = pykka is not None
-
-
-def _aiomas_missing() -> str | None:
-    """Why aiomas cannot be benchmarked here, or None if it imports.
-
-    aiomas (asyncio) is the reference of one network target; it is unmaintained and in
-    practice does not install on Python 3.11, and an old copy may fail to import in
-    other ways than ImportError, hence the catch-all.
-    """
-    try:
-        import aiomas  # noqa: F401
-    except Exception as exc:
-        return f"import aiomas failed: {type(exc).__name__}: {exc}"
-    return None
-
-
-AIOMAS_MISSING = _aiomas_missing()
 
 
 def _maspy_missing() -> str | None:

@@ -1,4 +1,5 @@
-"""triomas benchmarks, side by side with raw trio baselines and the peers (MASlite, Pykka, SimPy).
+"""triomas benchmarks, side by side with raw trio baselines and the peers (MASlite, Pykka, SimPy,
+aiomas, mango).
 
 Usage::
 
@@ -7,6 +8,7 @@ Usage::
     python benchmarks/run.py --only live_pingpong,virtual_pingpong
     python benchmarks/run.py --only restart_cost,supervised_ask   # the supervision ones
     python benchmarks/run.py --only net_codec,net_seq_tcp,net_inflight_tcp   # network (also _unix)
+    python benchmarks/run.py --only net_seq_tcp,net_inflight_tcp   # beside aiomas and mango
     python benchmarks/run.py --only net_nats_seq,net_nats_tells   # through a NATS server
     python benchmarks/run.py --only bdi_tell_10,bdi_tell_100,bdi_tell_1000   # BDI agents
     python benchmarks/run.py --profile net_seq_tcp/triomas-ask   # this process's side only
@@ -31,10 +33,12 @@ the median and every repetition), then one ``target`` line per target with the
 ratio measured in this run and whether the target is met (with ``--only``, the
 targets of the benchmarks that ran), with ``ratio`` lines beside some (diagnostic
 ratios, not targets, among them ratios to MASPY's published figures, which are not
-measured side by side) and a ``skipped`` line for a peer that cannot run here (aiomas;
-MASPY on Python < 3.12). The ``net_*`` benchmarks start a child process per repetition
-(a triomas node, or the raw server of ``_net_raw.py``), and so does MASPY in the
-``bdi_tell_*`` ones, and ``spawn_100k`` and ``spawn_1m`` one per run (``_spawn.py``).
+measured side by side) and a ``skipped`` line for a peer that cannot run here (aiomas or
+mango not installed; MASPY on Python < 3.12). The ``net_*`` benchmarks start a child
+process per repetition (a triomas node, the raw server of ``_net_raw.py``, an aiomas RPC
+server of ``_aiomas_bench.py`` or a mango container of ``_mango_bench.py``), and so does
+MASPY in the ``bdi_tell_*`` ones, and ``spawn_100k`` and ``spawn_1m`` one per run
+(``_spawn.py``).
 See docs/performance.md.
 """
 
@@ -57,8 +61,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import _aiomas_bench as aiomas_bench
 import _baselines as base
 import _bdi_bench as bdi
+import _mango_bench as mango_bench
 import _mosaik_bench as mb
 import _nats_bench as nats_bench
 import _net_bench as net
@@ -213,6 +219,17 @@ def groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
             rt_unit,
             partial(base.trio_pingpong, rt, 0),
             {"round_trips": rt, "buffer": 0},
+        ),
+        Workload(
+            "live_pingpong",
+            "trio-channel-awaiting",
+            rt_unit,
+            partial(base.trio_pingpong, rt, float("inf"), awaiting=True),
+            {
+                "round_trips": rt,
+                "buffer": "inf",
+                "how": "the responder awaits trio.lowlevel.checkpoint() before it answers",
+            },
         ),
         Workload(
             "live_pingpong",
@@ -696,6 +713,7 @@ def net_groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
     ]
     groups: dict[str, tuple[int, list[Workload]]] = {"net_codec": (s.reps, codec)}
     rt, req, warm = s.net_round_trips, s.net_requests, NET_WARMUP
+    peer_seq, peer_flight = net_peer_rows(s)
     for scheme in ("tcp", "unix"):
         seq = {"round_trips": rt, "transport": scheme}
         groups[f"net_seq_{scheme}"] = (
@@ -740,6 +758,7 @@ def net_groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
                         "it by id (the raw RPC client of net_inflight, 1 in flight)",
                     },
                 ),
+                *(peer_seq if scheme == "tcp" else []),
             ],
         )
         flight = {"requests": req, "in_flight": NET_IN_FLIGHT, "transport": scheme}
@@ -775,6 +794,7 @@ def net_groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
                     partial(net.ask_in_flight, scheme, req, NET_IN_FLIGHT, warm),
                     {**flight, "how": "trio tasks, each await container.ask() in a loop"},
                 ),
+                *(peer_flight if scheme == "tcp" else []),
             ],
         )
     if nats_bench.NATS_MISSING is None:
@@ -840,6 +860,69 @@ def net_groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
             ],
         )
     return groups
+
+
+def net_peer_rows(s: Sizes) -> tuple[list[Workload], list[Workload]]:
+    """The asyncio peers of ``net_seq_tcp`` and ``net_inflight_tcp``, where installed:
+    aiomas RPC with its MsgPack and its JSON codec, and mango agents (its default JSON
+    codec); each callee in a child process, the caller in this one on asyncio."""
+    rt, req, warm = s.net_round_trips, s.net_requests, NET_WARMUP
+    seq = {"round_trips": rt, "transport": "tcp"}
+    flight = {"requests": req, "in_flight": NET_IN_FLIGHT, "transport": "tcp"}
+    seq_rows: list[Workload] = []
+    flight_rows: list[Workload] = []
+    if aiomas_bench.AIOMAS_MISSING is None:
+        rpc = "aiomas.rpc: await remote.ping(n) to an @expose'd method in a child process"
+        for impl, codec in (("aiomas-msgpack", "MsgPack"), ("aiomas-json", "JSON")):
+            about = {"codec": f"aiomas.codecs.{codec}"}
+            seq_rows.append(
+                Workload(
+                    "net_seq_tcp",
+                    impl,
+                    "round_trips_per_s",
+                    partial(aiomas_bench.aiomas_sequential, codec, rt, warm),
+                    {**seq, **about, "how": f"{rpc}, in a loop"},
+                )
+            )
+            flight_rows.append(
+                Workload(
+                    "net_inflight_tcp",
+                    impl,
+                    "round_trips_per_s",
+                    partial(aiomas_bench.aiomas_in_flight, codec, req, NET_IN_FLIGHT, warm),
+                    {**flight, **about, "how": f"{rpc}, from asyncio tasks, one connection"},
+                )
+            )
+    if mango_bench.MANGO_MISSING is None:
+        ask = (
+            "an agent's send_tracked_message, its reply awaited, to an agent in a container "
+            "in a child process that answers with reply_to"
+        )
+        about = {"codec": "mango.JSON (the default)"}
+        seq_rows.append(
+            Workload(
+                "net_seq_tcp",
+                "mango",
+                "round_trips_per_s",
+                partial(mango_bench.mango_sequential, rt, warm),
+                {**seq, **about, "how": f"{ask}, in a loop"},
+            )
+        )
+        flight_rows.append(
+            Workload(
+                "net_inflight_tcp",
+                "mango",
+                "round_trips_per_s",
+                partial(mango_bench.mango_in_flight, req, NET_IN_FLIGHT, warm),
+                {
+                    **flight,
+                    **about,
+                    "how": f"{ask}, from asyncio tasks; requests on one connection, "
+                    "replies on one the other way",
+                },
+            )
+        )
+    return seq_rows, flight_rows
 
 
 def _half(fn: Callable[[int], Any], hops: int) -> Any:
@@ -1072,6 +1155,8 @@ def report_net_targets(reporter: Reporter) -> None:
         _ratio_note(reporter, f"net_seq_{scheme}", "triomas-ask-heartbeat-20ms", "triomas-ask")
         _ratio_note(reporter, f"net_seq_{scheme}", "triomas-ask", "raw-trio-rpc-1")
         _ratio_note(reporter, f"net_seq_{scheme}", "raw-trio-rpc-1", "raw-trio")
+        if scheme == "tcp":
+            _net_peer_targets(reporter, "net_seq_tcp", "sequential", 1.1)
         bench = f"net_inflight_{scheme}"
         _ratio_target(
             reporter,
@@ -1084,6 +1169,8 @@ def report_net_targets(reporter: Reporter) -> None:
         )
         _ratio_note(reporter, bench, "triomas-ask", "raw-trio-rpc-locked")
         _ratio_note(reporter, bench, "triomas-ask", "raw-trio-rpc-coalesced")
+        if scheme == "tcp":
+            _net_peer_targets(reporter, bench, f"{NET_IN_FLIGHT} in flight", 1.5)
     _ratio_target(
         reporter,
         "a round trip through one NATS server <= 2 x the raw trio TCP round trip",
@@ -1105,13 +1192,40 @@ def report_net_targets(reporter: Reporter) -> None:
         200_000,
     )
     _ratio_note(reporter, "net_nats_tells", "triomas-tell", "nats-py")
-    if reporter.only is None or "net_inflight_tcp" in reporter.only:
+
+
+def _net_peer_targets(reporter: Reporter, bench: str, shape: str, required: float) -> None:
+    """triomas against aiomas (the target, on its MsgPack codec; its JSON codec beside)
+    and mango, in ``bench`` (a TCP one); a ``skipped`` line for a peer not installed."""
+    wanted = reporter.only is None or bench in reporter.only
+    if aiomas_bench.AIOMAS_MISSING is None:
+        _ratio_target(
+            reporter,
+            f"ask across processes over tcp, {shape} >= {required} x aiomas RPC (MsgPack codec)",
+            bench,
+            "triomas-ask",
+            "aiomas-msgpack",
+            required,
+        )
+        _ratio_note(reporter, bench, "triomas-ask", "aiomas-json")
+    elif wanted:
         reporter.emit(
             {
-                "bench": "net_inflight_tcp",
+                "bench": bench,
                 "impl": "aiomas",
-                "skipped": peers.AIOMAS_MISSING or "no aiomas workload yet",
-                "note": "the target >= 1.5 x aiomas is not measured; triomas is reported alone",
+                "skipped": aiomas_bench.AIOMAS_MISSING,
+                "note": f"the target >= {required} x aiomas is not measured",
+            }
+        )
+    if mango_bench.MANGO_MISSING is None:
+        _ratio_note(reporter, bench, "triomas-ask", "mango")
+    elif wanted:
+        reporter.emit(
+            {
+                "bench": bench,
+                "impl": "mango",
+                "skipped": mango_bench.MANGO_MISSING,
+                "note": "not measured",
             }
         )
 
@@ -1125,6 +1239,7 @@ def report_targets(reporter: Reporter, s: Sizes) -> None:
         "trio-channel",
         1.5,
     )
+    _ratio_note(reporter, "live_pingpong", "triomas-ask-async-handler", "trio-channel-awaiting")
     _ratio_target(
         reporter,
         "supervised live ask round trips >= 0.9 x the same callee spawned directly",
@@ -1394,6 +1509,7 @@ def meta(quick: bool, s: Sizes) -> dict[str, Any]:
                 "pykka",
                 "psutil",
                 "aiomas",
+                "mango-agents",
                 "maspy-ml",
                 "simpy",
                 "mosaik",
