@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, final, overload
 
@@ -383,21 +383,21 @@ class Container:
         await self._router.send_wait(None, to, msg, timeout, topic)
 
     async def connect(self, to: AgentRef | str, *, timeout: float = 5.0) -> Proxy:
-        """A proxy to an agent's ``@expose`` methods, from outside any agent; see
-        :meth:`Agent.connect`."""
+        """A proxy to an agent's ``@expose`` methods from outside; see :meth:`Agent.connect`."""
         return await connect(self.ask, as_ref(to, self.address), timeout)
 
-    async def ask(self, to: Recipient, msg: Any, *, timeout: float | None = 5.0) -> Any:
-        """Ask from outside any agent; see :meth:`Agent.ask`."""
-        # PERF: the check inline; its function (which says why) only on failure
+    def ask(
+        self, to: Recipient, msg: Any, *, timeout: float | None = 5.0
+    ) -> Coroutine[Any, Any, Any]:
+        """Ask from outside any agent (await it); see :meth:`Agent.ask`."""
+        # PERF: the check inline (its function says why, on failure); the router's
+        # awaitable itself, so no frame here on every resume (net_inflight_tcp)
         if type(msg) not in MESSAGE_CLASSES or (
             type(to) is not AgentRef
             and (not isinstance(to, (str, type)) or (type(to) is str and "/" in to))
         ):
             check_send(to, msg, "ask")
-        return await self._router.ask(
-            None, to, msg, math.inf if timeout is None else timeout, None, None
-        )
+        return self._router.ask(None, to, msg, math.inf if timeout is None else timeout, None, None)
 
     def publish(self, msg: Any, *, topic: str | type | None = None) -> None:
         """Publish from outside any agent; see :meth:`Agent.publish`."""
