@@ -53,11 +53,18 @@ class Asker(Agent):
         self.stop()
 
 
-def live_ask(round_trips: int, callee: type[Agent] = Ponger, *, supervised: bool = False) -> Sample:
+def live_ask(
+    round_trips: int,
+    callee: type[Agent] = Ponger,
+    *,
+    supervised: bool = False,
+    by_name: bool = False,
+) -> Sample:
     """An agent asks another ``round_trips`` times from its setup.
 
     With ``supervised``, the callee is the one child of a :class:`Supervisor` (started
     with ``container.start``), else it is spawned directly under the container's root.
+    With ``by_name``, the asker holds the callee's name, not its reference.
     """
 
     async def main() -> Sample:
@@ -71,7 +78,7 @@ def live_ask(round_trips: int, callee: type[Agent] = Ponger, *, supervised: bool
             else:
                 ponger = await c.spawn(callee, name="ponger")
             await c.run_until_idle()
-            await c.spawn(Asker, ponger, round_trips, out, name="asker")
+            await c.spawn(Asker, "ponger" if by_name else ponger, round_trips, out, name="asker")
             await c.run_until_idle()
         if len(out) != 1:
             raise AssertionError("the asker did not finish")
@@ -208,7 +215,8 @@ def fanout(receivers: int, per_receiver: int, virtual: bool, how: str = "ref") -
     """1 sender agent → ``receivers`` agents x ``per_receiver`` messages, round-robin.
 
     ``how``: the sender holds references (``"ref"``) or names (``"name"``), or the
-    messages are sent from outside the container, by reference (``"outside"``). The
+    messages are sent from outside the container, by reference (``"outside"``) or by
+    name (``"outside-name"``). The
     agents are spawned and started before the clock starts; it stops when the last
     message has been handled (live) or when the run goes idle (virtual).
     """
@@ -226,11 +234,12 @@ def fanout(receivers: int, per_receiver: int, virtual: bool, how: str = "ref") -
             sender = await c.spawn(Sender, targets, per_receiver, name="sender")
             await c.run_until_idle()
             start = clock()
-            if how == "outside":
+            if how.startswith("outside"):
                 send = c.send
+                names = [ref.name for ref in refs] if how == "outside-name" else refs
                 for j in range(per_receiver):
-                    for ref in refs:
-                        send(ref, Item(j))
+                    for to in names:
+                        send(to, Item(j))
             else:
                 c.send(sender, Go(0))
             if done is not None:

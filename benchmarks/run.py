@@ -240,6 +240,13 @@ def groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
         ),
         Workload(
             "live_pingpong",
+            "triomas-ask-by-name",
+            rt_unit,
+            partial(tm.live_ask, rt, by_name=True),
+            {"round_trips": rt, "how": "the same, the asker holds the callee's name"},
+        ),
+        Workload(
+            "live_pingpong",
             "triomas-ask-async-handler",
             rt_unit,
             partial(tm.live_ask, rt, tm.AsyncPonger),
@@ -306,6 +313,11 @@ def groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
             for row, variant, how in (
                 ("by-name", "name", "the sender agent holds the receivers' names"),
                 ("from-outside", "outside", "Container.send from the main task, by reference"),
+                (
+                    "from-outside-by-name",
+                    "outside-name",
+                    "Container.send from the main task, by name",
+                ),
             )
         ),
         *(
@@ -1230,6 +1242,64 @@ def _net_peer_targets(reporter: Reporter, bench: str, shape: str, required: floa
         )
 
 
+def report_path_targets(reporter: Reporter) -> None:
+    """The paths users take (issue 19): names, sends from outside, awaiting handlers."""
+    for name, bench, num, den, required in (
+        (
+            "live tell fan-out by reference >= 0.7 x the no-runtime deque floor "
+            "(three entries per message, as a mailbox holds them)",
+            "live_fanout",
+            "triomas",
+            "floor-deque-three",
+            0.7,
+        ),
+        (
+            "live tell fan-out by name >= 2 x trio tasks",
+            "live_fanout",
+            "triomas-by-name",
+            "trio-tasks",
+            2.0,
+        ),
+        (
+            "live tell fan-out by name within 10 % of by reference",
+            "live_fanout",
+            "triomas-by-name",
+            "triomas",
+            0.9,
+        ),
+        (
+            "live tell fan-out from outside, by reference, >= 2 x trio tasks",
+            "live_fanout",
+            "triomas-from-outside",
+            "trio-tasks",
+            2.0,
+        ),
+        (
+            "live tell fan-out from outside, by name, >= 2 x trio tasks",
+            "live_fanout",
+            "triomas-from-outside-by-name",
+            "trio-tasks",
+            2.0,
+        ),
+        (
+            "live ask by name within 5 % of by reference",
+            "live_pingpong",
+            "triomas-ask-by-name",
+            "triomas-ask",
+            0.95,
+        ),
+        (
+            "live ask to a handler that awaits >= 1.0 x trio channel ping-pong",
+            "live_pingpong",
+            "triomas-ask-async-handler",
+            "trio-channel",
+            1.0,
+        ),
+    ):
+        _ratio_target(reporter, name, bench, num, den, required)
+    _ratio_note(reporter, "live_fanout", "triomas", "floor-deque-bare")
+
+
 def report_targets(reporter: Reporter, s: Sizes) -> None:
     _ratio_target(
         reporter,
@@ -1240,6 +1310,7 @@ def report_targets(reporter: Reporter, s: Sizes) -> None:
         1.5,
     )
     _ratio_note(reporter, "live_pingpong", "triomas-ask-async-handler", "trio-channel-awaiting")
+    report_path_targets(reporter)
     _ratio_target(
         reporter,
         "supervised live ask round trips >= 0.9 x the same callee spawned directly",
