@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from _harness import Sample, clock
+from _harness import Probe, Sample, clock, probe_start
 from _peer_proc import DEADLINE, announce, peer_server, stdin_closed
 
 try:
@@ -71,9 +71,10 @@ async def serve(codec: Codec) -> None:
 # ---- the client (this process) ----------------------------------------------------------
 
 
-def _with_server(codec: Codec, body: Callable[[Ping], Awaitable[Sample]]) -> Sample:
-    """Run ``body`` with the ``ping`` proxy of a connection to a server in a child."""
-    with peer_server(_SCRIPT, codec) as (host, port):
+def _with_server(codec: Codec, body: Callable[[Ping, int], Awaitable[Sample]]) -> Sample:
+    """Run ``body`` with the ``ping`` proxy of a connection to a server in a child, and
+    the child's pid."""
+    with peer_server(_SCRIPT, codec) as (host, port, pid):
 
         async def main() -> Sample:
             async with asyncio.timeout(DEADLINE):
@@ -81,7 +82,7 @@ def _with_server(codec: Codec, body: Callable[[Ping], Awaitable[Sample]]) -> Sam
                     (host, port), codec=getattr(aiomas.codecs, codec)
                 )
                 try:
-                    return await body(client.remote.ping)
+                    return await body(client.remote.ping, pid)
                 finally:
                     await client.close()
 
@@ -94,14 +95,19 @@ async def _calls(ping: Ping, first: int, count: int) -> None:
             raise AssertionError("wrong reply")
 
 
-def aiomas_sequential(codec: Codec, round_trips: int, warmup: int) -> Sample:
+def aiomas_sequential(
+    codec: Codec, round_trips: int, warmup: int, *, probe: Probe | None = None
+) -> Sample:
     """``await remote.ping(n)`` in a loop, one call at a time."""
 
-    async def body(ping: Ping) -> Sample:
+    async def body(ping: Ping, pid: int) -> Sample:
         await _calls(ping, -warmup, warmup)
+        done = probe_start(probe, pid)
         start = clock()
         await _calls(ping, 0, round_trips)
-        return Sample(round_trips, clock() - start)
+        elapsed = clock() - start
+        done()
+        return Sample(round_trips, elapsed)
 
     return _with_server(codec, body)
 
@@ -112,16 +118,21 @@ async def _calls_in_flight(ping: Ping, in_flight: int, per_caller: int, base: in
     )
 
 
-def aiomas_in_flight(codec: Codec, requests: int, in_flight: int, warmup: int) -> Sample:
+def aiomas_in_flight(
+    codec: Codec, requests: int, in_flight: int, warmup: int, *, probe: Probe | None = None
+) -> Sample:
     """``in_flight`` asyncio tasks (``asyncio.gather``), each calling in a loop, all on
     the one connection."""
     per_caller = requests // in_flight
 
-    async def body(ping: Ping) -> Sample:
+    async def body(ping: Ping, pid: int) -> Sample:
         await _calls_in_flight(ping, in_flight, max(1, warmup // in_flight), -warmup)
+        done = probe_start(probe, pid)
         start = clock()
         await _calls_in_flight(ping, in_flight, per_caller, 0)
-        return Sample(in_flight * per_caller, clock() - start)
+        elapsed = clock() - start
+        done()
+        return Sample(in_flight * per_caller, elapsed)
 
     return _with_server(codec, body)
 

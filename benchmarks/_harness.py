@@ -21,6 +21,20 @@ from typing import Any
 
 clock = time.perf_counter
 
+Probe = Callable[[int], Callable[[], None]]
+"""The optional ``probe`` of the network workloads: called with the callee process's
+pid just before the clock starts; what it returns is called just after the clock stops
+(``net_cpu.py`` reads both processes' CPU times with it)."""
+
+
+def _nothing() -> None:
+    pass
+
+
+def probe_start(probe: Probe | None, pid: int) -> Callable[[], None]:
+    """Call ``probe`` (if any) with ``pid``; return what to call once the clock stops."""
+    return _nothing if probe is None else probe(pid)
+
 
 @dataclass
 class Sample:

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from _harness import Sample, clock
+from _harness import Probe, Sample, clock, probe_start
 from _peer_proc import DEADLINE, announce, peer_server, stdin_closed
 
 try:
@@ -90,9 +90,10 @@ async def serve() -> None:
 Ask = Callable[[int], Awaitable[Any]]
 
 
-def _with_ponger(body: Callable[[Ask], Awaitable[Sample]]) -> Sample:
-    """Run ``body`` with the ``ask`` of an agent here to the ponger in a child."""
-    with peer_server(_SCRIPT) as (host, port):
+def _with_ponger(body: Callable[[Ask, int], Awaitable[Sample]]) -> Sample:
+    """Run ``body`` with the ``ask`` of an agent here to the ponger in a child, and the
+    child's pid."""
+    with peer_server(_SCRIPT) as (host, port, pid):
 
         async def main() -> Sample:
             async with asyncio.timeout(DEADLINE):
@@ -104,7 +105,7 @@ def _with_ponger(body: Callable[[Ask], Awaitable[Sample]]) -> Sample:
                     def ask(n: int) -> Awaitable[Any]:
                         return asker.ask(ponger, n)
 
-                    sample = await body(ask)
+                    sample = await body(ask, pid)
                 if asker.unexpected:
                     raise AssertionError(f"messages that are no reply: {asker.unexpected[:3]}")
                 return sample
@@ -118,14 +119,17 @@ async def _asks(ask: Ask, first: int, count: int) -> None:
             raise AssertionError("wrong reply")
 
 
-def mango_sequential(round_trips: int, warmup: int) -> Sample:
+def mango_sequential(round_trips: int, warmup: int, *, probe: Probe | None = None) -> Sample:
     """One ask at a time: send, await the reply, repeat."""
 
-    async def body(ask: Ask) -> Sample:
+    async def body(ask: Ask, pid: int) -> Sample:
         await _asks(ask, -warmup, warmup)
+        done = probe_start(probe, pid)
         start = clock()
         await _asks(ask, 0, round_trips)
-        return Sample(round_trips, clock() - start)
+        elapsed = clock() - start
+        done()
+        return Sample(round_trips, elapsed)
 
     return _with_ponger(body)
 
@@ -134,16 +138,21 @@ async def _asks_in_flight(ask: Ask, in_flight: int, per_asker: int, base: int) -
     await asyncio.gather(*(_asks(ask, base + k * per_asker, per_asker) for k in range(in_flight)))
 
 
-def mango_in_flight(requests: int, in_flight: int, warmup: int) -> Sample:
+def mango_in_flight(
+    requests: int, in_flight: int, warmup: int, *, probe: Probe | None = None
+) -> Sample:
     """``in_flight`` asyncio tasks (``asyncio.gather``), each asking in a loop."""
     per_asker = requests // in_flight
 
-    async def body(ask: Ask) -> Sample:
+    async def body(ask: Ask, pid: int) -> Sample:
         await _asks(ask, -warmup, 1)  # open the connections one at a time first
         await _asks_in_flight(ask, in_flight, max(1, warmup // in_flight), -warmup)
+        done = probe_start(probe, pid)
         start = clock()
         await _asks_in_flight(ask, in_flight, per_asker, 0)
-        return Sample(in_flight * per_asker, clock() - start)
+        elapsed = clock() - start
+        done()
+        return Sample(in_flight * per_asker, elapsed)
 
     return _with_ponger(body)
 

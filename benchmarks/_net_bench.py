@@ -15,7 +15,7 @@ from typing import Any
 
 import msgpack
 import trio
-from _harness import Sample, clock
+from _harness import Probe, Sample, clock, probe_start
 from _messages import Ping, Reading
 from _net_raw import Scheme, addresses
 
@@ -36,12 +36,12 @@ def child_env() -> dict[str, str]:
 
 def _with_ponger(
     scheme: Scheme,
-    body: Callable[[triomas.Container, triomas.AgentRef], Awaitable[Sample]],
+    body: Callable[[triomas.Container, triomas.AgentRef, int], Awaitable[Sample]],
     heartbeat: float | None = 5.0,
 ) -> Sample:
-    """Run ``body`` with a container here and a :class:`NetPonger` in a node, both
-    listening at ``scheme`` addresses; the node is stopped (and reaped) on the way out.
-    ``heartbeat``: this side's (the node keeps the default, 5 s)."""
+    """Run ``body`` with a container here, a :class:`NetPonger` in a node and the node's
+    pid, both containers listening at ``scheme`` addresses; the node is stopped (and
+    reaped) on the way out. ``heartbeat``: this side's (the node keeps the default, 5 s)."""
 
     async def main() -> Sample:
         with addresses(scheme) as address:
@@ -51,7 +51,7 @@ def _with_ponger(
                 )
                 try:
                     ponger = await node.spawn("_net_agents:NetPonger", name="ponger")
-                    return await body(c, ponger)
+                    return await body(c, ponger, node.process.pid)
                 finally:
                     await node.stop()
 
@@ -66,15 +66,23 @@ async def _asks(c: triomas.Container, ponger: triomas.AgentRef, first: int, coun
 
 
 def ask_sequential(
-    scheme: Scheme, round_trips: int, warmup: int, heartbeat: float | None = 5.0
+    scheme: Scheme,
+    round_trips: int,
+    warmup: int,
+    heartbeat: float | None = 5.0,
+    *,
+    probe: Probe | None = None,
 ) -> Sample:
     """``await container.ask()`` from trio code, one at a time, to the node's agent."""
 
-    async def body(c: triomas.Container, ponger: triomas.AgentRef) -> Sample:
+    async def body(c: triomas.Container, ponger: triomas.AgentRef, pid: int) -> Sample:
         await _asks(c, ponger, -warmup, warmup)
+        done = probe_start(probe, pid)
         start = clock()
         await _asks(c, ponger, 0, round_trips)
-        return Sample(round_trips, clock() - start)
+        elapsed = clock() - start
+        done()
+        return Sample(round_trips, elapsed)
 
     return _with_ponger(scheme, body, heartbeat)
 
@@ -87,15 +95,20 @@ async def _asks_in_flight(
             nursery.start_soon(_asks, c, ponger, base + k * per_asker, per_asker)
 
 
-def ask_in_flight(scheme: Scheme, requests: int, in_flight: int, warmup: int) -> Sample:
+def ask_in_flight(
+    scheme: Scheme, requests: int, in_flight: int, warmup: int, *, probe: Probe | None = None
+) -> Sample:
     """``in_flight`` trio tasks, each ``await container.ask()``-ing in a loop."""
     per_asker = requests // in_flight
 
-    async def body(c: triomas.Container, ponger: triomas.AgentRef) -> Sample:
+    async def body(c: triomas.Container, ponger: triomas.AgentRef, pid: int) -> Sample:
         await _asks_in_flight(c, ponger, in_flight, max(1, warmup // in_flight), -warmup)
+        done = probe_start(probe, pid)
         start = clock()
         await _asks_in_flight(c, ponger, in_flight, per_asker, 0)
-        return Sample(in_flight * per_asker, clock() - start)
+        elapsed = clock() - start
+        done()
+        return Sample(in_flight * per_asker, elapsed)
 
     return _with_ponger(scheme, body)
 

@@ -29,7 +29,7 @@ from typing import Literal
 
 import msgpack
 import trio
-from _harness import Sample, clock
+from _harness import Probe, Sample, clock, probe_start
 
 READY = "raw-server "
 _HEADER = struct.Struct(">I")
@@ -129,8 +129,9 @@ async def serve(address: str) -> None:
 
 
 @asynccontextmanager
-async def raw_server(address: str) -> AsyncIterator[trio.abc.Stream]:
-    """Start the server in a child process at ``address``; yield a stream to it.
+async def raw_server(address: str) -> AsyncIterator[tuple[trio.abc.Stream, int]]:
+    """Start the server in a child process at ``address``; yield a stream to it and the
+    child's pid.
 
     The child is killed and reaped on the way out, whatever happens.
     """
@@ -157,7 +158,7 @@ async def raw_server(address: str) -> AsyncIterator[trio.abc.Stream]:
         else:
             stream = await trio.open_unix_socket(bound[len("unix://") :])
         async with stream:
-            yield stream
+            yield stream, process.pid
     finally:
         with trio.CancelScope(shield=True):
             process.kill()
@@ -188,16 +189,20 @@ async def _sequential(stream: trio.abc.Stream, first: int, count: int) -> None:
             raise AssertionError("wrong reply")
 
 
-def raw_sequential(scheme: Scheme, round_trips: int, warmup: int) -> Sample:
+def raw_sequential(
+    scheme: Scheme, round_trips: int, warmup: int, *, probe: Probe | None = None
+) -> Sample:
     """One request at a time on one connection: send a frame, read the reply, repeat."""
 
     async def main() -> Sample:
         with addresses(scheme) as address:
-            async with raw_server(address("raw")) as stream:
+            async with raw_server(address("raw")) as (stream, pid):
                 await _sequential(stream, 0, warmup)
+                done = probe_start(probe, pid)
                 start = clock()
                 await _sequential(stream, warmup, round_trips)
                 elapsed = clock() - start
+                done()
         return Sample(round_trips, elapsed)
 
     return trio.run(main)
@@ -305,20 +310,31 @@ async def _in_flight(client: RpcClient, in_flight: int, per_requester: int, base
 
 
 def raw_in_flight(
-    scheme: Scheme, requests: int, in_flight: int, warmup: int, writer: Writer
+    scheme: Scheme,
+    requests: int,
+    in_flight: int,
+    warmup: int,
+    writer: Writer,
+    *,
+    probe: Probe | None = None,
 ) -> Sample:
     """``in_flight`` requester tasks, each asking in a loop, all on ONE connection."""
     per_requester = requests // in_flight
 
     async def main() -> Sample:
         with addresses(scheme) as address:
-            async with raw_server(address("raw")) as stream, trio.open_nursery() as nursery:
+            async with (
+                raw_server(address("raw")) as (stream, pid),
+                trio.open_nursery() as nursery,
+            ):
                 client = RpcClient(stream, writer)
                 await nursery.start(client.run)
                 await _in_flight(client, in_flight, max(1, warmup // in_flight), -warmup)
+                done = probe_start(probe, pid)
                 start = clock()
                 await _in_flight(client, in_flight, per_requester, 0)
                 elapsed = clock() - start
+                done()
                 nursery.cancel_scope.cancel()
         return Sample(in_flight * per_requester, elapsed)
 

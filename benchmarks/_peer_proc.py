@@ -25,10 +25,10 @@ reply fails the workload instead of hanging the run."""
 
 
 @contextmanager
-def peer_server(script: str, *args: str) -> Iterator[tuple[str, int]]:
+def peer_server(script: str, *args: str) -> Iterator[tuple[str, int, int]]:
     """Run ``python script *args`` for the ``with`` block; yield the ``(host, port)`` it
-    prints after :data:`READY`. The child is killed (by pid) and reaped on the way out,
-    whatever happens."""
+    prints after :data:`READY`, and its pid. The child is killed (by pid) and reaped on
+    the way out, whatever happens."""
     process = subprocess.Popen(
         [sys.executable, script, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
@@ -42,7 +42,7 @@ def peer_server(script: str, *args: str) -> Iterator[tuple[str, int]]:
                 f"(exit status {process.poll()})"
             )
         host, _, port = line[len(READY) :].rpartition(":")
-        yield host, int(port)
+        yield host, int(port), process.pid
     finally:
         process.kill()
         process.wait(10)
