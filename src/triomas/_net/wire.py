@@ -310,7 +310,7 @@ def encode_message(
         if env.trace is None
         else (env.protocol, env.ontology, env.language, env.trace),
     )
-    return frame(codec.pack(header + codec.dump(env.body)))
+    return frame(codec.pack_with(header, env.body))
 
 
 def encode_ask(
@@ -325,24 +325,23 @@ def encode_ask(
 ) -> bytes:
     """The framed ``MSG`` payload of a plain ask (no FIPA fields, no trace): what
     :func:`encode_message` makes of its envelope, with no envelope made."""
-    return frame(
-        codec.pack(
-            (
-                Kind.MSG,
-                sender,
-                receiver,
-                type(body).__name__,
-                performative,
-                conversation_id,
-                reply_with,
-                None,
-                None,
-                sent_at,
-                None,
-                *codec.dump(body),
-            )
-        )
+    payload = codec.pack_with(
+        (
+            Kind.MSG,
+            sender,
+            receiver,
+            type(body).__name__,
+            performative,
+            conversation_id,
+            reply_with,
+            None,
+            None,
+            sent_at,
+            None,
+        ),
+        body,
     )
+    return _HEADER.pack(len(payload)) + payload  # frame(), inlined
 
 
 def decode_message(codec: Codec, item: list[Any]) -> tuple[Envelope, str | None]:

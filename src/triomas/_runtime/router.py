@@ -359,6 +359,7 @@ class Router:
             # Another container's agent over a network that is up: no envelope, no
             # routing (net_seq_tcp, net_inflight_tcp in benchmarks/run.py).
             fut = Future()
+            now = engine.now()
             if net.ask_direct(
                 None if sender is None else sender.ref,
                 to,
@@ -366,11 +367,11 @@ class Router:
                 performative,
                 conversation_id,
                 fut,
-                engine.now(),
+                now,
             ):
                 (sender or self.outside).sent += 1
                 try:
-                    if await engine.wait(fut, engine.now() + timeout):
+                    if await engine.wait(fut, now + timeout):
                         return fut.result()
                     raise AskTimeout(f"no reply from {to} within {timeout} s to {body!r}")
                 finally:
