@@ -182,7 +182,7 @@ class Agent:
         # PERF: the check inline; its function (which says why) only on failure
         if type(msg) not in MESSAGE_CLASSES or (
             type(to) is not AgentRef
-            and (not isinstance(to, (str, type)) or (type(to) is str and "/" in to))
+            and ("/" in to if type(to) is str else not isinstance(to, (str, type)))
         ):
             check_send(to, msg, "send")
         if not options:
@@ -255,7 +255,7 @@ class Agent:
         # PERF: the check inline; its function (which says why) only on failure
         if type(msg) not in MESSAGE_CLASSES or (
             type(to) is not AgentRef
-            and (not isinstance(to, (str, type)) or (type(to) is str and "/" in to))
+            and ("/" in to if type(to) is str else not isinstance(to, (str, type)))
         ):
             check_send(to, msg, "ask")
         # PERF: the runtime's awaitable itself: no frame of this method's on every resume

@@ -368,7 +368,7 @@ class Container:
         # PERF: the check inline; its function (which says why) only on failure
         if type(msg) not in MESSAGE_CLASSES or (
             type(to) is not AgentRef
-            and (not isinstance(to, (str, type)) or (type(to) is str and "/" in to))
+            and ("/" in to if type(to) is str else not isinstance(to, (str, type)))
         ):
             check_send(to, msg, "send")
         if topic is None:
@@ -394,7 +394,7 @@ class Container:
         # awaitable itself, so no frame here on every resume (net_inflight_tcp)
         if type(msg) not in MESSAGE_CLASSES or (
             type(to) is not AgentRef
-            and (not isinstance(to, (str, type)) or (type(to) is str and "/" in to))
+            and ("/" in to if type(to) is str else not isinstance(to, (str, type)))
         ):
             check_send(to, msg, "ask")
         return self._router.ask(None, to, msg, math.inf if timeout is None else timeout, None, None)
