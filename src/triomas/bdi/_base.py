@@ -26,10 +26,9 @@ class Base(Generic[T]):
         if same is None:
             self._by_name[item.name] = {item: None}
             return True
-        if item in same:
-            return False
-        same[item] = None
-        return True
+        held = len(same)
+        same[item] = None  # PERF: one hash of the item, not two; an equal one held stays
+        return len(same) != held
 
     def discard(self, item: T) -> bool:
         """Remove exactly ``item``; False if it was not held."""

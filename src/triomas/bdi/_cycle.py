@@ -98,8 +98,34 @@ class ReasoningCycle(Agent):
         if not self._deliberating:
             self._deliberate()
 
+    def _raise(self, trigger: Trigger, content: Belief | Goal) -> None:
+        """Post the event ``trigger`` of ``content``, as :meth:`_post` does.
+
+        PERF: when no event waits before it and nothing would see it (no waiter, no
+        trace), its plan is selected at once and no :class:`Event` is made: a told
+        belief costs one event less (bdi_tell_* in benchmarks/run.py).
+        """
+        if self._events or self._deliberating or self._waiters or self.show_exec or self._tracing:
+            self._post(Event(trigger, content))
+            return
+        if (
+            self._gate.owner is not None
+            or not (self._may_run or self._system_started())
+            or not self._active
+        ):
+            self._events.append(Event(trigger, content))  # as _deliberate leaves it
+            return
+        self._deliberating = True
+        try:
+            self._intend(trigger, content, None)
+            events = self._events
+            while events and self._gate.owner is None:
+                self._select(events.popleft())
+        finally:
+            self._deliberating = False
+
     def _deliberate(self) -> None:
-        if not self._active or not (self._may_run or self._system_started()):
+        if not (self._may_run or self._system_started()) or not self._active:
             # __init__, a stop, or a system not started yet: update() picks the events up
             return
         self._deliberating = True
@@ -113,20 +139,28 @@ class ReasoningCycle(Agent):
     def _select(self, event: Event) -> None:
         content = event.content
         trigger = event.trigger
-        if isinstance(content, Goal) and trigger is _GAIN and content not in self._goals:
+        if type(content) is Goal and trigger is _GAIN and content not in self._goals:
             return  # dropped while its event waited
+        self._intend(trigger, content, event)
+
+    def _intend(self, trigger: Trigger, content: Belief | Goal, event: Event | None) -> None:
+        """Start an intention for the event ``trigger`` of ``content`` with the first
+        applicable plan. ``event`` is None when :meth:`_raise` made none (then nothing
+        traces)."""
         selected = self._applicable(trigger, content)
         if selected is None:
-            if isinstance(content, Goal) and trigger is _GAIN:
+            if type(content) is Goal and trigger is _GAIN:
                 error = NoApplicablePlan(f"no applicable plan for {content!r}")
                 self._note("no plan", repr(content))
                 self._end_goal(content, Event(_FAILURE, content, error))
                 self._post(Event(_LOSE, content, error))
             return
         chosen, values = selected
-        request = self._requests.pop(content, None) if isinstance(content, Goal) else None
-        intention = Intention(event, request)
-        if self.show_exec or self._tracing:
+        request = (
+            self._requests.pop(content, None) if type(content) is Goal and self._requests else None
+        )
+        intention = Intention(trigger, content, request, event)
+        if event is not None and (self.show_exec or self._tracing):
             self._note("intend", f"{event!r} with {chosen.label}")
         if not chosen.suspends:
             self._run_now(intention, chosen, values)
@@ -138,17 +172,20 @@ class ReasoningCycle(Agent):
     def _applicable(
         self, trigger: Trigger, content: Belief | Goal
     ) -> tuple[Plan, tuple[Any, ...]] | None:
-        for candidate in self._library.relevant(trigger, content):
-            values = candidate.bind(self, content)
+        for candidate in self._library.candidates(trigger, content):
+            values = candidate.match(content)
             if values is not None:
+                if candidate.context:
+                    values = candidate.holds(self, values)
+                    if values is None:
+                        continue
                 return candidate, values
         return None
 
     async def _run(self, intention: Intention, chosen: Plan, values: tuple[Any, ...]) -> None:
         key = self._current_task()
         self._running[key] = intention
-        event = intention.event
-        content = event.content
+        content = intention.content
         ended = False
         try:
             await self._pass_gate(intention)
@@ -168,25 +205,27 @@ class ReasoningCycle(Agent):
 
     def _run_now(self, intention: Intention, chosen: Plan, values: tuple[Any, ...]) -> None:
         # A plan that cannot wait runs to its end here: no task, and it is atomic anyway.
-        content = intention.event.content
-        self._running[intention] = intention
+        content = intention.content
+        running = self._running
+        running[intention] = intention
         try:
-            result = chosen.call(self, content.source, values)
+            result = chosen.body(self, content.source, *values)
             if chosen.is_async:
                 result = complete(result)
         except Exception as exc:
-            del self._running[intention]
+            del running[intention]
             self._failed(intention, chosen, exc)
             return
-        del self._running[intention]
-        self._finish(intention, Event(_SUCCESS, content), result)
+        del running[intention]
+        if type(content) is Goal:  # a belief's plan that succeeded posts nothing
+            self._finish(intention, Event(_SUCCESS, content), result)
 
     def _failed(self, intention: Intention, chosen: Plan, exc: Exception) -> None:
         event = intention.event
         content = event.content
         handled = intention.request is not None or (
             isinstance(content, Goal)
-            and event.trigger is _GAIN
+            and intention.trigger is _GAIN
             and self._applicable(_LOSE, content) is not None
         )
         log.log(
@@ -202,7 +241,7 @@ class ReasoningCycle(Agent):
     def _finish(self, intention: Intention, outcome: Event, result: Any) -> None:
         content = outcome.content
         trigger = outcome.trigger
-        if isinstance(content, Goal) and intention.event.trigger is _GAIN:
+        if isinstance(content, Goal) and intention.trigger is _GAIN:
             self._end_goal(content, outcome)
             if intention.request is not None:
                 self._answer_request(intention.request, outcome, result)

@@ -52,7 +52,7 @@ def source_of(agent: Agent, sender: AgentRef | None) -> str:
     source with ``send``."""
     if sender is None:
         return "unknown"
-    if sender.container == agent.container.address:
+    if sender.container == agent.ref.container:  # the agent's own container's address
         return sender.name
     return sender.address
 
@@ -75,10 +75,14 @@ def _refuse(self: BDIAgent, env: Envelope, why: str) -> None:
 @on(Tell)
 def on_tell(self: BDIAgent, act: Tell, env: Envelope) -> None:
     """Add the told beliefs with the sender as source; ``gain`` for each new one."""
-    if self._answered(env):
+    if env.in_reply_to is not None and self._answered(env):
         return
     source = source_of(self, env.sender)
-    items = contents(act.content)
+    content = act.content
+    if type(content) is Belief:  # PERF: the common tell, one belief (bdi_tell_*)
+        self._believe(normalize(content, source))
+        return
+    items = contents(content)
     if not all(isinstance(item, Belief) for item in items):
         _refuse(self, env, "tell carries beliefs")
         return
