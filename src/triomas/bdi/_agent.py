@@ -183,6 +183,7 @@ class BDIAgent(ReasoningCycle):
     @property
     def intentions(self) -> list[Event]:
         """The events whose plans are running now, oldest first."""
+        self._inline_now()  # a plan running at once is one of them
         return [i.event for i in self._running.values()]
 
     def _believe(self, belief: Belief) -> bool:
@@ -292,6 +293,7 @@ class BDIAgent(ReasoningCycle):
     def drop_intention(self, pattern: Goal) -> int:
         """Cancel the intentions with a goal matching ``pattern`` on their stack;
         each ends with a ``dropped`` event; how many."""
+        self._inline_now()
         doomed = [i for i in self._running.values() if i.holds(pattern) and not i.cancelled]
         for intention in doomed:
             self._note("drop", repr(intention.event))

@@ -54,6 +54,10 @@ class ReasoningCycle(Agent):
     _conversations: dict[str, Any]
     _closed_conversations: dict[str, None]
     _may_run: bool
+    _inline: Belief | None
+    _inline_trigger: Trigger
+    _inline_made: Intention | None
+    _home: str | None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         self = super().__new__(cls)
@@ -72,6 +76,10 @@ class ReasoningCycle(Agent):
         self._conversations = {}
         self._closed_conversations = {}
         self._may_run = False
+        self._inline = None  # the belief whose plan _react runs now
+        self._inline_trigger = _GAIN
+        self._inline_made = None
+        self._home = None  # the address of the agent's container, once a tell needs it
         return self
 
     def _system_started(self) -> bool:
@@ -103,29 +111,91 @@ class ReasoningCycle(Agent):
 
         PERF: when no event waits before it and nothing would see it (no waiter, no
         trace), its plan is selected at once and no :class:`Event` is made: a told
-        belief costs one event less (bdi_tell_* in benchmarks/run.py).
+        belief costs one event less (bdi_tell_* in benchmarks/run.py). The context is
+        asked directly, not through the agent's properties: a frame less for each.
         """
-        if self._events or self._deliberating or self._waiters or self.show_exec or self._tracing:
+        ctx = self._ctx
+        if self._events or self._deliberating or self._waiters or self.show_exec or ctx.tracing:
             self._post(Event(trigger, content))
             return
         if (
             self._gate.owner is not None
             or not (self._may_run or self._system_started())
-            or not self._active
+            or not ctx.running
         ):
             self._events.append(Event(trigger, content))  # as _deliberate leaves it
             return
         self._deliberating = True
         try:
-            self._intend(trigger, content, None)
+            if type(content) is Belief:
+                self._react(trigger, content)
+            else:
+                self._intend(trigger, content, None)
             events = self._events
             while events and self._gate.owner is None:
                 self._select(events.popleft())
         finally:
             self._deliberating = False
 
+    def _react(self, trigger: Trigger, belief: Belief) -> None:
+        """:meth:`_intend` for a belief's event selected as it happened (see
+        :meth:`_raise`): a plan that cannot wait runs here with no :class:`Intention`
+        made, unless something asks for it (:meth:`_inline_now`).
+
+        PERF: the told belief's plan in bdi_tell_* (benchmarks/run.py), one call.
+        """
+        library = self._library
+        plans = (
+            library.gain_beliefs.get(belief.name, ())
+            if trigger is _GAIN
+            else library.candidates(trigger, belief)
+        )
+        for chosen in plans:
+            values = chosen.match(belief)
+            if values is not None and chosen.context:
+                values = chosen.holds(self, values)
+            if values is not None:
+                break
+        else:
+            return  # a belief event with no applicable plan is ignored
+        if chosen.suspends:
+            self._start(Intention(trigger, belief, None), chosen, values)
+            return
+        self._inline = belief
+        self._inline_trigger = trigger
+        try:
+            result = chosen.body(self, belief.source, *values)
+            if chosen.is_async:
+                complete(result)
+        except Exception as exc:
+            intention = self._inline_now()
+            self._end_inline()
+            assert intention is not None
+            self._failed(intention, chosen, exc)
+            return
+        self._end_inline()
+
+    def _inline_now(self) -> Intention | None:
+        """The intention of the belief's plan :meth:`_react` runs now, if any: made on
+        first ask, and held in ``_running`` as every intention running is."""
+        belief = self._inline
+        if belief is None:
+            return None
+        intention = self._inline_made
+        if intention is None:
+            intention = self._inline_made = Intention(self._inline_trigger, belief, None)
+            self._running[intention] = intention
+        return intention
+
+    def _end_inline(self) -> None:
+        self._inline = None
+        made = self._inline_made
+        if made is not None:
+            self._inline_made = None
+            del self._running[made]
+
     def _deliberate(self) -> None:
-        if not (self._may_run or self._system_started()) or not self._active:
+        if not (self._may_run or self._system_started()) or not self._ctx.running:
             # __init__, a stop, or a system not started yet: update() picks the events up
             return
         self._deliberating = True
@@ -165,6 +235,10 @@ class ReasoningCycle(Agent):
         if not chosen.suspends:
             self._run_now(intention, chosen, values)
             return
+        self._start(intention, chosen, values)
+
+    def _start(self, intention: Intention, chosen: Plan, values: tuple[Any, ...]) -> None:
+        """Run a plan that can wait as a task of its own."""
         if chosen.exclusive:
             self._gate.owner = intention
         intention.handle = self._start_task(self._run, intention, chosen, values)

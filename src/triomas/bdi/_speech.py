@@ -77,11 +77,19 @@ def on_tell(self: BDIAgent, act: Tell, env: Envelope) -> None:
     """Add the told beliefs with the sender as source; ``gain`` for each new one."""
     if env.in_reply_to is not None and self._answered(env):
         return
-    source = source_of(self, env.sender)
     content = act.content
-    if type(content) is Belief:  # PERF: the common tell, one belief (bdi_tell_*)
-        self._believe(normalize(content, source))
+    sender = env.sender
+    if type(content) is Belief and sender is not None:
+        # PERF: the common tell, one belief (bdi_tell_* in benchmarks/run.py): its source
+        # as source_of() finds it, with the agent's container address kept, no call
+        home = self._home
+        if home is None:
+            home = self._home = self.ref.container
+        self._believe(
+            normalize(content, sender.name if sender.container == home else sender.address)
+        )
         return
+    source = source_of(self, sender)
     items = contents(content)
     if not all(isinstance(item, Belief) for item in items):
         _refuse(self, env, "tell carries beliefs")
