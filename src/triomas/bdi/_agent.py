@@ -353,15 +353,15 @@ class BDIAgent(ReasoningCycle):
         if fields:
             super().send(to, msg, performative=performative, **fields)
             return
-        # PERF: an act with no other option goes to the context's send at once, as
-        # Agent.send would after binding its keywords (bdi_tell_* in benchmarks/run.py).
-        # The same check as Agent.send's, inline; its function says why on failure.
+        # PERF: an act with no other option takes the tell's fast path, its performative
+        # in the envelope (bdi_tell_* in benchmarks/run.py). The same check as
+        # Agent.send's, inline; its function says why on failure.
         if type(msg) not in MESSAGE_CLASSES or (
             type(to) is not AgentRef
             and (not isinstance(to, (str, type)) or (type(to) is str and "/" in to))
         ):
             check_send(to, msg, "send")
-        self._ctx.send(to, msg, None, False, performative, None, None, None, None, None)
+        self._ctx.tell(to, msg, performative)
 
     async def ask_one(
         self, to: Recipient, pattern: Belief, *, timeout: float = 2.0, add: bool | None = None
