@@ -57,16 +57,9 @@ class Plan:
         object.__setattr__(self, "suspends", can_suspend(self.body))
         object.__setattr__(self, "match", compile_pattern(self.pattern))
 
-    def bind(self, agent: ReasoningCycle, content: Belief | Goal) -> tuple[Any, ...] | None:
-        """The plan's arguments if its trigger matches ``content`` (of its kind and name:
-        the library looks those up) and its context holds, else None."""
-        values = self.match(content)
-        if values is None or not self.context:
-            return values
-        return self.holds(agent, values)
-
     def holds(self, agent: ReasoningCycle, values: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        """``values`` (the trigger's) and the context's, if the context holds, else None."""
+        """The plan's arguments if its context holds, else None: ``values`` (what
+        :attr:`match` found in the trigger) and the context's."""
         for condition in self.context:
             if isinstance(condition, (Belief, Goal)):
                 found = agent._holding(condition)  # noqa: SLF001 - its agent's beliefs

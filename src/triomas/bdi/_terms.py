@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from typing import Any as _Any
-from typing import TypeVar, cast, final
+from typing import TypeVar, final
 
 import attrs
 
@@ -143,7 +143,7 @@ def _show(kind: str, name: str, args: tuple[_Any, ...], source: str | None) -> s
 def _copy(item: N, source: str | None) -> N:
     # Arguments already checked: only the source changes.
     if isinstance(item, Belief):
-        return cast(N, told(item, source))
+        return told(item, source)  # type: ignore[return-value]  # N is Belief here
     new = object.__new__(type(item))
     object.__setattr__(new, "name", item.name)
     object.__setattr__(new, "args", item.args)
@@ -187,7 +187,7 @@ def normalize(item: N, source: str | None = None) -> N:
             if source == item.source:
                 return item
             if isinstance(item, Belief):
-                return cast(N, told(item, source))  # PERF: a frame less for a told belief
+                return told(item, source)  # type: ignore[return-value]  # PERF: no cast() call
             return _copy(item, source)
     fresh = type(item)(item.name, *args, source=source)
     if isinstance(item, Belief) and not item.adds_event:
