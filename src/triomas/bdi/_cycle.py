@@ -173,7 +173,10 @@ class ReasoningCycle(Agent):
             assert intention is not None
             self._failed(intention, chosen, exc)
             return
-        self._end_inline()
+        if self._inline_made is None:
+            self._inline = None  # _end_inline(), with a call less in the common case
+        else:
+            self._end_inline()
 
     def _inline_now(self) -> Intention | None:
         """The intention of the belief's plan :meth:`_react` runs now, if any: made on

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("triomas.bdi")
 
+_GAIN = Trigger.GAIN
+
 
 def source_of(agent: Agent, sender: AgentRef | None) -> str:
     """``sender`` as the source of what it told ``agent``: its name if it lives in
@@ -85,9 +87,9 @@ def on_tell(self: BDIAgent, act: Tell, env: Envelope) -> None:
         home = self._home
         if home is None:
             home = self._home = self.ref.container
-        self._believe(
-            normalize(content, sender.name if sender.container == home else sender.address)
-        )
+        belief = normalize(content, sender.name if sender.container == home else sender.address)
+        if self._beliefs.add(belief) and belief.adds_event:  # _believe(), with a call less
+            self._raise(_GAIN, belief)
         return
     source = source_of(self, sender)
     items = contents(content)
