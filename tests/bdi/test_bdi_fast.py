@@ -35,6 +35,9 @@ from triomas.bdi._match import compile_pattern
 from triomas.bdi._plans import PlanLibrary
 from triomas.bdi._terms import bindings, matches, normalize, told
 
+# each test that takes `both` runs untraced too, where the BDI fast paths are taken
+pytestmark = pytest.mark.untraced
+
 # ---- compiled matchers -------------------------------------------------------------------
 
 _values = st.sampled_from([0, 1, 2, "a", "b", 1.5, None, True])
