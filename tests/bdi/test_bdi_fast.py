@@ -404,6 +404,64 @@ async def test_a_belief_plan_run_at_once_checks_its_context(
     assert log == [("fallback", 1), ("priced", 2, "cheap")]
 
 
+async def test_context_patterns_bind_as_matches_and_bindings_do(
+    both: triomas.Container, autojump_clock: trio.testing.MockClock
+) -> None:
+    log: list[AnyType] = []
+
+    class Contexts(BDIAgent):
+        def __init__(self) -> None:
+            self.add(Belief("pos", 1, (2, 3)), Belief("pos", 4, (5, 6)), Goal("busy", 7))
+            self.add(Belief("mode", "exact", source="boss"))
+
+        @plan(gain, Goal("busy", Any))
+        async def busy(self, src: str, n: int) -> None:
+            await self.sleep(10)
+
+        @plan(
+            gain,
+            Belief("go"),
+            context=[
+                Belief("pos", Any, (Any, 6)),  # the second, by its nested constant
+                Goal("busy", Any),  # a goal held
+                Belief("mode", "exact", source="boss"),  # found by its hash
+            ],
+        )
+        def go(self, src: str, a: int, b: int, busy: int) -> None:
+            log.append(("go", a, b, busy))
+
+    class MaspyContexts(Contexts):
+        maspy_compat = True
+
+        @plan(gain, Belief("go"), context=[Belief("pos", Any, (Any, 3)), Belief("mode", Any)])
+        def go_maspy(self, src: str, pos: AnyType, mode: str) -> None:
+            log.append(("go_maspy", pos, mode))
+
+    await both.spawn(Contexts, name="c")
+    await both.spawn(MaspyContexts, name="m")
+    await both.run(seconds=1)
+    both.send("c", Tell(Belief("go")))
+    both.send("m", Tell(Belief("go")))
+    both.send("m", Tell(Belief("not yet")))
+    await both.run(seconds=1)
+    both.agent("c", Contexts).drop_desire(Goal("busy", Any))
+    both.send("c", Untell(Belief("go")))
+    # told again (its source is the sender's, whatever it says): no goal busy now
+    both.send("c", Tell(Belief("go", source="again")))
+    await both.run_until_idle()
+    # the inherited plan binds one value per wildcard even under maspy_compat, and comes
+    # first; the MASPY plan of the subclass binds one value per pattern
+    assert log == [("go", 4, 5, 7), ("go", 4, 5, 7)]
+    log.clear()
+    m = both.agent("m", MaspyContexts)
+    m.rm(Belief("pos", 4, (5, 6)))
+    m.add(Belief("go", 2))
+    assert log == []  # no plan for go(2)
+    m.rm(Belief("go"))
+    m.add(Belief("go"))
+    assert log == [("go_maspy", (1, (2, 3)), "exact")]
+
+
 async def test_a_belief_with_no_plan_and_one_without_event(
     both: triomas.Container, autojump_clock: trio.testing.MockClock
 ) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Generic, final
+from typing import TYPE_CHECKING, Any, Generic, final
 
 from ._terms import T, matches
+
+if TYPE_CHECKING:
+    from ._match import Matcher
 
 
 @final
@@ -49,6 +52,21 @@ class Base(Generic[T]):
             for item in same:
                 if matches(pattern, item):
                     return item
+        return None
+
+    def find(self, pattern: T, match: Matcher) -> tuple[T, tuple[Any, ...]] | None:
+        """As :meth:`first`, with ``match`` the pattern compiled (a plan's context): the
+        oldest matching item and the values it binds, or None."""
+        same = self._by_name.get(pattern.name)
+        if same:
+            if pattern.source is not None and pattern in same:
+                values = match(pattern)
+                if values is not None:
+                    return pattern, values
+            for item in same:
+                values = match(item)
+                if values is not None:
+                    return item, values
         return None
 
     def all(self, pattern: T) -> list[T]:

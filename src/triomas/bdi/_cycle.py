@@ -19,6 +19,7 @@ from ._acts import FipaFailure, InformDone, InformResult
 from ._base import Base
 from ._errors import NoApplicablePlan, PlanFailure
 from ._intention import Gate, Intention
+from ._match import Matcher
 from ._plans import Plan, PlanLibrary, finish
 from ._terms import Belief, Event, Goal, Trigger, event_matches
 
@@ -90,6 +91,15 @@ class ReasoningCycle(Agent):
         if isinstance(pattern, Goal):
             return self._goals.first(pattern)
         return self._beliefs.first(pattern)
+
+    def _finding(
+        self, pattern: Belief | Goal, match: Matcher
+    ) -> tuple[Any, tuple[Any, ...]] | None:
+        """The oldest belief or goal ``pattern`` (compiled: ``match``) finds, with the
+        values it binds; for a plan's context."""
+        if isinstance(pattern, Goal):
+            return self._goals.find(pattern, match)
+        return self._beliefs.find(pattern, match)
 
     # ---- the cycle -----------------------------------------------------------------------
 

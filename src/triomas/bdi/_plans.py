@@ -11,7 +11,7 @@ import attrs
 from .._agent.handlers import can_suspend
 from .._messages.message import message
 from ._match import Matcher, compile_pattern
-from ._terms import Belief, Goal, Trigger, Wildcard, bindings, normalize
+from ._terms import Belief, Goal, Trigger, Wildcard, normalize
 
 if TYPE_CHECKING:
     from ._cycle import ReasoningCycle
@@ -51,26 +51,41 @@ class Plan:
     suspends: bool = attrs.field(init=False)
     match: Matcher = attrs.field(init=False, eq=False, repr=False)
     """The trigger's pattern compiled: the values it binds in a relevant item, or None."""
+    checks: tuple[tuple[Belief | Goal, Matcher] | Callable[[Any], bool], ...] = attrs.field(
+        init=False, eq=False, repr=False
+    )
+    """The context: each pattern with its compiled matcher, each predicate as it is."""
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.body))
         object.__setattr__(self, "suspends", can_suspend(self.body))
         object.__setattr__(self, "match", compile_pattern(self.pattern))
+        object.__setattr__(
+            self,
+            "checks",
+            tuple(
+                (c, compile_pattern(c)) if isinstance(c, (Belief, Goal)) else c
+                for c in self.context
+            ),
+        )
 
     def holds(self, agent: ReasoningCycle, values: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """The plan's arguments if its context holds, else None: ``values`` (what
         :attr:`match` found in the trigger) and the context's."""
-        for condition in self.context:
-            if isinstance(condition, (Belief, Goal)):
-                found = agent._holding(condition)  # noqa: SLF001 - its agent's beliefs
-                if found is None:
+        for check in self.checks:
+            if not isinstance(check, tuple):
+                if not check(agent):
                     return None
-                if not self.whole_context:
-                    values += bindings(condition, found)
-                elif wildcards(condition):
-                    values += (found.args[0] if len(found.args) == 1 else found.args,)
-            elif not condition(agent):
+                continue
+            condition, match = check
+            found = agent._finding(condition, match)  # noqa: SLF001 - its agent's beliefs
+            if found is None:
                 return None
+            item, bound = found
+            if not self.whole_context:
+                values += bound
+            elif bound:  # a pattern with wildcards gives one value, MASPY's
+                values += (item.args[0] if len(item.args) == 1 else item.args,)
         return values
 
     def arity(self) -> int:
