@@ -3,6 +3,7 @@ and container addresses of every transport."""
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -51,18 +52,51 @@ async def both(
     """A container in each scheduler: virtual time, then real time on trio's autojump
     clock (clock time passes only while everything waits, so nothing sleeps for real;
     the test itself must take ``autojump_clock``).
-    Behaviour tests take this one, so that both engines keep the same behaviour."""
-    if request.param == "live":
+    Behaviour tests take this one, so that both engines keep the same behaviour.
+    Marked ``untraced`` (see :func:`pytest_generate_tests`), a test also gets each
+    scheduler's container with no trace recorder."""
+    kind, _, untraced = request.param.partition("-")
+    if kind == "live":
         # pytest-trio takes its clock from the test's own arguments only: a test that
         # takes ``both`` takes ``autojump_clock`` too, or its live run sleeps for real.
         assert isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock), (
             "a test that takes `both` must also take `autojump_clock`"
         )
-    clock = triomas.VirtualClock() if request.param == "virtual" else triomas.RealClock()
+    clock = triomas.VirtualClock() if kind == "virtual" else triomas.RealClock()
     async with triomas.open_container(
-        clock=clock, seed=triomas_seed, trace=triomas_trace
+        clock=clock, seed=triomas_seed, trace=None if untraced else triomas_trace
     ) as container:
         yield container
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "untraced: the tests that take `both` also run in untraced containers "
+        "(where the BDI layer takes its fast paths)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest reads the parametrize marks
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``both`` for a test marked ``untraced``: also each scheduler with no trace recorder,
+    unless the test reads the trace. A BDI agent takes its fast paths (an event selected
+    at once with no ``Event`` made, a plan run with no ``Intention`` made) only when
+    nothing traces it, and ``both`` traces."""
+    if (
+        "both" not in metafunc.fixturenames
+        or metafunc.definition.get_closest_marker("untraced") is None
+    ):
+        return
+    # the test's own arguments: ``both`` itself takes the recorder in any case
+    reads_trace = {"recorder", "triomas_trace"} & set(
+        inspect.signature(metafunc.function).parameters
+    )
+    kinds = ["virtual", "live"]
+    if not reads_trace:
+        kinds += ["virtual-untraced", "live-untraced"]
+    # as a mark, which pytest applies, and which stops the fixture's own params
+    metafunc.definition.add_marker(pytest.mark.parametrize("both", kinds, indirect=True))
 
 
 Addresses = Callable[[], str]

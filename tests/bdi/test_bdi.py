@@ -38,6 +38,9 @@ from triomas.bdi import (
 from triomas.bdi._terms import bindings, matches, normalize
 from triomas.testing import TraceRecorder
 
+# each test that takes `both` runs untraced too, where the BDI fast paths are taken
+pytestmark = pytest.mark.untraced
+
 # ---- terms -------------------------------------------------------------------------------
 
 

@@ -27,6 +27,9 @@ from triomas.bdi import (
     plan,
 )
 
+# each test that takes `both` runs untraced too, where the BDI fast paths are taken
+pytestmark = pytest.mark.untraced
+
 CHANNEL = Channel("Parking")
 
 

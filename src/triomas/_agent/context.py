@@ -110,8 +110,9 @@ class AgentContext(Protocol):
         ...
 
     # ---- messages ---------------------------------------------------------------------
-    def tell(self, to: Recipient, msg: Any) -> None:
-        """A send without options (the fast path)."""
+    def tell(self, to: Recipient, msg: Any, performative: str | None = None) -> None:
+        """A send without options (the fast path), or with a speech act's performative
+        only (a BDI agent's act)."""
         ...
 
     def send(

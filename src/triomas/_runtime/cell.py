@@ -51,6 +51,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("triomas")
 
+# PERF: a global lookup is cheaper than an enum attribute (a BDI agent asks whether it
+# runs at every event it selects at once: bdi_tell_* in benchmarks/run.py).
+_RUNNING = Life.RUNNING
+
 __all__ = ["Cell", "Life", "RunState", "StopKind"]
 
 
@@ -336,7 +340,7 @@ class Cell:
     @property
     def running(self: Cell) -> bool:
         """Whether the incarnation is up and not ending."""
-        return self.life is Life.RUNNING and self.exit_reason is None
+        return self.life is _RUNNING and self.exit_reason is None
 
     @property
     def tracing(self: Cell) -> bool:

@@ -32,11 +32,12 @@ class Outside:
         self.sent = 0  # messages sent from outside the agents (ContainerStats.outside_sent)
 
 
-def tell(self: Cell | Outside, to: Recipient, msg: Any) -> None:
+def tell(self: Cell | Outside, to: Recipient, msg: Any, performative: str | None = None) -> None:
     """A send with no option, from an agent (``self``) or from outside the agents (an
     :class:`Outside`): straight to a live agent of this container named by reference
     or by name, with no resolving and no envelope where none is needed; anything else
-    takes the router's general path.
+    takes the router's general path. A ``performative`` (a BDI agent's speech act) goes
+    in the envelope, which is then always made.
 
     PERF: one function for both senders, and no call inside it on the fast path (live
     fan-out and its by-name and from-outside rows in benchmarks/run.py).
@@ -57,7 +58,7 @@ def tell(self: Cell | Outside, to: Recipient, msg: Any) -> None:
             self.sent += 1
             sender = self.ref
             engine = target.engine
-            if target.compact and type(msg) is not Envelope:
+            if target.compact and type(msg) is not Envelope and performative is None:
                 if not engine.virtual:
                     # mailbox.accept_tell, inlined: one frame less per tell (5 % of live
                     # fan-out)
@@ -85,7 +86,7 @@ def tell(self: Cell | Outside, to: Recipient, msg: Any) -> None:
                     sender,
                     to if type(to) is AgentRef else target.ref,
                     type(msg).__name__,
-                    None,
+                    performative,
                     None,
                     None,
                     None,
@@ -116,7 +117,7 @@ def tell(self: Cell | Outside, to: Recipient, msg: Any) -> None:
                     self.ref,
                     ref,
                     type(msg).__name__,
-                    None,
+                    performative,
                     None,
                     None,
                     None,
@@ -132,7 +133,7 @@ def tell(self: Cell | Outside, to: Recipient, msg: Any) -> None:
         msg,
         None,
         False,
-        None,
+        performative,
         None,
         None,
         None,

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from .._agent.context import Future, Recipient
 from .._agent.handlers import on
 from .._messages.errors import AskTimeout
+from .._messages.message import MESSAGE_CLASSES, check_send
+from .._messages.ref import AgentRef
 from . import _speech
 from ._acts import (
     PERFORMATIVES,
@@ -42,7 +44,6 @@ from ._terms import Belief, Event, Goal, Trigger, matches, normalize
 
 if TYPE_CHECKING:
     from .._messages.envelope import Envelope
-    from .._messages.ref import AgentRef
 
 log = logging.getLogger("triomas.bdi")
 
@@ -182,13 +183,14 @@ class BDIAgent(ReasoningCycle):
     @property
     def intentions(self) -> list[Event]:
         """The events whose plans are running now, oldest first."""
+        self._inline_now()  # a plan running at once is one of them
         return [i.event for i in self._running.values()]
 
     def _believe(self, belief: Belief) -> bool:
         if not self._beliefs.add(belief):
             return False
         if belief.adds_event:
-            self._post(Event(_GAIN, belief))
+            self._raise(_GAIN, belief)
         return True
 
     def _disbelieve(self, pattern: Belief) -> int:
@@ -196,7 +198,7 @@ class BDIAgent(ReasoningCycle):
         for belief in gone:
             self._beliefs.discard(belief)
             if belief.adds_event:
-                self._post(Event(_LOSE, belief))
+                self._raise(_LOSE, belief)
         return len(gone)
 
     # ---- goals and intentions ------------------------------------------------------------
@@ -211,7 +213,7 @@ class BDIAgent(ReasoningCycle):
         self._goals.add(goal)
         if request is not None:
             self._requests[goal] = request
-        self._post(Event(_GAIN, goal))
+        self._raise(_GAIN, goal)
 
     async def achieve(self, goal: Goal) -> Any:
         """Achieve ``goal`` as a subgoal of the calling plan (AgentSpeak's ``!g``).
@@ -291,6 +293,7 @@ class BDIAgent(ReasoningCycle):
     def drop_intention(self, pattern: Goal) -> int:
         """Cancel the intentions with a goal matching ``pattern`` on their stack;
         each ends with a ``dropped`` event; how many."""
+        self._inline_now()
         doomed = [i for i in self._running.values() if i.holds(pattern) and not i.cancelled]
         for intention in doomed:
             self._note("drop", repr(intention.event))
@@ -344,7 +347,21 @@ class BDIAgent(ReasoningCycle):
         """As :meth:`Agent.send`; a speech act also sets the envelope's performative."""
         if performative is None:
             performative = PERFORMATIVES.get(type(msg))
-        super().send(to, msg, performative=performative, **fields)
+            if performative is None:  # not an act: any agent's send (with no option, a tell)
+                super().send(to, msg, **fields)
+                return
+        if fields:
+            super().send(to, msg, performative=performative, **fields)
+            return
+        # PERF: an act with no other option takes the tell's fast path, its performative
+        # in the envelope (bdi_tell_* in benchmarks/run.py). The same check as
+        # Agent.send's, inline; its function says why on failure.
+        if type(msg) not in MESSAGE_CLASSES or (
+            type(to) is not AgentRef
+            and (not isinstance(to, (str, type)) or (type(to) is str and "/" in to))
+        ):
+            check_send(to, msg, "send")
+        self._ctx.tell(to, msg, performative)
 
     async def ask_one(
         self, to: Recipient, pattern: Belief, *, timeout: float = 2.0, add: bool | None = None

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Generic, final
+from typing import TYPE_CHECKING, Any, Generic, final
 
 from ._terms import T, matches
+
+if TYPE_CHECKING:
+    from ._match import Matcher
 
 
 @final
@@ -26,10 +29,9 @@ class Base(Generic[T]):
         if same is None:
             self._by_name[item.name] = {item: None}
             return True
-        if item in same:
-            return False
-        same[item] = None
-        return True
+        held = len(same)
+        same[item] = None  # PERF: one hash of the item, not two; an equal one held stays
+        return len(same) != held
 
     def discard(self, item: T) -> bool:
         """Remove exactly ``item``; False if it was not held."""
@@ -50,6 +52,21 @@ class Base(Generic[T]):
             for item in same:
                 if matches(pattern, item):
                     return item
+        return None
+
+    def find(self, pattern: T, match: Matcher) -> tuple[T, tuple[Any, ...]] | None:
+        """As :meth:`first`, with ``match`` the pattern compiled (a plan's context): the
+        oldest matching item and the values it binds, or None."""
+        same = self._by_name.get(pattern.name)
+        if same:
+            if pattern.source is not None and pattern in same:
+                values = match(pattern)
+                if values is not None:
+                    return pattern, values
+            for item in same:
+                values = match(item)
+                if values is not None:
+                    return item, values
         return None
 
     def all(self, pattern: T) -> list[T]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, final
 
 from .._agent.context import Future
-from ._terms import Belief, Event, Goal, matches
+from ._terms import Belief, Event, Goal, Trigger, matches
 
 if TYPE_CHECKING:
     from .._agent.context import Cancellable
@@ -14,21 +14,39 @@ if TYPE_CHECKING:
 
 @final
 class Intention:
-    """A plan being run for ``event`` as its own task.
+    """A plan being run for the event ``trigger`` of ``content``, with its stack of goals.
 
     ``stack`` holds the goal (or belief) that started it, then the subgoals it
     awaits with ``achieve``, innermost last. ``request`` is the ``Achieve`` to
-    answer when the goal ends, if its sender asked for an answer.
+    answer when the goal ends, if its sender asked for an answer. ``handle`` cancels
+    its task (None for a plan run to its end at once).
     """
 
-    __slots__ = ("cancelled", "event", "handle", "request", "stack")
+    __slots__ = ("_event", "cancelled", "content", "handle", "request", "stack", "trigger")
 
-    def __init__(self, event: Event, request: Envelope | None) -> None:
-        self.event = event
-        self.stack: list[Belief | Goal] = [event.content]
+    def __init__(
+        self,
+        trigger: Trigger,
+        content: Belief | Goal,
+        request: Envelope | None,
+        event: Event | None = None,
+    ) -> None:
+        self.trigger = trigger
+        self.content = content
+        self._event = event
+        self.stack: list[Belief | Goal] = [content]
         self.handle: Cancellable | None = None
         self.cancelled = False
         self.request = request
+
+    @property
+    def event(self) -> Event:
+        """The event this intention was started for (made on first use: an event
+        selected as it happened, with nothing to see it, was never made)."""
+        event = self._event
+        if event is None:
+            event = self._event = Event(self.trigger, self.content)
+        return event
 
     def holds(self, pattern: Belief | Goal) -> bool:
         """Whether a goal on this intention's stack matches ``pattern``."""

@@ -10,7 +10,8 @@ import attrs
 
 from .._agent.handlers import can_suspend
 from .._messages.message import message
-from ._terms import Belief, Goal, Trigger, Wildcard, bindings, matches, normalize
+from ._match import Matcher, compile_pattern
+from ._terms import Belief, Goal, Trigger, Wildcard, normalize
 
 if TYPE_CHECKING:
     from ._cycle import ReasoningCycle
@@ -20,7 +21,8 @@ Context = Belief | Goal | Callable[[Any], bool]
 """One condition of a plan's context: a pattern that must match a belief (or a
 goal the agent holds), or a predicate called with the agent."""
 
-_PLAN_TRIGGERS = (Trigger.GAIN, Trigger.LOSE, Trigger.TEST)
+_GAIN, _LOSE, _TEST = Trigger.GAIN, Trigger.LOSE, Trigger.TEST
+_PLAN_TRIGGERS = (_GAIN, _LOSE, _TEST)
 
 
 @final
@@ -47,25 +49,43 @@ class Plan:
     whole_context: bool = False
     is_async: bool = attrs.field(init=False)
     suspends: bool = attrs.field(init=False)
+    match: Matcher = attrs.field(init=False, eq=False, repr=False)
+    """The trigger's pattern compiled: the values it binds in a relevant item, or None."""
+    checks: tuple[tuple[Belief | Goal, Matcher] | Callable[[Any], bool], ...] = attrs.field(
+        init=False, eq=False, repr=False
+    )
+    """The context: each pattern with its compiled matcher, each predicate as it is."""
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.body))
         object.__setattr__(self, "suspends", can_suspend(self.body))
+        object.__setattr__(self, "match", compile_pattern(self.pattern))
+        object.__setattr__(
+            self,
+            "checks",
+            tuple(
+                (c, compile_pattern(c)) if isinstance(c, (Belief, Goal)) else c
+                for c in self.context
+            ),
+        )
 
-    def bind(self, agent: ReasoningCycle, content: Belief | Goal) -> tuple[Any, ...] | None:
-        """The plan's arguments if its context holds for ``content``, else None."""
-        values = bindings(self.pattern, content)
-        for condition in self.context:
-            if isinstance(condition, (Belief, Goal)):
-                found = agent._holding(condition)  # noqa: SLF001 - its agent's beliefs
-                if found is None:
+    def holds(self, agent: ReasoningCycle, values: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """The plan's arguments if its context holds, else None: ``values`` (what
+        :attr:`match` found in the trigger) and the context's."""
+        for check in self.checks:
+            if not isinstance(check, tuple):
+                if not check(agent):
                     return None
-                if not self.whole_context:
-                    values += bindings(condition, found)
-                elif wildcards(condition):
-                    values += (found.args[0] if len(found.args) == 1 else found.args,)
-            elif not condition(agent):
+                continue
+            condition, match = check
+            found = agent._finding(condition, match)  # noqa: SLF001 - its agent's beliefs
+            if found is None:
                 return None
+            item, bound = found
+            if not self.whole_context:
+                values += bound
+            elif bound:  # a pattern with wildcards gives one value, MASPY's
+                values += (item.args[0] if len(item.args) == 1 else item.args,)
         return values
 
     def arity(self) -> int:
@@ -196,26 +216,59 @@ def declared_plans(cls: type) -> list[Plan]:
 
 @final
 class PlanLibrary:
-    """The plans of one agent, indexed by ``(trigger, kind, name)``, in order."""
+    """The plans of one agent, indexed by trigger, kind and name, in order.
 
-    __slots__ = ("_index", "learnt")
+    The index is one dict per trigger and kind, keyed by name (PERF: no tuple key and
+    no hash of the trigger, an enum, per event; bdi_tell_* in benchmarks/run.py).
+    """
+
+    __slots__ = (
+        "gain_beliefs",
+        "gain_goals",
+        "learnt",
+        "lose_beliefs",
+        "lose_goals",
+        "test_beliefs",
+        "test_goals",
+    )
 
     def __init__(self, plans: Sequence[Plan]) -> None:
-        self._index: dict[tuple[Trigger, type, str], list[Plan]] = {}
+        self.gain_beliefs: dict[str, list[Plan]] = {}
+        """The plans for ``gain`` of a belief, by its name (the cycle's common case)."""
+        self.gain_goals: dict[str, list[Plan]] = {}
+        self.lose_beliefs: dict[str, list[Plan]] = {}
+        self.lose_goals: dict[str, list[Plan]] = {}
+        self.test_beliefs: dict[str, list[Plan]] = {}
+        self.test_goals: dict[str, list[Plan]] = {}
         self.learnt: list[Plan] = []
         for p in plans:
             self._add(p)
 
+    def _table(self, trigger: Trigger, goal: bool) -> dict[str, list[Plan]] | None:
+        if trigger is _GAIN:
+            return self.gain_goals if goal else self.gain_beliefs
+        if trigger is _LOSE:
+            return self.lose_goals if goal else self.lose_beliefs
+        if trigger is _TEST:
+            return self.test_goals if goal else self.test_beliefs
+        return None  # success, failure and dropped have no plans
+
     def _add(self, p: Plan) -> None:
-        key = (p.trigger, type(p.pattern), p.pattern.name)
-        self._index.setdefault(key, []).append(p)
+        table = self._table(p.trigger, type(p.pattern) is Goal)
+        assert table is not None  # @plan and plan_from_spec accept only plan triggers
+        table.setdefault(p.pattern.name, []).append(p)
+
+    def candidates(self, trigger: Trigger, content: Belief | Goal) -> Sequence[Plan]:
+        """The plans for ``trigger`` of ``content``'s kind and name, in order; the
+        relevant ones among them are those whose pattern matches (``Plan.match``)."""
+        table = self._table(trigger, type(content) is Goal)
+        if table is None:
+            return ()
+        return table.get(content.name, ())
 
     def relevant(self, trigger: Trigger, content: Belief | Goal) -> list[Plan]:
         """The plans whose trigger matches, in order."""
-        plans = self._index.get((trigger, type(content), content.name))
-        if not plans:
-            return []
-        return [p for p in plans if matches(p.pattern, content)]
+        return [p for p in self.candidates(trigger, content) if p.match(content) is not None]
 
     def learn(self, p: Plan) -> bool:
         """Add a plan taught by another agent; False if it is known already."""
@@ -231,7 +284,9 @@ class PlanLibrary:
         gone = [p for p in self.learnt if p.label == label and p.source == source]
         for p in gone:
             self.learnt.remove(p)
-            self._index[(p.trigger, type(p.pattern), p.pattern.name)].remove(p)
+            table = self._table(p.trigger, type(p.pattern) is Goal)
+            assert table is not None
+            table[p.pattern.name].remove(p)
         return len(gone)
 
 
