@@ -3,6 +3,8 @@ headers, request/reply, no responders, timeouts, limits, closing."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -180,14 +182,22 @@ async def test_limits(server: NatsServer) -> None:
             nc.subscribe("", lambda m: None)
         got = Inbox()
         nc.subscribe("p", got)
+        await nc.flush()
         # Without a yield, what the socket does not take at once waits, up to the
-        # limit: then publish refuses (the first ones may have gone out directly).
-        accepted = 0
-        while nc.publish("p", bytes(100)):
-            accepted += 1
-        assert accepted > 30
-        with pytest.raises(NatsBufferFull):
-            await nc.request("p", bytes(100))
+        # limit: then publish refuses (the first ones may have gone out directly). The
+        # server is stopped meanwhile, so that the socket fills: a server that reads on
+        # would drain it, and echo it all back until it dropped this slow consumer.
+        assert server.process is not None
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            accepted = 0
+            while nc.publish("p", bytes(100)):
+                accepted += 1
+            assert accepted > 30
+            with pytest.raises(NatsBufferFull):
+                await nc.request("p", bytes(100))
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
         await nc.flush()  # room again
         assert nc.publish("p", b"last")
         await got.until(accepted + 1)
