@@ -1483,7 +1483,14 @@ def report_sim_targets(reporter: Reporter, s: Sizes) -> None:
 def report_bdi_targets(reporter: Reporter) -> None:
     """The MASPY target where MASPY runs here; else ratios to its published figures."""
     for n in BDI_AGENTS:
-        _ratio_note(reporter, f"bdi_tell_{n}", "triomas-bdi", "triomas-agent")
+        _ratio_target(
+            reporter,
+            f"BDI tell with {n} agents >= 0.4 x a plain agent's tell",
+            f"bdi_tell_{n}",
+            "triomas-bdi",
+            "triomas-agent",
+            0.4,
+        )
         if peers.HAVE_MASPY and n != 1000:
             _ratio_note(reporter, f"bdi_tell_{n}", "triomas-bdi", "maspy")
     if peers.HAVE_MASPY:
