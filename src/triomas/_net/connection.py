@@ -37,11 +37,11 @@ _HANDSHAKE_READ = 4096
 _CHUNK = 256 * 1024
 """At most this many bytes go into one write (one ``send_all`` over TLS)."""
 _IOV = 512
+"""At most this many frames go into one ``writev``."""
 _CORK = 16
 """While the reader holds writes back (see ``_read_loop``), a write goes out anyway once
 this many frames wait: the peer starts on them while the rest are made. Fewer means
 more system calls; more, that the two sides take turns instead of working at once."""
-"""At most this many frames go into one ``writev``."""
 _ERROR_LIMIT = 1.0
 """How long a connection that met a protocol error waits for its ERROR frame to go out."""
 BROKEN = (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError)
