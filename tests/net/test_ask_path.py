@@ -82,6 +82,33 @@ async def test_the_callee_sees_what_the_general_path_sends(addresses: Addresses)
             assert a.stats().outside_sent == 2
 
 
+async def test_an_ask_by_address_takes_the_direct_path(
+    addresses: Addresses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from triomas._net.network import Network
+
+    taken: list[AgentRef] = []
+    direct = Network.ask_direct
+
+    def counted(self: Network, sender: Any, to: AgentRef, *args: Any) -> bool:
+        taken.append(to)
+        return direct(self, sender, to, *args)
+
+    monkeypatch.setattr(Network, "ask_direct", counted)
+    with trio.fail_after(10):
+        async with (
+            triomas.open_container(addresses()) as a,
+            triomas.open_container(addresses()) as b,
+        ):
+            echo = await b.spawn(Echo, name="echo")
+            assert await a.ask(echo, Ping(1)) == 2
+            assert await a.ask(f"{b.address}/echo", Ping(2)) == 3
+            assert await a.ask(echo.address, Ping(3)) == 4
+            with pytest.raises(triomas.CalleeDown):
+                await a.ask(f"{b.address}/nobody", Ping(4))
+    assert taken[-3:] == [echo, echo, AgentRef(b.address, "nobody")]
+
+
 async def test_an_ask_the_direct_path_cannot_take_takes_the_general_one(
     addresses: Addresses,
 ) -> None:

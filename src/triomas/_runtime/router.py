@@ -347,14 +347,21 @@ class Router:
             raise ValueError("timeout must be a non-negative number of seconds, or None")
         engine = self.engine
         net = self.remote
+        ref = (
+            to
+            if type(to) is AgentRef
+            else AgentRef.parse(to)  # cached; ValueError if malformed, as resolving says
+            if type(to) is str and "://" in to and net is not None
+            else None
+        )
         if (
-            type(to) is AgentRef
-            and to._cell is None
+            ref is not None
+            and ref._cell is None
             and net is not None
             and not self.slow_tells
             and (sender is None or not self.trackers)
-            and to.container != self.address
-            and net.reaches(to.container)
+            and ref.container != self.address
+            and net.reaches(ref.container)
         ):
             # Another container's agent over a network that is up: no envelope, no
             # routing (net_seq_tcp, net_inflight_tcp in benchmarks/run.py).
@@ -362,7 +369,7 @@ class Router:
             now = engine.now()
             if net.ask_direct(
                 None if sender is None else sender.ref,
-                to,
+                ref,
                 body,
                 performative,
                 conversation_id,
