@@ -347,42 +347,34 @@ class Router:
             raise ValueError("timeout must be a non-negative number of seconds, or None")
         engine = self.engine
         net = self.remote
-        ref = (
-            to
-            if type(to) is AgentRef
-            else AgentRef.parse(to)  # cached; ValueError if malformed, as resolving says
-            if type(to) is str and "://" in to and net is not None
-            else None
-        )
-        if (
-            ref is not None
-            and ref._cell is None
-            and net is not None
-            and not self.slow_tells
-            and (sender is None or not self.trackers)
-            and ref.container != self.address
-            and net.reaches(ref.container)
-        ):
+        if net is not None and not self.slow_tells:
             # Another container's agent over a network that is up: no envelope, no
             # routing (net_seq_tcp, net_inflight_tcp in benchmarks/run.py).
-            fut = Future()
-            now = engine.now()
-            if net.ask_direct(
-                None if sender is None else sender.ref,
-                ref,
-                body,
-                performative,
-                conversation_id,
-                fut,
-                now,
+            ref = (
+                to
+                if type(to) is AgentRef
+                else AgentRef.parse(to)  # cached; ValueError if malformed, as resolving says
+                if type(to) is str and "://" in to
+                else None
+            )
+            if (
+                ref is not None
+                and ref._cell is None
+                and (sender is None or not self.trackers)
+                and ref.container != self.address
+                and net.reaches(ref.container)
             ):
-                (sender or self.outside).sent += 1
-                try:
-                    if await engine.wait(fut, now + timeout):
-                        return fut.result()
-                    raise AskTimeout(f"no reply from {to} within {timeout} s to {body!r}")
-                finally:
-                    fut.close()
+                fut = Future()
+                now = engine.now()
+                me = None if sender is None else sender.ref
+                if net.ask_direct(me, ref, body, performative, conversation_id, fut, now):
+                    (sender or self.outside).sent += 1
+                    try:
+                        if await engine.wait(fut, now + timeout):
+                            return fut.result()
+                        raise AskTimeout(f"no reply from {to} within {timeout} s to {body!r}")
+                    finally:
+                        fut.close()
         target = self.single(to)  # resolved once, here
         if target is not None and target.bound is not None:
             start = engine.now()
