@@ -333,24 +333,25 @@ class Connection:
     async def _read_loop(self, on_frame: Callable[[Connection, bytes], bool]) -> None:
         frames = self._decoder.feed(b"")  # what came right behind the handshake
         receive = self.stream.receive_some if self._socket is None else self._socket.read
-        answered = False
+        answered = 0
         while True:
             self._reading = True
             try:
                 for payload in frames:
                     if on_frame(self, payload):
-                        answered = True
+                        answered += 1
             finally:
                 self._reading = False
             self.flush()
             if answered:
                 # Let the askers just answered run (and maybe ask again) before this
-                # task reads on: a round trip then waits for nothing else. What they
-                # queue meanwhile waits (``_reading``) and goes out in one write: with
-                # many asks in flight that is one system call per chunk, not per ask.
-                # PERF: 100 asks in flight (net_inflight_tcp in benchmarks/run.py).
-                answered = False
-                self._reading = True
+                # task reads on: a round trip then waits for nothing else. If there
+                # were several, what they write meanwhile waits (``_reading``) and goes
+                # out together: with many asks in flight that is one system call per
+                # chunk, not per ask; a lone asker writes at once, as soon as it can.
+                # PERF: net_inflight_tcp and net_seq_tcp in benchmarks/run.py.
+                self._reading = answered > 1
+                answered = 0
                 try:
                     await trio.lowlevel.cancel_shielded_checkpoint()
                     await trio.lowlevel.cancel_shielded_checkpoint()
