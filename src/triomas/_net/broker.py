@@ -42,7 +42,7 @@ from .._messages.envelope import Envelope
 from .._messages.errors import CalleeDown, DecodeError, EncodeError, ProtocolError
 from .._messages.events import DeadLetterReason, ExitReason, NoConnection, NoProc
 from .._messages.ref import AgentRef
-from .._runtime.ports import TieOp
+from .._runtime.ports import TieOp, no_direct_ask
 from .outcomes import decode_tie, encode_tie
 from .remote import answer, arrive
 from .subjects import ALL, ANY, PREFIX, TOKEN, container_name, topic_subject
@@ -210,18 +210,7 @@ class NatsNetwork:
                 self.pending.pop(wire, None)
             self.inbound.dead(env, DeadLetterReason.SEND_BUFFER_FULL, NoProc(), reply)
 
-    def ask_direct(
-        self,
-        sender: AgentRef | None,
-        to: AgentRef,
-        body: Any,
-        performative: str | None,
-        conversation_id: str | None,
-        reply: ReplySlot,
-        now: float,
-    ) -> bool:
-        """No path of its own: every ask goes by :meth:`forward`."""
-        return False
+    ask_direct = no_direct_ask  # every ask goes by forward()
 
     async def flush(self, to: AgentRef) -> None:
         """Nothing to do: the client's writer sends what is queued at its next turn."""

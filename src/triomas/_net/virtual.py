@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, final
 
 import trio
 
@@ -14,6 +14,7 @@ from .._messages.envelope import Envelope
 from .._messages.errors import ProtocolError
 from .._messages.events import DeadLetterReason, ExitReason, NoProc
 from .._messages.ref import AgentRef
+from .._runtime.ports import no_direct_ask
 from .remote import arrive, settle
 from .wire import Kind, encode_message, parse
 
@@ -180,18 +181,7 @@ class VirtualPath:
             self.pending[env.reply_with] = reply
         self.network.transmit(self, to.container, data, env)
 
-    def ask_direct(
-        self,
-        sender: AgentRef | None,
-        to: AgentRef,
-        body: Any,
-        performative: str | None,
-        conversation_id: str | None,
-        reply: ReplySlot,
-        now: float,
-    ) -> bool:
-        """No path of its own: every ask goes by :meth:`forward`."""
-        return False
+    ask_direct = no_direct_ask  # every ask goes by forward()
 
     async def flush(self, to: AgentRef) -> None:
         """Nothing waits: the network carries each message when it is sent."""

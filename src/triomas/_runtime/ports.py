@@ -138,6 +138,21 @@ class Remote(Protocol):
         ...
 
 
+def no_direct_ask(
+    self: object,
+    sender: AgentRef | None,
+    to: AgentRef,
+    body: Any,
+    performative: str | None,
+    conversation_id: str | None,
+    reply: ReplySlot,
+    now: float,
+) -> bool:
+    """:meth:`Remote.ask_direct` of a network with no path of its own (assign it in the
+    class body): every ask goes by :meth:`Remote.forward`."""
+    return False
+
+
 class Inbound(Protocol):
     """What a network may call of the container it serves (the router implements it)."""
 

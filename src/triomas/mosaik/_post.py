@@ -25,6 +25,7 @@ import trio
 from .._messages.errors import ProtocolError
 from .._net.remote import arrive, settle
 from .._net.wire import Kind, encode_message, parse
+from .._runtime.ports import no_direct_ask
 
 if TYPE_CHECKING:
     from .._messages.codec import Codec
@@ -66,18 +67,7 @@ class Post:
             self.pending[env.reply_with] = reply
         self.post(to.container, data)
 
-    def ask_direct(
-        self,
-        sender: AgentRef | None,
-        to: AgentRef,
-        body: Any,
-        performative: str | None,
-        conversation_id: str | None,
-        reply: ReplySlot,
-        now: float,
-    ) -> bool:
-        """No path of its own: every ask goes by :meth:`forward`."""
-        return False
+    ask_direct = no_direct_ask  # every ask goes by forward()
 
     async def flush(self, to: AgentRef) -> None:
         """Nothing to write: mosaik takes the outbox after the step."""
