@@ -114,9 +114,19 @@ async def test_deadlines_queue_unit(autojump_clock: trio.testing.MockClock) -> N
         assert deadlines.add(1.5, first, task)
         assert deadlines.add(1.5, Future(), task)  # equal: in order (no waiter: ended)
         assert not deadlines.add(0.5, Future(), task)  # earlier than the last one
+        assert not deadlines.add(float("nan"), Future(), task)  # the caller's timer refuses it
         ended.waiter = None  # its wait ended before its deadline: no wake-up at 1.0
         await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.SUCCEEDED)
         assert trio.current_time() - timers.origin == pytest.approx(1.5)
         assert first.waiter is None  # woken by its deadline
         assert len(deadlines) == 0
         nursery.cancel_scope.cancel()
+
+
+async def test_a_nan_deadline_is_refused_as_before(autojump_clock: trio.testing.MockClock) -> None:
+    async with triomas.open_container() as c:
+        slow = await c.spawn(Slow, capacity=1)
+        c.send(slow, Hold(1.0))
+        await c.send_wait(slow, Hold(1.0))  # the first is taken: room for this one
+        with pytest.raises(ValueError, match="NaN"):
+            await c.send_wait(slow, Hold(1.0), timeout=float("nan"))

@@ -46,9 +46,11 @@ class Deadlines:
 
     def add(self, deadline: float, fut: Future, task: trio.lowlevel.Task) -> bool:
         """Wake ``task`` at clock time ``deadline`` if it still waits on ``fut`` then
-        (``fut.waiter`` set); False if ``deadline`` comes before the last one queued,
-        and the caller must set a timer of its own."""
+        (``fut.waiter`` set); False if ``deadline`` comes before the last one queued
+        (or is NaN), and the caller must set a timer of its own."""
         queue = self._queue
+        if deadline != deadline:
+            return False  # NaN: the caller's own timer refuses it, as it says why
         if queue:
             if deadline < queue[-1][0]:
                 return False
