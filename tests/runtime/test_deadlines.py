@@ -130,3 +130,19 @@ async def test_a_nan_deadline_is_refused_as_before(autojump_clock: trio.testing.
         await c.send_wait(slow, Hold(1.0))  # the first is taken: room for this one
         with pytest.raises(ValueError, match="NaN"):
             await c.send_wait(slow, Hold(1.0), timeout=float("nan"))
+
+
+async def test_a_cancelled_ask_leaves_no_wake_up_behind(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with triomas.open_container() as c:
+        slow = await c.spawn(Slow)
+        start = trio.current_time()
+        with trio.move_on_after(1.0) as scope:
+            await c.ask(slow, Hold(-1), timeout=5.0)  # its deadline stays queued
+        assert scope.cancelled_caught
+        with trio.move_on_after(10.0):
+            # waits past the cancelled ask's deadline (5.0): nothing wakes it early
+            with pytest.raises(AskTimeout):
+                await c.ask(slow, Hold(-1), timeout=6.0)
+        assert trio.current_time() - start == pytest.approx(7.0)
