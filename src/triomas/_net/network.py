@@ -227,9 +227,7 @@ class Network:
             )
         if wire is not None:
             assert reply is not None
-            if len(peer.pending) >= peer.prune_at:
-                peer.prune()
-            peer.pending[wire] = reply
+            peer.expect(wire, reply)
         if conn is not None and conn.accepting:
             sent = conn.send_frame(data, not ask)
         else:

@@ -89,15 +89,19 @@ class Peer:
         """Write an ask's frame on ``conn`` (this peer's, open) at once, its reply slot
         kept under the reply id ``wire``; False, with nothing done, if the send buffer
         is full."""
-        pending = self.pending
-        if len(pending) >= self.prune_at:
-            self.prune()
-        pending[wire] = reply
+        self.expect(wire, reply)
         if not conn.send_frame(data, False):
-            del pending[wire]
+            del self.pending[wire]
             return False
         conn.flush()
         return True
+
+    def expect(self, wire: str, reply: ReplySlot) -> None:
+        """Keep an ask's reply slot under its reply id ``wire`` until the answer comes,
+        forgetting first the asks whose askers stopped waiting, once there are many."""
+        if len(self.pending) >= self.prune_at:
+            self.prune()
+        self.pending[wire] = reply
 
     def prune(self) -> None:
         """Forget the asks whose askers stopped waiting (timed out)."""
