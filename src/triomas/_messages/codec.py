@@ -257,6 +257,7 @@ class Codec:
 
     def dumps(self, msg: Any) -> bytes:
         """A ``@message`` instance as msgpack bytes: the array ``[tag, *fields]``."""
+        # PERF: pack_with((), msg) would do, at a call more: 2.03 -> 1.94 x naive (net_codec)
         plan = self._plans.get(type(msg))
         if plan is None:
             plan = self._encoding_plan(msg)
