@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import functools
 import math
 from collections.abc import Callable
 from typing import final
@@ -143,7 +144,10 @@ class VirtualTimeBase(Clock):
     def call_at(
         self, when: float, callback: Callable[[], object], *, blocking: bool = True
     ) -> TimerHandle:
-        return self.scheduler().call_at(when, callback, blocking)
+        scheduler = self.scheduler()
+        return scheduler.call_at(
+            when, functools.partial(_then_settle, scheduler, callback), blocking
+        )
 
 
 @final
@@ -178,6 +182,16 @@ class VirtualClock(VirtualTimeBase):
 
     def _make_scheduler(self) -> VirtualScheduler:
         return VirtualScheduler(self._speed, lambda: math.inf)
+
+
+def _then_settle(scheduler: VirtualScheduler, callback: Callable[[], object]) -> None:
+    # A callback of the user's may cancel a trio scope around the task that advances
+    # the simulation (``triomas run --until``): that task must get to a checkpoint
+    # before the clock jumps, as it does when a driver task advances and it waits.
+    try:
+        callback()
+    finally:
+        scheduler.unsettle()
 
 
 def _checked_speed(speed: float | None) -> float | None:

@@ -15,19 +15,19 @@ next timer; with ``speed=k`` it first waits the matching real time.
 
 The simulation advances only while someone awaits it (a *demand*: ``join``,
 ``run``, an ``ask`` or a ``clock.sleep`` from outside the agents). Between
-demands the world stands still, which is what makes runs repeatable.
+demands the world stands still, which is what makes runs repeatable. A demand made
+while nobody else drives is advanced in the task that awaits it, with no handoff
+(a co-simulator's step: mosaik_world in benchmarks/); a driver task takes over what
+must wait for a poke or for real time, and the demands of several tasks at once.
 """
 
 from __future__ import annotations
 
 import contextvars
-import enum
-import gc
 import logging
 import math
 import types
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, Protocol, final
 
 import trio
@@ -35,6 +35,7 @@ import trio.testing
 
 from .._messages.envelope import Envelope, tell_envelope
 from .._messages.errors import VirtualTimeError
+from .demands import Demand, State, watcher, young_objects_die_young
 from .future import Future
 from .task import SUSPEND, Cancel, Steppable, VTask, suspend
 from .timers import TimerHandle, TimerQueue
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("triomas")
 
 _ROUNDS_PER_CHECKPOINT = 2000
+_RUNS_PER_CHECKPOINT = 16
+"""Runs advanced in their callers' tasks with no wait of their own, before one yields."""
 
 
 class Recipient(Protocol):
@@ -60,90 +63,6 @@ class TellRecipient(Recipient, Protocol):
     def ref(self) -> AgentRef: ...
 
     def accept_tell(self, body: Any, sender: AgentRef, sent_at: float) -> None: ...
-
-
-_YOUNG_THRESHOLD = 100_000
-"""The cyclic collector's young-generation threshold while the engine steps agents."""
-
-
-@contextmanager
-def _young_objects_die_young() -> Iterator[None]:
-    """Raise the collector's young-generation threshold while agents step.
-
-    A simulation allocates messages and alarms that live for a round or a tick. At
-    CPython's default (a young collection every 700 allocations) nearly all of them
-    survive two young collections, are promoted, and make full collections walk every
-    object of every agent, again and again: at 100 000 agents, half of the run. With
-    the young generation a few rounds wide they die young. Only when garbage is
-    collected changes, never what is; the user's setting is restored whenever control
-    goes back to trio (sim_100k_ticks in benchmarks/run.py; docs/performance.md).
-    """
-    old = gc.get_threshold()
-    if old[0] == 0 or old[0] >= _YOUNG_THRESHOLD:  # collection off, or already as wide
-        yield
-        return
-    ours = (_YOUNG_THRESHOLD, *old[1:])
-    gc.set_threshold(*ours)
-    try:
-        yield
-    finally:
-        if gc.get_threshold() == ours:  # unless agent code set its own meanwhile
-            gc.set_threshold(*old)
-
-
-@final
-class _Watcher(trio.abc.Instrument):
-    """Notices every trio task but the schedulers' drivers that becomes runnable.
-
-    A driver lets the rest of the trio run settle before the clock jumps; after a
-    settle, nothing outside can run again until some task is scheduled, so until
-    this instrument sees one, jump after jump needs no trio scheduler pass. One
-    instrument serves every scheduler of a trio run, and looks only at those that
-    are driving (a run that makes many virtual clocks pays nothing for the idle ones).
-    """
-
-    def __init__(self) -> None:
-        self.driving: list[VirtualScheduler] = []
-        self.drivers: set[trio.lowlevel.Task] = set()
-
-    def task_scheduled(self, task: trio.lowlevel.Task) -> None:
-        if self.driving and task not in self.drivers:
-            for scheduler in self.driving:
-                scheduler.settled = False
-
-
-_WATCHER: trio.lowlevel.RunVar[_Watcher] = trio.lowlevel.RunVar("triomas_watcher")
-
-
-def _watcher() -> _Watcher:
-    """This trio run's watcher, installed on first use."""
-    try:
-        return _WATCHER.get()
-    except LookupError:
-        watcher = _Watcher()
-        trio.lowlevel.add_instrument(watcher)
-        _WATCHER.set(watcher)
-        return watcher
-
-
-class _State(enum.Enum):
-    PROGRESS = enum.auto()
-    SETTLE = enum.auto()
-    IDLE = enum.auto()
-    REAL_WAIT = enum.auto()
-
-
-@final
-class _Demand:
-    __slots__ = ("check", "error", "event", "idle", "run", "until_idle")
-
-    def __init__(self, check: Callable[[], bool] | None, until_idle: bool, run: bool) -> None:
-        self.check = check
-        self.until_idle = until_idle
-        self.run = run  # a Container.run: ended by end_runs()
-        self.event = trio.Event()
-        self.idle = False
-        self.error: BaseException | None = None
 
 
 @final
@@ -171,9 +90,15 @@ class VirtualScheduler:
         # recipient, body, sender, time (see deliver_tell).
         self._outbox: list[Any] = []
         self._spare_outbox: list[Any] = []
-        self._demands: list[_Demand] = []
-        self._checked: list[_Demand] = []  # the demands with a check, looked at every round
+        self._demands: list[Demand] = []
+        self._checked: list[Demand] = []  # the demands with a check, looked at every round
         self._driver_started = False
+        self._parked = False  # the driver waits for a demand (see drive())
+        self._here = False  # a demand's own task is advancing (see _drive_here)
+        self._unyielded = 0  # runs advanced in their own task with no schedule point
+        self._quiet_mark = 0  # the watcher's count when the last demand left
+        # What steps run in when they have no context of their own, whichever task drives.
+        self._context = contextvars.copy_context()
         self.wake_event: trio.Event | None = None
         """Set while the driver sleeps: :meth:`poke` it when work arrives from outside."""
         self._real_anchor = 0.0
@@ -369,18 +294,30 @@ class VirtualScheduler:
         if check is not None and check():
             await trio.lowlevel.checkpoint()
             return False
-        demand = _Demand(check, until_idle, run)
+        demand = Demand(check, until_idle, run)
+        # Nobody else is driving and the driver (if any) is parked: advance in this
+        # task, with no handoff to the driver and back (two trio scheduler passes).
+        here = not self._demands and (self._parked or not self._driver_started)
         if not self._demands:
             self._anchor()  # real time spent with nobody driving does not count
-            _watcher().driving.append(self)
-            self.settled = False  # nothing was watched while nobody drove
+            seen = watcher()
+            seen.driving.append(self)
+            # Nothing was watched while nobody drove, but what was scheduled was counted.
+            self.settled = self.settled and seen.only_since(
+                self._quiet_mark, trio.lowlevel.current_task()
+            )
         self._demands.append(demand)
         if check is not None:
             self._checked.append(demand)
-        self._start_driver()
-        self.poke()
         try:
-            await demand.event.wait()
+            if here:
+                await trio.lowlevel.checkpoint_if_cancelled()
+                await self._drive_here(demand)
+            elif not self._here:  # else that task hands over to the driver when done
+                self._start_driver()
+                self.poke()
+            if not demand.event.is_set():
+                await demand.event.wait()
         finally:
             self._retire(demand)
         if demand.error is not None:
@@ -423,37 +360,102 @@ class VirtualScheduler:
             trio.lowlevel.spawn_system_task(self._drive_forever, name="triomas-virtual-time")
 
     async def _drive_forever(self) -> None:
-        _watcher().drivers.add(trio.lowlevel.current_task())
+        watcher().drivers.add(trio.lowlevel.current_task())
         while True:
             if not self._demands:
-                await self._wait_poke(math.inf)
+                self._parked = True
+                try:
+                    await self._wait_poke(math.inf)
+                finally:
+                    self._parked = False
                 continue
-            try:
-                # Shielded, so that an agent's check for a trio scope left open (in
-                # VTask.run_step) walks one cancel status, not the system nursery's.
-                with trio.CancelScope(shield=True), _young_objects_die_young():  # noqa: ASYNC100 - see above
-                    state, real_deadline = self._advance()
-            except BaseException as exc:  # a runtime bug: surface it, keep the run alive
-                log.exception("the virtual-time scheduler failed")
-                demands, self._demands, self._checked = self._demands, [], []
-                if demands:
-                    _watcher().driving.remove(self)
-                for demand in demands:
-                    demand.error = exc
-                    demand.event.set()
-                if not isinstance(exc, Exception):
-                    raise
+            advanced = self._advance_guarded()
+            if advanced is None:
                 continue
-            if state is _State.PROGRESS:
+            state, real_deadline = advanced
+            if state is State.PROGRESS:
                 await trio.lowlevel.checkpoint()
-            elif state is _State.SETTLE:
+            elif state is State.SETTLE:
                 await self._settle()
-            elif state is _State.IDLE:
+            elif state is State.IDLE:
                 await self._wait_poke(math.inf)
                 self._anchor()
             else:
                 await self._wait_poke(real_deadline)
                 self._catch_up()
+
+    async def _drive_here(self, demand: Demand) -> None:
+        """Advance in the task that awaits ``demand`` until it is met, or until the
+        simulation must wait for a poke or for real time: then the driver takes over
+        (it does whatever still waits when this task is done or cancelled).
+
+        The same rounds as the driver's, in the same context; what differs is only
+        which trio task runs them. That task counts as a driver meanwhile, and the
+        parked driver's event is put aside, so that work made by the agents does not
+        wake it.
+        """
+        task = trio.lowlevel.current_task()
+        seen = watcher()
+        seen.drivers.add(task)
+        parked, self.wake_event = self.wake_event, None
+        self._here = True
+        yielded = False
+        ended = False  # by an error or a cancel: this task's demand is no one's to serve
+        try:
+            while not demand.event.is_set():
+                advanced = self._advance_guarded()
+                if advanced is None or demand.event.is_set():
+                    break
+                if advanced[0] is State.PROGRESS:
+                    await trio.lowlevel.checkpoint()
+                elif advanced[0] is State.SETTLE:
+                    await self._settle()
+                else:
+                    break
+                yielded = True
+            # A loop of runs that never wait would never let trio schedule anyone else.
+            self._unyielded = 0 if yielded else self._unyielded + 1
+            if self._unyielded >= _RUNS_PER_CHECKPOINT:
+                self._unyielded = 0
+                await trio.lowlevel.checkpoint()
+        except BaseException:
+            ended = True
+            raise
+        finally:
+            self._here = False
+            seen.drivers.discard(task)
+            self.wake_event = parked
+            if any(other is not demand or not ended for other in self._demands):
+                self._start_driver()
+                self.poke()
+
+    def unsettle(self) -> None:
+        """Let the rest of the trio run settle before the clock next jumps, as when a
+        task outside was scheduled: code outside the agents (a clock callback) may
+        have cancelled a scope around the task that is advancing, which notices only
+        at a checkpoint; the events at the current time happen first."""
+        self.settled = False
+
+    def _advance_guarded(self) -> tuple[State, float] | None:
+        # None if the scheduler failed: a runtime bug, surfaced to every demand, while
+        # the trio run lives on.
+        try:
+            # Shielded, so that an agent's check for a trio scope left open (in
+            # VTask.run_step) walks one cancel status, not the driving task's.
+            with trio.CancelScope(shield=True), young_objects_die_young():  # noqa: ASYNC100 - see above
+                advanced = self._context.run(self._advance)
+        except BaseException as exc:
+            log.exception("the virtual-time scheduler failed")
+            demands, self._demands, self._checked = self._demands, [], []
+            if demands:
+                self._quiet()
+            for demand in demands:
+                demand.error = exc
+                demand.event.set()
+            if not isinstance(exc, Exception):
+                raise
+            return None
+        return advanced
 
     async def _settle(self) -> None:
         # Before the clock jumps or the run is declared idle, let every other trio task
@@ -484,12 +486,12 @@ class VirtualScheduler:
         when = self.timers.next_when()
         return math.inf if when is None else when
 
-    def _advance(self) -> tuple[_State, float]:
+    def _advance(self) -> tuple[State, float]:
         self.base_deadline = trio.current_effective_deadline()
         for _ in range(_ROUNDS_PER_CHECKPOINT):
             if self._halt:
                 self._halt = False
-                return _State.PROGRESS, 0.0
+                return State.PROGRESS, 0.0
             # PERF: the flush and the round are inlined: this loop runs once per round
             # (virtual ping-pong in benchmarks/run.py).
             # Two lists each, swapped and cleared rather than made anew every round.
@@ -528,10 +530,10 @@ class VirtualScheduler:
                 batch.clear()
                 self._spare_round = batch
                 if self._checked and self._check(idle=False):
-                    return _State.PROGRESS, 0.0
+                    return State.PROGRESS, 0.0
                 continue
             if not self.settled:
-                return _State.SETTLE, 0.0
+                return State.SETTLE, 0.0
             timers = self.timers
             when = timers.next_when()
             horizon = self.horizon()
@@ -539,11 +541,11 @@ class VirtualScheduler:
                 if horizon != math.inf and (when is None or when > horizon):
                     self.now = max(self.now, horizon)
                 self._check(idle=True)
-                return _State.IDLE, 0.0
+                return State.IDLE, 0.0
             if self.speed is not None:
                 real_target = self._real_anchor + (when - self._virt_anchor) / self.speed
                 if trio.current_time() < real_target:
-                    return _State.REAL_WAIT, real_target
+                    return State.REAL_WAIT, real_target
             self.now = when
             # Same-time entries in one batch, in (time, sequence) order; a sleeper is
             # resumed inline (see resume()), a handle's callback runs.
@@ -559,8 +561,8 @@ class VirtualScheduler:
                     assert type(due) is TimerHandle
                     timers.fire(due)
             if self._checked and self._check(idle=False):
-                return _State.PROGRESS, 0.0
-        return _State.PROGRESS, 0.0
+                return State.PROGRESS, 0.0
+        return State.PROGRESS, 0.0
 
     def _check(self, *, idle: bool) -> bool:
         # A satisfied demand leaves the lists at once, so the driver stops before its
@@ -578,10 +580,16 @@ class VirtualScheduler:
             demand.event.set()
         return hit
 
-    def _retire(self, demand: _Demand) -> None:
+    def _quiet(self) -> None:
+        # The last demand left: count what is scheduled from now on (see drive()).
+        seen = watcher()
+        seen.driving.remove(self)
+        self._quiet_mark = seen.count
+
+    def _retire(self, demand: Demand) -> None:
         if demand in self._demands:
             self._demands.remove(demand)
             if not self._demands:
-                _watcher().driving.remove(self)
+                self._quiet()
         if demand in self._checked:
             self._checked.remove(demand)

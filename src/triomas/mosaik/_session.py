@@ -214,7 +214,8 @@ class Session:
         self._handover = prepared
         clock = self.clock
         if not at == clock.now() == clock.target:  # else the clock is there already
-            clock.call_at(at, _noop)
+            # the scheduler's own timer: the clock's would settle trio before the next jump
+            clock.scheduler().call_at(at, _noop, True)
             clock.advance_to(at)
         if self.sim.kind == "time-based":
             if self.overlap:
