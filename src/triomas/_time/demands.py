@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import enum
 import gc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, final
 
 import trio
@@ -104,9 +103,9 @@ YOUNG_THRESHOLD = 100_000
 """The cyclic collector's young-generation threshold while the engine steps agents."""
 
 
-@contextmanager
-def young_objects_die_young() -> Iterator[None]:
-    """Raise the collector's young-generation threshold while agents step.
+def widen_young() -> tuple[int, ...] | None:
+    """Raise the collector's young-generation threshold while agents step; what
+    :func:`restore_young` needs to put the user's setting back (None: left as it was).
 
     A simulation allocates messages and alarms that live for a round or a tick. At
     CPython's default (a young collection every 700 allocations) nearly all of them
@@ -115,15 +114,19 @@ def young_objects_die_young() -> Iterator[None]:
     the young generation a few rounds wide they die young. Only when garbage is
     collected changes, never what is; the user's setting is restored whenever control
     goes back to trio (sim_100k_ticks in benchmarks/run.py; docs/performance.md).
+
+    PERF: two plain functions, not a context manager, which cost a microsecond more
+    on every stretch of advancing (a co-simulator's step is one: mosaik_world).
     """
     old = gc.get_threshold()
     if old[0] == 0 or old[0] >= YOUNG_THRESHOLD:  # collection off, or already as wide
-        yield
-        return
-    ours = (YOUNG_THRESHOLD, *old[1:])
-    gc.set_threshold(*ours)
-    try:
-        yield
-    finally:
-        if gc.get_threshold() == ours:  # unless agent code set its own meanwhile
-            gc.set_threshold(*old)
+        return None
+    gc.set_threshold(YOUNG_THRESHOLD, *old[1:])
+    return old
+
+
+def restore_young(old: tuple[int, ...] | None) -> None:
+    """Put back the threshold :func:`widen_young` changed, unless agent code set its own
+    meanwhile."""
+    if old is not None and gc.get_threshold() == (YOUNG_THRESHOLD, *old[1:]):
+        gc.set_threshold(*old)

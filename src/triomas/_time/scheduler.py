@@ -35,7 +35,7 @@ import trio.testing
 
 from .._messages.envelope import Envelope, tell_envelope
 from .._messages.errors import VirtualTimeError
-from .demands import Demand, State, watcher, young_objects_die_young
+from .demands import Demand, State, restore_young, watcher, widen_young
 from .future import Future
 from .task import SUSPEND, Cancel, Steppable, VTask, suspend
 from .timers import TimerHandle, TimerQueue
@@ -105,7 +105,7 @@ class VirtualScheduler:
         self._virt_anchor = 0.0
         self.settled = False
         """No trio task but the driver has been runnable since the last settle (see _Watcher)."""
-        self.base_deadline = math.inf  # the driver's own effective deadline while it steps
+        self.shield_scope: trio.CancelScope | None = None  # see shield()
         self._halt = False
 
     # ---- what agents and containers call -------------------------------------------------
@@ -439,11 +439,9 @@ class VirtualScheduler:
     def _advance_guarded(self) -> tuple[State, float] | None:
         # None if the scheduler failed: a runtime bug, surfaced to every demand, while
         # the trio run lives on.
+        young = widen_young()
         try:
-            # Shielded, so that an agent's check for a trio scope left open (in
-            # VTask.run_step) walks one cancel status, not the driving task's.
-            with trio.CancelScope(shield=True), young_objects_die_young():  # noqa: ASYNC100 - see above
-                advanced = self._context.run(self._advance)
+            advanced = self._context.run(self._advance)
         except BaseException as exc:
             log.exception("the virtual-time scheduler failed")
             demands, self._demands, self._checked = self._demands, [], []
@@ -455,7 +453,23 @@ class VirtualScheduler:
             if not isinstance(exc, Exception):
                 raise
             return None
+        finally:
+            scope, self.shield_scope = self.shield_scope, None
+            if scope is not None:
+                scope.__exit__(None, None, None)
+            restore_young(young)
         return advanced
+
+    def shield(self) -> None:
+        """Shield the rest of this stretch of advancing: called before a coroutine's
+        first step in it. The check for a trio scope left open across a wait (in
+        VTask.run_step) then compares with the shield's deadline, one cancel status
+        away, not with the whole chain of the driving task's. Entered only when some
+        coroutine steps: a stretch of plain handlers pays nothing for it."""
+        if self.shield_scope is None:
+            scope = trio.CancelScope(shield=True)
+            scope.__enter__()
+            self.shield_scope = scope
 
     async def _settle(self) -> None:
         # Before the clock jumps or the run is declared idle, let every other trio task
@@ -487,7 +501,6 @@ class VirtualScheduler:
         return math.inf if when is None else when
 
     def _advance(self) -> tuple[State, float]:
-        self.base_deadline = trio.current_effective_deadline()
         for _ in range(_ROUNDS_PER_CHECKPOINT):
             if self._halt:
                 self._halt = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import math
 import types
 from collections.abc import Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, Protocol, final
@@ -93,6 +94,8 @@ class VTask:
     def run_step(self) -> None:
         """Run until the coroutine suspends or ends."""
         sim = self.scheduler
+        if sim.shield_scope is None:
+            sim.shield()
         sim.current = self
         self.ready = False
         coro = self.coro
@@ -112,7 +115,7 @@ class VTask:
                     value, self.value = self.value, None
                     yielded = coro.send(value)
                 if yielded is SUSPEND:
-                    if trio.current_effective_deadline() != sim.base_deadline:
+                    if trio.current_effective_deadline() != math.inf:  # the shield's (see shield())
                         # The coroutine waits inside a trio cancel scope it entered, which
                         # now sits on the driver's stack: refuse it before it can fire.
                         self.error = VirtualTimeError(
