@@ -40,6 +40,7 @@ STARTERS: dict[str, Any] = {
         "env": _env(),
     },
     "mosaik-api-v3-cmd": {"cmd": f"%(python)s {HERE / '_mosaik_peer.py'} %(addr)s", "env": _env()},
+    "floor-socket-cmd": {"cmd": f"%(python)s {HERE / '_mosaik_floor.py'} %(addr)s", "env": _env()},
     "triomas-python": {"python": "_mosaik_peer:summing"},
     "mosaik-api-v3-python": {"python": "_mosaik_peer:ApiSummer"},
 }
@@ -117,6 +118,8 @@ def world_steps(impl: str, steps: int) -> Sample:
 HOW = {
     "triomas-cmd": "python -m triomas mosaik _mosaik_peer:summing %(addr)s (mosaik's cmd starter)",
     "mosaik-api-v3-cmd": "the same simulator on mosaik_api_v3, start_simulation (cmd starter)",
+    "floor-socket-cmd": "the same sum answered by a blocking socket loop, no event loop at all "
+    "(cmd starter): the floor of a cmd simulator",
     "triomas-python": "_mosaik_peer:summing in mosaik's process (its python starter)",
     "mosaik-api-v3-python": "the mosaik_api_v3 class in mosaik's process (python starter)",
 }

@@ -1411,6 +1411,8 @@ def report_mosaik_targets(reporter: Reporter) -> None:
         "mosaik-api-v3-cmd",
         1.0,
     )
+    _ratio_note(reporter, "mosaik_world", "triomas-cmd", "floor-socket-cmd")
+    _ratio_note(reporter, "mosaik_world", "mosaik-api-v3-cmd", "floor-socket-cmd")
     _ratio_note(reporter, "mosaik_world", "triomas-python", "mosaik-api-v3-python")
     _ratio_note(reporter, "mosaik_world", "triomas-python", "triomas-cmd")
 

@@ -1,8 +1,9 @@
 """One simulator's life, whatever carries mosaik's calls: ``init`` opens the container,
 the calls run one at a time, ``stop`` (or the end of the calls) closes it. All of it
-happens in one task, which also reads and writes the connection: no task switch
-between a frame and its handling (a step of a small World costs a few trio scheduler
-passes, and those are most of its time on this side)."""
+happens in one task, which also reads and writes the connection and advances the
+container's virtual time itself: no task switch between a frame, its handling and the
+run it makes (a step of a small World costs one trio scheduler pass, the wait for
+mosaik's next call)."""
 
 from __future__ import annotations
 
