@@ -471,3 +471,82 @@ async def test_a_hostile_client_of_the_server_costs_one_message(server: NatsServ
             assert await asker.ask(f"{server.url}/@any/Worker", Echo(7)) == 7
             assert await seen.receive() == "target/w1"
             assert answers == []  # the bad query was not answered
+
+
+class Recorder(Agent):
+    """Keeps the tells it gets, with their senders and send times."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[int, AgentRef | None, float]] = []
+
+    @on(Echo)
+    def echo(self, msg: Echo, env: triomas.Envelope) -> None:
+        self.got.append((msg.n, env.sender, env.sent_at))
+
+
+class Teller(Agent):
+    def __init__(self, to: str) -> None:
+        self.to = to
+
+    def setup(self) -> None:
+        for n in range(3):
+            self.send(self.to, Echo(100 + n))
+
+
+async def test_plain_tells_travel_with_no_envelope_and_lose_nothing(
+    server: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain tell to a container a message went to before is published from its parts
+    (no envelope), and arrives at a live agent by name as its parts (no envelope either):
+    the senders, the send times and the order are those of the general path; a tell to a
+    name nobody has there still becomes a dead letter."""
+    from triomas._net import remote
+    from triomas._net.broker import NatsNetwork
+
+    direct: list[bool] = []
+    arrived: list[bool] = []
+    tell_direct = NatsNetwork.tell_direct
+    arrive_tell = remote.arrive_tell
+
+    def counted_direct(self: NatsNetwork, *args: object) -> bool:
+        direct.append(tell_direct(self, *args))  # type: ignore[arg-type]
+        return direct[-1]
+
+    def counted_arrival(*args: object) -> bool:
+        arrived.append(arrive_tell(*args))  # type: ignore[arg-type]
+        return arrived[-1]
+
+    monkeypatch.setattr(NatsNetwork, "tell_direct", counted_direct)
+    monkeypatch.setattr(remote, "arrive_tell", counted_arrival)
+    monkeypatch.setattr("triomas._net.broker.arrive_tell", counted_arrival)
+    dead: list[DeadLetter] = []
+    with trio.fail_after(10):
+        async with (
+            triomas.open_container(server.url, name="a") as a,
+            triomas.open_container(server.url, name="b") as b,
+        ):
+            b.on_event(lambda e: dead.append(e) if isinstance(e, DeadLetter) else None)
+            ref = await b.start(Recorder, name="rec")
+            recorder = b.agent(ref)
+            assert isinstance(recorder, Recorder)
+            to = f"{b.address}/rec"
+            for n in range(5):
+                a.send(to, Echo(n))
+            teller = await a.start(Teller, to)
+            a.send(f"{b.address}/nobody", Echo(-1))
+            assert await a.ask(to, Echo(0), timeout=5) is None  # after the tells, in order
+            assert [n for n, _, _ in recorder.got] == [0, 1, 2, 3, 4, 100, 101, 102, 0]
+            senders = [sender for _, sender, _ in recorder.got]
+            assert senders[:5] == [None] * 5
+            assert senders[5:8] == [teller] * 3
+            times = [sent for _, _, sent in recorder.got]
+            assert times == sorted(times)
+            assert all(isinstance(t, float) for t in times)
+            assert len(dead) == 1  # it came before the ask (per-pair order)
+    assert direct[0] is False  # the first learns the container's subject
+    assert direct[1:] == [True] * (len(direct) - 1)
+    assert len(direct) == 9  # 5 from outside, 3 from the agent, 1 to nobody; not the ask
+    assert arrived.count(True) == 8
+    assert arrived.count(False) == 1  # nobody's: by the general path
+    assert [letter.message for letter in dead] == [Echo(-1)]
+    assert dead[0].reason == triomas.DeadLetterReason.UNKNOWN_RECIPIENT

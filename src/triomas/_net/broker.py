@@ -44,9 +44,9 @@ from .._messages.events import DeadLetterReason, ExitReason, NoConnection, NoPro
 from .._messages.ref import AgentRef
 from .._runtime.ports import TieOp, no_direct_ask
 from .outcomes import decode_tie, encode_tie
-from .remote import answer, arrive
+from .remote import answer, arrive, arrive_tell
 from .subjects import ALL, ANY, PREFIX, TOKEN, container_name, topic_subject
-from .wire import Kind, decode_message, encode_message, parse, raw_parse
+from .wire import Kind, decode_message, message_payload, parse, plain_payload, raw_parse
 
 if TYPE_CHECKING:
     from .._messages.codec import Codec
@@ -133,6 +133,7 @@ class NatsNetwork:
         self._ids = 0
         self._closing = False
         self._inbox = f"{PREFIX}.c.{name}"
+        self._targets: dict[str, tuple[str, str]] = {}  # see _target()
         self._no_return = _Return(self, "?", "")  # a tell's: never used
         self._replies = f"{PREFIX}.r.{name}"
 
@@ -179,38 +180,69 @@ class NatsNetwork:
 
     def reaches(self, container: str) -> bool:
         """Every ``nats://`` container, through the cluster, while this one is open."""
-        return not self._closing and container_name(container) is not None
+        return not self._closing and (
+            container in self._targets or container_name(container) is not None
+        )
 
     def forward(self, env: Envelope, to: AgentRef, reply: ReplySlot | None = None) -> None:
         """Publish ``env`` to ``to``'s container; an ask keeps its slot until answered."""
-        peer = container_name(to.container)
+        # PERF: a container's subject is worked out once (net_nats_tells)
+        peer, target = self._targets.get(to.container) or self._target(to.container)
+        if peer[0] == "@":
+            if peer == ALL and reply is not None:
+                raise ValueError(f"{to}: an ask needs one agent; {ANY}/{to.name} asks one of them")
+            target = topic_subject(to.name, "g" if peer == ALL else "q")
         client = self.client
-        assert peer is not None
-        if peer == ALL and reply is not None:
-            raise ValueError(f"{to}: an ask needs one agent; {ANY}/{to.name} asks one of them")
         wire = None if reply is None else self._reply_id()
-        data = encode_message(self.codec, env, to.name, wire, None)
-        limit = self.max_payload
-        if len(data) - 4 > limit:
+        data = message_payload(self.codec, env, to.name, wire, None)
+        limit = 1 << 20 if client is None else client.max_payload
+        if len(data) > limit:
             raise EncodeError(
-                f"{type(env.body).__name__} takes {len(data) - 4} bytes on the wire, over the "
+                f"{type(env.body).__name__} takes {len(data)} bytes on the wire, over the "
                 f"NATS server's max_payload of {limit}"
             )
         if wire is not None:
             assert reply is not None
             self.pending[wire] = (reply, peer)
         subject = None if wire is None else f"{self._replies}.a{wire}"
-        target = (
-            f"{PREFIX}.c.{peer}"
-            if peer[0] != "@"
-            else topic_subject(to.name, "g" if peer == ALL else "q")
-        )
-        if client is None or not client.publish(target, data[4:], subject):
+        if client is None or not client.publish(target, data, subject):
             if wire is not None:
                 self.pending.pop(wire, None)
             self.inbound.dead(env, DeadLetterReason.SEND_BUFFER_FULL, NoProc(), reply)
 
     ask_direct = no_direct_ask  # every ask goes by forward()
+
+    def tell_direct(self, sender: AgentRef | None, to: AgentRef, body: Any, now: float) -> bool:
+        """Publish a plain tell from its parts, with no envelope, to a container that a
+        message went to before (PERF: net_nats_tells); anything out of the ordinary
+        (a class or group, a payload over the limit, a full buffer) goes by
+        :meth:`forward`, which says why."""
+        found = self._targets.get(to.container)
+        client = self.client
+        if found is None or found[0][0] == "@" or client is None:
+            return False
+        payload = plain_payload(
+            self.codec,
+            None if sender is None else sender.address,
+            to.name,
+            body,
+            None,
+            None,
+            None,
+            now,
+        )
+        return len(payload) <= client.max_payload and client.publish(found[1], payload)
+
+    def _target(self, container: str) -> tuple[str, str]:
+        # The container name in a nats:// address, and the subject of its inbox (a
+        # class or group's subject depends on the name: see forward()).
+        peer = container_name(container)
+        assert peer is not None, container  # reaches() said yes
+        found = (peer, f"{PREFIX}.c.{peer}")
+        if len(self._targets) >= _MAX_PEERS:
+            self._targets.clear()  # addresses made up by peers: bounded
+        self._targets[container] = found
+        return found
 
     async def flush(self, to: AgentRef) -> None:
         """Nothing to do: the client's writer sends what is queued at its next turn."""
@@ -222,9 +254,9 @@ class NatsNetwork:
         known = sum(1 for peer in self.peers.values() if topic in peer.topics)
         client = self.client
         if known and client is not None:
-            data = encode_message(self.codec, env, None, None, None)
-            if len(data) - 4 <= self.max_payload:
-                client.publish(topic_subject(topic), data[4:])
+            data = message_payload(self.codec, env, None, None, None)
+            if len(data) <= client.max_payload:
+                client.publish(topic_subject(topic), data)
         return known
 
     def interest(self, topic: str, add: bool) -> None:
@@ -328,6 +360,9 @@ class NatsNetwork:
             item = parse(self.codec, msg.payload)
             kind = item[0]
             if kind == Kind.MSG:
+                # PERF: a plain tell to an agent here takes no envelope (net_nats_tells)
+                if msg.reply is None and arrive_tell(self.inbound, self.codec, item):
+                    return
                 self._arrive(item, msg)
                 return
             sender = self._sender(msg)

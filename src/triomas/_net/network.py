@@ -22,7 +22,7 @@ from .._messages.errors import (
 )
 from .._messages.events import DeadLetterReason, ExitReason, NoConnection, NoProc
 from .._messages.ref import AgentRef
-from .._runtime.ports import TieOp
+from .._runtime.ports import TieOp, no_direct_tell
 from .connection import Connection, PeerReportedError
 from .handshakes import Handshakes
 from .outcomes import decode_tie, encode_tie
@@ -239,6 +239,8 @@ class Network:
                 peer.pending.pop(wire, None)
             self._release(peer)
             self.inbound.dead(env, DeadLetterReason.SEND_BUFFER_FULL, NoProc(), reply)
+
+    tell_direct = no_direct_tell  # a tell goes by forward(), which is as direct
 
     def ask_direct(
         self,

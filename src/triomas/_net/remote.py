@@ -11,7 +11,7 @@ from .._messages.codec import Codec
 from .._messages.envelope import Envelope
 from .._messages.errors import CodecError, DecodeError, EncodeError, ProtocolError
 from .outcomes import encode_reply, encode_reply_error, rebuild_error
-from .wire import decode_message, message_header
+from .wire import BODY, decode_message, message_header, sender_ref
 
 if TYPE_CHECKING:
     from .._messages.envelope import ReplySlot
@@ -112,6 +112,36 @@ def arrive(
         inbound.arrive(env, receiver, _reply_slot(inbound, env, peer, receiver), exc)
         return
     inbound.arrive(env, receiver, _reply_slot(inbound, env, peer, receiver), None)
+
+
+_PLAIN = [None, None, None, None, None]  # performative .. reply_by of a plain tell
+
+
+def arrive_tell(inbound: Inbound, codec: Codec, item: list[Any]) -> bool:
+    """Hand a ``MSG`` payload (parsed) that is a plain tell to a live agent by name (no
+    option, no reply, no FIPA field, no trace) to the container with no envelope made;
+    False, with nothing done, if it is anything else, or its body does not decode:
+    :func:`arrive` then delivers it, or reports it (PERF: net_nats_tells)."""
+    if len(item) <= BODY or item[4:9] != _PLAIN or item[10] is not None:
+        return False
+    _, sender, receiver, topic, *_ = item
+    sent = item[9]
+    if (
+        type(receiver) is not str
+        or (sender is not None and type(sender) is not str)
+        or type(sent) is not float
+    ):
+        return False
+    body_item = item[BODY:]
+    if isinstance(body_item[-1], DecodeError):
+        return False
+    try:
+        body = codec.load(body_item)
+    except DecodeError:
+        return False
+    if type(body).__name__ != topic:
+        return False
+    return inbound.arrive_tell(receiver, None if sender is None else sender_ref(sender), body, sent)
 
 
 def _reply_slot(

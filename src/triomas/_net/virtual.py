@@ -14,7 +14,7 @@ from .._messages.envelope import Envelope
 from .._messages.errors import ProtocolError
 from .._messages.events import DeadLetterReason, ExitReason, NoProc
 from .._messages.ref import AgentRef
-from .._runtime.ports import no_direct_ask
+from .._runtime.ports import no_direct_ask, no_direct_tell
 from .remote import arrive, settle
 from .wire import Kind, encode_message, parse
 
@@ -182,6 +182,7 @@ class VirtualPath:
         self.network.transmit(self, to.container, data, env)
 
     ask_direct = no_direct_ask  # every ask goes by forward()
+    tell_direct = no_direct_tell  # every tell too
 
     async def flush(self, to: AgentRef) -> None:
         """Nothing waits: the network carries each message when it is sent."""

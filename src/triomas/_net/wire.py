@@ -274,7 +274,7 @@ def raw_parse(payload: bytes) -> list[Any] | None:
 
 
 _KINDS = frozenset(int(kind) for kind in Kind)
-_BODY = 11
+BODY = 11
 """Where the body (its tag, then its fields) starts in a ``MSG`` payload."""
 
 
@@ -290,6 +290,19 @@ def encode_message(
 ) -> bytes:
     """The framed ``MSG`` payload for ``env``, to agent ``receiver`` (None: a publish);
     ``reply_with`` and ``sender_address``, if given, travel instead of the envelope's."""
+    payload = message_payload(codec, env, receiver, reply_with, sender_address)
+    return _HEADER.pack(len(payload)) + payload  # frame(), inlined
+
+
+def message_payload(
+    codec: Codec,
+    env: Envelope,
+    receiver: str | None,
+    reply_with: str | None = None,
+    sender_address: str | None = None,
+) -> bytes:
+    """:func:`encode_message` with no frame: for a carrier that frames its own (a NATS
+    message's payload has its length in the ``PUB`` line)."""
     sender = env.sender
     header = (
         Kind.MSG,
@@ -310,7 +323,7 @@ def encode_message(
         if env.trace is None
         else (env.protocol, env.ontology, env.language, env.trace),
     )
-    return frame(codec.pack_with(header, env.body))
+    return codec.pack_with(header, env.body)
 
 
 def encode_ask(
@@ -325,7 +338,25 @@ def encode_ask(
 ) -> bytes:
     """The framed ``MSG`` payload of a plain ask (no FIPA fields, no trace): what
     :func:`encode_message` makes of its envelope, with no envelope made."""
-    payload = codec.pack_with(
+    payload = plain_payload(
+        codec, sender, receiver, body, performative, conversation_id, reply_with, sent_at
+    )
+    return _HEADER.pack(len(payload)) + payload  # frame(), inlined
+
+
+def plain_payload(
+    codec: Codec,
+    sender: str | None,
+    receiver: str,
+    body: Any,
+    performative: str | None,
+    conversation_id: str | None,
+    reply_with: str | None,
+    sent_at: float,
+) -> bytes:
+    """The unframed ``MSG`` payload of a plain tell or ask (no FIPA fields, no trace),
+    from its parts: what :func:`message_payload` makes of its envelope."""
+    return codec.pack_with(
         (
             Kind.MSG,
             sender,
@@ -341,7 +372,6 @@ def encode_ask(
         ),
         body,
     )
-    return _HEADER.pack(len(payload)) + payload  # frame(), inlined
 
 
 def decode_message(codec: Codec, item: list[Any]) -> tuple[Envelope, str | None]:
@@ -351,7 +381,7 @@ def decode_message(codec: Codec, item: list[Any]) -> tuple[Envelope, str | None]
     only the body is (then :func:`message_header` still reads the header).
     """
     env, receiver = message_header(item)
-    env.body = codec.load(item[_BODY:])
+    env.body = codec.load(item[BODY:])
     return env, receiver
 
 
@@ -359,7 +389,7 @@ _SENDERS: dict[str, AgentRef] = {}
 _SENDERS_MAX = 4096
 
 
-def _sender_ref(address: Any) -> AgentRef:
+def sender_ref(address: Any) -> AgentRef:
     """The reference for a sender's address; the same few senders come again and again."""
     ref = _SENDERS.get(address) if type(address) is str else None
     if ref is None:
@@ -377,8 +407,8 @@ def _sender_ref(address: Any) -> AgentRef:
 
 def message_header(item: list[Any]) -> tuple[Envelope, str | None]:
     """The envelope of a ``MSG`` payload with no body yet; :exc:`ProtocolError` if bad."""
-    if len(item) <= _BODY:
-        raise ProtocolError(f"a MSG frame has at least {_BODY + 1} items, not {len(item)}")
+    if len(item) <= BODY:
+        raise ProtocolError(f"a MSG frame has at least {BODY + 1} items, not {len(item)}")
     (
         _,
         sender,
@@ -391,8 +421,8 @@ def message_header(item: list[Any]) -> tuple[Envelope, str | None]:
         reply_by,
         sent,
         fipa,
-    ) = item[:_BODY]
-    sender_ref = None if sender is None else _sender_ref(sender)
+    ) = item[:BODY]
+    sender_of = None if sender is None else sender_ref(sender)
     if not (
         (receiver is None or type(receiver) is str)
         and type(topic) is str
@@ -414,7 +444,7 @@ def message_header(item: list[Any]) -> tuple[Envelope, str | None]:
         raise ProtocolError("a MSG frame has a header field of the wrong type")
     env = Envelope(
         None,
-        sender_ref,
+        sender_of,
         receiver,
         topic,
         performative,

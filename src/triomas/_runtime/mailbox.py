@@ -123,7 +123,7 @@ def accept(self: Cell, env: Envelope) -> None:
         self.engine.activate(self)
 
 
-def accept_tell(self: Cell, body: Any, sender: AgentRef, sent_at: float) -> None:
+def accept_tell(self: Cell, body: Any, sender: AgentRef | None, sent_at: float) -> None:
     """:meth:`accept` for a plain tell to a live cell with ``compact`` set.
 
     PERF: the tell waits as three entries, body, sender and time, and becomes an

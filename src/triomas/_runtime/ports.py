@@ -98,6 +98,12 @@ class Remote(Protocol):
         False, with nothing done, sends it by :meth:`forward` and :meth:`flush`."""
         ...
 
+    def tell_direct(self, sender: AgentRef | None, to: AgentRef, body: Any, now: float) -> bool:
+        """Send a plain tell (no option, no performative) to agent ``to`` with no
+        envelope made, if this network has such a path for ``to``'s container now;
+        False, with nothing done, sends it by :meth:`forward`."""
+        ...
+
     def publish(self, env: Envelope) -> int:
         """Send a publish to every peer with subscribers of ``env.topic``; how many."""
         ...
@@ -153,6 +159,14 @@ def no_direct_ask(
     return False
 
 
+def no_direct_tell(
+    self: object, sender: AgentRef | None, to: AgentRef, body: Any, now: float
+) -> bool:
+    """:meth:`Remote.tell_direct` of a network with no path of its own (assign it in the
+    class body): every tell goes by :meth:`Remote.forward`."""
+    return False
+
+
 class Inbound(Protocol):
     """What a network may call of the container it serves (the router implements it)."""
 
@@ -167,6 +181,14 @@ class Inbound(Protocol):
         error: DecodeError | None,
     ) -> None:
         """Deliver a message from another container; ``reply`` answers it if an ask."""
+        ...
+
+    def arrive_tell(
+        self, receiver: str, sender: AgentRef | None, body: Any, sent_at: float
+    ) -> bool:
+        """Deliver a plain tell from another container (``sender``: None from outside the
+        agents there) to the live agent ``receiver`` with no envelope, if that agent
+        takes its tells so; False, with nothing done, delivers it by :meth:`arrive`."""
         ...
 
     def dead(

@@ -456,6 +456,7 @@ class Router:
     # ---- the network's port (Inbound) -----------------------------------------------------
 
     arrive = arrivals.arrive
+    arrive_tell = arrivals.arrive_tell
     members = arrivals.members
     matching = arrivals.matching
 

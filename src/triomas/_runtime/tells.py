@@ -112,6 +112,14 @@ def tell(self: Cell | Outside, to: Recipient, msg: Any, performative: str | None
                 and ref.container != router.address
                 and remote.reaches(ref.container)
             ):
+                self.sent += 1
+                now = router.engine.now()
+                if (
+                    performative is None
+                    and type(msg) is not Envelope
+                    and remote.tell_direct(self.ref, ref, msg, now)
+                ):
+                    return  # encoded from its parts: no envelope
                 env = Envelope(
                     msg,
                     self.ref,
@@ -122,9 +130,8 @@ def tell(self: Cell | Outside, to: Recipient, msg: Any, performative: str | None
                     None,
                     None,
                     None,
-                    router.engine.now(),
+                    now,
                 )
-                self.sent += 1
                 remote.forward(env, ref)
                 return
     router.send(

@@ -187,11 +187,12 @@ class VirtualClock(VirtualTimeBase):
 def _then_settle(scheduler: VirtualScheduler, callback: Callable[[], object]) -> None:
     # A callback of the user's may cancel a trio scope around the task that advances
     # the simulation (``triomas run --until``): that task must get to a checkpoint
-    # before the clock jumps, as it does when a driver task advances and it waits.
+    # before the clock jumps, as it does when a driver task advances and it waits, so
+    # the rest of trio settles first (the events at the current time happen before).
     try:
         callback()
     finally:
-        scheduler.unsettle()
+        scheduler.settled = False
 
 
 def _checked_speed(speed: float | None) -> float | None:

@@ -386,14 +386,10 @@ class VirtualScheduler:
 
     async def _drive_here(self, demand: Demand) -> None:
         """Advance in the task that awaits ``demand`` until it is met, or until the
-        simulation must wait for a poke or for real time: then the driver takes over
-        (it does whatever still waits when this task is done or cancelled).
-
-        The same rounds as the driver's, in the same context; what differs is only
-        which trio task runs them. That task counts as a driver meanwhile, and the
-        parked driver's event is put aside, so that work made by the agents does not
-        wake it.
-        """
+        simulation must wait for a poke or for real time: the driver takes over then,
+        and whatever still waits when this task is done or cancelled. The same rounds in
+        the same context as the driver's; this task counts as a driver meanwhile, and
+        the parked driver's event is put aside (work made by the agents must not wake it)."""
         task = trio.lowlevel.current_task()
         seen = watcher()
         seen.drivers.add(task)
@@ -429,13 +425,6 @@ class VirtualScheduler:
                 self._start_driver()
                 self.poke()
 
-    def unsettle(self) -> None:
-        """Let the rest of the trio run settle before the clock next jumps, as when a
-        task outside was scheduled: code outside the agents (a clock callback) may
-        have cancelled a scope around the task that is advancing, which notices only
-        at a checkpoint; the events at the current time happen first."""
-        self.settled = False
-
     def _advance_guarded(self) -> tuple[State, float] | None:
         # None if the scheduler failed: a runtime bug, surfaced to every demand, while
         # the trio run lives on.
@@ -461,11 +450,9 @@ class VirtualScheduler:
         return advanced
 
     def shield(self) -> None:
-        """Shield the rest of this stretch of advancing: called before a coroutine's
-        first step in it. The check for a trio scope left open across a wait (in
-        VTask.run_step) then compares with the shield's deadline, one cancel status
-        away, not with the whole chain of the driving task's. Entered only when some
-        coroutine steps: a stretch of plain handlers pays nothing for it."""
+        """Shield the rest of this stretch of advancing, before a coroutine's first step
+        in it: the check for a trio scope left open across a wait (VTask.run_step) then
+        looks one cancel status away. A stretch of plain handlers pays nothing for it."""
         if self.shield_scope is None:
             scope = trio.CancelScope(shield=True)
             scope.__enter__()

@@ -25,7 +25,7 @@ import trio
 from .._messages.errors import ProtocolError
 from .._net.remote import arrive, settle
 from .._net.wire import Kind, encode_message, parse
-from .._runtime.ports import no_direct_ask
+from .._runtime.ports import no_direct_ask, no_direct_tell
 
 if TYPE_CHECKING:
     from .._messages.codec import Codec
@@ -68,6 +68,7 @@ class Post:
         self.post(to.container, data)
 
     ask_direct = no_direct_ask  # every ask goes by forward()
+    tell_direct = no_direct_tell  # every tell too
 
     async def flush(self, to: AgentRef) -> None:
         """Nothing to write: mosaik takes the outbox after the step."""

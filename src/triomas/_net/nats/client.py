@@ -13,13 +13,7 @@ import trio
 
 from ..sockets import SocketIO
 from .connect import BROKEN, Link, NatsOptions, ServerPool, max_payload_of, reconnect
-from .errors import (
-    NatsBufferFull,
-    NatsClosedError,
-    NatsProtocolError,
-    NatsTimeout,
-    NoResponders,
-)
+from .errors import NatsBufferFull, NatsClosedError, NatsProtocolError, NatsTimeout, NoResponders
 from .events import (
     Closed,
     Disconnected,
@@ -103,6 +97,7 @@ class NatsClient:
         self._sent = 0  # bytes of the in-flight chunk a direct write got out already
         self._max_pending = options.max_pending_bytes
         self._wake: trio.Event | None = None
+        self._corked = False  # a publish was written at once this turn (see _kick)
         # The connection's plain socket, written from the publishing task itself while
         # the writer is idle (None over TLS: then only the writer writes).
         self._sock: SocketIO | None = None
@@ -201,15 +196,14 @@ class NatsClient:
         return True
 
     def _kick(self) -> None:
-        """Get what is pending going while the writer is idle: over a plain socket,
-        written from this task at once, as far as the socket takes it without waiting
+        """Get what is pending going while the writer is idle: over a plain socket, the
+        first of a turn is written from this task at once, as far as the socket takes it
         (PERF: no scheduler pass for the writer, nor trio's pass after a send: the round
-        trips of net_nats_seq in benchmarks/run.py); the writer finishes what is left,
-        or does it all over TLS. Never blocks, never raises."""
+        trips of net_nats_seq); the writer does the rest. Never blocks, never raises."""
         wake = self._wake
         assert wake is not None
         sock = self._sock
-        if sock is not None and not self._inflight:
+        if sock is not None and not self._inflight and not self._corked:
             pending = self._pending
             data = pending[0] if len(pending) == 1 else b"".join(pending)
             try:
@@ -220,6 +214,9 @@ class NatsClient:
                 self._pending = []
                 self._pending_bytes = 0
                 self._bytes_out += written
+                # Until the reader or the writer runs again, publishes wait for the
+                # writer's one write: no system call (nor packet) per tell of a burst.
+                self._corked = True
                 return
             if written:
                 # Part of it is out: in flight now (uncertain if the connection
@@ -374,6 +371,7 @@ class NatsClient:
             data = await receive(_READ_SIZE)
             if not data:
                 raise _Ended("the server closed the connection")
+            self._corked = False  # a new turn: the next publish may be written at once
             self._bytes_in += len(data)
             events = parser.feed(data)
 
@@ -419,6 +417,7 @@ class NatsClient:
                 continue
             pending = self._pending
             if not pending:
+                self._corked = False
                 wake = self._wake = trio.Event()
                 await wake.wait()
                 continue
