@@ -114,17 +114,23 @@ def arrive(
     inbound.arrive(env, receiver, _reply_slot(inbound, env, peer, receiver), None)
 
 
-_PLAIN = [None, None, None, None, None]  # performative .. reply_by of a plain tell
-
-
 def arrive_tell(inbound: Inbound, codec: Codec, item: list[Any]) -> bool:
     """Hand a ``MSG`` payload (parsed) that is a plain tell to a live agent by name (no
     option, no reply, no FIPA field, no trace) to the container with no envelope made;
     False, with nothing done, if it is anything else, or its body does not decode:
     :func:`arrive` then delivers it, or reports it (PERF: net_nats_tells)."""
-    if len(item) <= BODY or item[4:9] != _PLAIN or item[10] is not None:
+    if (
+        len(item) <= BODY
+        or item[4] is not None
+        or item[5] is not None
+        or item[6] is not None
+        or item[7] is not None
+        or item[8] is not None
+        or item[10] is not None
+    ):
         return False
-    _, sender, receiver, topic, *_ = item
+    sender = item[1]
+    receiver = item[2]
     sent = item[9]
     if (
         type(receiver) is not str
@@ -139,7 +145,7 @@ def arrive_tell(inbound: Inbound, codec: Codec, item: list[Any]) -> bool:
         body = codec.load(body_item)
     except DecodeError:
         return False
-    if type(body).__name__ != topic:
+    if type(body).__name__ != item[3]:
         return False
     return inbound.arrive_tell(receiver, None if sender is None else sender_ref(sender), body, sent)
 
