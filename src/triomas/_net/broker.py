@@ -195,7 +195,7 @@ class NatsNetwork:
         client = self.client
         wire = None if reply is None else self._reply_id()
         data = message_payload(self.codec, env, to.name, wire, None)
-        limit = 1 << 20 if client is None else client.max_payload
+        limit = self.max_payload
         if len(data) > limit:
             raise EncodeError(
                 f"{type(env.body).__name__} takes {len(data)} bytes on the wire, over the "

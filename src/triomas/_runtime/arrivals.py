@@ -21,6 +21,8 @@ def arrive_tell(
 ) -> bool:
     """:meth:`~triomas._runtime.ports.Inbound.arrive_tell`: a plain tell to a live agent
     by name that keeps its tells as their parts (PERF: net_nats_tells)."""
+    if self.slow_tells:  # a strict or observed container: every message as an envelope
+        return False
     cell = self.registry.cells.get(receiver)
     if cell is None or not cell.compact or cell.exit_reason is not None:
         return False

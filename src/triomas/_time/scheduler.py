@@ -104,7 +104,7 @@ class VirtualScheduler:
         self._real_anchor = 0.0
         self._virt_anchor = 0.0
         self.settled = False
-        """No trio task but the driver has been runnable since the last settle (see _Watcher)."""
+        """No trio task but a driver has been runnable since the last settle (demands.Watcher)."""
         self.shield_scope: trio.CancelScope | None = None  # see shield()
         self._halt = False
 
