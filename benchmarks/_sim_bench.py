@@ -8,10 +8,12 @@ process starts inside ``env.run()`` and a MASlite agent in its first ``update()`
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 
 import trio
+import trio.testing
 from _harness import Sample, clock
 from _sim_peers import SEED, Delays, check_events, other
 
@@ -227,5 +229,75 @@ def idle_runs(agents: int, calls: int) -> Sample:
             if len(c.agents()) != agents:
                 raise AssertionError("agents went missing")
         return Sample(calls, elapsed, {"seconds_per_call": float(f"{elapsed / calls:.4g}")})
+
+    return trio.run(main)
+
+
+# ---- a test's loop: a send from main, then a run until idle -----------------------------
+
+
+@message(tag="bench.Poke")
+class Poke:
+    n: int
+
+
+class Poked(Agent):
+    """Counts what it is sent."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @on(Poke)
+    def poke(self, msg: Poke) -> None:
+        self.count += 1
+
+
+def main_loop(rounds: int) -> Sample:
+    """``c.send(ref, Poke(n))`` then ``await c.run_until_idle()``, ``rounds`` times, from
+    the code outside the agents (a test's ``main``)."""
+
+    async def main() -> Sample:
+        async with triomas.open_container(clock=triomas.VirtualClock()) as c:
+            ref = await c.spawn(Poked)
+            await c.run_until_idle()
+            send, run_until_idle = c.send, c.run_until_idle
+            start = clock()
+            for n in range(rounds):
+                send(ref, Poke(n))
+                await run_until_idle()
+            elapsed = clock() - start
+            agent = c.agent(ref)
+            if not isinstance(agent, Poked) or agent.count != rounds:
+                raise AssertionError("the agent did not get every poke")
+        return Sample(rounds, elapsed)
+
+    return trio.run(main)
+
+
+def trio_main_loop(rounds: int) -> Sample:
+    """The same in plain trio: ``send_nowait`` to a task's memory channel, then
+    ``await trio.testing.wait_all_tasks_blocked()`` (how a trio test lets a task catch up)."""
+
+    async def main() -> Sample:
+        send, receive = trio.open_memory_channel[Poke](math.inf)
+        count = 0
+
+        async def consumer() -> None:
+            nonlocal count
+            async for _ in receive:
+                count += 1
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consumer)
+            await trio.testing.wait_all_tasks_blocked()
+            start = clock()
+            for n in range(rounds):
+                send.send_nowait(Poke(n))
+                await trio.testing.wait_all_tasks_blocked()
+            elapsed = clock() - start
+            nursery.cancel_scope.cancel()
+        if count != rounds:
+            raise AssertionError("the task did not get every poke")
+        return Sample(rounds, elapsed)
 
     return trio.run(main)

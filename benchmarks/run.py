@@ -20,6 +20,7 @@ virtual time; about 3 minutes of the full run)::
     python benchmarks/run.py --only sim_random_sleep,sim_alarms,sim_fixed_sleep   # timers
     python benchmarks/run.py --only sim_fanout,sim_100k_sends,sim_100k_ticks   # many agents
     python benchmarks/run.py --only spawn_1m,run_until_idle_100k   # 1M agents, idle runs
+    python benchmarks/run.py --only virtual_main_loop   # a send and a run from main, as in a test
     python benchmarks/run.py --profile sim_random_sleep/triomas
 
 A mosaik World of 1 000 steps, the triomas simulator against the same one written on
@@ -637,6 +638,29 @@ def sim_groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
                 },
             )
             for impl, agents in (("triomas-1", 1), ("triomas-100k", s.sim_idle_agents))
+        ],
+    )
+    loops = s.sim_idle_calls * 50
+    groups["virtual_main_loop"] = (
+        s.sim_reps,
+        [
+            Workload(
+                "virtual_main_loop",
+                "triomas",
+                "rounds_per_s",
+                partial(sim.main_loop, loops),
+                {"rounds": loops, "how": "c.send(ref, msg); await c.run_until_idle()"},
+            ),
+            Workload(
+                "virtual_main_loop",
+                "trio-wait-all-tasks-blocked",
+                "rounds_per_s",
+                partial(sim.trio_main_loop, loops),
+                {
+                    "rounds": loops,
+                    "how": "channel.send_nowait(msg); await trio.testing.wait_all_tasks_blocked()",
+                },
+            ),
         ],
     )
     return groups
@@ -1443,6 +1467,7 @@ def report_sim_targets(reporter: Reporter, s: Sizes) -> None:
         "triomas-1",
         0.5,
     )
+    _ratio_note(reporter, "virtual_main_loop", "triomas", "trio-wait-all-tasks-blocked")
     scaled = None
     if s.sim_spawn_agents != SIM_SPAWN_TARGET_AGENTS:
         scaled = (
