@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import subprocess
 import sys
 import tempfile
@@ -182,6 +183,47 @@ def raw_floor(round_trips: int, warmup: int) -> Sample:
             return Sample(round_trips, elapsed)
 
         return trio.run(main)
+
+
+def blocking_floor(round_trips: int, warmup: int) -> Sample:
+    """The floor with the same three processes as ``triomas_ask``: a blocking socket here
+    publishes and reads the reply, a blocking socket in a child (``_nats_responder.py``)
+    answers; no event loop on either side."""
+    with running_server() as url:
+        host, _, port = url.removeprefix("nats://").rpartition(":")
+        responder = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("_nats_responder.py")), host, port],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert responder.stdout is not None
+            if responder.stdout.readline().strip() != "ready":
+                raise AssertionError("the responder did not start")
+            sock = socket.create_connection((host, int(port)))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.recv(65536)  # INFO
+            sock.sendall(b'CONNECT {"verbose":false,"echo":false}\r\nSUB reply 1\r\nPING\r\n')
+            data = b""
+            while b"PONG" not in data:
+                data += sock.recv(65536)
+
+            def trips(n: int) -> None:
+                for _ in range(n):
+                    sock.sendall(b"PUB echo reply 1\r\nx\r\n")
+                    got = b""
+                    while b"x\r\n" not in got:
+                        got += sock.recv(65536)
+
+            trips(warmup)
+            start = clock()
+            trips(round_trips)
+            elapsed = clock() - start
+            sock.close()
+            return Sample(round_trips, elapsed)
+        finally:
+            responder.kill()
+            responder.wait(5)
 
 
 def nats_py_request(round_trips: int, warmup: int) -> Sample:

@@ -856,6 +856,17 @@ def net_groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
                 ),
                 Workload(
                     "net_nats_seq",
+                    "blocking-3-process",
+                    "round_trips_per_s",
+                    partial(nats_bench.blocking_floor, rt, warm),
+                    {
+                        **seq,
+                        "how": "blocking sockets, no event loop: an asker here, a responder in "
+                        "a child process (the three processes of triomas-ask)",
+                    },
+                ),
+                Workload(
+                    "net_nats_seq",
                     "triomas-ask",
                     "round_trips_per_s",
                     partial(nats_bench.triomas_ask, rt, warm),
@@ -1216,6 +1227,8 @@ def report_net_targets(reporter: Reporter) -> None:
         0.5,
     )
     _ratio_note(reporter, "net_nats_seq", "triomas-ask", "raw-floor")
+    _ratio_note(reporter, "net_nats_seq", "blocking-3-process", "raw-trio-tcp")
+    _ratio_note(reporter, "net_nats_seq", "triomas-ask", "blocking-3-process")
     _ratio_note(reporter, "net_nats_seq", "triomas-ask", "nats-py")
     _limit_target(
         reporter,
