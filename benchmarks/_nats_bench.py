@@ -226,6 +226,44 @@ def blocking_floor(round_trips: int, warmup: int) -> Sample:
             responder.wait(5)
 
 
+def trio_floor(round_trips: int, warmup: int) -> Sample:
+    """The floor of a trio program with the same three processes as ``triomas_ask``: one
+    plain trio task here publishes and reads the reply on a trio stream, one in a child
+    (``_nats_responder.py ... trio``) answers; no runtime on either side."""
+    with running_server() as url:
+        host, _, port = url.removeprefix("nats://").rpartition(":")
+        script = str(Path(__file__).with_name("_nats_responder.py"))
+        responder = subprocess.Popen(
+            [sys.executable, script, host, port, "trio"], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert responder.stdout is not None
+            if responder.stdout.readline().strip() != "ready":
+                raise AssertionError("the responder did not start")
+
+            async def main() -> Sample:
+                asker = await _raw_connection(url)
+                await asker.send_all(b"SUB reply 1\r\nPING\r\n")
+                await _until(asker, b"PONG")
+
+                async def trips(n: int) -> None:
+                    for _ in range(n):
+                        await asker.send_all(b"PUB echo reply 1\r\nx\r\n")
+                        await _until(asker, b"x\r\n")
+
+                await trips(warmup)
+                start = clock()
+                await trips(round_trips)
+                elapsed = clock() - start
+                await asker.aclose()
+                return Sample(round_trips, elapsed)
+
+            return trio.run(main)
+        finally:
+            responder.kill()
+            responder.wait(5)
+
+
 def nats_py_request(round_trips: int, warmup: int) -> Sample:
     """nats-py on plain asyncio: ``await nc.request()`` in a loop to a responder on a
     second connection of the same process."""

@@ -867,6 +867,17 @@ def net_groups(s: Sizes) -> dict[str, tuple[int, list[Workload]]]:
                 ),
                 Workload(
                     "net_nats_seq",
+                    "trio-3-process",
+                    "round_trips_per_s",
+                    partial(nats_bench.trio_floor, rt, warm),
+                    {
+                        **seq,
+                        "how": "one plain trio task on a trio stream each side, no runtime: an "
+                        "asker here, a responder in a child process",
+                    },
+                ),
+                Workload(
+                    "net_nats_seq",
                     "triomas-ask",
                     "round_trips_per_s",
                     partial(nats_bench.triomas_ask, rt, warm),
@@ -1229,6 +1240,8 @@ def report_net_targets(reporter: Reporter) -> None:
     _ratio_note(reporter, "net_nats_seq", "triomas-ask", "raw-floor")
     _ratio_note(reporter, "net_nats_seq", "blocking-3-process", "raw-trio-tcp")
     _ratio_note(reporter, "net_nats_seq", "triomas-ask", "blocking-3-process")
+    _ratio_note(reporter, "net_nats_seq", "trio-3-process", "raw-trio-tcp")
+    _ratio_note(reporter, "net_nats_seq", "triomas-ask", "trio-3-process")
     _ratio_note(reporter, "net_nats_seq", "triomas-ask", "nats-py")
     _limit_target(
         reporter,
