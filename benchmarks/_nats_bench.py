@@ -185,83 +185,77 @@ def raw_floor(round_trips: int, warmup: int) -> Sample:
         return trio.run(main)
 
 
+@contextlib.contextmanager
+def _responder(url: str, *mode: str) -> Iterator[tuple[str, int]]:
+    """``_nats_responder.py`` in a child process (``mode``: nothing for a blocking
+    socket, ``"trio"`` for a trio task), subscribed; the server's host and port."""
+    host, _, port = url.removeprefix("nats://").rpartition(":")
+    script = str(Path(__file__).with_name("_nats_responder.py"))
+    responder = subprocess.Popen(
+        [sys.executable, script, host, port, *mode], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert responder.stdout is not None
+        if responder.stdout.readline().strip() != "ready":
+            raise AssertionError("the responder did not start")
+        yield host, int(port)
+    finally:
+        responder.kill()
+        responder.wait(5)
+
+
 def blocking_floor(round_trips: int, warmup: int) -> Sample:
     """The floor with the same three processes as ``triomas_ask``: a blocking socket here
     publishes and reads the reply, a blocking socket in a child (``_nats_responder.py``)
     answers; no event loop on either side."""
-    with running_server() as url:
-        host, _, port = url.removeprefix("nats://").rpartition(":")
-        responder = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("_nats_responder.py")), host, port],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert responder.stdout is not None
-            if responder.stdout.readline().strip() != "ready":
-                raise AssertionError("the responder did not start")
-            sock = socket.create_connection((host, int(port)))
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.recv(65536)  # INFO
-            sock.sendall(b'CONNECT {"verbose":false,"echo":false}\r\nSUB reply 1\r\nPING\r\n')
-            data = b""
-            while b"PONG" not in data:
-                data += sock.recv(65536)
+    with running_server() as url, _responder(url) as (host, port):
+        sock = socket.create_connection((host, port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.recv(65536)  # INFO
+        sock.sendall(b'CONNECT {"verbose":false,"echo":false}\r\nSUB reply 1\r\nPING\r\n')
+        data = b""
+        while b"PONG" not in data:
+            data += sock.recv(65536)
 
-            def trips(n: int) -> None:
-                for _ in range(n):
-                    sock.sendall(b"PUB echo reply 1\r\nx\r\n")
-                    got = b""
-                    while b"x\r\n" not in got:
-                        got += sock.recv(65536)
+        def trips(n: int) -> None:
+            for _ in range(n):
+                sock.sendall(b"PUB echo reply 1\r\nx\r\n")
+                got = b""
+                while b"x\r\n" not in got:
+                    got += sock.recv(65536)
 
-            trips(warmup)
-            start = clock()
-            trips(round_trips)
-            elapsed = clock() - start
-            sock.close()
-            return Sample(round_trips, elapsed)
-        finally:
-            responder.kill()
-            responder.wait(5)
+        trips(warmup)
+        start = clock()
+        trips(round_trips)
+        elapsed = clock() - start
+        sock.close()
+        return Sample(round_trips, elapsed)
 
 
 def trio_floor(round_trips: int, warmup: int) -> Sample:
     """The floor of a trio program with the same three processes as ``triomas_ask``: one
     plain trio task here publishes and reads the reply on a trio stream, one in a child
     (``_nats_responder.py ... trio``) answers; no runtime on either side."""
-    with running_server() as url:
-        host, _, port = url.removeprefix("nats://").rpartition(":")
-        script = str(Path(__file__).with_name("_nats_responder.py"))
-        responder = subprocess.Popen(
-            [sys.executable, script, host, port, "trio"], stdout=subprocess.PIPE, text=True
-        )
-        try:
-            assert responder.stdout is not None
-            if responder.stdout.readline().strip() != "ready":
-                raise AssertionError("the responder did not start")
+    with running_server() as url, _responder(url, "trio"):
 
-            async def main() -> Sample:
-                asker = await _raw_connection(url)
-                await asker.send_all(b"SUB reply 1\r\nPING\r\n")
-                await _until(asker, b"PONG")
+        async def main() -> Sample:
+            asker = await _raw_connection(url)
+            await asker.send_all(b"SUB reply 1\r\nPING\r\n")
+            await _until(asker, b"PONG")
 
-                async def trips(n: int) -> None:
-                    for _ in range(n):
-                        await asker.send_all(b"PUB echo reply 1\r\nx\r\n")
-                        await _until(asker, b"x\r\n")
+            async def trips(n: int) -> None:
+                for _ in range(n):
+                    await asker.send_all(b"PUB echo reply 1\r\nx\r\n")
+                    await _until(asker, b"x\r\n")
 
-                await trips(warmup)
-                start = clock()
-                await trips(round_trips)
-                elapsed = clock() - start
-                await asker.aclose()
-                return Sample(round_trips, elapsed)
+            await trips(warmup)
+            start = clock()
+            await trips(round_trips)
+            elapsed = clock() - start
+            await asker.aclose()
+            return Sample(round_trips, elapsed)
 
-            return trio.run(main)
-        finally:
-            responder.kill()
-            responder.wait(5)
+        return trio.run(main)
 
 
 def nats_py_request(round_trips: int, warmup: int) -> Sample:
